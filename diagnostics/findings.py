@@ -1,0 +1,74 @@
+"""The finding model: what a diagnosis reports, as plain immutable data.
+
+Codes and their meaning are fixed by FINDINGS.md (copied to docs/FINDINGS.md); notifications,
+remediation, the audit log and tests all key on `code`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Sort key: critical first."""
+        return {"critical": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class Fix:
+    """What a person should do. `action` names a safe automatic fix (remediation action id)."""
+
+    summary: str
+    command: str | None = None
+    action: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "summary": self.summary, "command": self.command}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    title: str
+    resource: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fix: Fix = field(default_factory=lambda: Fix(summary=""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "title": self.title,
+            "resource": self.resource,
+            "evidence": self.evidence,
+            "fix": self.fix.to_dict(),
+        }
+
+
+class CheckStatus(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """How one check went. `failed` means it found something; `error` means it could not tell."""
+
+    name: str
+    status: CheckStatus
+    reason: str = ""
+    findings: tuple[Finding, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status.value, "reason": self.reason}

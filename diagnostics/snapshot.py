@@ -1,0 +1,258 @@
+"""Everything one diagnosis knows about one gateway, collected once (diagnostics.collect).
+
+Checks read a Snapshot and never do I/O. Values are the real SDK models
+(`azure.mgmt.network.models`, `azure.mgmt.monitor.models`), so a unit test builds one from
+ARM JSON with e.g. `ApplicationGateway(body)` and no server.
+
+A piece that could not be collected is absent and has its reason in `errors`; a check that
+needs it calls `require(...)`, which raises MissingData, and the engine reports the check as
+`error` with that reason instead of "no problem".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from azure.mgmt.network import models as net
+
+
+class MissingData(Exception):
+    """A check needs a piece of the snapshot that could not be collected."""
+
+
+def key(resource_id: str | None) -> str:
+    """ARM ids compare case-insensitively."""
+    return (resource_id or "").lower()
+
+
+def name_of(resource_id: str | None) -> str:
+    return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def parent_id(child_id: str, levels: int = 2) -> str:
+    """`.../networkInterfaces/nic/ipConfigurations/ip` -> `.../networkInterfaces/nic`."""
+    parts = child_id.rstrip("/").split("/")
+    return "/".join(parts[:-levels])
+
+
+@dataclass(frozen=True)
+class BackendMember:
+    """One server of a backend pool, as the gateway addresses it."""
+
+    pool_id: str
+    address: str  # IP or FQDN, as backend health reports it
+    is_fqdn: bool
+    ip_configuration_id: str | None = None  # for NIC members
+    nic_id: str | None = None
+    subnet_id: str | None = None  # NIC's subnet, or the VNet subnet an IP falls in
+
+
+@dataclass(frozen=True)
+class RoutingPair:
+    """A pool and backend settings used together by a routing rule (or a URL path map)."""
+
+    rule_id: str
+    pool_id: str
+    settings_id: str
+
+
+@dataclass
+class Snapshot:
+    gateway_id: str
+    incident_time: datetime
+    window_start: datetime
+    gateway: net.ApplicationGateway
+    gateway_subnet: net.Subnet | None = None
+    vnet: net.VirtualNetwork | None = None
+    subnets: dict[str, net.Subnet] = field(default_factory=dict)
+    nsgs: dict[str, net.NetworkSecurityGroup] = field(default_factory=dict)
+    route_tables: dict[str, net.RouteTable] = field(default_factory=dict)
+    nics: dict[str, net.NetworkInterface] = field(default_factory=dict)
+    backend_health: net.ApplicationGatewayBackendHealth | None = None
+    effective_routes: dict[str, list[net.EffectiveRoute]] = field(default_factory=dict)
+    effective_nsgs: dict[str, list[net.EffectiveNetworkSecurityGroup]] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # metric name -> azure.mgmt.monitor Metric
+    dns_answers: dict[str, list[str]] | None = None  # FQDN -> IPs via the VNet's custom DNS
+    errors: dict[str, str] = field(default_factory=dict)  # piece -> why it is missing
+
+    def require(self, piece: str) -> Any:
+        """The named attribute, or MissingData when its collection failed."""
+        if piece in self.errors:
+            raise MissingData(f"{piece}: {self.errors[piece]}")
+        return getattr(self, piece)
+
+    # --- facts derived from the gateway model (pure) ---
+
+    @property
+    def is_v2(self) -> bool:
+        sku = self.gateway.sku
+        tier = str(getattr(sku, "tier", "") or getattr(sku, "name", "") or "")
+        return tier.lower().endswith("_v2")
+
+    @property
+    def gateway_subnet_id(self) -> str | None:
+        for ipc in self.gateway.gateway_ip_configurations or []:
+            if ipc.subnet and ipc.subnet.id:
+                return ipc.subnet.id
+        return None
+
+    def nsg(self, nsg_id: str | None) -> net.NetworkSecurityGroup | None:
+        return self.nsgs.get(key(nsg_id)) if nsg_id else None
+
+    def gateway_nsg(self) -> net.NetworkSecurityGroup | None:
+        subnet = self.gateway_subnet
+        if subnet is None or subnet.network_security_group is None:
+            return None
+        return self.nsg(subnet.network_security_group.id)
+
+    def gateway_route_table(self) -> net.RouteTable | None:
+        subnet = self.gateway_subnet
+        if subnet is None or subnet.route_table is None:
+            return None
+        return self.route_tables.get(key(subnet.route_table.id))
+
+    def custom_dns_servers(self) -> list[str]:
+        if self.vnet is None or self.vnet.dhcp_options is None:
+            return []
+        return list(self.vnet.dhcp_options.dns_servers or [])
+
+    def pool(self, pool_id: str) -> net.ApplicationGatewayBackendAddressPool | None:
+        return _by_id(self.gateway.backend_address_pools, pool_id)
+
+    def settings(self, settings_id: str) -> net.ApplicationGatewayBackendHttpSettings | None:
+        return _by_id(self.gateway.backend_http_settings_collection, settings_id)
+
+    def probe(self, probe_id: str) -> net.ApplicationGatewayProbe | None:
+        return _by_id(self.gateway.probes, probe_id)
+
+    def routing_pairs(self) -> list[RoutingPair]:
+        return routing_pairs(self.gateway)
+
+    def backend_members(self, pool_id: str | None = None) -> list[BackendMember]:
+        """Pool servers, NIC members resolved to their private IP and subnet through `nics`."""
+        resolved = []
+        for member in backend_members(self.gateway, self.vnet):
+            if pool_id is not None and key(member.pool_id) != key(pool_id):
+                continue
+            if member.ip_configuration_id:
+                ip_config = self.ip_configuration(member.ip_configuration_id)
+                if ip_config is not None:
+                    member = BackendMember(
+                        pool_id=member.pool_id,
+                        address=ip_config.private_ip_address or "",
+                        is_fqdn=False,
+                        ip_configuration_id=member.ip_configuration_id,
+                        nic_id=member.nic_id,
+                        subnet_id=ip_config.subnet.id if ip_config.subnet else None,
+                    )
+            resolved.append(member)
+        return resolved
+
+    def ip_configuration(self, ip_configuration_id: str) -> net.NetworkInterfaceIPConfiguration | None:
+        nic = self.nics.get(key(parent_id(ip_configuration_id)))
+        return _by_id(nic.ip_configurations, ip_configuration_id) if nic is not None else None
+
+
+def _by_id(items: list[Any] | None, item_id: str) -> Any:
+    for item in items or []:
+        if key(item.id) == key(item_id):
+            return item
+    return None
+
+
+def routing_pairs(gateway: net.ApplicationGateway) -> list[RoutingPair]:
+    """Pool/settings pairs that carry traffic: basic rules, and path rules of URL path maps."""
+    path_maps = {key(m.id): m for m in gateway.url_path_maps or []}
+    pairs: list[RoutingPair] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(rule_id: str, pool: Any, settings: Any) -> None:
+        if pool is None or settings is None or not pool.id or not settings.id:
+            return
+        pair_key = (key(pool.id), key(settings.id))
+        if pair_key not in seen:
+            seen.add(pair_key)
+            pairs.append(RoutingPair(rule_id=rule_id, pool_id=pool.id, settings_id=settings.id))
+
+    for rule in gateway.request_routing_rules or []:
+        add(rule.id, rule.backend_address_pool, rule.backend_http_settings)
+        if rule.url_path_map is not None:
+            path_map = path_maps.get(key(rule.url_path_map.id))
+            if path_map is None:
+                continue
+            add(rule.id, path_map.default_backend_address_pool, path_map.default_backend_http_settings)
+            for path_rule in path_map.path_rules or []:
+                add(path_rule.id or rule.id, path_rule.backend_address_pool, path_rule.backend_http_settings)
+    return pairs
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def subnet_containing(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
+    """The id of the VNet subnet whose prefix holds `ip` (longest prefix), if any."""
+    if vnet is None or not _is_ip(ip):
+        return None
+    address = ipaddress.ip_address(ip)
+    best: tuple[int, str] | None = None
+    for subnet in vnet.subnets or []:
+        prefixes = list(subnet.address_prefixes or []) + ([subnet.address_prefix] if subnet.address_prefix else [])
+        for prefix in prefixes:
+            network = ipaddress.ip_network(prefix, strict=False)
+            if address in network and (best is None or network.prefixlen > best[0]):
+                best = (network.prefixlen, subnet.id)
+    return best[1] if best else None
+
+
+def backend_members(gateway: net.ApplicationGateway, vnet: net.VirtualNetwork | None) -> list[BackendMember]:
+    """Every server of every pool. NIC members carry their ip-configuration id; their private IP and
+    subnet are known only once the NIC is fetched (Snapshot.backend_members resolves them)."""
+    members: list[BackendMember] = []
+    for pool in gateway.backend_address_pools or []:
+        for address in pool.backend_addresses or []:
+            if address.ip_address:
+                members.append(
+                    BackendMember(
+                        pool_id=pool.id,
+                        address=address.ip_address,
+                        is_fqdn=False,
+                        subnet_id=subnet_containing(vnet, address.ip_address),
+                    )
+                )
+            elif address.fqdn:
+                members.append(BackendMember(pool_id=pool.id, address=address.fqdn, is_fqdn=True))
+        for ref in pool.backend_ip_configurations or []:
+            if ref.id:
+                members.append(
+                    BackendMember(
+                        pool_id=pool.id,
+                        address="",
+                        is_fqdn=False,
+                        ip_configuration_id=ref.id,
+                        nic_id=parent_id(ref.id),
+                    )
+                )
+    return members
+
+
+def iter_health_servers(
+    health: net.ApplicationGatewayBackendHealth | None,
+) -> Iterator[tuple[str, str, net.ApplicationGatewayBackendHealthServer]]:
+    """(pool id, settings id, server) for every server in a backend-health result."""
+    if health is None:
+        return
+    for pool in health.backend_address_pools or []:
+        pool_id = pool.backend_address_pool.id if pool.backend_address_pool else ""
+        for collection in pool.backend_http_settings_collection or []:
+            settings_id = collection.backend_http_settings.id if collection.backend_http_settings else ""
+            for server in collection.servers or []:
+                yield pool_id, settings_id, server
