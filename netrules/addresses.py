@@ -1,0 +1,156 @@
+"""Address prefixes, service tags and port ranges as NSG rules use them.
+
+A flow endpoint is an IP address, a CIDR (read as "every address in it") or a service tag
+such as `GatewayManager`: the platform sources the gateway depends on are known only by tag,
+so a flow can start at a tag. A rule prefix is `*`/`Any`, a CIDR, a single IP or a tag.
+
+How a prefix covers an endpoint:
+- `*` covers everything; a CIDR covers addresses inside it. A CIDR never covers a tag
+  endpoint (we do not know the tag's addresses), except that `0.0.0.0/0` / `::/0` cover every
+  address of their family, and a CIDR containing 168.63.129.16 covers the tag
+  `AzureLoadBalancer` (the tag is that one address).
+- `VirtualNetwork` covers addresses inside the VNet prefixes the caller passes, `AzureLoadBalancer`
+  covers 168.63.129.16, `Internet` covers public addresses outside the VNet (168.63.129.16 is the
+  host's virtual IP, not Internet) and the tag endpoints whose addresses are public Azure ranges
+  (`GatewayManager`, `AzureCloud`, ...). Any tag covers an endpoint that is the same tag; a region
+  suffix (`GatewayManager.WestEurope`) is ignored on both sides.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+AZURE_LOAD_BALANCER_IP = ipaddress.ip_address("168.63.129.16")
+ANY_PREFIXES = frozenset({"*", "any"})
+ALL_PORTS = (0, 65535)
+
+# Tags whose address ranges are public Azure addresses, hence inside `Internet`.
+_PUBLIC_TAGS = frozenset(
+    {
+        "gatewaymanager",
+        "azurecloud",
+        "storage",
+        "sql",
+        "azuremonitor",
+        "azureactivedirectory",
+        "appservice",
+        "azurefrontdoor",
+        "azuretrafficmanager",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a flow: an address range (a single IP is a /32 or /128) or a service tag."""
+
+    network: Network | None = None
+    tag: str | None = None  # lower-case base name, region suffix removed
+
+
+def tag_base(tag: str) -> str:
+    """`GatewayManager.WestEurope` -> `gatewaymanager`: the region suffix does not change the tag."""
+    return tag.strip().split(".", 1)[0].lower()
+
+
+@lru_cache(maxsize=4096)
+def parse_endpoint(text: str) -> Endpoint:
+    """A flow endpoint from an IP, a CIDR or a service tag name."""
+    value = (text or "").strip()
+    if not value or value.lower() in ANY_PREFIXES:
+        raise ValueError(f"flow endpoint must be an IP address, CIDR or service tag, got {text!r}")
+    network = _as_network(value)
+    if network is not None:
+        return Endpoint(network=network)
+    return Endpoint(tag=tag_base(value))
+
+
+@lru_cache(maxsize=4096)
+def _as_network(text: str) -> Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def parse_networks(prefixes: Iterable[str]) -> tuple[Network, ...]:
+    """CIDRs (or single IPs) as networks; a one-line ValueError names the first bad one."""
+    networks = []
+    for prefix in prefixes:
+        network = _as_network(str(prefix))
+        if network is None:
+            raise ValueError(f"not an IP prefix: {prefix!r}")
+        networks.append(network)
+    return tuple(networks)
+
+
+def _within(inner: Network, outer: Network) -> bool:
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
+def _overlaps(a: Network, b: Network) -> bool:
+    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+
+
+def _is_public(network: Network, vnet: tuple[Network, ...]) -> bool:
+    first, last = network.network_address, network.broadcast_address
+    if not (first.is_global and last.is_global):
+        return False
+    if network.version == 4 and AZURE_LOAD_BALANCER_IP in network:
+        return False
+    return not any(_overlaps(network, v) for v in vnet)
+
+
+def prefix_covers(prefix: str, endpoint: Endpoint, vnet: tuple[Network, ...]) -> bool:
+    """Whether one rule prefix (`*`, CIDR, IP or tag) covers the flow endpoint."""
+    text = prefix.strip()
+    if text.lower() in ANY_PREFIXES:
+        return True
+    network = _as_network(text)
+    if network is not None:
+        if endpoint.network is not None:
+            return _within(endpoint.network, network)
+        if network.prefixlen == 0:
+            return True
+        return (
+            endpoint.tag == "azureloadbalancer" and network.version == 4 and AZURE_LOAD_BALANCER_IP in network
+        )
+    tag = tag_base(text)
+    if endpoint.tag is not None:
+        return tag == endpoint.tag or (tag == "internet" and endpoint.tag in _PUBLIC_TAGS)
+    target = endpoint.network
+    assert target is not None
+    if tag == "virtualnetwork":
+        return any(_within(target, v) for v in vnet)
+    if tag == "azureloadbalancer":
+        return target.num_addresses == 1 and target.network_address == AZURE_LOAD_BALANCER_IP
+    if tag == "internet":
+        return _is_public(target, vnet)
+    return False  # a tag whose addresses we do not know covers no address
+
+
+def networks_cover(networks: tuple[Network, ...], endpoint: Endpoint) -> bool:
+    """Whether expanded CIDRs (from effective rules) cover an address endpoint."""
+    return endpoint.network is not None and any(_within(endpoint.network, n) for n in networks)
+
+
+@lru_cache(maxsize=4096)
+def parse_port_range(text: str) -> tuple[int, int]:
+    """`*` / `Any` -> (0, 65535); `80` -> (80, 80); `8000-9000` -> (8000, 9000)."""
+    value = str(text).strip()
+    if value.lower() in ANY_PREFIXES:
+        return ALL_PORTS
+    low_text, dash, high_text = value.partition("-")
+    try:
+        low = int(low_text)
+        high = int(high_text) if dash else low
+    except ValueError:
+        raise ValueError(f"invalid port range {text!r}") from None
+    if not 0 <= low <= high <= 65535:
+        raise ValueError(f"invalid port range {text!r}")
+    return (low, high)

@@ -1,0 +1,364 @@
+"""Network security group evaluation: would Azure allow this flow?
+
+Azure evaluates the rules of one direction by ascending priority and the first rule that
+matches decides; the six default rules (priorities 65000, 65001, 65500) sit below every
+custom rule. Inbound traffic meets the subnet's NSG, then the NIC's; outbound the NIC's, then
+the subnet's; the flow passes only if every NSG on the way allows it.
+
+Rules come as SDK models (`SecurityRule` from an NSG, `EffectiveNetworkSecurityRule` from a
+NIC's effective NSGs) and are normalised into the immutable `Rule` first, so matching is one
+code path. Flows carry no source port: the client side of a TCP connection uses an ephemeral
+port chosen at connect time, so a rule's source port ranges are treated as matching (the
+rules this bot reasons about all use `*` there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from netrules._text import folded, wire
+from netrules.addresses import (
+    Network,
+    networks_cover,
+    parse_endpoint,
+    parse_networks,
+    parse_port_range,
+    prefix_covers,
+)
+
+_DIRECTIONS = {"inbound": "Inbound", "outbound": "Outbound"}
+_ACCESS = {"allow": "Allow", "deny": "Deny"}
+_FLOW_PROTOCOLS = {"tcp": "Tcp", "udp": "Udp", "icmp": "Icmp", "esp": "Esp", "ah": "Ah"}
+_ANY_PROTOCOL = frozenset({"*", "any", "all"})
+_DEFAULT_RULES_TYPE = "Microsoft.Network/networkSecurityGroups/defaultSecurityRules"
+
+# Azure's default rules: (name, direction, priority, access, source, destination, description).
+_DEFAULT_RULES = (
+    ("AllowVnetInBound", "Inbound", 65000, "Allow", "VirtualNetwork", "VirtualNetwork",
+     "Allow inbound traffic from all VMs in VNET"),
+    ("AllowAzureLoadBalancerInBound", "Inbound", 65001, "Allow", "AzureLoadBalancer", "*",
+     "Allow inbound traffic from azure load balancer"),
+    ("DenyAllInBound", "Inbound", 65500, "Deny", "*", "*", "Deny all inbound traffic"),
+    ("AllowVnetOutBound", "Outbound", 65000, "Allow", "VirtualNetwork", "VirtualNetwork",
+     "Allow outbound traffic from all VMs to all VMs in VNET"),
+    ("AllowInternetOutBound", "Outbound", 65001, "Allow", "*", "Internet",
+     "Allow outbound traffic from all VMs to Internet"),
+    ("DenyAllOutBound", "Outbound", 65500, "Deny", "*", "*", "Deny all outbound traffic"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A connection attempt: direction relative to the NSG, endpoints, destination port, protocol.
+
+    `source` / `destination` are an IP, a CIDR or a service tag (`GatewayManager`,
+    `AzureLoadBalancer`, `Internet`, ...). Spellings are normalised (`inbound` -> `Inbound`,
+    `TCP` -> `Tcp`); bad input raises a one-line ValueError.
+    """
+
+    direction: str
+    source: str
+    destination: str
+    port: int
+    protocol: str = "Tcp"
+
+    def __post_init__(self) -> None:
+        direction = _DIRECTIONS.get(folded(self.direction))
+        if direction is None:
+            raise ValueError(f"flow direction must be Inbound or Outbound, got {self.direction!r}")
+        protocol = _FLOW_PROTOCOLS.get(folded(self.protocol))
+        if protocol is None:
+            raise ValueError(f"flow protocol must be one of Tcp, Udp, Icmp, Esp, Ah, got {self.protocol!r}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"flow port must be an integer 0-65535, got {self.port!r}")
+        parse_endpoint(self.source)
+        parse_endpoint(self.destination)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "protocol", protocol)
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """The rule that decided a flow in one NSG."""
+
+    access: str  # "Allow" | "Deny"
+    rule_name: str
+    rule_id: str | None
+    priority: int
+    nsg_id: str | None
+    is_default: bool
+
+    @property
+    def allows(self) -> bool:
+        return self.access == "Allow"
+
+
+@dataclass(frozen=True)
+class PathVerdict:
+    """The outcome over every NSG a flow crosses, in evaluation order.
+
+    `deciding` is the first denying match, or the last allowing one when all allow; it is None
+    only when no NSG is on the path (Azure then lets the traffic through).
+    """
+
+    allowed: bool
+    deciding: RuleMatch | None
+    matches: list[RuleMatch] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One security rule, normalised from whichever SDK model it came from.
+
+    Empty address prefixes (a rule written with application security groups, whose members we
+    cannot see) or empty port ranges match nothing. `expanded_*` are the CIDRs Azure lists for
+    tags in effective rules; when present they decide for address endpoints.
+    """
+
+    name: str
+    rule_id: str | None
+    priority: int
+    access: str
+    direction: str
+    protocol: str  # lower-case wire value; "*" for any
+    sources: tuple[str, ...]
+    destinations: tuple[str, ...]
+    destination_ports: tuple[tuple[int, int], ...]
+    is_default: bool = False
+    expanded_sources: tuple[Network, ...] = ()
+    expanded_destinations: tuple[Network, ...] = ()
+
+    @classmethod
+    def from_security_rule(cls, rule: Any, *, is_default: bool = False) -> Rule:
+        """From `models.SecurityRule` (an NSG's `securityRules` / `defaultSecurityRules`)."""
+        name = rule.name or "(unnamed)"
+        return cls(
+            name=name,
+            rule_id=rule.id,
+            priority=_priority(rule, name),
+            access=_access(rule, name),
+            direction=_direction(rule, name),
+            protocol=_protocol(rule, name),
+            sources=_prefixes(rule.source_address_prefixes, rule.source_address_prefix),
+            destinations=_prefixes(rule.destination_address_prefixes, rule.destination_address_prefix),
+            destination_ports=_ports(rule.destination_port_ranges, rule.destination_port_range, name),
+            is_default=is_default,
+        )
+
+    @classmethod
+    def from_effective_rule(cls, rule: Any, *, nsg_id: str | None) -> Rule:
+        """From `models.EffectiveNetworkSecurityRule`, named `securityRules/X` or `defaultSecurityRules/X`."""
+        full_name = rule.name or "(unnamed)"
+        kind, slash, short = full_name.partition("/")
+        if not slash:
+            kind, short = "securityRules", full_name
+        return cls(
+            name=short,
+            rule_id=f"{nsg_id}/{kind}/{short}" if nsg_id else None,
+            priority=_priority(rule, full_name),
+            access=_access(rule, full_name),
+            direction=_direction(rule, full_name),
+            protocol=_protocol(rule, full_name),
+            sources=_prefixes(rule.source_address_prefixes, rule.source_address_prefix),
+            destinations=_prefixes(rule.destination_address_prefixes, rule.destination_address_prefix),
+            destination_ports=_ports(rule.destination_port_ranges, rule.destination_port_range, full_name),
+            is_default=kind.lower() == "defaultsecurityrules",
+            expanded_sources=parse_networks(rule.expanded_source_address_prefix or ()),
+            expanded_destinations=parse_networks(rule.expanded_destination_address_prefix or ()),
+        )
+
+    def matches(self, flow: Flow, vnet: tuple[Network, ...]) -> bool:
+        """Whether this rule applies to the flow (direction, protocol, port, both endpoints)."""
+        if self.direction != flow.direction:
+            return False
+        if self.protocol != "*" and self.protocol != flow.protocol.lower():
+            return False
+        if not any(low <= flow.port <= high for low, high in self.destination_ports):
+            return False
+        return _side_covers(self.sources, self.expanded_sources, flow.source, vnet) and _side_covers(
+            self.destinations, self.expanded_destinations, flow.destination, vnet
+        )
+
+
+def _side_covers(
+    prefixes: tuple[str, ...], expanded: tuple[Network, ...], endpoint_text: str, vnet: tuple[Network, ...]
+) -> bool:
+    endpoint = parse_endpoint(endpoint_text)
+    if expanded and endpoint.network is not None:
+        return networks_cover(expanded, endpoint)
+    return any(prefix_covers(prefix, endpoint, vnet) for prefix in prefixes)
+
+
+def _priority(rule: Any, name: str) -> int:
+    if rule.priority is None:
+        raise ValueError(f"security rule {name!r} has no priority")
+    return int(rule.priority)
+
+
+def _access(rule: Any, name: str) -> str:
+    access = _ACCESS.get(folded(rule.access))
+    if access is None:
+        raise ValueError(f"security rule {name!r} has access {wire(rule.access)!r}, expected Allow or Deny")
+    return access
+
+
+def _direction(rule: Any, name: str) -> str:
+    direction = _DIRECTIONS.get(folded(rule.direction))
+    if direction is None:
+        raise ValueError(
+            f"security rule {name!r} has direction {wire(rule.direction)!r}, expected Inbound or Outbound"
+        )
+    return direction
+
+
+def _protocol(rule: Any, name: str) -> str:
+    protocol = folded(rule.protocol) or "*"
+    if protocol in _ANY_PROTOCOL:
+        return "*"
+    if protocol not in _FLOW_PROTOCOLS:
+        raise ValueError(f"security rule {name!r} has unknown protocol {wire(rule.protocol)!r}")
+    return protocol
+
+
+def _prefixes(plural: list[str] | None, single: str | None) -> tuple[str, ...]:
+    """Azure fills either the singular or the plural field; the plural one wins when non-empty."""
+    if plural:
+        return tuple(str(p) for p in plural)
+    return (str(single),) if single else ()
+
+
+def _ports(plural: list[str] | None, single: str | None, name: str) -> tuple[tuple[int, int], ...]:
+    try:
+        return tuple(parse_port_range(text) for text in _prefixes(plural, single))
+    except ValueError as error:
+        raise ValueError(f"security rule {name!r}: {error}") from None
+
+
+def _vnet_networks(vnet_prefixes: Iterable[Any]) -> tuple[Network, ...]:
+    return parse_networks(str(p) for p in vnet_prefixes or ())
+
+
+def default_security_rules(nsg_id: str) -> list[dict[str, Any]]:
+    """Azure's six default rules of an NSG, as the ARM REST API returns them."""
+    return [
+        {
+            "id": f"{nsg_id}/defaultSecurityRules/{name}",
+            "name": name,
+            "type": _DEFAULT_RULES_TYPE,
+            "properties": {
+                "provisioningState": "Succeeded",
+                "description": description,
+                "protocol": "*",
+                "sourcePortRange": "*",
+                "destinationPortRange": "*",
+                "sourceAddressPrefix": source,
+                "destinationAddressPrefix": destination,
+                "access": access,
+                "priority": priority,
+                "direction": direction,
+                "sourcePortRanges": [],
+                "destinationPortRanges": [],
+                "sourceAddressPrefixes": [],
+                "destinationAddressPrefixes": [],
+            },
+        }
+        for name, direction, priority, access, source, destination, description in _DEFAULT_RULES
+    ]
+
+
+def default_rules(nsg_id: str | None) -> list[Rule]:
+    """The six default rules as `Rule`s (ids under `nsg_id`)."""
+    return [
+        Rule(
+            name=name,
+            rule_id=f"{nsg_id}/defaultSecurityRules/{name}" if nsg_id else None,
+            priority=priority,
+            access=access,
+            direction=direction,
+            protocol="*",
+            sources=(source,),
+            destinations=(destination,),
+            destination_ports=(parse_port_range("*"),),
+            is_default=True,
+        )
+        for name, direction, priority, access, source, destination, _ in _DEFAULT_RULES
+    ]
+
+
+def nsg_rules(nsg: Any) -> list[Rule]:
+    """An NSG's custom rules followed by its default rules (Azure's six when the model has none)."""
+    rules = [Rule.from_security_rule(r) for r in nsg.security_rules or []]
+    if nsg.default_security_rules:
+        rules += [Rule.from_security_rule(r, is_default=True) for r in nsg.default_security_rules]
+    else:
+        rules += default_rules(nsg.id)
+    return rules
+
+
+def first_match(
+    rules: Sequence[Rule], flow: Flow, *, vnet_prefixes: Iterable[Any], nsg_id: str | None = None
+) -> RuleMatch | None:
+    """The rule that decides the flow among `rules`: lowest priority number first, first match wins."""
+    vnet = _vnet_networks(vnet_prefixes)
+    ordered = sorted((r for r in rules if r.direction == flow.direction), key=lambda r: r.priority)
+    for rule in ordered:
+        if rule.matches(flow, vnet):
+            return RuleMatch(rule.access, rule.name, rule.rule_id, rule.priority, nsg_id, rule.is_default)
+    return None
+
+
+def _decide(rules: Sequence[Rule], flow: Flow, vnet_prefixes: Iterable[Any], nsg_id: str | None) -> RuleMatch:
+    """First match; rule lists that lack Azure's defaults fall through to them (DenyAll always matches)."""
+    match = first_match(rules, flow, vnet_prefixes=vnet_prefixes, nsg_id=nsg_id)
+    if match is None:
+        match = first_match(default_rules(nsg_id), flow, vnet_prefixes=vnet_prefixes, nsg_id=nsg_id)
+    assert match is not None  # DenyAllInBound / DenyAllOutBound match every flow
+    return match
+
+
+def evaluate_nsg(nsg: Any, flow: Flow, *, vnet_prefixes: Iterable[Any]) -> RuleMatch:
+    """The rule of `nsg` (a `models.NetworkSecurityGroup`) that decides `flow`."""
+    return _decide(nsg_rules(nsg), flow, list(vnet_prefixes or ()), nsg.id)
+
+
+def _verdict(matches: list[RuleMatch]) -> PathVerdict:
+    denied = next((m for m in matches if not m.allows), None)
+    if denied is not None:
+        return PathVerdict(allowed=False, deciding=denied, matches=matches)
+    return PathVerdict(allowed=True, deciding=matches[-1] if matches else None, matches=matches)
+
+
+def evaluate_path(flow: Flow, *, subnet_nsg: Any, nic_nsg: Any, vnet_prefixes: Iterable[Any]) -> PathVerdict:
+    """Both NSGs a flow crosses at one end: subnet then NIC inbound, NIC then subnet outbound.
+
+    A missing NSG (None) allows. Every present NSG is evaluated, so `matches` also shows what the
+    second NSG would do when the first already denies.
+    """
+    order = (subnet_nsg, nic_nsg) if flow.direction == "Inbound" else (nic_nsg, subnet_nsg)
+    prefixes = list(vnet_prefixes or ())
+    return _verdict([evaluate_nsg(nsg, flow, vnet_prefixes=prefixes) for nsg in order if nsg is not None])
+
+
+def _association_rank(group: Any, direction: str) -> int:
+    association = group.association
+    on_subnet = association is not None and association.subnet is not None
+    on_nic = association is not None and association.network_interface is not None
+    if on_subnet and not on_nic:
+        return 0 if direction == "Inbound" else 1
+    if on_nic and not on_subnet:
+        return 1 if direction == "Inbound" else 0
+    return 2
+
+
+def evaluate_effective(groups: Sequence[Any], flow: Flow, *, vnet_prefixes: Iterable[Any]) -> PathVerdict:
+    """A NIC's effective NSGs (`models.EffectiveNetworkSecurityGroup`), ordered by association."""
+    prefixes = list(vnet_prefixes or ())
+    ordered = sorted(groups, key=lambda g: _association_rank(g, flow.direction))
+    matches = []
+    for group in ordered:
+        nsg_id = group.network_security_group.id if group.network_security_group else None
+        rules = [Rule.from_effective_rule(r, nsg_id=nsg_id) for r in group.effective_security_rules or []]
+        matches.append(_decide(rules, flow, prefixes, nsg_id))
+    return _verdict(matches)

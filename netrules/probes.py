@@ -1,0 +1,201 @@
+"""Health probes: which probe Azure runs for backend settings, and whether a custom probe is valid.
+
+Backend settings use the custom probe they reference (`probe.id`); without one, Azure runs the
+default probe `<protocol>://<host>:<port>/` every 30 s with a 30 s timeout, unhealthy after 3
+failures, healthy on 200-399. The host sent is 127.0.0.1 unless the settings name a host or take
+it from the backend address. The probe-log helpers live in `netrules.probe_log` and are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from netrules._text import folded, wire
+from netrules.probe_log import ProbeLogKind, classify_probe_log, parse_status_mismatch, probe_log_message
+
+__all__ = [
+    "DEFAULT_STATUS_CODES",
+    "ProbeLogKind",
+    "ProbeSpec",
+    "classify_probe_log",
+    "effective_probe",
+    "health_state",
+    "parse_status_mismatch",
+    "probe_log_message",
+    "probe_problems",
+    "status_matches",
+]
+
+DEFAULT_STATUS_CODES = ("200-399",)
+DEFAULT_INTERVAL = 30
+DEFAULT_TIMEOUT = 30
+DEFAULT_UNHEALTHY_THRESHOLD = 3
+DEFAULT_HOST = "127.0.0.1"
+_PROTOCOLS = {"http": "Http", "https": "Https", "tcp": "Tcp", "tls": "Tls"}
+_DEFAULT_PORTS = {"Http": 80, "Https": 443}
+_HEALTH_STATES = {
+    "healthy": "healthy",
+    "up": "healthy",
+    "unhealthy": "unhealthy",
+    "down": "unhealthy",
+    "unknown": "unknown",
+    "partial": "partial",
+    "draining": "draining",
+}
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """The probe Azure runs for one backend server under one backend settings.
+
+    `reference_broken` is set when the settings reference a probe the gateway does not have; Azure
+    rejects such a configuration on write, and until then the spec describes the default probe.
+    """
+
+    protocol: str
+    host: str
+    path: str
+    port: int | None
+    timeout: int
+    interval: int
+    unhealthy_threshold: int
+    status_codes: list[str] = field(default_factory=lambda: list(DEFAULT_STATUS_CODES))
+    body: str | None = None
+    is_default: bool = True
+    probe_id: str | None = None
+    reference_broken: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"{self.protocol.lower()}://{self.host}:{self.port}{self.path}"
+
+
+def _protocol(value: Any) -> str:
+    return _PROTOCOLS.get(folded(value), wire(value))
+
+
+def _settings_host(settings: Any, backend_address: str) -> str:
+    """The host the settings send: their host name, else the backend address if picked, else 127.0.0.1."""
+    if settings.host_name:
+        return settings.host_name
+    if settings.pick_host_name_from_backend_address:
+        return backend_address
+    return DEFAULT_HOST
+
+
+def _settings_port(settings: Any, protocol: str) -> int | None:
+    return settings.port or _DEFAULT_PORTS.get(protocol)
+
+
+def _default_spec(settings: Any, backend_address: str) -> ProbeSpec:
+    protocol = _protocol(settings.protocol) or "Http"
+    return ProbeSpec(
+        protocol=protocol,
+        host=_settings_host(settings, backend_address),
+        path="/",
+        port=_settings_port(settings, protocol),
+        timeout=DEFAULT_TIMEOUT,
+        interval=DEFAULT_INTERVAL,
+        unhealthy_threshold=DEFAULT_UNHEALTHY_THRESHOLD,
+    )
+
+
+def _picks_host_from_settings(probe: Any) -> bool:
+    return bool(probe.pick_host_name_from_backend_http_settings or probe.pick_host_name_from_backend_settings)
+
+
+def _custom_spec(probe: Any, settings: Any, backend_address: str) -> ProbeSpec:
+    protocol = _protocol(probe.protocol) or _protocol(settings.protocol) or "Http"
+    if probe.host and not _picks_host_from_settings(probe):
+        host = probe.host
+    else:
+        host = _settings_host(settings, backend_address)
+    match = probe.match
+    return ProbeSpec(
+        protocol=protocol,
+        host=host,
+        path=probe.path or "/",
+        port=probe.port or _settings_port(settings, protocol),
+        timeout=probe.timeout or DEFAULT_TIMEOUT,
+        interval=probe.interval or DEFAULT_INTERVAL,
+        unhealthy_threshold=probe.unhealthy_threshold or DEFAULT_UNHEALTHY_THRESHOLD,
+        status_codes=list((match.status_codes if match else None) or DEFAULT_STATUS_CODES),
+        body=(match.body if match else None) or None,
+        is_default=False,
+        probe_id=probe.id,
+    )
+
+
+def _find_probe(gateway: Any, probe_id: str) -> Any | None:
+    wanted = probe_id.lower()
+    return next((p for p in gateway.probes or [] if (p.id or "").lower() == wanted), None)
+
+
+def effective_probe(gateway: Any, settings: Any, backend_address: str) -> ProbeSpec:
+    """The probe Azure runs for `backend_address` under `settings` (models of `gateway`)."""
+    reference = settings.probe.id if settings.probe is not None else None
+    if not reference:
+        return _default_spec(settings, backend_address)
+    probe = _find_probe(gateway, reference)
+    if probe is None:
+        return replace(_default_spec(settings, backend_address), reference_broken=True)
+    return _custom_spec(probe, settings, backend_address)
+
+
+def _outside(value: int | None, low: int, high: int) -> bool:
+    return value is not None and not low <= value <= high
+
+
+def probe_problems(probe: Any, settings_protocols: set[str]) -> list[str]:
+    """Why a custom probe (`models.ApplicationGatewayProbe`) is invalid, one sentence each.
+
+    `settings_protocols` are the protocols of the backend settings that use the probe. Fields the
+    probe leaves unset are not judged, except the path, which every probe needs.
+    """
+    problems = []
+    if not (probe.path or "").startswith("/"):
+        problems.append(f"Probe path {probe.path or ''!r} does not start with '/'.")
+    if _outside(probe.interval, 1, 86400):
+        problems.append(f"Interval {probe.interval} s is outside 1-86400 s.")
+    if _outside(probe.timeout, 1, 86400):
+        problems.append(f"Timeout {probe.timeout} s is outside 1-86400 s.")
+    if _outside(probe.unhealthy_threshold, 1, 20):
+        problems.append(f"Unhealthy threshold {probe.unhealthy_threshold} is outside 1-20.")
+    if probe.timeout is not None and probe.interval is not None and probe.timeout > probe.interval:
+        problems.append(f"Timeout {probe.timeout} s is greater than the interval {probe.interval} s.")
+    if not probe.host and not _picks_host_from_settings(probe):
+        problems.append("No host is set and pickHostNameFromBackendHttpSettings is false.")
+    protocol = _protocol(probe.protocol)
+    for other in sorted({_protocol(p) for p in settings_protocols}):
+        if protocol and other and other.lower() != protocol.lower():
+            problems.append(
+                f"Probe protocol {protocol} differs from the {other} protocol of backend settings using it."
+            )
+    return problems
+
+
+def _code_range(entry: str) -> tuple[int, int]:
+    low_text, dash, high_text = entry.strip().partition("-")
+    try:
+        low = int(low_text)
+        high = int(high_text) if dash else low
+    except ValueError:
+        raise ValueError(f"invalid status code match {entry!r}") from None
+    if not 100 <= low <= high <= 999:
+        raise ValueError(f"invalid status code match {entry!r}")
+    return low, high
+
+
+def status_matches(code: int, status_codes: list[str]) -> bool:
+    """Whether an HTTP status is among probe match codes like `["200-399", "404"]`."""
+    return any(low <= int(code) <= high for low, high in map(_code_range, status_codes))
+
+
+def health_state(value: Any) -> str:
+    """`healthy` / `unhealthy` / `unknown` / `partial` / `draining` from either spelling Azure uses."""
+    state = _HEALTH_STATES.get(folded(value))
+    if state is None:
+        raise ValueError(f"unknown backend health value {wire(value)!r}")
+    return state

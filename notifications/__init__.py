@@ -1,0 +1,19 @@
+"""Notifications: one message built from a diagnosis, rendered as a Teams card and an email, delivered
+to the channels routing picks, with retries and an outbox for dry runs. See docs/NOTIFICATIONS.md."""
+
+from notifications.content import ActionStatus, IncidentMessage, build_message, build_resolution_message
+from notifications.dispatch import DeliveryResult, RetryPolicy, notify
+from notifications.routing import EmailTarget, TeamsTarget, targets_for
+
+__all__ = [
+    "ActionStatus",
+    "DeliveryResult",
+    "EmailTarget",
+    "IncidentMessage",
+    "RetryPolicy",
+    "TeamsTarget",
+    "build_message",
+    "build_resolution_message",
+    "notify",
+    "targets_for",
+]

@@ -1,0 +1,403 @@
+"""What a notification says, built once and rendered by every channel (Teams card, email).
+
+`build_message` turns a diagnosis (findings, check results, remediation statuses) and the alert that
+started it into an `IncidentMessage`: plain immutable data with the findings sorted worst first and
+everything a person needs at 3 a.m. already worded. The renderers only lay it out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from diagnostics.findings import CheckResult, CheckStatus, Finding, Severity
+
+Kind = Literal["incident", "resolved"]
+ACTION_STATES = ("planned", "dry-run", "applied", "verified", "rolled-back", "skipped")
+PORTAL_BASE = "https://portal.azure.com/#@/resource"
+
+# Child-resource segments of an ARM id, as a person calls them.
+_CHILD_KINDS = {
+    "backendaddresspools": "backend pool",
+    "backendhttpsettingscollection": "backend settings",
+    "probes": "health probe",
+    "requestroutingrules": "routing rule",
+    "httplisteners": "listener",
+    "urlpathmaps": "URL path map",
+    "pathrules": "path rule",
+    "sslcertificates": "certificate",
+    "securityrules": "NSG rule",
+    "routes": "route",
+    "subnets": "subnet",
+    "ipconfigurations": "IP configuration",
+}
+_OPERATORS = {
+    "GreaterThan": ">",
+    "GreaterThanOrEqual": ">=",
+    "LessThan": "<",
+    "LessThanOrEqual": "<=",
+    "Equals": "=",
+}
+_TOP_KINDS = {
+    "applicationgateways": "application gateway",
+    "networksecuritygroups": "NSG",
+    "routetables": "route table",
+    "virtualnetworks": "virtual network",
+    "networkinterfaces": "network interface",
+    "publicipaddresses": "public IP",
+}
+
+
+class MessageError(ValueError):
+    """Input that cannot become a message (a malformed resource id, an unknown action state)."""
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """An ARM resource id split into what a person reads: name, kind, group, subscription, portal link."""
+
+    id: str
+    name: str
+    kind: str
+    parent: str | None
+    resource_group: str
+    subscription: str
+    portal_url: str
+
+    @classmethod
+    def parse(cls, resource_id: str) -> ResourceRef:
+        parts = resource_id.strip("/").split("/")
+        lowered = [p.lower() for p in parts]
+        if len(parts) < 8 or lowered[0] != "subscriptions" or lowered[2] != "resourcegroups":
+            raise MessageError(f"not an ARM resource id: {resource_id!r}")
+        if lowered[4] != "providers":
+            raise MessageError(f"not an ARM resource id: {resource_id!r}")
+        # subscriptions/S/resourceGroups/G/providers/NS/type/name[/childType/childName]...
+        top = parts[:8]
+        child = parts[8:]
+        if child and len(child) % 2:
+            raise MessageError(f"not an ARM resource id: {resource_id!r}")
+        if child:
+            kind = _CHILD_KINDS.get(child[-2].lower(), child[-2])
+            name = child[-1]
+            parent = child[-3] if len(child) > 2 else parts[7]
+        else:
+            kind = _TOP_KINDS.get(lowered[6], parts[6])
+            name = parts[7]
+            parent = None
+        return cls(
+            id=resource_id,
+            name=name,
+            kind=kind,
+            parent=parent,
+            resource_group=parts[3],
+            subscription=parts[1],
+            # Child resources have no portal blade of their own; the parent's blade shows them.
+            portal_url=f"{PORTAL_BASE}/{'/'.join(top)}/overview",
+        )
+
+    @property
+    def label(self) -> str:
+        """`deny-all (NSG rule in nsg-agw)`: the name, what it is and what holds it."""
+        return f"{self.name} ({self.kind} in {self.parent})" if self.parent else f"{self.name} ({self.kind})"
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """The essentials of the Azure Monitor alert that started the incident (common alert schema)."""
+
+    rule: str
+    severity: str
+    fired_at: str
+    condition: str
+    metric: str | None = None
+    metric_value: str | None = None
+
+    @classmethod
+    def from_common_schema(cls, data: Mapping[str, Any]) -> AlertFacts:
+        """Read the `data` object of a common-alert-schema payload; missing parts read as empty."""
+        essentials = data.get("essentials") or {}
+        metric = value = None
+        context = data.get("alertContext") or {}
+        criteria = ((context.get("condition") or {}).get("allOf")) or []
+        if criteria:
+            first = criteria[0]
+            metric = first.get("metricName")
+            if first.get("metricValue") is not None:
+                value = _number(first["metricValue"])
+                if first.get("threshold") is not None:
+                    operator = _OPERATORS.get(str(first.get("operator")), str(first.get("operator") or ""))
+                    value += f" (alert when {operator} {first['threshold']})"
+        return cls(
+            rule=str(essentials.get("alertRule") or "unnamed alert rule"),
+            severity=str(essentials.get("severity") or ""),
+            fired_at=str(essentials.get("firedDateTime") or ""),
+            condition=str(essentials.get("monitorCondition") or ""),
+            metric=metric,
+            metric_value=value,
+        )
+
+
+@dataclass(frozen=True)
+class FindingLine:
+    """One finding as it is shown: worded, its resource resolved, its evidence as short lines."""
+
+    code: str
+    severity: Severity
+    title: str
+    resource: ResourceRef | None
+    resource_id: str
+    evidence: tuple[tuple[str, str], ...]
+    fix_summary: str
+    fix_command: str | None
+    fix_action: str | None
+
+    @property
+    def resource_label(self) -> str:
+        return self.resource.label if self.resource else self.resource_id
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    name: str
+    status: CheckStatus
+    reason: str
+
+
+@dataclass(frozen=True)
+class ActionStatus:
+    """Where one remediation action stands: planned, dry-run, applied, verified, rolled-back or skipped."""
+
+    action: str
+    target: str
+    status: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in ACTION_STATES:
+            raise MessageError(
+                f"unknown action status {self.status!r}; expected one of {', '.join(ACTION_STATES)}"
+            )
+
+
+@dataclass(frozen=True)
+class IncidentMessage:
+    """Everything a notification says. `level` decides routing: see `message_level`."""
+
+    kind: Kind
+    gateway: ResourceRef
+    incident_id: str
+    record_url: str | None
+    alert: AlertFacts | None
+    findings: tuple[FindingLine, ...]
+    checks: tuple[CheckLine, ...]
+    actions: tuple[ActionStatus, ...]
+    level: Severity
+    headline: str
+    summary: str
+    resolved_at: str | None = None
+
+    @property
+    def causes(self) -> tuple[FindingLine, ...]:
+        """Findings that can cause 502s (critical and warning); info findings are context."""
+        return tuple(f for f in self.findings if f.severity is not Severity.INFO)
+
+    @property
+    def checks_not_run(self) -> tuple[CheckLine, ...]:
+        return tuple(c for c in self.checks if c.status in (CheckStatus.ERROR, CheckStatus.SKIPPED))
+
+    @property
+    def checks_run(self) -> tuple[CheckLine, ...]:
+        return tuple(c for c in self.checks if c.status in (CheckStatus.PASSED, CheckStatus.FAILED))
+
+    def facts(self) -> list[tuple[str, str]]:
+        """The (title, value) pairs both renderers show under the headline."""
+        gateway = self.gateway
+        facts = [
+            ("Gateway", gateway.name),
+            ("Resource group", gateway.resource_group),
+            ("Subscription", gateway.subscription),
+        ]
+        alert = self.alert
+        if alert:
+            details = ", ".join(part for part in (alert.severity, alert.condition) if part)
+            facts.append(("Alert", f"{alert.rule} ({details})" if details else alert.rule))
+            if alert.fired_at:
+                facts.append(("Fired", alert.fired_at))
+            if alert.metric:
+                metric = f"{alert.metric} = {alert.metric_value}" if alert.metric_value else alert.metric
+                facts.append(("Metric", metric))
+        if self.resolved_at:
+            facts.append(("Resolved", self.resolved_at))
+        facts.append(("Incident", self.incident_id))
+        return facts
+
+    def links(self) -> list[tuple[str, str]]:
+        """(title, url) pairs: the gateway in the portal, and the incident record when there is one."""
+        links = [("Open in portal", self.gateway.portal_url)]
+        if self.record_url:
+            links.append(("Incident record", self.record_url))
+        return links
+
+    @property
+    def subject(self) -> str:
+        """`[CRITICAL] agw-contoso: 2 causes of 502s — NSG blocks infrastructure ports`."""
+        tag = "RESOLVED" if self.kind == "resolved" else self.level.value.upper()
+        return f"[{tag}] {self.gateway.name}: {self.headline}"
+
+
+def build_message(
+    gateway_id: str,
+    *,
+    incident_id: str,
+    findings: Iterable[Finding],
+    checks: Iterable[CheckResult] = (),
+    alert: Mapping[str, Any] | None = None,
+    actions: Iterable[ActionStatus] = (),
+    record_url: str | None = None,
+) -> IncidentMessage:
+    """The incident message for one diagnosed gateway.
+
+    `alert` is the `data` object of a common-alert-schema payload, or None when the diagnosis came
+    from a sweep or an event rather than an alert.
+    """
+    gateway = ResourceRef.parse(gateway_id)
+    lines = tuple(
+        sorted((_finding_line(f) for f in findings), key=lambda f: (f.severity.rank, f.code, f.title))
+    )
+    check_lines = tuple(CheckLine(c.name, CheckStatus(c.status), c.reason) for c in checks)
+    alert_facts = AlertFacts.from_common_schema(alert) if alert is not None else None
+    level = message_level(lines, check_lines, alerted=alert_facts is not None)
+    headline, summary = _wording(lines, check_lines, alert_facts)
+    return IncidentMessage(
+        kind="incident",
+        gateway=gateway,
+        incident_id=incident_id,
+        record_url=record_url,
+        alert=alert_facts,
+        findings=lines,
+        checks=check_lines,
+        actions=tuple(actions),
+        level=level,
+        headline=headline,
+        summary=summary,
+    )
+
+
+def build_resolution_message(
+    gateway_id: str,
+    *,
+    incident_id: str,
+    alert: Mapping[str, Any] | None = None,
+    resolved_at: datetime | str | None = None,
+    incident_level: Severity = Severity.CRITICAL,
+    record_url: str | None = None,
+) -> IncidentMessage:
+    """The short message sent when the alert resolves.
+
+    It carries the incident's level so that routing sends it to the channels that got the incident;
+    when that level is unknown the default (critical) sends it everywhere, which errs on the side of
+    closing every loop that may have been opened.
+    """
+    gateway = ResourceRef.parse(gateway_id)
+    alert_facts = AlertFacts.from_common_schema(alert) if alert is not None else None
+    when = resolved_at.isoformat() if isinstance(resolved_at, datetime) else resolved_at
+    rule = f"Alert {alert_facts.rule}" if alert_facts else "Incident"
+    summary = f"{rule} on {gateway.name} resolved" + (f" at {when}." if when else ".")
+    return IncidentMessage(
+        kind="resolved",
+        gateway=gateway,
+        incident_id=incident_id,
+        record_url=record_url,
+        alert=alert_facts,
+        findings=(),
+        checks=(),
+        actions=(),
+        level=incident_level,
+        headline=f"{rule} resolved",
+        summary=summary,
+        resolved_at=when,
+    )
+
+
+def message_level(findings: Iterable[FindingLine], checks: Iterable[CheckLine], *, alerted: bool) -> Severity:
+    """How loud the message is: the worst finding's severity.
+
+    With no finding, a fired alert or a check that could not run still needs a person (warning): a
+    502 alert the doctor cannot explain is not good news. Otherwise the message is info.
+    """
+    severities = [f.severity for f in findings]
+    if severities:
+        return min(severities, key=lambda s: s.rank)
+    if alerted or any(c.status in (CheckStatus.ERROR, CheckStatus.SKIPPED) for c in checks):
+        return Severity.WARNING
+    return Severity.INFO
+
+
+def evidence_lines(evidence: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Evidence as (key, compact text) pairs: lists joined, nested data as compact JSON."""
+    return tuple((str(key), _compact(value)) for key, value in evidence.items())
+
+
+def _finding_line(finding: Finding) -> FindingLine:
+    try:
+        resource = ResourceRef.parse(finding.resource) if finding.resource else None
+    except MessageError:
+        resource = None
+    return FindingLine(
+        code=finding.code,
+        severity=Severity(finding.severity),
+        title=finding.title,
+        resource=resource,
+        resource_id=finding.resource,
+        evidence=evidence_lines(finding.evidence),
+        fix_summary=finding.fix.summary,
+        fix_command=finding.fix.command,
+        fix_action=finding.fix.action,
+    )
+
+
+def _wording(
+    findings: tuple[FindingLine, ...], checks: tuple[CheckLine, ...], alert: AlertFacts | None
+) -> tuple[str, str]:
+    """Headline (what went wrong, in one line) and summary (what the doctor did)."""
+    causes = [f for f in findings if f.severity is not Severity.INFO]
+    not_run = [c for c in checks if c.status in (CheckStatus.ERROR, CheckStatus.SKIPPED)]
+    ran = len(checks) - len(not_run)
+    trigger = f"Alert {alert.rule} fired" if alert else "A scheduled check ran"
+    if causes:
+        noun = "cause" if len(causes) == 1 else "causes"
+        headline = f"{len(causes)} {noun} of 502s — {causes[0].title}"
+    elif findings:
+        headline = f"no cause of 502s found; {len(findings)} note{'s' if len(findings) > 1 else ''}"
+    else:
+        headline = "no cause of 502s found"
+    if not_run and not causes:
+        # "No cause" from a partial diagnosis is not an all-clear; say so where it is read first.
+        headline += f" ({len(not_run)} check{'s' if len(not_run) > 1 else ''} could not run)"
+    if not checks:
+        return headline, f"{trigger}."
+    summary = f"{trigger}; the doctor ran {ran} check{'' if ran == 1 else 's'}"
+    summary += f", {len(not_run)} could not run." if not_run else "."
+    return headline, summary
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,197 @@
+"""The email rendering of a message and its delivery over SMTP.
+
+One `EmailMessage`, multipart/alternative: a plain-text part and an HTML part carrying the same
+content (every finding with its evidence, fix and `az` command, remediation statuses, checks that
+could not run, links). Unlike the Teams card the email has no size budget worth trimming for, so it
+holds the full report.
+
+`send_email` speaks SMTP with `smtplib`: STARTTLS when the server offers it (or always, or never, as
+configured) and AUTH LOGIN/PLAIN when a user name is set, which is what Exchange Online
+(smtp.office365.com:587), SendGrid (smtp.sendgrid.net:587) and Azure Communication Services' SMTP
+relay (smtp.azurecomm.net:587) expect.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from html import escape
+from typing import Literal
+
+from diagnostics.findings import Severity
+from notifications.content import FindingLine, IncidentMessage
+
+StartTls = Literal["auto", "always", "never"]
+
+_LEVEL_COLOR = {Severity.CRITICAL: "#c4314b", Severity.WARNING: "#c19c00", Severity.INFO: "#4f6bed"}
+_RESOLVED_COLOR = "#237b4b"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send mail. `password` is a secret: in Azure, a Key Vault reference."""
+
+    host: str
+    sender: str
+    port: int = 587
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # kept out of logs and incident records
+    starttls: StartTls = "auto"
+    timeout: float = 20.0
+
+
+class SmtpSecurityError(smtplib.SMTPException):
+    """STARTTLS was required but the server does not offer it."""
+
+
+def build_email(
+    message: IncidentMessage, *, sender: str, recipients: list[str] | tuple[str, ...]
+) -> EmailMessage:
+    email = EmailMessage()
+    email["Subject"] = message.subject
+    email["From"] = sender
+    email["To"] = ", ".join(recipients)
+    email["Date"] = formatdate(localtime=False, usegmt=True)
+    email["Message-ID"] = make_msgid(domain="appgw-doctor")
+    # Mail clients thread the resolution with its incident by this header.
+    email["X-AppGW-Doctor-Incident"] = message.incident_id
+    email.set_content(render_text(message))
+    email.add_alternative(render_html(message), subtype="html")
+    return email
+
+
+def send_email(
+    email: EmailMessage, settings: SmtpSettings, *, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    """Send one message; raises `smtplib.SMTPException`/`OSError` on failure (the caller retries)."""
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+        smtp.ehlo()
+        offered = smtp.has_extn("starttls")
+        if settings.starttls == "always" and not offered:
+            raise SmtpSecurityError(f"{settings.host}:{settings.port} does not offer STARTTLS")
+        if settings.starttls != "never" and offered:
+            smtp.starttls(context=ssl_context or ssl.create_default_context())
+            smtp.ehlo()
+        if settings.username:
+            smtp.login(settings.username, settings.password or "")
+        smtp.send_message(email)
+
+
+def render_text(message: IncidentMessage) -> str:
+    lines = [message.subject, "", message.summary, ""]
+    lines += [f"{title + ':':<16}{value}" for title, value in message.facts()]
+    if message.kind == "incident":
+        lines += ["", f"FINDINGS ({len(message.findings)})" if message.findings else "NO CAUSE FOUND"]
+        for number, finding in enumerate(message.findings, start=1):
+            lines += ["", f"{number}. [{finding.severity.value.upper()}] {finding.title}"]
+            lines.append(f"   Resource: {finding.resource_label} — {finding.code}")
+            lines.append(f"   {finding.resource_id}")
+            if finding.evidence:
+                lines.append("   Evidence:")
+                lines += [f"     {key}: {value}" for key, value in finding.evidence]
+            if finding.fix_summary:
+                lines.append(f"   Fix: {finding.fix_summary}")
+            if finding.fix_command:
+                lines.append(f"     {finding.fix_command}")
+            if finding.fix_action:
+                lines.append(f"   Safe automatic fix: {finding.fix_action}")
+        if message.actions:
+            lines += ["", "REMEDIATION"]
+            lines += [
+                f"  {a.status.upper():<12}{a.action} on {a.target}" + (f" — {a.reason}" if a.reason else "")
+                for a in message.actions
+            ]
+        if not message.findings and message.checks_run:
+            lines += [
+                "",
+                "Checks that ran and found nothing: " + ", ".join(c.name for c in message.checks_run),
+            ]
+        if message.checks_not_run:
+            lines += ["", "CHECKS THAT COULD NOT RUN"]
+            lines += [f"  {c.name}: {c.reason or c.status.value}" for c in message.checks_not_run]
+    lines += ["", *(f"{title}: {url}" for title, url in message.links())]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(message: IncidentMessage) -> str:
+    color = _RESOLVED_COLOR if message.kind == "resolved" else _LEVEL_COLOR[message.level]
+    tag = "RESOLVED" if message.kind == "resolved" else message.level.value.upper()
+    parts = [
+        '<!DOCTYPE html><html><body style="font-family:Segoe UI,Helvetica,Arial,sans-serif;font-size:14px;'
+        'color:#242424;max-width:760px">',
+        f'<div style="border-left:6px solid {color};padding:8px 12px;background:#f5f5f5">'
+        f'<div style="font-size:20px;font-weight:600"><span style="color:{color}">{tag}</span> '
+        f"{escape(message.gateway.name)}</div>"
+        f'<div style="font-size:16px;font-weight:600;margin-top:4px">{escape(message.headline)}</div>'
+        f'<div style="color:#616161;margin-top:4px">{escape(message.summary)}</div></div>',
+        '<table style="margin-top:12px;border-collapse:collapse">',
+        *(
+            f'<tr><td style="padding:2px 16px 2px 0;font-weight:600">{escape(title)}</td>'
+            f"<td>{escape(value)}</td></tr>"
+            for title, value in message.facts()
+        ),
+        "</table>",
+    ]
+    if message.kind == "incident":
+        heading = f"Findings ({len(message.findings)})" if message.findings else "No cause found"
+        parts.append(_html_heading(heading))
+        parts += [_html_finding(f) for f in message.findings]
+        if message.actions:
+            parts.append(_html_heading("Remediation"))
+            parts.append("<ul>")
+            parts += [
+                f"<li><b>{escape(a.status.upper())}</b> {escape(a.action)} on {escape(a.target)}"
+                + (f" — {escape(a.reason)}" if a.reason else "")
+                + "</li>"
+                for a in message.actions
+            ]
+            parts.append("</ul>")
+        if not message.findings and message.checks_run:
+            names = ", ".join(c.name for c in message.checks_run)
+            parts.append(f"<p><b>Checks that ran and found nothing:</b> {escape(names)}</p>")
+        if message.checks_not_run:
+            parts.append(_html_heading("Checks that could not run"))
+            parts.append("<ul>")
+            parts += [
+                f"<li><b>{escape(c.name)}</b>: {escape(c.reason or c.status.value)}</li>"
+                for c in message.checks_not_run
+            ]
+            parts.append("</ul>")
+    links = " · ".join(f'<a href="{escape(url)}">{escape(title)}</a>' for title, url in message.links())
+    parts.append(f'<p style="margin-top:16px">{links}</p></body></html>')
+    return "\n".join(parts)
+
+
+def _html_heading(text: str) -> str:
+    return f'<h3 style="margin:20px 0 8px;border-bottom:1px solid #e0e0e0">{escape(text)}</h3>'
+
+
+def _html_finding(finding: FindingLine) -> str:
+    color = _LEVEL_COLOR[finding.severity]
+    rows = "".join(
+        f'<tr><td style="padding:1px 12px 1px 0;color:#616161;vertical-align:top">{escape(key)}</td>'
+        f'<td style="word-break:break-word">{escape(value)}</td></tr>'
+        for key, value in finding.evidence
+    )
+    html = (
+        '<div style="margin:12px 0;padding-top:8px;border-top:1px solid #eeeeee">'
+        f'<div><b style="color:{color}">{finding.severity.value.upper()}</b> '
+        f"<b>{escape(finding.title)}</b></div>"
+        f'<div style="color:#616161;font-size:12px">{escape(finding.resource_label)} · {escape(finding.code)}'
+        f"<br>{escape(finding.resource_id)}</div>"
+    )
+    if rows:
+        html += f'<table style="font-size:13px;margin-top:4px">{rows}</table>'
+    if finding.fix_summary:
+        html += f'<div style="margin-top:4px"><b>Fix:</b> {escape(finding.fix_summary)}</div>'
+    if finding.fix_command:
+        html += (
+            '<pre style="background:#f0f0f0;padding:8px;white-space:pre-wrap;word-break:break-all;'
+            f'font-family:Consolas,Courier New,monospace;font-size:12px">{escape(finding.fix_command)}</pre>'
+        )
+    if finding.fix_action:
+        html += f'<div style="font-size:12px">Safe automatic fix: {escape(finding.fix_action)}</div>'
+    return html + "</div>"

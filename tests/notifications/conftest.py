@@ -1,0 +1,304 @@
+"""Shared pieces for the notification tests: realistic findings, the Adaptive Card schema, a real
+HTTP receiver standing in for a Teams Workflows webhook and a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import html
+import json
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jsonschema
+import pytest
+from aiosmtpd.controller import Controller
+
+from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
+GATEWAY_ID = f"{RG}/applicationGateways/agw-contoso"
+NSG_ID = f"{RG}/networkSecurityGroups/nsg-agw"
+
+
+def sample_findings() -> list[Finding]:
+    """Findings worded as the diagnosis words them, deliberately out of severity order."""
+    return [
+        Finding(
+            code="CUSTOM_DNS_UNVERIFIED",
+            severity=Severity.INFO,
+            title="Custom DNS servers could not be checked for backend FQDNs",
+            resource=f"{RG}/virtualNetworks/vnet-contoso",
+            evidence={"dnsServers": ["10.0.0.4"], "fqdns": ["api.contoso.internal"]},
+            fix=Fix(summary="Check that 10.0.0.4 resolves api.contoso.internal."),
+        ),
+        Finding(
+            code="BACKEND_HEALTH_UNKNOWN",
+            severity=Severity.WARNING,
+            title="Backend health is Unknown for 2 servers in web-pool",
+            resource=f"{GATEWAY_ID}/backendAddressPools/web-pool",
+            evidence={"servers": ["10.1.2.4", "10.1.2.5"], "health": "Unknown"},
+            fix=Fix(summary="Unknown usually follows a blocked infrastructure port; fix the NSG first."),
+        ),
+        Finding(
+            code="NSG_BLOCKS_INFRA_PORTS",
+            severity=Severity.CRITICAL,
+            title="NSG blocks infrastructure ports 65200-65535 from GatewayManager",
+            resource=f"{NSG_ID}/securityRules/deny-all-inbound",
+            evidence={"nsg": "nsg-agw", "rule": "deny-all-inbound", "priority": 100, "ports": "65200-65535"},
+            fix=Fix(
+                summary="Allow inbound TCP 65200-65535 from GatewayManager above rule deny-all-inbound.",
+                command=(
+                    "az network nsg rule create -g rg-contoso-web --nsg-name nsg-agw "
+                    "-n allow-gateway-manager --priority 90 --direction Inbound --access Allow "
+                    "--protocol Tcp "
+                    "--source-address-prefixes GatewayManager --destination-port-ranges 65200-65535 "
+                    "--destination-address-prefixes '*'"
+                ),
+                action="add-nsg-allow-rule",
+            ),
+        ),
+        Finding(
+            code="REQUEST_TIMEOUT_TOO_LOW",
+            severity=Severity.CRITICAL,
+            title="Backend responses take 19.2 s against a 20 s request timeout on web_settings",
+            resource=f"{GATEWAY_ID}/backendHttpSettingsCollection/web_settings",
+            evidence={"requestTimeout": 20, "backendLastByteResponseTimeMs": 19200.0, "ratio": 0.96},
+            fix=Fix(
+                summary="Raise the request timeout of web_settings to 60 s.",
+                command=(
+                    "az network application-gateway http-settings update -g rg-contoso-web "
+                    "--gateway-name agw-contoso -n web_settings --timeout 60"
+                ),
+                action="raise-request-timeout",
+            ),
+        ),
+    ]
+
+
+def sample_checks() -> list[CheckResult]:
+    return [
+        CheckResult("nsg", CheckStatus.FAILED),
+        CheckResult("routes", CheckStatus.PASSED),
+        CheckResult("probes", CheckStatus.PASSED),
+        CheckResult("backend-health", CheckStatus.ERROR, "throttled past retries (HTTP 429)"),
+        CheckResult("metrics", CheckStatus.SKIPPED, "permission denied on Microsoft.Insights/metrics"),
+    ]
+
+
+@pytest.fixture
+def findings() -> list[Finding]:
+    return sample_findings()
+
+
+@pytest.fixture
+def checks() -> list[CheckResult]:
+    return sample_checks()
+
+
+@pytest.fixture
+def alert_data() -> dict:
+    payload = json.loads((ROOT / "scenarios" / "nsg-infra-ports-v2" / "alert.json").read_text())
+    return payload["data"]
+
+
+@pytest.fixture(scope="session")
+def card_validator() -> jsonschema.Draft6Validator:
+    """The official Adaptive Card 1.5 JSON schema (see data/README.md for where it comes from)."""
+    schema = json.loads((DATA / "adaptive-card-1.5.schema.json").read_text())
+    jsonschema.Draft6Validator.check_schema(schema)
+    return jsonschema.Draft6Validator(schema)
+
+
+@dataclass
+class WebhookReceiver:
+    """A local HTTP server that records posts and answers from a script, then 202 Accepted."""
+
+    url: str
+    posts: list[bytes] = field(default_factory=list)
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver(url="")
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches on
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                receiver.posts.append(body)
+                status, headers = receiver.script.pop(0) if receiver.script else (202, {})
+            reply = b"" if status < 300 else json.dumps({"error": f"scripted {status}"}).encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            """Keep test output quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/workflows/abc/triggers/manual/paths/invoke"
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class RecordingHandler:
+    """aiosmtpd handler keeping every accepted message (envelope sender, recipients, raw bytes)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def recording_handler() -> type[RecordingHandler]:
+    """The handler class, for tests that subclass it to script SMTP replies."""
+    return RecordingHandler
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    handler: RecordingHandler
+
+
+@pytest.fixture
+def smtp_factory() -> Iterator[Callable[..., SmtpServer]]:
+    """Start real SMTP servers on 127.0.0.1 with `handler` (default: record every message); other keyword
+    arguments go to aiosmtpd's SMTP class (TLS, AUTH)."""
+    controllers: list[Controller] = []
+
+    def start(handler: RecordingHandler | None = None, **smtp_options: object) -> SmtpServer:
+        handler = handler or RecordingHandler()
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **smtp_options)
+        controller.start()
+        controllers.append(controller)
+        return SmtpServer(controller.hostname, controller.port, handler)
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_server(smtp_factory: Callable[..., SmtpServer]) -> SmtpServer:
+    return smtp_factory()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_port()
+
+
+def free_port() -> int:
+    """A local port with nothing listening (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+ADAPTIVECARDS_JS = ROOT / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--allow-file-access-from-files",
+]
+PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="{css}">
+<style>
+body {{ margin: 0; background: #ebebeb; }}
+#card {{ width: 600px; margin: 16px; background: #fff; border-radius: 6px; overflow: hidden;
+        box-shadow: 0 1px 4px rgba(0,0,0,.25); }}
+</style>
+<script src="{js}"></script>
+</head><body><div id="card"></div><pre id="events"></pre>
+<script>
+const payload = {payload};
+const card = new AdaptiveCards.AdaptiveCard();
+card.hostConfig = new AdaptiveCards.HostConfig({host_config});
+const context = new AdaptiveCards.SerializationContext();
+card.parse(payload.attachments[0].content, context);
+const events = [];
+for (let i = 0; i < context.eventCount; i++) events.push("parse: " + context.getEventAt(i).message);
+for (const event of card.validateProperties().validationEvents) events.push("validate: " + event.message);
+document.getElementById("card").appendChild(card.render());
+document.getElementById("events").textContent = JSON.stringify(events);
+</script></body></html>
+"""
+
+
+@dataclass(frozen=True)
+class RenderedCard:
+    dom: str
+    screenshot: Path
+    events: list[str]
+
+
+@pytest.fixture
+def render_card(tmp_path: Path) -> Callable[[dict, str], RenderedCard]:
+    """Render a Teams payload with the adaptivecards npm renderer (Teams light host config) in headless
+    Chromium: a PNG screenshot in tmp_path, the rendered DOM, and the renderer's parse/validation events."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "headless rendering needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+        )
+    if not ADAPTIVECARDS_JS.exists():
+        pytest.skip("the adaptivecards renderer is missing: run `npm ci` at the repository root")
+
+    def render(payload: dict, name: str, height: int = 1600) -> RenderedCard:
+        def script_json(value: object) -> str:
+            return json.dumps(value).replace("</", "<\\/")
+
+        page = tmp_path / f"{name}.html"
+        page.write_text(
+            PAGE.format(
+                css=(ADAPTIVECARDS_JS.parent / "adaptivecards.css").as_uri(),
+                js=ADAPTIVECARDS_JS.as_uri(),
+                payload=script_json(payload),
+                host_config=(DATA / "teams-light.hostconfig.json").read_text(),
+            ),
+            encoding="utf-8",
+        )
+        screenshot = tmp_path / f"{name}.png"
+        flags = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+        subprocess.run(
+            [*flags, f"--screenshot={screenshot}", f"--window-size=640,{height}", page.as_uri()],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        dumped = subprocess.run(
+            [*flags, "--dump-dom", page.as_uri()], check=True, capture_output=True, timeout=120, text=True
+        ).stdout
+        events_text = dumped.split('<pre id="events">', 1)[1].split("</pre>", 1)[0]
+        return RenderedCard(dom=dumped, screenshot=screenshot, events=json.loads(html.unescape(events_text)))
+
+    return render

@@ -1,0 +1,193 @@
+"""The message model: resource ids read as names, findings sorted worst first, honest wording."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from notifications.content import (
+    ActionStatus,
+    AlertFacts,
+    MessageError,
+    ResourceRef,
+    build_message,
+    build_resolution_message,
+    evidence_lines,
+)
+
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
+GATEWAY_ID = f"{RG}/applicationGateways/agw-contoso"
+
+
+def test_gateway_id_becomes_name_group_subscription_and_portal_link() -> None:
+    ref = ResourceRef.parse(GATEWAY_ID)
+    assert (ref.name, ref.resource_group, ref.subscription) == ("agw-contoso", "rg-contoso-web", SUB)
+    assert ref.kind == "application gateway"
+    assert ref.portal_url == f"https://portal.azure.com/#@/resource{GATEWAY_ID}/overview"
+    assert ref.label == "agw-contoso (application gateway)"
+
+
+def test_lowercase_alert_target_ids_parse_like_arm_ids() -> None:
+    lowered = GATEWAY_ID.replace("resourceGroups", "resourcegroups").replace(
+        "Microsoft.Network", "microsoft.network"
+    )
+    assert ResourceRef.parse(lowered).name == "agw-contoso"
+
+
+def test_child_resource_reads_as_name_kind_and_parent_and_links_to_parent_blade() -> None:
+    ref = ResourceRef.parse(f"{GATEWAY_ID}/backendHttpSettingsCollection/web-settings")
+    assert ref.label == "web-settings (backend settings in agw-contoso)"
+    assert ref.portal_url.endswith("/applicationGateways/agw-contoso/overview")
+    nested = ResourceRef.parse(
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/agw"
+    )
+    assert nested.label == "agw (subnet in vnet)"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "agw-contoso", "/subscriptions/x/resourceGroups/rg", f"{GATEWAY_ID}/probes", "/foo/a/bar/b/c/d/e/f"],
+)
+def test_malformed_gateway_id_is_a_one_line_error(bad: str) -> None:
+    with pytest.raises(MessageError, match="not an ARM resource id"):
+        build_message(bad, incident_id="i", findings=[])
+
+
+def test_findings_sorted_worst_first_and_headline_names_the_worst(findings, checks, alert_data) -> None:
+    message = build_message(
+        GATEWAY_ID, incident_id="inc-1", findings=findings, checks=checks, alert=alert_data
+    )
+    assert [f.severity for f in message.findings] == [
+        Severity.CRITICAL,
+        Severity.CRITICAL,
+        Severity.WARNING,
+        Severity.INFO,
+    ]
+    assert message.level is Severity.CRITICAL
+    # Three findings can cause 502s; the info one is context, not a cause.
+    assert message.subject.startswith(
+        "[CRITICAL] agw-contoso: 3 causes of 502s — "
+        "NSG blocks infrastructure ports 65200-65535 from GatewayManager"
+    )
+    assert "could not run" not in message.headline  # the causes lead; the summary counts the rest
+    assert message.summary == "Alert appgw-5xx fired; the doctor ran 3 checks, 2 could not run."
+
+
+def test_finding_line_carries_resource_label_evidence_and_fix(findings) -> None:
+    message = build_message(GATEWAY_ID, incident_id="inc-1", findings=findings)
+    nsg = next(f for f in message.findings if f.code == "NSG_BLOCKS_INFRA_PORTS")
+    assert nsg.resource_label == "deny-all-inbound (NSG rule in nsg-agw)"
+    assert ("priority", "100") in nsg.evidence
+    assert nsg.fix_command and nsg.fix_command.startswith("az network nsg rule create")
+    assert nsg.fix_action == "add-nsg-allow-rule"
+
+
+def test_alert_essentials_from_common_alert_schema(alert_data) -> None:
+    facts = AlertFacts.from_common_schema(alert_data)
+    assert (facts.rule, facts.severity, facts.condition) == ("appgw-5xx", "Sev1", "Fired")
+    assert facts.fired_at == "2026-11-23T10:27:00Z"
+    assert (facts.metric, facts.metric_value) == ("ResponseStatus", "57 (alert when > 10)")
+
+
+def test_alert_without_metric_criteria_reads_without_metric() -> None:
+    facts = AlertFacts.from_common_schema({"essentials": {"alertRule": "agw-activity", "severity": "Sev3"}})
+    assert (facts.rule, facts.metric, facts.metric_value) == ("agw-activity", None, None)
+
+
+def test_no_cause_found_says_which_checks_ran_and_which_could_not(alert_data) -> None:
+    checks = [
+        CheckResult("nsg", CheckStatus.PASSED),
+        CheckResult("routes", CheckStatus.PASSED),
+        CheckResult("backend-health", CheckStatus.ERROR, "throttled past retries"),
+    ]
+    message = build_message(GATEWAY_ID, incident_id="inc-2", findings=[], checks=checks, alert=alert_data)
+    assert message.headline == "no cause of 502s found (1 check could not run)"
+    assert [c.name for c in message.checks_run] == ["nsg", "routes"]
+    assert [(c.name, c.reason) for c in message.checks_not_run] == [
+        ("backend-health", "throttled past retries")
+    ]
+    # An alert nobody can explain still needs a person.
+    assert message.level is Severity.WARNING
+
+
+def test_summary_does_not_count_checks_it_was_not_given(findings) -> None:
+    assert build_message(GATEWAY_ID, incident_id="i", findings=findings).summary == "A scheduled check ran."
+
+
+def test_sweep_with_only_info_and_every_check_passing_is_info() -> None:
+    note = Finding("CUSTOM_DNS_UNVERIFIED", Severity.INFO, "DNS unverified", GATEWAY_ID)
+    message = build_message(
+        GATEWAY_ID, incident_id="s", findings=[note], checks=[CheckResult("dns", "passed")]
+    )
+    assert message.level is Severity.INFO
+    assert message.headline == "no cause of 502s found; 1 note"
+    assert message.summary == "A scheduled check ran; the doctor ran 1 check."
+
+
+def test_finding_with_an_unparseable_resource_keeps_the_raw_id() -> None:
+    odd = Finding(
+        "GATEWAY_NOT_RUNNING", Severity.CRITICAL, "Gateway stopped", "not-an-id", fix=Fix("Start it")
+    )
+    line = build_message(GATEWAY_ID, incident_id="i", findings=[odd]).findings[0]
+    assert line.resource is None and line.resource_label == "not-an-id"
+
+
+def test_action_status_accepts_only_known_states() -> None:
+    assert (
+        ActionStatus("add-nsg-allow-rule", "nsg-agw", "rolled-back", "verify failed").status == "rolled-back"
+    )
+    with pytest.raises(MessageError, match="unknown action status 'done'"):
+        ActionStatus("add-nsg-allow-rule", "nsg-agw", "done")
+
+
+def test_resolution_message_is_short_and_follows_the_incident_level(alert_data) -> None:
+    message = build_resolution_message(
+        GATEWAY_ID,
+        incident_id="inc-1",
+        alert=alert_data,
+        resolved_at="2026-11-23T10:52:00Z",
+        incident_level=Severity.WARNING,
+    )
+    assert message.kind == "resolved"
+    assert message.subject == "[RESOLVED] agw-contoso: Alert appgw-5xx resolved"
+    assert message.summary == "Alert appgw-5xx on agw-contoso resolved at 2026-11-23T10:52:00Z."
+    assert message.level is Severity.WARNING
+    assert message.findings == () and ("Resolved", "2026-11-23T10:52:00Z") in message.facts()
+
+
+def test_links_are_portal_then_record() -> None:
+    with_record = build_message(GATEWAY_ID, incident_id="i", findings=[], record_url="https://x/inc/i")
+    assert [title for title, _ in with_record.links()] == ["Open in portal", "Incident record"]
+    assert [title for title, _ in build_message(GATEWAY_ID, incident_id="i", findings=[]).links()] == [
+        "Open in portal"
+    ]
+
+
+def test_evidence_is_compacted_to_readable_text() -> None:
+    lines = dict(evidence_lines({"codes": ["200-399"], "nested": {"a": 1}, "ratio": 0.96, "port": 443.0}))
+    assert lines == {"codes": "200-399", "nested": '{"a":1}', "ratio": "0.96", "port": "443"}
+
+
+severities = st.sampled_from(list(Severity))
+finding_strategy = st.builds(
+    Finding,
+    code=st.sampled_from(["A_CODE", "B_CODE", "C_CODE"]),
+    severity=severities,
+    title=st.text(min_size=1, max_size=20),
+    resource=st.just(f"{GATEWAY_ID}/probes/p"),
+)
+
+
+@given(st.lists(finding_strategy, max_size=12))
+def test_any_findings_sort_worst_first_and_set_the_level(found: list[Finding]) -> None:
+    message = build_message(GATEWAY_ID, incident_id="i", findings=found)
+    ranks = [f.severity.rank for f in message.findings]
+    assert ranks == sorted(ranks)
+    assert len(message.findings) == len(found)
+    if found:
+        assert message.level.rank == min(f.severity.rank for f in found)
+    causes = [f for f in found if f.severity is not Severity.INFO]
+    assert len(message.causes) == len(causes)

@@ -1,0 +1,227 @@
+"""The Teams payload: a valid Adaptive Card 1.5 in a Workflows message, always within Teams' size limit."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from notifications.content import ActionStatus, build_message, build_resolution_message
+from notifications.teams import PAYLOAD_BUDGET, build_card, build_payload, payload_size, serialize
+
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
+GATEWAY_ID = f"{RG}/applicationGateways/agw-contoso"
+
+
+def card_of(payload: dict) -> dict:
+    assert payload["type"] == "message"
+    [attachment] = payload["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert attachment["contentUrl"] is None
+    return attachment["content"]
+
+
+def texts(node: object) -> list[str]:
+    """Every piece of visible text in a card: TextBlock text, TextRun text, fact titles and values."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key in ("text", "title", "value"):
+            if isinstance(node.get(key), str):
+                found.append(node[key])
+        for value in node.values():
+            found += texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += texts(item)
+    return found
+
+
+def many_findings(count: int, evidence_chars: int) -> list[Finding]:
+    severities = [Severity.CRITICAL, Severity.WARNING, Severity.INFO]
+    return [
+        Finding(
+            code=f"CODE_{i:03d}",
+            severity=severities[i % 3],
+            title=f"Finding number {i} on backend pool pool-{i}",
+            resource=f"{GATEWAY_ID}/backendAddressPools/pool-{i}",
+            evidence={"log": "x" * evidence_chars, "servers": [f"10.0.{i % 250}.{n}" for n in range(40)]},
+            fix=Fix(
+                summary="Do the thing " * 30, command="az network something --long " + "y" * evidence_chars
+            ),
+        )
+        for i in range(count)
+    ]
+
+
+def test_incident_card_is_valid_adaptive_card_1_5(findings, checks, alert_data, card_validator) -> None:
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="inc-1",
+        findings=findings,
+        checks=checks,
+        alert=alert_data,
+        actions=[ActionStatus("add-nsg-allow-rule", "nsg-agw", "dry-run", "policy is dry-run")],
+        record_url="https://records.example/incidents/inc-1",
+    )
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    assert card["version"] == "1.5"
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    shown = texts(card)
+    for finding in findings:
+        assert any(finding.title in text for text in shown), finding.title
+        if finding.fix.command:
+            assert finding.fix.command in shown
+    assert any("DRY-RUN" in text for text in shown)
+    assert [a["title"] for a in card["actions"]] == ["Open in portal", "Incident record"]
+    assert card["actions"][0]["url"] == f"https://portal.azure.com/#@/resource{GATEWAY_ID}/overview"
+
+
+def test_critical_headline_is_colored_attention(findings, card_validator) -> None:
+    card = card_of(build_payload(build_message(GATEWAY_ID, incident_id="i", findings=findings)))
+    header = card["body"][0]
+    assert header["style"] == "attention"
+    assert header["items"][0]["inlines"][0] == {
+        "type": "TextRun",
+        "text": "CRITICAL  ",
+        "color": "Attention",
+        "weight": "Bolder",
+        "size": "Large",
+    }
+
+
+def test_no_cause_card_lists_checks_that_ran_and_could_not(alert_data, card_validator) -> None:
+    checks = [
+        CheckResult("nsg", CheckStatus.PASSED),
+        CheckResult("backend-health", CheckStatus.ERROR, "throttled past retries (HTTP 429)"),
+    ]
+    message = build_message(GATEWAY_ID, incident_id="i", findings=[], checks=checks, alert=alert_data)
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    shown = texts(card)
+    assert "No cause found" in shown
+    assert "nsg" in shown and "backend-health: " in shown
+    assert "throttled past retries (HTTP 429)" in shown
+    assert card["body"][0]["style"] == "warning"
+
+
+def test_resolution_card_is_short_valid_and_green(alert_data, card_validator) -> None:
+    message = build_resolution_message(
+        GATEWAY_ID, incident_id="i", alert=alert_data, resolved_at="2026-11-23T11:00Z"
+    )
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    assert card["body"][0]["style"] == "good"
+    assert len(card["body"]) == 2  # headline and facts, nothing else
+    assert payload_size(build_payload(message)) < 3_000
+
+
+def test_schema_rejects_what_teams_would_reject(findings, card_validator) -> None:
+    """The schema check is not vacuous: a card with an unknown style or property fails it."""
+    card = card_of(build_payload(build_message(GATEWAY_ID, incident_id="i", findings=findings)))
+    bad_style = copy.deepcopy(card)
+    bad_style["body"][0]["style"] = "danger"
+    extra = copy.deepcopy(card)
+    extra["body"][1]["colour"] = "red"
+    assert not card_validator.is_valid(bad_style)
+    assert not card_validator.is_valid(extra)
+
+
+def test_two_hundred_long_findings_fit_the_budget_with_an_overflow_line(card_validator) -> None:
+    found = many_findings(200, evidence_chars=2_000)
+    message = build_message(
+        GATEWAY_ID, incident_id="inc-big", findings=found, record_url="https://r.example/i"
+    )
+    payload = build_payload(message)
+    size = payload_size(payload)
+    assert size <= PAYLOAD_BUDGET
+    card = card_of(payload)
+    card_validator.validate(card)
+    shown = [block for block in card["body"] if block.get("type") == "Container" and block.get("separator")]
+    assert 0 < len(shown) < 200
+    # The findings shown are the worst ones, in order.
+    shown_titles = [block["items"][0]["columns"][1]["items"][0]["inlines"][0]["text"] for block in shown]
+    assert [block["items"][0]["columns"][0]["style"] for block in shown[:2]] == ["attention", "attention"]
+    assert shown_titles == [f.title for f in message.findings[: len(shown)]]
+    hidden = message.findings[len(shown) :]
+    counts = {s: sum(1 for f in hidden if f.severity is s) for s in Severity}
+    overflow = f"{len(hidden)} more findings not shown ("
+    [line] = [text for text in texts(card) if text.startswith(overflow)]
+    assert f"{counts[Severity.CRITICAL]} critical" in line and "incident record has the full report" in line
+    # The budget is used, not wasted: the card with one more finding would not have fit.
+    bigger = build_card(message, max_findings=len(shown) + 1, max_checks=0)
+    payload["attachments"][0]["content"] = bigger
+    assert payload_size(payload) > PAYLOAD_BUDGET
+
+
+def test_payload_bytes_are_what_is_measured(findings) -> None:
+    payload = build_payload(build_message(GATEWAY_ID, incident_id="i", findings=findings))
+    body = serialize(payload)
+    assert json.loads(body) == payload and len(body) == payload_size(payload)
+
+
+def test_text_from_azure_is_never_read_as_markdown(card_validator) -> None:
+    """Titles, names and commands go into TextRuns (no markdown in Teams), so `*` and `_` show as typed."""
+    odd = Finding(
+        "NSG_BLOCKS_BACKEND",
+        Severity.CRITICAL,
+        "Rule **deny_all_in** blocks [backend](http://evil) on *",
+        f"{RG}/networkSecurityGroups/nsg_web/securityRules/deny_all_in",
+        fix=Fix("Remove rule deny_all_in", command="az network nsg rule delete -n deny_all_in --source '*'"),
+    )
+    card = card_of(build_payload(build_message(GATEWAY_ID, incident_id="i", findings=[odd])))
+    card_validator.validate(card)
+
+    def blocks_holding(node: object, needle: str) -> list[dict]:
+        if isinstance(node, dict):
+            own = (
+                [node]
+                if node.get("type") in ("TextBlock", "RichTextBlock") and needle in json.dumps(node)
+                else []
+            )
+            return own + [b for v in node.values() for b in blocks_holding(v, needle)]
+        if isinstance(node, list):
+            return [b for v in node for b in blocks_holding(v, needle)]
+        return []
+
+    for needle in ("**deny_all_in**", "--source '*'", "deny_all_in (NSG rule in nsg_web)"):
+        holders = blocks_holding(card, needle)
+        assert holders and all(b["type"] == "RichTextBlock" for b in holders), needle
+
+
+text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=3_000)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    titles=st.lists(text, max_size=40),
+    evidence=text,
+    incident_id=text,
+    record_url=st.one_of(st.none(), text.map(lambda t: "https://r.example/" + t)),
+    reasons=st.lists(text, max_size=30),
+)
+def test_any_message_stays_within_budget_and_valid(
+    titles, evidence, incident_id, record_url, reasons, card_validator
+) -> None:
+    found = [
+        Finding(
+            "CODE",
+            Severity.CRITICAL,
+            title or "t",
+            f"{GATEWAY_ID}/probes/p{i}",
+            {"e": evidence},
+            Fix(title, title),
+        )
+        for i, title in enumerate(titles)
+    ]
+    checks = [CheckResult(f"check-{i}", CheckStatus.ERROR, reason) for i, reason in enumerate(reasons)]
+    message = build_message(
+        GATEWAY_ID, incident_id=incident_id or "i", findings=found, checks=checks, record_url=record_url
+    )
+    payload = build_payload(message)
+    assert payload_size(payload) <= PAYLOAD_BUDGET
+    card_validator.validate(card_of(payload))
