@@ -1,0 +1,819 @@
+"""The ARM REST API of the simulated estate: routing, ARM semantics, long-running operations.
+
+`ArmApi.handle` turns one HTTP request into one response, independent of the HTTP server. It
+behaves as ARM does where the SDK can tell: case-insensitive paths and ids, the `{"error":
+{"code", "message"}}` envelope, 401 without a bearer token, 404 `ResourceGroupNotFound` /
+`ResourceNotFound`, etags with `If-Match` / `If-None-Match` (412 `PreconditionFailed`).
+
+Long-running operations answer at once and finish later: a PUT answers 201 (create) or 200
+(update) with `Azure-AsyncOperation`; a DELETE or POST action answers 202 with `Location` and
+`Azure-AsyncOperation`; all carry `Retry-After`. The write is visible at once (provisioning state
+`Updating` / `Deleting`) and settles when the operation ends (`Succeeded`, or rolled back and
+`Failed` under an `lro-fail` fault). The operation-status URLs are operations of their own:
+`operations.get` (the async-operation status) and `operationResults.get` (the Location: 202 while
+running, then the result).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+import time
+import traceback
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from simulator.faults import FaultPlan, FaultRule
+from simulator.lro import ArmFailure, Operation, OperationRegistry, Outcome
+from simulator.world import CHILD_COLLECTIONS, PROVIDER, World, canonical_collection
+
+DEFAULT_API_VERSION = "2024-05-01"
+
+# Properties Azure computes (read-only in the SDK models, so a PUT body omits them): kept from the
+# stored gateway when a PUT replaces it.
+_GATEWAY_COMPUTED = (
+    "operationalState",
+    "resourceGuid",
+    "defaultPredefinedSslPolicy",
+    "privateEndpointConnections",
+)
+_SUBRESOURCE_COMPUTED = (
+    "backendIPConfigurations",
+    "publicCertData",
+    "clientCertIssuerDN",
+    "validatedCertData",
+)
+
+_SECURITY_RULE_ENUMS = {
+    "access": ("Allow", "Deny"),
+    "direction": ("Inbound", "Outbound"),
+    "protocol": ("Tcp", "Udp", "Icmp", "Esp", "Ah", "*"),
+}
+_NEXT_HOP_TYPES = ("VirtualNetworkGateway", "VnetLocal", "Internet", "VirtualAppliance", "None")
+
+
+class ArmError(Exception):
+    """An ARM error answer: status, error code and message (the envelope the SDK parses)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class ArmRequest:
+    method: str
+    path: str  # without the query string, percent-decoded
+    query: dict[str, str]  # keys lower-cased
+    headers: dict[str, str]  # keys lower-cased
+    body: bytes = b""
+
+    @classmethod
+    def from_http(cls, method: str, target: str, headers: Mapping[str, str], body: bytes) -> ArmRequest:
+        parts = urllib.parse.urlsplit(target)
+        path = re.sub(r"/+", "/", urllib.parse.unquote(parts.path))
+        if len(path) > 1:
+            path = path.rstrip("/")
+        query = {
+            key.lower(): value for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        }
+        return cls(method.upper(), path, query, {key.lower(): value for key, value in headers.items()}, body)
+
+
+@dataclass
+class ArmResponse:
+    status: int
+    body: Any = None  # JSON-serialisable, or None for no body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    operation: str  # may name a path group: "{collection}.get"
+    handler: str
+    long_running: bool = False
+    put: bool = False
+
+
+def _route(method: str, path: str, operation: str, handler: str, **flags: bool) -> _Route:
+    return _Route(method, re.compile(path + r"$", re.IGNORECASE), operation, handler, **flags)
+
+
+_SUB = r"^/subscriptions/(?P<sub>[^/]+)"
+_NET = _SUB + r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Network"
+_TOP = _NET + r"/(?P<collection>[^/]+)/(?P<name>[^/]+)"
+_CHILD = _TOP + r"/(?P<child>[^/]+)"
+_GATEWAY = _NET + r"/(?P<collection>applicationGateways)/(?P<name>[^/]+)"
+_NIC = _NET + r"/(?P<collection>networkInterfaces)/(?P<name>[^/]+)"
+_ROUTES = (
+    _route(
+        "GET",
+        _SUB + r"/providers/Microsoft\.Network/locations/[^/]+/operations/(?P<op>[^/]+)",
+        "operations.get",
+        "operation_status",
+    ),
+    _route(
+        "GET",
+        _SUB + r"/providers/Microsoft\.Network/locations/[^/]+/operationResults/(?P<op>[^/]+)",
+        "operationResults.get",
+        "operation_result",
+    ),
+    _route(
+        "GET",
+        r"^(?P<resource>/subscriptions/.+)/providers/Microsoft\.Insights/metrics",
+        "metrics.list",
+        "metrics",
+    ),
+    _route(
+        "GET",
+        _SUB + r"/providers/Microsoft\.Network/(?P<collection>[^/]+)",
+        "{collection}.listAll",
+        "list_all",
+    ),
+    _route("GET", _NET + r"/(?P<collection>[^/]+)", "{collection}.list", "list"),
+    _route("GET", _TOP, "{collection}.get", "get"),
+    _route("PUT", _TOP, "{collection}.createOrUpdate", "put", long_running=True, put=True),
+    _route(
+        "POST",
+        _GATEWAY + r"/backendhealth",
+        "applicationGateways.backendHealth",
+        "backend_health",
+        long_running=True,
+    ),
+    _route(
+        "POST",
+        _GATEWAY + r"/getBackendHealthOnDemand",
+        "applicationGateways.backendHealthOnDemand",
+        "backend_health_on_demand",
+        long_running=True,
+    ),
+    _route(
+        "POST",
+        _NIC + r"/effectiveRouteTable",
+        "networkInterfaces.getEffectiveRouteTable",
+        "effective_route_table",
+        long_running=True,
+    ),
+    _route(
+        "POST",
+        _NIC + r"/effectiveNetworkSecurityGroups",
+        "networkInterfaces.listEffectiveNetworkSecurityGroups",
+        "effective_network_security_groups",
+        long_running=True,
+    ),
+    _route("GET", _CHILD, "{child}.list", "list_children"),
+    _route("GET", _CHILD + r"/(?P<child_name>[^/]+)", "{child}.get", "get_child"),
+    _route(
+        "PUT",
+        _CHILD + r"/(?P<child_name>[^/]+)",
+        "{child}.createOrUpdate",
+        "put_child",
+        long_running=True,
+        put=True,
+    ),
+    _route("DELETE", _CHILD + r"/(?P<child_name>[^/]+)", "{child}.delete", "delete_child", long_running=True),
+)
+
+
+@dataclass
+class _Call:
+    """One routed request: its path parameters and the fault rules that fired for it."""
+
+    request: ArmRequest
+    params: dict[str, str]
+    faults: list[FaultRule]
+    lro_seconds: float = 0.0
+
+    @property
+    def collection(self) -> str:
+        return canonical_collection(self.params["collection"]) or self.params["collection"]
+
+    @property
+    def resource_id(self) -> str:
+        p = self.params
+        group = f"/subscriptions/{p['sub']}/resourceGroups/{p['rg']}"
+        return f"{group}/providers/{PROVIDER}/{self.collection}/{p['name']}"
+
+    @property
+    def child_collection(self) -> str | None:
+        """The canonical child collection name when the parent type has it, else None."""
+        expected = CHILD_COLLECTIONS.get(self.collection)
+        return expected if expected and expected.lower() == self.params["child"].lower() else None
+
+    def lro_failure(self) -> ArmFailure | None:
+        for rule in self.faults:
+            if rule.kind == "lro-fail":
+                return ArmFailure(
+                    rule.status,
+                    rule.code or "InternalServerError",
+                    f"The operation failed (injected fault {rule.operation}).",
+                )
+        return None
+
+
+def operation_id_for(route: _Route, params: dict[str, str]) -> str:
+    """The fault-rule operation id of a routed request, with collection names spelt canonically."""
+    collection = canonical_collection(params.get("collection", "")) or params.get("collection", "")
+    child = params.get("child", "")
+    expected_child = CHILD_COLLECTIONS.get(collection, "")
+    if expected_child.lower() == child.lower():
+        child = expected_child
+    return route.operation.format(collection=collection, child=child)
+
+
+class ArmApi:
+    """Serves ARM requests against a `World`, with faults and long-running operations."""
+
+    def __init__(
+        self,
+        world: World,
+        faults: FaultPlan,
+        *,
+        clock: Callable[[], datetime],
+        lro_retry_after: int = 0,
+    ) -> None:
+        self.world = world
+        self.faults = faults
+        self.base_url = ""
+        self._clock = clock
+        self._lro_retry_after = lro_retry_after
+        self._operations = OperationRegistry(lambda: _iso(self._clock()))
+
+    # -- entry point -----------------------------------------------------------------------------
+
+    def route(self, request: ArmRequest) -> tuple[str, _Route | None, dict[str, str]]:
+        """The operation id, route and path parameters of a request ("unknown" when none fits)."""
+        path_matched = None
+        for route in _ROUTES:
+            match = route.pattern.match(request.path)
+            if match is None:
+                continue
+            if route.method == request.method:
+                params = {k: v for k, v in match.groupdict().items() if v is not None}
+                return operation_id_for(route, params), route, params
+            path_matched = path_matched or route
+        return ("unsupported" if path_matched else "unknown"), None, {}
+
+    def handle(self, request: ArmRequest) -> tuple[str, ArmResponse]:
+        """The operation id of the request and the answer to it."""
+        operation_id, route, params = self.route(request)
+        try:
+            response = self._dispatch(request, operation_id, route, params)
+        except ArmError as error:
+            response = ArmResponse(
+                error.status, {"error": {"code": error.code, "message": error.message}}, dict(error.headers)
+            )
+        except Exception as error:  # a simulator bug answers 500, as a broken RP would, and is logged
+            traceback.print_exc(file=sys.stderr)
+            response = ArmResponse(
+                500,
+                {
+                    "error": {
+                        "code": "InternalServerError",
+                        "message": f"Simulator error: {type(error).__name__}: {error}",
+                    }
+                },
+            )
+        response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
+        response.headers.setdefault(
+            "x-ms-correlation-request-id", request.headers.get("x-ms-client-request-id") or str(uuid.uuid4())
+        )
+        return operation_id, response
+
+    def _dispatch(
+        self, request: ArmRequest, operation_id: str, route: _Route | None, params: dict[str, str]
+    ) -> ArmResponse:
+        authorization = request.headers.get("authorization", "")
+        if not authorization.startswith("Bearer ") or not authorization[7:].strip():
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing or is not a Bearer token.",
+                {"WWW-Authenticate": 'Bearer authorization_uri="simulator"'},
+            )
+        if route is None:
+            if operation_id == "unsupported":
+                raise ArmError(
+                    405,
+                    "MethodNotAllowed",
+                    f"The simulator does not support {request.method} on {request.path}.",
+                )
+            raise ArmError(404, "NotFound", f"The simulator serves no API at {request.path}.")
+        subscription = params.get("sub") or _subscription_of(params.get("resource", ""))
+        if subscription.lower() != self.world.subscription_id.lower():
+            raise ArmError(
+                404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found."
+            )
+        kinds = {"latency", "throttle", "error"}
+        kinds |= {"lro-fail"} if route.long_running else set()
+        kinds |= {"concurrent-write"} if route.put else set()
+        fired = self.faults.draw(operation_id, kinds)
+        call = _Call(request, params, fired)
+        latency = sum(rule.seconds for rule in fired if rule.kind == "latency")
+        if route.long_running:
+            call.lro_seconds = latency
+        elif latency:
+            time.sleep(latency)
+        for rule in fired:
+            if rule.kind in ("throttle", "error"):
+                raise _fault_error(rule)
+        with self.world.lock:
+            self._operations.settle_due()
+            return getattr(self, "_" + route.handler)(call)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _get(self, call: _Call) -> ArmResponse:
+        return ArmResponse(200, self._existing(call))
+
+    def _list(self, call: _Call) -> ArmResponse:
+        p = call.params
+        if not self.world.resource_group_exists(p["sub"], p["rg"]):
+            raise _resource_group_not_found(p["rg"])
+        return ArmResponse(200, {"value": self.world.list_resources(call.collection, p["sub"], p["rg"])})
+
+    def _list_all(self, call: _Call) -> ArmResponse:
+        return ArmResponse(200, {"value": self.world.list_resources(call.collection, call.params["sub"])})
+
+    def _get_child(self, call: _Call) -> ArmResponse:
+        collection = self._child_collection(call)
+        child = self.world.get_child(call.resource_id, collection, call.params["child_name"])
+        if child is None:
+            raise ArmError(
+                404,
+                "NotFound",
+                f"Resource {call.resource_id}/{collection}/{call.params['child_name']} not found.",
+            )
+        return ArmResponse(200, child)
+
+    def _list_children(self, call: _Call) -> ArmResponse:
+        collection = self._child_collection(call)
+        return ArmResponse(200, {"value": self.world.list_children(call.resource_id, collection)})
+
+    def _metrics(self, call: _Call) -> ArmResponse:
+        from simulator.metrics import query_metrics
+
+        resource_id = call.params["resource"]
+        resource = self.world.get(resource_id)
+        items = self.world.metric_items(resource_id)
+        if resource is None and items is None:
+            raise ArmError(404, "ResourceNotFound", f"The Resource '{resource_id}' was not found.")
+        since = self.world.diverged_at(resource_id) if resource is not None else None
+        if resource is not None and since is not None:
+            items = self._traffic_since(resource, items or [], since)
+        q = call.request.query
+        try:
+            body = query_metrics(
+                items or [],
+                resource_id=resource["id"] if resource else resource_id,
+                metricnames=q.get("metricnames"),
+                timespan=q.get("timespan"),
+                interval=q.get("interval"),
+                aggregation=q.get("aggregation"),
+                filter=q.get("$filter"),
+                region=resource.get("location") if resource else None,
+            )
+        except ValueError as error:
+            raise ArmError(400, "BadRequest", str(error)) from None
+        return ArmResponse(200, body)
+
+    def _traffic_since(self, gateway: dict[str, Any], recorded: list[dict], since: datetime) -> list[dict]:
+        """The recorded metrics up to `since`, then the traffic the gateway's current configuration
+        produces (the same backend model as derived health)."""
+        from simulator.traffic import overlay_metrics, requests_per_minute, synthesize_traffic_metrics
+
+        synthesized = synthesize_traffic_metrics(
+            gateway,
+            self.world.get,
+            self.world.backends,
+            self.world.dns,
+            start=since,
+            end=self._clock(),
+            requests_per_minute=requests_per_minute(recorded, since),
+        )
+        return overlay_metrics(recorded, synthesized, since)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def _put(self, call: _Call) -> ArmResponse:
+        if call.collection != "applicationGateways":
+            raise ArmError(
+                405, "MethodNotAllowed", f"The simulator does not support PUT on {call.collection}."
+            )
+        if not self.world.resource_group_exists(call.params["sub"], call.params["rg"]):
+            raise _resource_group_not_found(call.params["rg"])
+        body = _json_object_body(call.request)
+        self._concurrent_writes(call, lambda change: self.world.patch(call.resource_id, change))
+        existing = self.world.get(call.resource_id)
+        _check_preconditions(call.request, existing)
+        if "location" not in body and existing is None:
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        gateway = _gateway_for_put(call, body, existing, self._pool_references)
+        stored = self.world.put(gateway)
+        gateway_id = stored["id"]
+
+        def complete() -> Outcome:
+            self.world.set_provisioning_state(gateway_id, "Succeeded")
+            return 200, self.world.get(gateway_id)
+
+        def rollback() -> None:
+            if existing is None:
+                self.world.set_provisioning_state(gateway_id, "Failed")
+            else:
+                existing["properties"]["provisioningState"] = "Failed"
+                self.world.put(existing)
+
+        operation = self._start(call, complete, rollback)
+        return self._accepted(201 if existing is None else 200, operation, stored, async_only=True)
+
+    def _put_child(self, call: _Call) -> ArmResponse:
+        collection = self._child_collection(call)
+        parent = self._existing(call, parent=True)
+        body = _json_object_body(call.request)
+        name = call.params["child_name"]
+        self._concurrent_writes(
+            call, lambda change: self.world.patch_child(call.resource_id, collection, name, change)
+        )
+        existing = self.world.get_child(call.resource_id, collection, name)
+        _check_preconditions(call.request, existing)
+        child = copy.deepcopy(body)
+        child["name"] = existing["name"] if existing else name
+        child["id"] = f"{parent['id']}/{collection}/{child['name']}"
+        child["type"] = f"{parent['type']}/{collection}"
+        child["properties"]["provisioningState"] = "Updating"
+        _validate_child(collection, child, self.world.list_children(call.resource_id, collection) or [])
+        stored = self.world.put_child(call.resource_id, collection, child)
+        parent_id = parent["id"]
+
+        def complete() -> Outcome:
+            self.world.set_provisioning_state(parent_id, "Succeeded", child=(collection, child["name"]))
+            return 200, self.world.get_child(parent_id, collection, child["name"])
+
+        def rollback() -> None:
+            if existing is None:
+                self.world.delete_child(parent_id, collection, child["name"])
+            else:
+                self.world.put_child(parent_id, collection, existing)
+
+        operation = self._start(call, complete, rollback)
+        return self._accepted(201 if existing is None else 200, operation, stored, async_only=True)
+
+    def _delete_child(self, call: _Call) -> ArmResponse:
+        collection = self._child_collection(call)
+        parent = self._existing(call, parent=True)
+        name = call.params["child_name"]
+        existing = self.world.get_child(call.resource_id, collection, name)
+        if existing is None:
+            return ArmResponse(204)
+        parent_id = parent["id"]
+        self.world.set_provisioning_state(parent_id, "Deleting", child=(collection, name))
+
+        def complete() -> Outcome:
+            self.world.delete_child(parent_id, collection, name)
+            return 204, None
+
+        def rollback() -> None:
+            self.world.set_provisioning_state(parent_id, "Succeeded", child=(collection, name))
+
+        return self._accepted(202, self._start(call, complete, rollback), None)
+
+    # -- POST actions ----------------------------------------------------------------------------
+
+    def _backend_health(self, call: _Call) -> ArmResponse:
+        gateway = self._existing(call)
+        body = self.world.verbatim_backend_health(gateway["id"])
+        if body is None:
+            from simulator.health import derive_backend_health
+
+            body = self._derive(
+                lambda: derive_backend_health(
+                    gateway, self.world.get, self.world.backends, self.world.dns, self._clock()
+                )
+            )
+        return self._post_result(call, body)
+
+    def _backend_health_on_demand(self, call: _Call) -> ArmResponse:
+        from simulator.health import probe_on_demand
+
+        gateway = self._existing(call)
+        probe_request = _json_object_body(call.request, need_properties=False)
+        body = self._derive(
+            lambda: probe_on_demand(
+                gateway, probe_request, self.world.get, self.world.backends, self.world.dns, self._clock()
+            )
+        )
+        return self._post_result(call, body)
+
+    def _effective_route_table(self, call: _Call) -> ArmResponse:
+        nic = self._existing(call)
+        body = self.world.effective_route_table(nic["id"])
+        if body is None:
+            from simulator.effective import effective_route_table
+
+            body = self._derive(lambda: effective_route_table(nic, self.world.get))
+        return self._post_result(call, body)
+
+    def _effective_network_security_groups(self, call: _Call) -> ArmResponse:
+        nic = self._existing(call)
+        body = self.world.effective_network_security_groups(nic["id"])
+        if body is None:
+            from simulator.effective import effective_network_security_groups
+
+            body = self._derive(lambda: effective_network_security_groups(nic, self.world.get))
+        return self._post_result(call, body)
+
+    def _post_result(self, call: _Call, body: Any) -> ArmResponse:
+        if isinstance(body, list):
+            body = {"value": body}
+        operation = self._start(call, lambda: (200, body))
+        return self._accepted(202, operation, None)
+
+    @staticmethod
+    def _derive(compute: Callable[[], Any]) -> Any:
+        try:
+            return compute()
+        except ValueError as error:
+            raise ArmError(400, "BadRequest", str(error)) from None
+
+    # -- long-running operation status -----------------------------------------------------------
+
+    def _operation_status(self, call: _Call) -> ArmResponse:
+        operation = self._find_operation(call)
+        body: dict[str, Any] = {
+            "id": call.request.path,
+            "name": operation.id,
+            "status": operation.status,
+            "startTime": operation.started_at,
+        }
+        headers = {}
+        if operation.settled:
+            body["endTime"] = operation.ended_at
+            if operation.failure is not None:
+                body["error"] = operation.failure.envelope()["error"]
+        else:
+            headers["Retry-After"] = str(self._lro_retry_after)
+        return ArmResponse(200, body, headers)
+
+    def _operation_result(self, call: _Call) -> ArmResponse:
+        operation = self._find_operation(call)
+        if not operation.settled or operation.outcome is None:
+            return ArmResponse(
+                202,
+                None,
+                {
+                    "Location": self._status_url(operation, "operationResults"),
+                    "Retry-After": str(self._lro_retry_after),
+                },
+            )
+        status, body = operation.outcome
+        return ArmResponse(status, copy.deepcopy(body))
+
+    def _find_operation(self, call: _Call) -> Operation:
+        operation = self._operations.find(call.params["op"])
+        if operation is None:
+            raise ArmError(
+                404, "OperationNotFound", f"The operation '{call.params['op']}' could not be found."
+            )
+        return operation
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _start(
+        self, call: _Call, complete: Callable[[], Outcome], rollback: Callable[[], None] | None = None
+    ) -> Operation:
+        return self._operations.start(
+            seconds=call.lro_seconds,
+            complete=complete,
+            rollback=rollback,
+            failure=call.lro_failure(),
+            location=self._location_of(call),
+        )
+
+    def _accepted(
+        self, status: int, operation: Operation, body: Any, *, async_only: bool = False
+    ) -> ArmResponse:
+        headers = {
+            "Azure-AsyncOperation": self._status_url(operation, "operations"),
+            "Retry-After": str(self._lro_retry_after),
+        }
+        if not async_only:
+            headers["Location"] = self._status_url(operation, "operationResults")
+        return ArmResponse(status, body, headers)
+
+    def _status_url(self, operation: Operation, kind: str) -> str:
+        return (
+            f"{self.base_url}/subscriptions/{self.world.subscription_id}/providers/{PROVIDER}/locations/"
+            f"{operation.location}/{kind}/{operation.id}?api-version={DEFAULT_API_VERSION}"
+        )
+
+    def _location_of(self, call: _Call) -> str:
+        resource = self.world.get(call.resource_id)
+        return str((resource or {}).get("location") or "global").replace(" ", "").lower()
+
+    def _existing(self, call: _Call, *, parent: bool = False) -> dict[str, Any]:
+        resource = self.world.get(call.resource_id)
+        if resource is not None:
+            return resource
+        if not self.world.resource_group_exists(call.params["sub"], call.params["rg"]):
+            raise _resource_group_not_found(call.params["rg"])
+        if parent:
+            raise ArmError(
+                404,
+                "ParentResourceNotFound",
+                "Can not perform requested operation on nested resource. "
+                f"Parent resource '{call.params['name']}' not found.",
+            )
+        raise ArmError(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{PROVIDER}/{call.collection}/{call.params['name']}' under resource group "
+            f"'{call.params['rg']}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+        )
+
+    def _child_collection(self, call: _Call) -> str:
+        collection = call.child_collection
+        if collection is None:
+            raise ArmError(404, "NotFound", f"The simulator serves no API at {call.request.path}.")
+        if self.world.get(call.resource_id) is None:
+            self._existing(call, parent=True)
+        return collection
+
+    def _concurrent_writes(self, call: _Call, apply: Callable[[dict[str, Any]], None]) -> None:
+        for rule in call.faults:
+            if rule.kind == "concurrent-write" and rule.change is not None:
+                apply(rule.change)
+
+    def _pool_references(self, pool_id: str) -> list[str]:
+        """Ids of the NIC IP configurations that name a backend pool (Azure lists them on the pool)."""
+        found = []
+        for nic in self.world.list_resources("networkInterfaces", self.world.subscription_id):
+            for ip_configuration in nic["properties"].get("ipConfigurations") or []:
+                pools = (ip_configuration.get("properties") or {}).get(
+                    "applicationGatewayBackendAddressPools"
+                ) or []
+                if any(str(pool.get("id", "")).lower() == pool_id.lower() for pool in pools):
+                    found.append(ip_configuration["id"])
+        return found
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _subscription_of(resource_path: str) -> str:
+    match = re.match(r"^/subscriptions/([^/]+)", resource_path, re.IGNORECASE)
+    return match.group(1) if match else ""
+
+
+def _resource_group_not_found(resource_group: str) -> ArmError:
+    return ArmError(404, "ResourceGroupNotFound", f"Resource group '{resource_group}' could not be found.")
+
+
+def _fault_error(rule: FaultRule) -> ArmError:
+    status = 429 if rule.kind == "throttle" else rule.status
+    headers = {"Retry-After": f"{rule.retry_after:g}"} if status in (429, 503) else {}
+    return ArmError(
+        status, rule.error_code, f"Injected fault ({rule.kind}) for operation {rule.operation}.", headers
+    )
+
+
+def _json_object_body(request: ArmRequest, *, need_properties: bool = True) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: {error}.",
+        ) from None
+    if not isinstance(body, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    if need_properties and not isinstance(body.get("properties"), dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content must have a 'properties' object.")
+    return body
+
+
+def _check_preconditions(request: ArmRequest, existing: dict[str, Any] | None) -> None:
+    if_match = request.headers.get("if-match")
+    if_none_match = request.headers.get("if-none-match")
+    stale = if_match is not None and (
+        existing is None or (if_match != "*" and if_match != existing.get("etag"))
+    )
+    taken = if_none_match == "*" and existing is not None
+    if stale or taken:
+        raise ArmError(
+            412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met."
+        )
+
+
+def _gateway_for_put(
+    call: _Call,
+    body: dict[str, Any],
+    existing: dict[str, Any] | None,
+    pool_references: Callable[[str], list[str]],
+) -> dict[str, Any]:
+    """The gateway to store for a PUT body: ARM's fields from the URL, computed fields kept, every
+    sub-resource given its id, type and an `Updating` state."""
+    gateway = copy.deepcopy(body)
+    gateway_id = existing["id"] if existing else call.resource_id
+    gateway.update(id=gateway_id, name=gateway_id.rsplit("/", 1)[1], type=f"{PROVIDER}/applicationGateways")
+    if "location" not in gateway and existing is not None:
+        gateway["location"] = existing.get("location")
+    properties = gateway["properties"]
+    old_properties = existing["properties"] if existing else {}
+    for key in _GATEWAY_COMPUTED:
+        if key not in properties and key in old_properties:
+            properties[key] = copy.deepcopy(old_properties[key])
+    properties.setdefault("operationalState", "Running")
+    properties.setdefault("resourceGuid", str(uuid.uuid4()))
+    properties["provisioningState"] = "Updating"
+    old_children = {
+        str(child.get("id", "")).lower(): child
+        for value in old_properties.values()
+        if isinstance(value, list)
+        for child in value
+        if isinstance(child, dict)
+    }
+    for collection, value in properties.items():
+        if not isinstance(value, list):
+            continue
+        for child in value:
+            if not isinstance(child, dict) or "name" not in child:
+                continue
+            child.setdefault("id", f"{gateway_id}/{collection}/{child['name']}")
+            child["type"] = f"{PROVIDER}/applicationGateways/{collection}"
+            child_properties = child.setdefault("properties", {})
+            old_child_properties = (old_children.get(child["id"].lower()) or {}).get("properties") or {}
+            for key in _SUBRESOURCE_COMPUTED:
+                if key not in child_properties and key in old_child_properties:
+                    child_properties[key] = copy.deepcopy(old_child_properties[key])
+            if collection == "backendAddressPools":
+                _add_pool_references(child_properties, pool_references(child["id"]))
+            child_properties["provisioningState"] = "Updating"
+    return gateway
+
+
+def _add_pool_references(pool_properties: dict[str, Any], ip_configuration_ids: list[str]) -> None:
+    references = pool_properties.get("backendIPConfigurations") or []
+    known = {str(reference.get("id", "")).lower() for reference in references}
+    for ip_configuration_id in ip_configuration_ids:
+        if ip_configuration_id.lower() not in known:
+            references.append({"id": ip_configuration_id})
+    if references:
+        pool_properties["backendIPConfigurations"] = references
+
+
+def _validate_child(collection: str, child: dict[str, Any], siblings: list[dict[str, Any]]) -> None:
+    properties = child["properties"]
+    if collection == "securityRules":
+        for key, allowed in _SECURITY_RULE_ENUMS.items():
+            if str(properties.get(key, "")).lower() not in {value.lower() for value in allowed}:
+                raise ArmError(
+                    400,
+                    "InvalidRequestFormat",
+                    f"Security rule {child['name']}: {key} must be one of {', '.join(allowed)}.",
+                )
+        priority = properties.get("priority")
+        if not isinstance(priority, int) or isinstance(priority, bool) or not 100 <= priority <= 4096:
+            raise ArmError(
+                400,
+                "SecurityRuleInvalidPriority",
+                f"Security rule {child['name']} has invalid Priority {priority}. "
+                "Value provided: must be between 100 and 4096.",
+            )
+        for sibling in siblings:
+            other = sibling.get("properties") or {}
+            if (
+                sibling["name"].lower() != child["name"].lower()
+                and other.get("priority") == priority
+                and str(other.get("direction", "")).lower() == str(properties["direction"]).lower()
+            ):
+                raise ArmError(
+                    400,
+                    "SecurityRuleConflict",
+                    f"Security rule {child['name']} conflicts with rule {sibling['name']}. "
+                    "Rules cannot have the same Priority and Direction.",
+                )
+    elif collection == "routes":
+        if not isinstance(properties.get("addressPrefix"), str):
+            raise ArmError(400, "InvalidRequestFormat", f"Route {child['name']}: addressPrefix is required.")
+        if str(properties.get("nextHopType", "")).lower() not in {hop.lower() for hop in _NEXT_HOP_TYPES}:
+            raise ArmError(
+                400,
+                "InvalidRequestFormat",
+                f"Route {child['name']}: nextHopType must be one of {', '.join(_NEXT_HOP_TYPES)}.",
+            )
+    elif collection == "subnets":
+        if not properties.get("addressPrefix") and not properties.get("addressPrefixes"):
+            raise ArmError(400, "InvalidRequestFormat", f"Subnet {child['name']}: addressPrefix is required.")

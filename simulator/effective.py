@@ -1,0 +1,243 @@
+"""Effective routes and effective NSG rules of a network interface, as Azure computes them.
+
+Used when a world gives no verbatim ``effectiveRouteTables`` /
+``effectiveNetworkSecurityGroups`` for a NIC: the answer is derived from the NIC's
+subnet (its VNet's address space and route table) and from the NSGs on the subnet
+and on the NIC, in the REST shape of ``getEffectiveRouteTable`` and
+``listEffectiveNetworkSecurityGroups``.
+
+Also holds the small topology look-ups the backend-health derivation shares: a
+subnet lives inside its VNet's ``properties.subnets``, so it is found through the VNet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+
+from netrules.nsg import default_security_rules
+
+Lookup = Callable[[str], "dict | None"]
+
+AZURE_LOAD_BALANCER_PREFIX = "168.63.129.16/32"
+# Address ranges Azure routes to None unless a VNet uses them (RFC 1918 and RFC 6598).
+RESERVED_PREFIXES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+
+
+def props(resource: dict | None) -> dict:
+    """A resource's ``properties`` (empty for None or a body without them)."""
+    return (resource or {}).get("properties") or {}
+
+
+def vnet_id_of_subnet(subnet_id: str) -> str:
+    """``.../virtualNetworks/v/subnets/s`` -> ``.../virtualNetworks/v``."""
+    marker = subnet_id.lower().rfind("/subnets/")
+    if marker < 0:
+        raise ValueError(f"not a subnet id: {subnet_id!r}")
+    return subnet_id[:marker]
+
+
+def find_subnet(subnet_id: str, lookup: Lookup) -> tuple[dict | None, dict | None]:
+    """(subnet JSON, its VNet JSON) for a subnet id; None for what does not exist."""
+    vnet = lookup(vnet_id_of_subnet(subnet_id))
+    for subnet in props(vnet).get("subnets") or []:
+        if (subnet.get("id") or "").lower() == subnet_id.lower():
+            return subnet, vnet
+    return None, vnet
+
+
+def vnet_prefixes(vnet: dict | None) -> list[str]:
+    """The VNet's address space prefixes."""
+    return list((props(vnet).get("addressSpace") or {}).get("addressPrefixes") or [])
+
+
+def nic_ip_configuration(nic: dict, ip_config_id: str | None = None) -> dict | None:
+    """The NIC's IP configuration with ``ip_config_id``, else its primary (or first) one."""
+    configs = props(nic).get("ipConfigurations") or []
+    if ip_config_id is not None:
+        return next((c for c in configs if (c.get("id") or "").lower() == ip_config_id.lower()), None)
+    return next((c for c in configs if props(c).get("primary")), configs[0] if configs else None)
+
+
+def nic_subnet(nic: dict, lookup: Lookup) -> tuple[dict | None, dict | None]:
+    """(subnet, VNet) of the NIC's primary IP configuration."""
+    subnet_id = (props(nic_ip_configuration(nic)).get("subnet") or {}).get("id")
+    return find_subnet(subnet_id, lookup) if subnet_id else (None, None)
+
+
+def linked(resource: dict | None, key: str, lookup: Lookup) -> dict | None:
+    """The resource that ``properties.<key>.id`` points to (an NSG, a route table), if any."""
+    target = (props(resource).get(key) or {}).get("id")
+    return lookup(target) if target else None
+
+
+# --- effective routes ----------------------------------------------------------------
+
+
+def _route(prefix: str, next_hop_type: str, *, source: str = "Default", name: str | None = None,
+           next_hop_ip: str | None = None, disable_bgp: bool = False) -> dict:  # fmt: skip
+    route = {
+        "source": source,
+        "state": "Active",
+        "addressPrefix": [prefix],
+        "nextHopIpAddress": [next_hop_ip] if next_hop_ip else [],
+        "nextHopType": next_hop_type,
+        "disableBgpRoutePropagation": disable_bgp,
+    }
+    if name is not None:
+        route["name"] = name
+    return route
+
+
+def system_routes(prefixes: list[str]) -> list[dict]:
+    """Azure's default routes of a subnet in a VNet with address space ``prefixes``.
+
+    Each VNet prefix goes to VnetLocal, 0.0.0.0/0 to Internet, and the reserved private
+    ranges to None, except a reserved range the VNet uses exactly or inside a larger
+    prefix of its own (Azure drops that None route).
+    """
+    networks = [ipaddress.ip_network(p, strict=False) for p in prefixes]
+    routes = [_route(p, "VnetLocal") for p in prefixes]
+    routes.append(_route("0.0.0.0/0", "Internet"))
+    for reserved in RESERVED_PREFIXES:
+        network = ipaddress.ip_network(reserved)
+        if not any(v.version == 4 and network.subnet_of(v) for v in networks):  # type: ignore[arg-type]
+            routes.append(_route(reserved, "None"))
+    return routes
+
+
+def _same_prefix(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_network(a, strict=False) == ipaddress.ip_network(b, strict=False)
+    except ValueError:
+        return a.strip().lower() == b.strip().lower()
+
+
+def effective_route_table(nic: dict, lookup: Lookup) -> dict:
+    """The ``getEffectiveRouteTable`` body of a NIC: system routes plus its subnet's user routes.
+
+    A user route with the same prefix as a default route makes the default ``Invalid``.
+    """
+    subnet, vnet = nic_subnet(nic, lookup)
+    routes = system_routes(vnet_prefixes(vnet))
+    table = linked(subnet, "routeTable", lookup)
+    disable_bgp = bool(props(table).get("disableBgpRoutePropagation"))
+    user_routes = []
+    for route in props(table).get("routes") or []:
+        route_props = props(route)
+        user_routes.append(
+            _route(
+                route_props.get("addressPrefix", ""),
+                route_props.get("nextHopType", "None"),
+                source="User",
+                name=route.get("name"),
+                next_hop_ip=route_props.get("nextHopIpAddress"),
+                disable_bgp=disable_bgp,
+            )
+        )
+    for route in routes:
+        route["disableBgpRoutePropagation"] = disable_bgp
+        if any(_same_prefix(route["addressPrefix"][0], user["addressPrefix"][0]) for user in user_routes):
+            route["state"] = "Invalid"
+    return {"value": routes + user_routes}
+
+
+# --- effective NSG rules -------------------------------------------------------------
+
+
+def _address(prefix: str) -> str:
+    return "0.0.0.0/0" if prefix.strip().lower() in ("*", "any") else prefix
+
+
+def _port(text: str) -> str:
+    value = str(text).strip()
+    if value.lower() in ("*", "any"):
+        return "0-65535"
+    return value if "-" in value else f"{value}-{value}"
+
+
+def _protocol(text: str | None) -> str:
+    value = (text or "*").strip()
+    return "All" if value.lower() in ("*", "any", "all") else value[:1].upper() + value[1:].lower()
+
+
+def _plural(props_: dict, singular: str, plural: str) -> list[str]:
+    values = props_.get(plural) or []
+    return list(values) if values else ([props_[singular]] if props_.get(singular) else [])
+
+
+def _expand(prefixes: list[str], vnet: list[str], tag_map: dict[str, list[str]]) -> list[str]:
+    expanded: list[str] = []
+    for prefix in prefixes:
+        tag = prefix.split(".", 1)[0].lower()
+        if tag == "virtualnetwork":
+            tag_map["VirtualNetwork"] = list(vnet)
+            expanded += vnet
+        elif tag == "azureloadbalancer":
+            tag_map["AzureLoadBalancer"] = [AZURE_LOAD_BALANCER_PREFIX]
+            expanded.append(AZURE_LOAD_BALANCER_PREFIX)
+    return expanded
+
+
+def effective_rule(rule: dict, kind: str, vnet: list[str], tag_map: dict[str, list[str]]) -> dict:
+    """One ``EffectiveNetworkSecurityRule`` from a rule's ARM JSON.
+
+    ``*`` addresses read ``0.0.0.0/0``, ports read as ranges (``80-80``, ``0-65535``),
+    protocol ``*`` reads ``All``; the tags ``VirtualNetwork`` and ``AzureLoadBalancer``
+    are expanded, other tags are left as they are.
+    """
+    p = props(rule)
+    sources = [_address(x) for x in _plural(p, "sourceAddressPrefix", "sourceAddressPrefixes")]
+    destinations = [_address(x) for x in _plural(p, "destinationAddressPrefix", "destinationAddressPrefixes")]
+    source_ports = [_port(x) for x in _plural(p, "sourcePortRange", "sourcePortRanges")] or ["0-65535"]
+    destination_ports = [_port(x) for x in _plural(p, "destinationPortRange", "destinationPortRanges")]
+    effective: dict = {
+        "name": f"{kind}/{rule.get('name')}",
+        "protocol": _protocol(p.get("protocol")),
+        "sourcePortRanges": source_ports,
+        "destinationPortRanges": destination_ports,
+        "sourceAddressPrefixes": sources,
+        "destinationAddressPrefixes": destinations,
+        "expandedSourceAddressPrefix": _expand(sources, vnet, tag_map),
+        "expandedDestinationAddressPrefix": _expand(destinations, vnet, tag_map),
+        "access": p.get("access"),
+        "priority": p.get("priority"),
+        "direction": p.get("direction"),
+    }
+    for singular, plural in (
+        ("sourcePortRange", "sourcePortRanges"),
+        ("destinationPortRange", "destinationPortRanges"),
+        ("sourceAddressPrefix", "sourceAddressPrefixes"),
+        ("destinationAddressPrefix", "destinationAddressPrefixes"),
+    ):
+        if len(effective[plural]) == 1:
+            effective[singular] = effective[plural][0]
+    return effective
+
+
+def _effective_group(nsg: dict, association: dict, vnet: list[str]) -> dict:
+    tag_map: dict[str, list[str]] = {}
+    nsg_props = props(nsg)
+    defaults = nsg_props.get("defaultSecurityRules") or default_security_rules(nsg["id"])
+    rules = [effective_rule(r, "securityRules", vnet, tag_map) for r in nsg_props.get("securityRules") or []]
+    rules += [effective_rule(r, "defaultSecurityRules", vnet, tag_map) for r in defaults]
+    return {
+        "networkSecurityGroup": {"id": nsg["id"]},
+        "association": association,
+        "effectiveSecurityRules": rules,
+        "tagMap": tag_map,
+    }
+
+
+def effective_network_security_groups(nic: dict, lookup: Lookup) -> dict:
+    """The ``listEffectiveNetworkSecurityGroups`` body of a NIC: its own NSG, then its subnet's."""
+    subnet, vnet = nic_subnet(nic, lookup)
+    prefixes = vnet_prefixes(vnet)
+    groups = []
+    nic_nsg = linked(nic, "networkSecurityGroup", lookup)
+    if nic_nsg is not None:
+        groups.append(_effective_group(nic_nsg, {"networkInterface": {"id": nic["id"]}}, prefixes))
+    subnet_nsg = linked(subnet, "networkSecurityGroup", lookup)
+    if subnet_nsg is not None and subnet is not None:
+        groups.append(_effective_group(subnet_nsg, {"subnet": {"id": subnet["id"]}}, prefixes))
+    return {"value": groups}

@@ -1,0 +1,500 @@
+"""Backend health derived from a world, the way Application Gateway's probes would see it.
+
+For each backend pool and backend settings pair that a routing rule uses, every pool
+member is probed with the probe the settings reference (else the default probe). The
+steps run in the order the platform meets them and the first failing one decides the
+member's ``health`` and ``healthProbeLog`` (documented in ``docs/WORLD_FORMAT.md``):
+
+a. infrastructure: the gateway subnet's NSG must let ``GatewayManager`` (and the Azure
+   load balancer) reach the infrastructure ports, and a v2 gateway subnet must not send
+   ``0.0.0.0/0`` anywhere but Internet; otherwise health is ``Unknown``;
+b. name resolution of FQDN members through the VNet's DNS;
+c. the network path: gateway subnet route and outbound NSG, backend subnet and NIC
+   inbound NSGs, and whether the backend listens on the probe port;
+d. TLS (HTTPS probes): host name coverage, validity dates, chain;
+e. response time against the probe timeout;
+f. the status code (and body) against the probe's match conditions.
+
+Everything here is pure: ``lookup`` returns the current ARM JSON of a top-level
+resource, ``backends`` / ``dns`` are the world's sections, ``now`` the simulated time.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from azure.mgmt.network import models
+
+from netrules.addresses import parse_port_range
+from netrules.nsg import Flow, evaluate_nsg, evaluate_path
+from netrules.probes import ProbeLogKind, ProbeSpec, effective_probe, probe_log_message, status_matches
+from netrules.routes import select_route
+from netrules.tls import hostname_matches
+from simulator.dns import answer
+from simulator.effective import Lookup, find_subnet, linked, nic_ip_configuration, props, vnet_prefixes
+
+INFRA_PORTS_V1 = (65503, 65534)
+INFRA_PORTS_V2 = (65200, 65535)
+V1_TIERS = frozenset({"standard", "waf"})
+BLOCKING_NEXT_HOPS = frozenset({"none", "virtualappliance", "virtualnetworkgateway"})
+ON_DEMAND_PROBE_NAME = "on-demand-probe"
+
+HEALTHY, UNHEALTHY, UNKNOWN = "Healthy", "Unhealthy", "Unknown"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of probing one member."""
+
+    health: str
+    log: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """A pool member as the probe sees it: reported address, NIC IP configuration, NIC."""
+
+    address: str
+    ip_configuration_id: str | None = None
+    nic: dict | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    """The gateway's side of the network: its subnet, VNet, NSG and route table."""
+
+    source_ip: str
+    vnet: dict | None
+    nsg: dict | None
+    route_table: dict | None
+    infra_failure: Verdict | None
+
+
+def _ids_equal(a: str | None, b: str | None) -> bool:
+    return bool(a and b and a.lower() == b.lower())
+
+
+def _ref(value: dict | None) -> str | None:
+    return (value or {}).get("id")
+
+
+def gateway_child(gateway: dict, collection: str, child_id: str | None) -> dict | None:
+    """The gateway's sub-resource with ``child_id`` in ``collection`` (e.g. ``probes``), or None."""
+    return next((c for c in props(gateway).get(collection) or [] if _ids_equal(c.get("id"), child_id)), None)
+
+
+def used_pairs(gateway: dict) -> list[tuple[str, str]]:
+    """(pool id, settings id) pairs the gateway's routing rules use, in rule order, without repeats.
+
+    Basic rules name the pair directly; path-based rules through their URL path map's
+    default pair and each path rule's pair. Redirecting rules use none.
+    """
+    pairs: list[tuple[str, str]] = []
+
+    def add(pool: dict | None, settings: dict | None) -> None:
+        pool_id, settings_id = _ref(pool), _ref(settings)
+        if (
+            pool_id
+            and settings_id
+            and not any(_ids_equal(pool_id, p) and _ids_equal(settings_id, s) for p, s in pairs)
+        ):
+            pairs.append((pool_id, settings_id))
+
+    rules = props(gateway).get("requestRoutingRules") or []
+    for rule in sorted(rules, key=lambda r: props(r).get("priority") or 0):
+        rule_props = props(rule)
+        add(rule_props.get("backendAddressPool"), rule_props.get("backendHttpSettings"))
+        path_map = gateway_child(gateway, "urlPathMaps", _ref(rule_props.get("urlPathMap")))
+        if path_map is None:
+            continue
+        map_props = props(path_map)
+        add(map_props.get("defaultBackendAddressPool"), map_props.get("defaultBackendHttpSettings"))
+        for path_rule in map_props.get("pathRules") or []:
+            add(props(path_rule).get("backendAddressPool"), props(path_rule).get("backendHttpSettings"))
+    return pairs
+
+
+# --- the gateway side ----------------------------------------------------------------
+
+
+def is_v1(gateway: dict) -> bool:
+    """Whether the gateway is a v1 SKU (Standard / WAF tier), which uses ports 65503-65534."""
+    return str((props(gateway).get("sku") or {}).get("tier") or "").lower() in V1_TIERS
+
+
+def _rule_port_ranges(rule: dict) -> list[tuple[int, int]]:
+    rule_props = props(rule)
+    texts = rule_props.get("destinationPortRanges") or [rule_props.get("destinationPortRange") or "*"]
+    return [parse_port_range(text) for text in texts]
+
+
+def port_breakpoints(nsg: dict, low: int, high: int) -> list[int]:
+    """Ports in ``low..high`` at which the NSG's verdict can change: one per constant stretch.
+
+    Rules match a port by range inclusion, so the verdict is the same between consecutive
+    range boundaries; checking the first port of each stretch checks the whole range.
+    """
+    points = {low}
+    nsg_props = props(nsg)
+    for rule in (nsg_props.get("securityRules") or []) + (nsg_props.get("defaultSecurityRules") or []):
+        for start, end in _rule_port_ranges(rule):
+            points.update(p for p in (start, end + 1) if low < p <= high)
+    return sorted(points)
+
+
+def infra_ports_blocked(nsg: dict | None, *, v1: bool, destination: str, vnet: list[str]) -> bool:
+    """Whether the NSG denies GatewayManager or AzureLoadBalancer any port of the infra range."""
+    if nsg is None:
+        return False
+    low, high = INFRA_PORTS_V1 if v1 else INFRA_PORTS_V2
+    model = models.NetworkSecurityGroup(nsg)
+    for source in ("GatewayManager", "AzureLoadBalancer"):
+        for port in port_breakpoints(nsg, low, high):
+            flow = Flow(
+                direction="Inbound", source=source, destination=destination, port=port, protocol="Tcp"
+            )
+            if str(evaluate_nsg(model, flow, vnet_prefixes=vnet).access).lower() != "allow":
+                return True
+    return False
+
+
+def default_route_diverted(route_table: dict | None) -> bool:
+    """Whether a route table sends 0.0.0.0/0 to anything but Internet (v2 needs Internet)."""
+    for route in props(route_table).get("routes") or []:
+        route_props = props(route)
+        if _same_network(route_props.get("addressPrefix"), "0.0.0.0/0"):
+            if str(route_props.get("nextHopType") or "").lower() != "internet":
+                return True
+    return False
+
+
+def _same_network(prefix: str | None, other: str) -> bool:
+    try:
+        return ipaddress.ip_network(str(prefix).strip(), strict=False) == ipaddress.ip_network(other)
+    except ValueError:
+        return False
+
+
+def _host_ip(prefix: str | None) -> str:
+    """An instance address in a subnet: the first one Azure hands out (network + 4)."""
+    try:
+        network = ipaddress.ip_network(str(prefix), strict=False)
+    except ValueError:
+        return "10.0.0.4"
+    return str(network.network_address + min(4, network.num_addresses - 1))
+
+
+def gateway_site(gateway: dict, lookup: Lookup) -> Site:
+    """The gateway subnet's context and whether it blocks the infrastructure traffic."""
+    v1 = is_v1(gateway)
+    configs = props(gateway).get("gatewayIPConfigurations") or []
+    subnet_id = _ref(props(configs[0]).get("subnet")) if configs else None
+    subnet, vnet = find_subnet(subnet_id, lookup) if subnet_id else (None, None)
+    subnet_props = props(subnet)
+    prefix = subnet_props.get("addressPrefix") or (subnet_props.get("addressPrefixes") or [None])[0]
+    source_ip = _host_ip(prefix)
+    nsg = linked(subnet, "networkSecurityGroup", lookup)
+    route_table = linked(subnet, "routeTable", lookup)
+    failure = None
+    blocked = infra_ports_blocked(nsg, v1=v1, destination=source_ip, vnet=vnet_prefixes(vnet))
+    if blocked or (not v1 and default_route_diverted(route_table)):
+        failure = Verdict(UNKNOWN, probe_log_message(ProbeLogKind.UNKNOWN))
+    return Site(source_ip, vnet, nsg, route_table, failure)
+
+
+# --- the members ---------------------------------------------------------------------
+
+
+def pool_members(pool: dict, lookup: Lookup) -> list[Member]:
+    """A pool's members: its addresses (FQDN or IP), then its NIC IP configurations."""
+    members = []
+    for address in props(pool).get("backendAddresses") or []:
+        value = address.get("fqdn") or address.get("ipAddress")
+        if value:
+            members.append(Member(value))
+    for reference in props(pool).get("backendIPConfigurations") or []:
+        config_id = reference.get("id") or ""
+        nic_id, _, _ = config_id.lower().rpartition("/ipconfigurations/")
+        nic = lookup(config_id[: len(nic_id)]) if nic_id else None
+        config = nic_ip_configuration(nic, config_id) if nic else None
+        members.append(Member(props(config).get("privateIPAddress") or "", config_id, nic))
+    return members
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def resolve(name: str, vnet: dict | None, backends: dict, dns: dict) -> str | None:
+    """The address a member name resolves to from the gateway's VNet, or None.
+
+    With custom DNS servers the first server the world knows answers (a name it does not
+    list is NXDOMAIN); with Azure DNS a name the world lists under ``backends`` resolves
+    (to itself: its behaviour is keyed by the name) and any other name does not.
+    """
+    if _is_ip(name):
+        return name
+    servers = (props(vnet).get("dhcpOptions") or {}).get("dnsServers") or []
+    if servers:
+        for server in servers:
+            if server in dns:
+                addresses = answer(dns[server], name)
+                return addresses[0] if addresses else None
+        return None
+    return name if backend_behaviour(backends, name) is not None else None
+
+
+def backend_behaviour(backends: dict, *keys: str | None) -> dict | None:
+    """The world's behaviour of the first of ``keys`` (addresses, case-insensitive) it lists."""
+    lowered = {key.lower(): value for key, value in backends.items()}
+    for key in keys:
+        if key and key.lower() in lowered:
+            return lowered[key.lower()]
+    return None
+
+
+# --- probing one member --------------------------------------------------------------
+
+
+def _unhealthy(kind: ProbeLogKind, **details: object) -> Verdict:
+    return Verdict(UNHEALTHY, probe_log_message(kind, **details))
+
+
+def _backend_side(
+    ip: str, member: Member, lookup: Lookup, vnet: dict | None
+) -> tuple[dict | None, dict | None, list]:
+    """(subnet NSG, NIC NSG, VNet prefixes) that guard a backend address."""
+    if member.nic is not None:
+        config = nic_ip_configuration(member.nic, member.ip_configuration_id)
+        subnet_id = _ref(props(config).get("subnet"))
+        subnet, backend_vnet = find_subnet(subnet_id, lookup) if subnet_id else (None, vnet)
+        nic_nsg = linked(member.nic, "networkSecurityGroup", lookup)
+        return linked(subnet, "networkSecurityGroup", lookup), nic_nsg, vnet_prefixes(backend_vnet)
+    address = ipaddress.ip_address(ip)
+    for subnet in props(vnet).get("subnets") or []:
+        subnet_props = props(subnet)
+        for prefix in [subnet_props.get("addressPrefix"), *(subnet_props.get("addressPrefixes") or [])]:
+            if prefix and address in ipaddress.ip_network(prefix, strict=False):
+                return linked(subnet, "networkSecurityGroup", lookup), None, vnet_prefixes(vnet)
+    return None, None, vnet_prefixes(vnet)
+
+
+def _path_blocked(site: Site, ip: str, member: Member, port: int, lookup: Lookup) -> bool:
+    vnet = vnet_prefixes(site.vnet)
+    if not _is_ip(ip):
+        outbound = Flow(direction="Outbound", source=site.source_ip, destination="Internet", port=port)
+        return not evaluate_path(
+            outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=vnet
+        ).allowed
+    table = models.RouteTable(site.route_table) if site.route_table is not None else None
+    route = select_route(ip, route_table=table, vnet_prefixes=vnet)
+    if str(route.next_hop_type).lower() in BLOCKING_NEXT_HOPS:
+        return True
+    outbound = Flow(direction="Outbound", source=site.source_ip, destination=ip, port=port)
+    if not evaluate_path(outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=vnet).allowed:
+        return True
+    subnet_nsg, nic_nsg, backend_vnet = _backend_side(ip, member, lookup, site.vnet)
+    inbound = Flow(direction="Inbound", source=site.source_ip, destination=ip, port=port)
+    verdict = evaluate_path(
+        inbound,
+        subnet_nsg=_nsg_model(subnet_nsg),
+        nic_nsg=_nsg_model(nic_nsg),
+        vnet_prefixes=backend_vnet or vnet,
+    )
+    return not verdict.allowed
+
+
+def _nsg_model(nsg: dict | None) -> models.NetworkSecurityGroup | None:
+    return models.NetworkSecurityGroup(nsg) if nsg is not None else None
+
+
+def _tls_failure(probe: ProbeSpec, behaviour: dict, now: datetime) -> Verdict | None:
+    """The TLS step: a port without a certificate cannot complete a handshake (connect error)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    certificate = behaviour.get("certificate")
+    if not certificate:
+        return _unhealthy(ProbeLogKind.CONNECT)
+    if not hostname_matches(
+        probe.host, subject=certificate.get("subject"), sans=certificate.get("san") or []
+    ):
+        return _unhealthy(ProbeLogKind.CN_MISMATCH)
+    not_after = certificate.get("notAfter")
+    not_before = certificate.get("notBefore")
+    if (not_after and _time(not_after) < now) or (not_before and _time(not_before) > now):
+        return _unhealthy(ProbeLogKind.CERT_EXPIRED)
+    chain = str(certificate.get("chain") or "complete").lower()
+    if chain != "complete":
+        return _unhealthy(ProbeLogKind.CHAIN, chain=chain)
+    return None
+
+
+def _time(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _response(probe: ProbeSpec, behaviour: dict) -> tuple[int, str | None]:
+    """(status, body) the backend answers the probe request with."""
+    path = (probe.path or "/").split("?", 1)[0]
+    required = behaviour.get("requireHost")
+    if required and str(required).lower() != str(probe.host or "").lower():
+        return 404, None
+    paths = behaviour.get("paths") or {}
+    status = int(paths.get(path, 404))
+    body = (behaviour.get("bodies") or {}).get(path, behaviour.get("body"))
+    return status, body
+
+
+def probe_member(
+    member: Member, probe: ProbeSpec, *, site: Site, lookup: Lookup, backends: dict, dns: dict, now: datetime
+) -> Verdict:
+    """Run one probe against one member; the first failing step decides."""
+    if site.infra_failure is not None:
+        return site.infra_failure
+    ip = resolve(member.address, site.vnet, backends, dns) if member.address else None
+    if ip is None:
+        return _unhealthy(ProbeLogKind.DNS) if member.address else _unhealthy(ProbeLogKind.CONNECT)
+    behaviour = backend_behaviour(backends, member.address, ip)
+    if probe.port is None or behaviour is None or _path_blocked(site, ip, member, probe.port, lookup):
+        return _unhealthy(ProbeLogKind.CONNECT)
+    if probe.port not in [int(p) for p in behaviour.get("ports") or []]:
+        return _unhealthy(ProbeLogKind.CONNECT)
+    if str(probe.protocol).lower() == "https":
+        failure = _tls_failure(probe, behaviour, now)
+        if failure is not None:
+            return failure
+    if float(behaviour.get("responseSeconds") or 0) > probe.timeout:
+        return _unhealthy(ProbeLogKind.PROBE_TIMEOUT)
+    status, body = _response(probe, behaviour)
+    if not status_matches(status, probe.status_codes):
+        return _unhealthy(ProbeLogKind.STATUS_MISMATCH, expected=probe.status_codes, received=status)
+    if probe.body and (body is None or probe.body not in body):
+        return _unhealthy(ProbeLogKind.BODY_MISMATCH, body=probe.body)
+    return Verdict(HEALTHY, probe_log_message(ProbeLogKind.HEALTHY, status=status))
+
+
+def _server(member: Member, verdict: Verdict) -> dict:
+    server: dict = {"address": member.address}
+    if member.ip_configuration_id:
+        server["ipConfiguration"] = {"id": member.ip_configuration_id}
+    server["health"] = verdict.health
+    server["healthProbeLog"] = verdict.log
+    return server
+
+
+def probe_pool(
+    gateway: dict,
+    pool: dict,
+    settings: dict,
+    *,
+    site: Site,
+    lookup: Lookup,
+    backends: dict,
+    dns: dict,
+    now: datetime,
+) -> list[dict]:
+    """The server entries of one pool probed under one backend settings."""
+    model = models.ApplicationGateway(gateway)
+    settings_model = models.ApplicationGatewayBackendHttpSettings(settings)
+    servers = []
+    for member in pool_members(pool, lookup):
+        probe = effective_probe(model, settings_model, member.address)
+        verdict = probe_member(member, probe, site=site, lookup=lookup, backends=backends, dns=dns, now=now)
+        servers.append(_server(member, verdict))
+    return servers
+
+
+def derive_backend_health(gateway: dict, lookup: Lookup, backends: dict, dns: dict, now: datetime) -> dict:
+    """The ApplicationGatewayBackendHealth body for the gateway's current configuration."""
+    site = gateway_site(gateway, lookup)
+    by_pool: dict[str, dict] = {}
+    for pool_id, settings_id in used_pairs(gateway):
+        pool = gateway_child(gateway, "backendAddressPools", pool_id)
+        settings = gateway_child(gateway, "backendHttpSettingsCollection", settings_id)
+        if pool is None or settings is None:
+            continue
+        entry = by_pool.setdefault(
+            pool["id"].lower(),
+            {"backendAddressPool": {"id": pool["id"]}, "backendHttpSettingsCollection": []},
+        )
+        servers = probe_pool(
+            gateway, pool, settings, site=site, lookup=lookup, backends=backends or {}, dns=dns or {}, now=now
+        )
+        entry["backendHttpSettingsCollection"].append(
+            {"backendHttpSettings": {"id": settings["id"]}, "servers": servers}
+        )
+    return {"backendAddressPools": list(by_pool.values())}
+
+
+# --- on-demand probes ----------------------------------------------------------------
+
+
+def _on_demand_gateway(gateway: dict, request: dict, settings: dict) -> dict:
+    """A copy of the gateway whose ``settings`` reference a probe built from the request.
+
+    Fields the request leaves out take the custom-probe defaults; the protocol defaults
+    to the settings' protocol.
+    """
+    changed = copy.deepcopy(gateway)
+    probe_id = f"{changed.get('id') or ''}/probes/{ON_DEMAND_PROBE_NAME}"
+    probe_props = {"protocol": props(settings).get("protocol") or "Http", "path": "/", "timeout": 30}
+    probe_props.update(
+        {
+            key: request[key]
+            for key in ("protocol", "host", "path", "timeout", "pickHostNameFromBackendHttpSettings", "match")
+            if request.get(key) is not None
+        }
+    )
+    probe_props.update(interval=30, unhealthyThreshold=3)
+    changed_props = changed.setdefault("properties", {})
+    changed_props["probes"] = [
+        *(changed_props.get("probes") or []),
+        {"id": probe_id, "name": ON_DEMAND_PROBE_NAME, "properties": probe_props},
+    ]
+    for candidate in changed_props.get("backendHttpSettingsCollection") or []:
+        if _ids_equal(candidate.get("id"), settings.get("id")):
+            candidate.setdefault("properties", {})["probe"] = {"id": probe_id}
+    return changed
+
+
+def probe_on_demand(
+    gateway: dict, request: dict, lookup: Lookup, backends: dict, dns: dict, now: datetime
+) -> dict:
+    """The ApplicationGatewayBackendHealthOnDemand body for an ApplicationGatewayOnDemandProbe.
+
+    Raises ValueError (400 for the server) when the request names no pool or settings,
+    or ones the gateway does not have.
+    """
+    pool_id = _ref(request.get("backendAddressPool"))
+    settings_id = _ref(request.get("backendHttpSettings"))
+    if not pool_id or not settings_id:
+        raise ValueError("The on-demand probe must name backendAddressPool and backendHttpSettings.")
+    pool = gateway_child(gateway, "backendAddressPools", pool_id)
+    settings = gateway_child(gateway, "backendHttpSettingsCollection", settings_id)
+    if pool is None:
+        raise ValueError(f"Backend address pool {pool_id} does not exist on the gateway.")
+    if settings is None:
+        raise ValueError(f"Backend HTTP settings {settings_id} do not exist on the gateway.")
+    probing = _on_demand_gateway(gateway, request, settings)
+    servers = probe_pool(
+        probing,
+        pool,
+        gateway_child(probing, "backendHttpSettingsCollection", settings["id"]) or settings,
+        site=gateway_site(gateway, lookup),
+        lookup=lookup,
+        backends=backends or {},
+        dns=dns or {},
+        now=now,
+    )
+    return {
+        "backendAddressPool": {"id": pool["id"]},
+        "backendHealthHttpSettings": {"backendHttpSettings": {"id": settings["id"]}, "servers": servers},
+    }

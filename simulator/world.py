@@ -1,0 +1,532 @@
+"""A world (format `appgw-world/v1`, see docs/WORLD_FORMAT.md): loading, validation and state.
+
+`load_world` checks a world file and returns a `World`, the simulator's mutable store of ARM
+resources. Every lookup is case-insensitive on resource ids, as ARM is. Every write gives the
+resource a new etag (and, as Azure does, the same etag to its inline sub-resources), drops the
+verbatim `backendHealth` of every gateway that depends on the written resource, so health is
+derived from the new state from then on, and notes when each gateway diverged from the world as
+recorded (its traffic metrics are synthesized from then on).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from netrules.nsg import default_security_rules
+
+SCHEMA = "appgw-world/v1"
+PROVIDER = "Microsoft.Network"
+
+# Collection name (as in ARM paths) of every top-level type a world may hold.
+TOP_LEVEL_COLLECTIONS = (
+    "applicationGateways",
+    "virtualNetworks",
+    "networkSecurityGroups",
+    "routeTables",
+    "networkInterfaces",
+    "publicIPAddresses",
+)
+# Inline child collections: parent collection -> the property holding the children.
+CHILD_COLLECTIONS = {
+    "virtualNetworks": "subnets",
+    "networkSecurityGroups": "securityRules",
+    "routeTables": "routes",
+}
+
+_RESOURCE_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.Network/(?P<collection>[^/]+)/(?P<name>[^/]+)$",
+    re.IGNORECASE,
+)
+_ID_IN_TEXT = re.compile(
+    r'/subscriptions/[^/"]+/resourceGroups/[^/"]+/providers/Microsoft\.Network/[^/"]+/[^/"]+', re.IGNORECASE
+)
+_COLLECTION_BY_LOWER = {name.lower(): name for name in TOP_LEVEL_COLLECTIONS}
+_PER_NIC_SECTIONS = ("effectiveRouteTables", "effectiveNetworkSecurityGroups")
+
+
+class WorldError(Exception):
+    """A world file that cannot be served; the message is one line naming file and JSON path."""
+
+
+@dataclass(frozen=True)
+class ResourceId:
+    """The parts of a top-level Microsoft.Network resource id."""
+
+    subscription: str
+    resource_group: str
+    collection: str  # canonical spelling, e.g. "applicationGateways"
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> ResourceId | None:
+        match = _RESOURCE_ID.match(text)
+        if match is None or match["collection"].lower() not in _COLLECTION_BY_LOWER:
+            return None
+        return cls(
+            match["sub"], match["rg"], _COLLECTION_BY_LOWER[match["collection"].lower()], match["name"]
+        )
+
+    @property
+    def type(self) -> str:
+        return f"{PROVIDER}/{self.collection}"
+
+    def __str__(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/{PROVIDER}/{self.collection}/{self.name}"
+        )
+
+
+def new_etag() -> str:
+    return f'W/"{uuid.uuid4()}"'
+
+
+def canonical_collection(name: str) -> str | None:
+    """The canonical spelling of a top-level collection name, or None when unknown."""
+    return _COLLECTION_BY_LOWER.get(name.lower())
+
+
+class IdMap:
+    """A dict keyed by resource id, compared case-insensitively; remembers each key's spelling."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[str, Any]] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key.lower() in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: str) -> Any:
+        item = self._items.get(key.lower())
+        return None if item is None else item[1]
+
+    def set(self, key: str, value: Any) -> None:
+        self._items[key.lower()] = (key, value)
+
+    def pop(self, key: str) -> Any:
+        item = self._items.pop(key.lower(), None)
+        return None if item is None else item[1]
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        yield from self._items.values()
+
+    def values(self) -> Iterator[Any]:
+        for _, value in self._items.values():
+            yield value
+
+
+class World:
+    """The simulated estate. Callers serialise access with `lock` (the server holds it per request)."""
+
+    def __init__(
+        self,
+        *,
+        subscription_id: str,
+        clock: datetime,
+        resources: IdMap,
+        backend_health: IdMap,
+        effective_route_tables: IdMap,
+        effective_network_security_groups: IdMap,
+        metrics: IdMap,
+        dns: dict[str, Any],
+        backends: dict[str, Any],
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.clock = clock
+        self.dns = dns
+        self.backends = backends
+        self.lock = threading.RLock()
+        # The time writes happen at: a Simulator sets its own clock here.
+        self.now: Callable[[], datetime] = lambda: clock
+        self._diverged = IdMap()  # gateway id -> when the first write it depends on happened
+        self._resources = resources
+        self._backend_health = backend_health
+        self._effective_route_tables = effective_route_tables
+        self._effective_nsgs = effective_network_security_groups
+        self._metrics = metrics
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, resource_id: str) -> dict[str, Any] | None:
+        """A copy of the current ARM JSON of a top-level resource, or None."""
+        resource = self._resources.get(resource_id)
+        return copy.deepcopy(resource) if resource is not None else None
+
+    def list_resources(
+        self, collection: str, subscription: str, resource_group: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Copies of the resources of one collection in a subscription (optionally one group)."""
+        found = []
+        for resource in self._resources.values():
+            parsed = ResourceId.parse(resource["id"])
+            if parsed is None or parsed.collection != collection:
+                continue
+            if parsed.subscription.lower() != subscription.lower():
+                continue
+            if resource_group is not None and parsed.resource_group.lower() != resource_group.lower():
+                continue
+            found.append(copy.deepcopy(resource))
+        return found
+
+    def resource_group_exists(self, subscription: str, resource_group: str) -> bool:
+        prefix = f"/subscriptions/{subscription}/resourceGroups/{resource_group}/".lower()
+        return any(resource["id"].lower().startswith(prefix) for resource in self._resources.values())
+
+    def get_child(self, parent_id: str, collection: str, name: str) -> dict[str, Any] | None:
+        parent = self._resources.get(parent_id)
+        if parent is None:
+            return None
+        for child in parent["properties"].get(collection) or []:
+            if str(child.get("name", "")).lower() == name.lower():
+                return copy.deepcopy(child)
+        return None
+
+    def list_children(self, parent_id: str, collection: str) -> list[dict[str, Any]] | None:
+        parent = self._resources.get(parent_id)
+        if parent is None:
+            return None
+        return copy.deepcopy(parent["properties"].get(collection) or [])
+
+    def verbatim_backend_health(self, gateway_id: str) -> dict[str, Any] | None:
+        """The world's `backendHealth` of a gateway, while that gateway and what it depends on
+        have not been written to."""
+        body = self._backend_health.get(gateway_id)
+        return copy.deepcopy(body) if body is not None else None
+
+    def effective_route_table(self, nic_id: str) -> dict[str, Any] | None:
+        body = self._effective_route_tables.get(nic_id)
+        return copy.deepcopy(body) if body is not None else None
+
+    def effective_network_security_groups(self, nic_id: str) -> dict[str, Any] | None:
+        body = self._effective_nsgs.get(nic_id)
+        return copy.deepcopy(body) if body is not None else None
+
+    def diverged_at(self, gateway_id: str) -> datetime | None:
+        """When the gateway, or something it depends on, was first written (None: never), i.e.
+        since when the world's recorded metrics no longer describe it."""
+        return self._diverged.get(gateway_id)
+
+    def metric_items(self, resource_id: str) -> list[dict[str, Any]] | None:
+        """The metric items the world gives for a resource, or None when it gives none."""
+        items = self._metrics.get(resource_id)
+        return copy.deepcopy(items) if items is not None else None
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def put(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Store a top-level resource (its `id` says where), giving it and its children a new etag."""
+        stored = copy.deepcopy(resource)
+        _stamp_etag(stored, new_etag())
+        self._resources.set(stored["id"], stored)
+        self._written(stored["id"])
+        return copy.deepcopy(stored)
+
+    def put_child(self, parent_id: str, collection: str, child: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace an inline child (matched by name); the parent gets a new etag."""
+        parent = copy.deepcopy(self._resources.get(parent_id))
+        children = parent["properties"].setdefault(collection, [])
+        for index, existing in enumerate(children):
+            if str(existing.get("name", "")).lower() == child["name"].lower():
+                children[index] = copy.deepcopy(child)
+                break
+        else:
+            children.append(copy.deepcopy(child))
+        stored = self.put(parent)
+        return next(c for c in stored["properties"][collection] if c["name"].lower() == child["name"].lower())
+
+    def delete_child(self, parent_id: str, collection: str, name: str) -> bool:
+        """Remove an inline child; False when there was none."""
+        parent = copy.deepcopy(self._resources.get(parent_id))
+        children = parent["properties"].get(collection) or []
+        kept = [child for child in children if str(child.get("name", "")).lower() != name.lower()]
+        if len(kept) == len(children):
+            return False
+        parent["properties"][collection] = kept
+        self.put(parent)
+        return True
+
+    def patch(self, resource_id: str, change: dict[str, Any]) -> None:
+        """Apply a JSON merge patch (RFC 7386) to a stored resource, as another writer would."""
+        resource = self._resources.get(resource_id)
+        if resource is not None:
+            self.put(merge_patch(resource, change))
+
+    def patch_child(self, parent_id: str, collection: str, name: str, change: dict[str, Any]) -> None:
+        """Apply a JSON merge patch to a stored inline child, as another writer would."""
+        child = self.get_child(parent_id, collection, name)
+        if child is not None:
+            self.put_child(parent_id, collection, merge_patch(child, change))
+
+    def set_provisioning_state(
+        self, resource_id: str, state: str, *, child: tuple[str, str] | None = None
+    ) -> None:
+        """Mark a resource (and its inline sub-resources), or one inline child, as a long-running
+        operation moves on; not a write, so the etag stays."""
+        resource = self._resources.get(resource_id)
+        if resource is None:
+            return
+        if child is None:
+            targets = [resource] + [
+                item
+                for value in resource["properties"].values()
+                if isinstance(value, list)
+                for item in value
+                if isinstance(item, dict) and "name" in item
+            ]
+        else:
+            collection, name = child
+            targets = [
+                item
+                for item in resource["properties"].get(collection) or []
+                if str(item.get("name", "")).lower() == name.lower()
+            ]
+        for target in targets:
+            target.setdefault("properties", {})["provisioningState"] = state
+
+    def dump(self, clock: datetime) -> dict[str, Any]:
+        """The current world in the `appgw-world/v1` format."""
+        world: dict[str, Any] = {
+            "schema": SCHEMA,
+            "clock": clock.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "subscriptionId": self.subscription_id,
+            "resources": [copy.deepcopy(resource) for resource in self._resources.values()],
+        }
+        for section, store in (
+            ("backendHealth", self._backend_health),
+            ("effectiveRouteTables", self._effective_route_tables),
+            ("effectiveNetworkSecurityGroups", self._effective_nsgs),
+            ("metrics", self._metrics),
+        ):
+            if len(store):
+                world[section] = {key: copy.deepcopy(value) for key, value in store.items()}
+        if self.dns:
+            world["dns"] = copy.deepcopy(self.dns)
+        if self.backends:
+            world["backends"] = copy.deepcopy(self.backends)
+        return world
+
+    def _written(self, resource_id: str) -> None:
+        gateways = [
+            r["id"] for r in self._resources.values() if r["type"].lower().endswith("/applicationgateways")
+        ]
+        for gateway_id in gateways:
+            if resource_id.lower() in self._dependencies(gateway_id):
+                self._backend_health.pop(gateway_id)
+                if gateway_id not in self._diverged:
+                    self._diverged.set(gateway_id, self.now())
+
+    def _dependencies(self, gateway_id: str) -> set[str]:
+        """Lower-cased ids of the gateway and every resource reachable from it through ids in the
+        JSON (its subnet's VNet with every subnet's NSG and route table, pool NICs, their NSGs...)."""
+        seen: set[str] = set()
+        pending = [gateway_id.lower()]
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            resource = self._resources.get(current)
+            if resource is not None:
+                for found in _ID_IN_TEXT.findall(json.dumps(resource)):
+                    pending.append(found.lower())
+        return seen
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """`target` with a JSON merge patch (RFC 7386) applied; neither argument is modified."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _stamp_etag(resource: dict[str, Any], etag: str) -> None:
+    resource["etag"] = etag
+    for value in (resource.get("properties") or {}).values():
+        if isinstance(value, list):
+            for child in value:
+                if isinstance(child, dict) and "name" in child:
+                    child["etag"] = etag
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def load_world(source: str | Path | dict[str, Any]) -> World:
+    """Check a world (a file path or an already-parsed dict) and build the simulator's store.
+
+    Raises WorldError with a one-line message naming the file and the JSON path at fault.
+    """
+    if isinstance(source, dict):
+        label, document = "world", copy.deepcopy(source)
+    else:
+        label = str(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as error:
+            raise WorldError(f"{label}: cannot read: {error.strerror or error}") from None
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise WorldError(f"{label}: not JSON: {error.msg} at line {error.lineno}") from None
+    return _WorldReader(label).read(document)
+
+
+class _WorldReader:
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def fail(self, path: str, problem: str) -> WorldError:
+        return WorldError(f"{self.label}: {path}: {problem}")
+
+    def read(self, document: Any) -> World:
+        if not isinstance(document, dict):
+            raise self.fail("$", "a world must be a JSON object")
+        if document.get("schema") != SCHEMA:
+            raise self.fail("$.schema", f'must be "{SCHEMA}", got {json.dumps(document.get("schema"))}')
+        subscription_id = document.get("subscriptionId")
+        if not isinstance(subscription_id, str) or not subscription_id:
+            raise self.fail("$.subscriptionId", "missing or not a string")
+        resources = IdMap()
+        raw_resources = document.get("resources", [])
+        if not isinstance(raw_resources, list):
+            raise self.fail("$.resources", "must be a list")
+        for index, raw in enumerate(raw_resources):
+            resource = self.resource(raw, f"$.resources[{index}]")
+            if resource["id"] in resources:
+                raise self.fail(f"$.resources[{index}].id", f"duplicate resource id {resource['id']}")
+            resources.set(resource["id"], resource)
+        per_nic = {
+            section: self.id_keyed(document, section, resources, "networkInterfaces", dict)
+            for section in _PER_NIC_SECTIONS
+        }
+        return World(
+            subscription_id=subscription_id,
+            clock=self.clock(document.get("clock")),
+            resources=resources,
+            backend_health=self.id_keyed(document, "backendHealth", resources, "applicationGateways", dict),
+            effective_route_tables=per_nic["effectiveRouteTables"],
+            effective_network_security_groups=per_nic["effectiveNetworkSecurityGroups"],
+            metrics=self.id_keyed(document, "metrics", None, None, list),
+            dns=self.object_section(document, "dns"),
+            backends=self.object_section(document, "backends"),
+        )
+
+    def clock(self, value: Any) -> datetime:
+        if value is None:
+            return datetime.now(timezone.utc)
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise self.fail("$.clock", f"not an ISO 8601 time: {json.dumps(value)}") from None
+        if parsed.tzinfo is None:
+            raise self.fail("$.clock", "needs a time zone (e.g. a trailing Z)")
+        return parsed.astimezone(timezone.utc)
+
+    def resource(self, raw: Any, path: str) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.fail(path, "a resource must be a JSON object")
+        for key in ("id", "type"):
+            if not isinstance(raw.get(key), str) or not raw[key]:
+                raise self.fail(f"{path}.{key}", "missing or not a string")
+        parsed = ResourceId.parse(raw["id"])
+        type_name = raw["type"]
+        if canonical_collection(type_name.rpartition("/")[2]) is None or not type_name.lower().startswith(
+            f"{PROVIDER.lower()}/"
+        ):
+            raise self.fail(f"{path}.type", f"unknown resource type {type_name}")
+        if parsed is None:
+            raise self.fail(f"{path}.id", f"not a Microsoft.Network resource id: {raw['id']}")
+        if parsed.type.lower() != type_name.lower():
+            raise self.fail(f"{path}.type", f"{type_name} does not match the id's type {parsed.type}")
+        if "name" in raw and str(raw["name"]).lower() != parsed.name.lower():
+            raise self.fail(f"{path}.name", f"{raw['name']} does not match the id's name {parsed.name}")
+        properties = raw.get("properties", {})
+        if not isinstance(properties, dict):
+            raise self.fail(f"{path}.properties", "must be a JSON object")
+        resource = copy.deepcopy(raw)
+        resource.setdefault("name", parsed.name)
+        resource["properties"] = properties = copy.deepcopy(properties)
+        etag = resource.setdefault("etag", new_etag())
+        child_collection = CHILD_COLLECTIONS.get(parsed.collection)
+        if child_collection is not None:
+            self.children(resource, child_collection, etag, f"{path}.properties.{child_collection}")
+        if parsed.collection == "networkSecurityGroups" and "defaultSecurityRules" not in properties:
+            properties["defaultSecurityRules"] = default_security_rules(resource["id"])
+            for rule in properties["defaultSecurityRules"]:
+                rule.setdefault("etag", etag)
+        return resource
+
+    def children(self, resource: dict[str, Any], collection: str, etag: str, path: str) -> None:
+        children = resource["properties"].get(collection, [])
+        if not isinstance(children, list):
+            raise self.fail(path, "must be a list")
+        seen: set[str] = set()
+        for index, child in enumerate(children):
+            if not isinstance(child, dict):
+                raise self.fail(f"{path}[{index}]", "must be a JSON object")
+            name = child.get("name")
+            if not isinstance(name, str) or not name:
+                raise self.fail(f"{path}[{index}].name", "missing or not a string")
+            if name.lower() in seen:
+                raise self.fail(f"{path}[{index}].name", f"duplicate name {name}")
+            seen.add(name.lower())
+            child_id = f"{resource['id']}/{collection}/{name}"
+            if "id" in child and str(child["id"]).lower() != child_id.lower():
+                raise self.fail(
+                    f"{path}[{index}].id", f"{child['id']} is not under its parent {resource['id']}"
+                )
+            if not isinstance(child.get("properties", {}), dict):
+                raise self.fail(f"{path}[{index}].properties", "must be a JSON object")
+            child.setdefault("id", child_id)
+            child.setdefault("type", f"{resource['type']}/{collection}")
+            child.setdefault("etag", etag)
+            child.setdefault("properties", {})
+
+    def id_keyed(
+        self,
+        document: dict[str, Any],
+        section: str,
+        resources: IdMap | None,
+        collection: str | None,
+        value_type: type,
+    ) -> IdMap:
+        raw = document.get(section, {})
+        if not isinstance(raw, dict):
+            raise self.fail(f"$.{section}", "must be a JSON object keyed by resource id")
+        store = IdMap()
+        for key, value in raw.items():
+            where = f"$.{section}[{json.dumps(key)}]"
+            if not isinstance(value, value_type):
+                raise self.fail(where, f"must be a JSON {'object' if value_type is dict else 'list'}")
+            if resources is not None:
+                parsed = ResourceId.parse(key)
+                if parsed is None or parsed.collection != collection or key not in resources:
+                    raise self.fail(where, f"no {collection} resource with this id in $.resources")
+            if key in store:
+                raise self.fail(where, "duplicate resource id (ids are case-insensitive)")
+            store.set(key, copy.deepcopy(value))
+        return store
+
+    def object_section(self, document: dict[str, Any], section: str) -> dict[str, Any]:
+        raw = document.get(section, {})
+        if not isinstance(raw, dict):
+            raise self.fail(f"$.{section}", "must be a JSON object")
+        return copy.deepcopy(raw)

@@ -1,0 +1,157 @@
+"""Derived backend health through the real SDK against the simulator, before and after fixes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import dns.message
+import dns.query
+from azure.mgmt.network import models
+
+from netrules.probes import ProbeLogKind, classify_probe_log
+
+ROOT = Path(__file__).resolve().parents[2]
+RG = "rg-contoso-web"
+GW_NAME = "agw-contoso"
+
+
+def load(scenario: str) -> dict:
+    return json.loads((ROOT / "scenarios" / scenario / "world.json").read_text())
+
+
+def gateway_of(world: dict) -> dict:
+    return next(r for r in world["resources"] if r["type"] == "Microsoft.Network/applicationGateways")
+
+
+def servers(
+    health: models.ApplicationGatewayBackendHealth,
+) -> list[models.ApplicationGatewayBackendHealthServer]:
+    return [
+        server
+        for pool in health.backend_address_pools or []
+        for settings in pool.backend_http_settings_collection or []
+        for server in settings.servers or []
+    ]
+
+
+def wire(value) -> str:
+    """An SDK enum member or plain string as its wire spelling ("Unknown", "Healthy")."""
+    return str(getattr(value, "value", value))
+
+
+def health_summary(network) -> set[tuple[str, ProbeLogKind]]:
+    health = network.application_gateways.begin_backend_health(RG, GW_NAME).result()
+    return {(wire(s.health), classify_probe_log(s.health_probe_log)) for s in servers(health)}
+
+
+def test_probe_timeout_heals_after_raising_the_probe_timeout(simulator, clients):
+    world = load("live-slow-backend")  # backends answer in 25 s
+    probe = gateway_of(world)["properties"]["probes"][0]["properties"]
+    probe["timeout"] = 20
+    network = clients(simulator(world)).network
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.PROBE_TIMEOUT)}
+
+    gateway = network.application_gateways.get(RG, GW_NAME)
+    gateway.probes[0].timeout = 30
+    network.application_gateways.begin_create_or_update(
+        RG, GW_NAME, gateway, headers={"If-Match": gateway.etag}
+    ).result()
+    assert health_summary(network) == {("Healthy", ProbeLogKind.HEALTHY)}
+
+
+def test_nic_members_come_back_with_their_ip_configuration(simulator, clients):
+    world = load("live-slow-backend")
+    network = clients(simulator(world)).network
+    health = network.application_gateways.begin_backend_health(RG, GW_NAME).result()
+    nic_configs = gateway_of(world)["properties"]["backendAddressPools"][0]["properties"][
+        "backendIPConfigurations"
+    ]
+    assert [(s.address, s.ip_configuration.id) for s in servers(health)] == [
+        ("10.1.1.4", nic_configs[0]["id"]),
+        ("10.1.1.5", nic_configs[1]["id"]),
+    ]
+
+
+def test_infra_ports_unknown_heals_after_an_allow_rule(simulator, clients):
+    network = clients(simulator("scenarios/live-infra-ports/world.json")).network
+    assert health_summary(network) == {("Unknown", ProbeLogKind.UNKNOWN)}
+
+    rule = models.SecurityRule(
+        protocol="Tcp",
+        source_port_range="*",
+        destination_port_range="65200-65535",
+        source_address_prefix="GatewayManager",
+        destination_address_prefix="*",
+        access="Allow",
+        priority=100,
+        direction="Inbound",
+    )
+    network.security_rules.begin_create_or_update(
+        RG, "nsg-contoso-appgw", "AllowGatewayManager", rule
+    ).result()
+    assert health_summary(network) == {("Healthy", ProbeLogKind.HEALTHY)}
+
+
+def test_on_demand_probe_tests_a_host_fix_without_writing(simulator, clients):
+    sim = simulator("scenarios/live-probe-host/world.json")
+    network = clients(sim).network
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.STATUS_MISMATCH)}
+    gateway = network.application_gateways.get(RG, GW_NAME)
+    request = models.ApplicationGatewayOnDemandProbe(
+        protocol="Http",
+        host="app.contoso.com",
+        path="/health",
+        timeout=30,
+        pick_host_name_from_backend_http_settings=False,
+        match=models.ApplicationGatewayProbeHealthResponseMatch(status_codes=["200-399"]),
+        backend_address_pool=models.SubResource(id=gateway.backend_address_pools[0].id),
+        backend_http_settings=models.SubResource(id=gateway.backend_http_settings_collection[0].id),
+    )
+    result = network.application_gateways.begin_backend_health_on_demand(RG, GW_NAME, request).result()
+    assert result.backend_address_pool.id == gateway.backend_address_pools[0].id
+    on_demand = result.backend_health_http_settings
+    assert on_demand.backend_http_settings.id == gateway.backend_http_settings_collection[0].id
+    assert {(s.address, wire(s.health)) for s in on_demand.servers} == {
+        ("10.1.1.4", "Healthy"),
+        ("10.1.1.5", "Healthy"),
+    }
+    assert network.application_gateways.get(RG, GW_NAME).etag == gateway.etag
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.STATUS_MISMATCH)}
+
+
+def test_fqdn_member_through_the_vnet_custom_dns(simulator, clients):
+    world = load("custom-dns")
+    del world["backendHealth"]
+    world["backends"] = {
+        "10.1.1.4": {"ports": [8080], "responseSeconds": 0.05, "paths": {"/health": 200}},
+    }
+    sim = simulator(world)
+    network = clients(sim).network
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.DNS)}
+
+    host, port = sim.dns_servers["10.50.0.10"]
+    reply = dns.query.udp(dns.message.make_query("www.contoso.net", "A"), host, port=port, timeout=5)
+    assert [r.address for r in reply.answer[0]] == ["10.1.1.4"]
+
+    gateway = network.application_gateways.get(RG, GW_NAME)
+    gateway.backend_address_pools[0].backend_addresses = [
+        models.ApplicationGatewayBackendAddress(fqdn="www.contoso.net")
+    ]
+    network.application_gateways.begin_create_or_update(
+        RG, GW_NAME, gateway, headers={"If-Match": gateway.etag}
+    ).result()
+    assert health_summary(network) == {("Healthy", ProbeLogKind.HEALTHY)}
+
+
+def test_verbatim_health_is_replaced_by_derived_health_after_a_write(simulator, clients):
+    world = copy.deepcopy(load("nsg-backend-subnet"))
+    world["backends"] = {
+        ip: {"ports": [8080], "responseSeconds": 0.05, "paths": {"/health": 200}}
+        for ip in ("10.1.1.4", "10.1.1.5")
+    }
+    network = clients(simulator(world)).network
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.CONNECT)}
+    network.security_rules.begin_delete(RG, "nsg-contoso-backend", "DenyAppGateway").result()
+    assert health_summary(network) == {("Healthy", ProbeLogKind.HEALTHY)}
