@@ -33,6 +33,23 @@ PRIMARY_AGGREGATION = {
     "applicationgatewaytotaltime": "average",
 }
 
+# Every Application Gateway metric Azure defines (canonical name -> unit). One the world records no
+# data for is answered with no time series, as Azure answers a metric with no traffic; only a
+# name outside this list is an error.
+APPLICATION_GATEWAY_METRICS = {
+    "ResponseStatus": "Count",
+    "BackendResponseStatus": "Count",
+    "FailedRequests": "Count",
+    "TotalRequests": "Count",
+    "Throughput": "BytesPerSecond",
+    "HealthyHostCount": "Count",
+    "UnhealthyHostCount": "Count",
+    "BackendConnectTime": "MilliSeconds",
+    "BackendFirstByteResponseTime": "MilliSeconds",
+    "BackendLastByteResponseTime": "MilliSeconds",
+    "ApplicationGatewayTotalTime": "MilliSeconds",
+}
+
 DEFAULT_INTERVAL = "PT1M"
 
 _DURATION = re.compile(
@@ -398,6 +415,16 @@ def _select(items: list[dict], metricnames: str | None, namespace: str) -> list[
     for wanted in (part.strip() for part in metricnames.split(",")):
         if not wanted:
             continue
+        if wanted.lower() not in by_name and namespace.lower() == "microsoft.network/applicationgateways":
+            known = {name.lower(): name for name in APPLICATION_GATEWAY_METRICS}
+            if wanted.lower() in known:
+                name = known[wanted.lower()]
+                unit = APPLICATION_GATEWAY_METRICS[name]
+                by_name[wanted.lower()] = {
+                    "name": {"value": name, "localizedValue": name},
+                    "unit": unit,
+                    "timeseries": [],
+                }
         if wanted.lower() not in by_name:
             provider, _, kind = namespace.partition("/")
             valid = ", ".join((item.get("name") or {}).get("value", "") for item in items)

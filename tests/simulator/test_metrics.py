@@ -338,6 +338,16 @@ def test_unknown_metric_name_is_a_bad_request(items):
         query(items, metricnames="ResponseStatus,Nope")
 
 
+def test_defined_metric_without_recorded_data_answers_with_no_series(items):
+    result = query(
+        items, metricnames="unhealthyhostcount,ResponseStatus", filter="BackendSettingsPool eq '*'"
+    )
+    by_name = {item["name"]["value"]: item for item in result["value"]}
+    assert by_name["UnhealthyHostCount"]["timeseries"] == []
+    assert by_name["UnhealthyHostCount"]["unit"] == "Count"
+    assert by_name["ResponseStatus"]["timeseries"]
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
