@@ -7,15 +7,25 @@ its HTTPS endpoint as `base_url`, its test CA as `connection_verify`, and a stat
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.network import NetworkManagementClient
+from urllib3.util.retry import Retry
 
 ARM_ENDPOINT = "https://management.azure.com"
+
+# Concurrent requests one client can keep open; a diagnosis fans out wider than requests' default 10.
+CONNECTION_POOL_SIZE = 32
 
 
 class StaticTokenCredential(TokenCredential):
@@ -40,10 +50,38 @@ class ArmTarget:
         return self.endpoint != ARM_ENDPOINT
 
 
+class CallCountingPolicy(SansIOHTTPPolicy):
+    """Counts every HTTP request the clients send, each SDK retry and each long-running-operation
+    poll included (it sits after the SDK's RetryPolicy, via the documented `per_retry_policies`).
+
+    An operation called with the keyword `arm_call_observer=<callable>` also reports each of its
+    requests to that callable, so one diagnosis can count its own calls on shared clients.
+    """
+
+    OBSERVER_OPTION = "arm_call_observer"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        context = request.context
+        observer: Callable[[Any], None] | None = context.options.pop(self.OBSERVER_OPTION, None)
+        if observer is not None:  # keep it for retried attempts; the transport must not see it
+            context[self.OBSERVER_OPTION] = observer
+        observer = context.get(self.OBSERVER_OPTION)
+        with self._lock:
+            self.total += 1
+        if observer is not None:
+            observer(request.http_request)
+
+
 @dataclass
 class AzureClients:
     network: NetworkManagementClient
     monitor: MonitorManagementClient
+    # Set when the clients were built with the policy installed (make_clients); None otherwise.
+    call_counter: CallCountingPolicy | None = None
 
     def close(self) -> None:
         self.network.close()
@@ -55,7 +93,7 @@ def make_clients(
     *,
     target: ArmTarget | None = None,
     credential: TokenCredential | None = None,
-    polling_interval: float = 1.0,
+    polling_interval: float = 0.25,
     **client_options: Any,
 ) -> AzureClients:
     """Clients for one subscription. `polling_interval` replaces the SDK's 30 s default so a
@@ -68,12 +106,28 @@ def make_clients(
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
+    counter = CallCountingPolicy()
     options: dict[str, Any] = {"polling_interval": polling_interval, **client_options}
+    options["per_retry_policies"] = [*options.get("per_retry_policies", []), counter]
     if target.is_simulator:
         options["base_url"] = target.endpoint
         if target.ca_cert:
             options["connection_verify"] = target.ca_cert
     return AzureClients(
-        network=NetworkManagementClient(credential, subscription_id, **options),
-        monitor=MonitorManagementClient(credential, subscription_id, **options),
+        network=NetworkManagementClient(credential, subscription_id, transport=_pooled(options), **options),
+        monitor=MonitorManagementClient(credential, subscription_id, transport=_pooled(options), **options),
+        call_counter=counter,
     )
+
+
+def _pooled(options: dict[str, Any]) -> RequestsTransport:
+    """The SDK's requests transport, with a connection pool wide enough for concurrent fetches
+    (requests' default of 10 would drop and reopen connections beyond that)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(
+        pool_maxsize=CONNECTION_POOL_SIZE,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return RequestsTransport(session=session, session_owner=True, **options)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -18,13 +19,15 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + exits 2; keep it one line
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + exits 2; keep it one line
         raise UsageError(message)
 
 
 # Each module exposes `register(subparsers)` which adds its subcommand with `func=run(args) -> int`.
 _COMMAND_MODULES: tuple[str, ...] = (
     "simulator.command",
+    "intake.command",
+    "diagnostics.command",
 )
 
 

@@ -205,7 +205,9 @@ def subnet_containing(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
     address = ipaddress.ip_address(ip)
     best: tuple[int, str] | None = None
     for subnet in vnet.subnets or []:
-        prefixes = list(subnet.address_prefixes or []) + ([subnet.address_prefix] if subnet.address_prefix else [])
+        prefixes = list(subnet.address_prefixes or []) + (
+            [subnet.address_prefix] if subnet.address_prefix else []
+        )
         for prefix in prefixes:
             network = ipaddress.ip_network(prefix, strict=False)
             if address in network and (best is None or network.prefixlen > best[0]):
@@ -251,8 +253,9 @@ def iter_health_servers(
     if health is None:
         return
     for pool in health.backend_address_pools or []:
-        pool_id = pool.backend_address_pool.id if pool.backend_address_pool else ""
+        pool_id = (pool.backend_address_pool.id if pool.backend_address_pool else None) or ""
         for collection in pool.backend_http_settings_collection or []:
-            settings_id = collection.backend_http_settings.id if collection.backend_http_settings else ""
+            settings = collection.backend_http_settings
+            settings_id = (settings.id if settings else None) or ""
             for server in collection.servers or []:
                 yield pool_id, settings_id, server

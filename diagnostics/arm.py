@@ -1,0 +1,204 @@
+"""ARM calls for one diagnosis: bounded retries, long-running operations, call counting.
+
+Throttling (429), server errors (5xx) and dropped connections are retried with tenacity,
+honouring the `Retry-After` the service sends, until one deadline shared by the whole
+diagnosis. The SDK's own RetryPolicy is switched off per call (`retry_total=0`) so the two
+retry loops do not multiply and the deadline is real. Permission (403) and not-found (404)
+answers are final. Every failure comes out as `ArmCallFailed` with a one-line reason that a
+check can report as is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import tenacity
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.polling import LROPoller
+
+from appgw_doctor.azure_clients import AzureClients, CallCountingPolicy
+
+T = TypeVar("T")
+
+DEFAULT_BUDGET_SECONDS = 60.0
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+MAX_ATTEMPTS = 8
+_BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
+_REASON_LENGTH = 240
+
+
+class ArmCallFailed(Exception):
+    """An ARM call that did not succeed, with a one-line reason for `Snapshot.errors`."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class _LroTimeout(Exception):
+    pass
+
+
+def describe(error: BaseException) -> str:
+    """One line: `403 AuthorizationFailed: The client ...` for ARM errors, the message otherwise."""
+    if isinstance(error, HttpResponseError):
+        status = getattr(error, "status_code", None) or (
+            error.response.status_code if error.response else None
+        )
+        odata = getattr(error, "error", None)
+        code = getattr(odata, "code", None)
+        message = getattr(odata, "message", None) or error.reason or str(error)
+        text = " ".join(str(part) for part in (status, f"{code}:" if code else None, message) if part)
+    else:
+        text = str(error) or type(error).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 1] + "…"
+
+
+def status_of(error: BaseException) -> int | None:
+    if isinstance(error, HttpResponseError):
+        return getattr(error, "status_code", None) or (error.response.status_code if error.response else None)
+    return None
+
+
+def retry_after_seconds(error: BaseException) -> float | None:
+    """The wait the service asked for (`Retry-After` seconds or HTTP date, or `retry-after-ms`)."""
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    millis = headers.get("retry-after-ms") or headers.get("x-ms-retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, (ServiceRequestError, ServiceResponseError)):
+        return True
+    return status_of(error) in RETRYABLE_STATUS
+
+
+@dataclass
+class CallTally:
+    """The HTTP requests one diagnosis sent (each retry and poll counts), thread-safe."""
+
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __call__(self, http_request: Any) -> None:
+        with self._lock:
+            self.requests.append((http_request.method, http_request.url))
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+
+class Arm:
+    """Calls the SDK for one diagnosis under one deadline (`budget_seconds` from creation)."""
+
+    def __init__(self, clients: AzureClients, *, budget_seconds: float = DEFAULT_BUDGET_SECONDS) -> None:
+        self.clients = clients
+        self.budget_seconds = budget_seconds
+        self.deadline = time.monotonic() + budget_seconds
+        self.tally = CallTally()
+        self._counted = getattr(clients, "call_counter", None) is not None
+        self._attempts = 0
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests sent when the clients count them, else SDK operations attempted."""
+        if self._counted:
+            return self.tally.count
+        with self._lock:
+            return self._attempts
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def call(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One SDK operation, e.g. `arm.call(network.virtual_networks.get, rg, name)`."""
+        return self._retrying(lambda: operation(*args, **self._options(), **kwargs))
+
+    def long_running(self, begin: Callable[..., LROPoller[T]], *args: Any, **kwargs: Any) -> T:
+        """A long-running operation to its result; a failure while polling restarts it (retried)."""
+
+        def run() -> T:
+            poller = begin(*args, **self._options(), **kwargs)
+            poller.wait(timeout=max(0.0, self.remaining()))
+            if not poller.done():
+                raise _LroTimeout(
+                    f"timed out: still running when the diagnosis' {self.budget_seconds:g} s budget ran out"
+                )
+            return poller.result()
+
+        return self._retrying(run)
+
+    def _options(self) -> dict[str, Any]:
+        timeout = max(1.0, self.remaining())
+        options: dict[str, Any] = {
+            "retry_total": 0,
+            "connection_timeout": min(10.0, timeout),
+            "read_timeout": timeout,
+        }
+        if self._counted:
+            options[CallCountingPolicy.OBSERVER_OPTION] = self.tally
+        return options
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        def counted() -> T:
+            with self._lock:
+                self._attempts += 1
+            return attempt()
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_transient),
+            wait=self._wait,
+            stop=self._stop,
+            reraise=True,
+        )
+        try:
+            return retrying(counted)
+        except _LroTimeout as error:
+            raise ArmCallFailed(str(error)) from None
+        except Exception as error:
+            reason = describe(error)
+            if is_transient(error):
+                attempts = retrying.statistics.get("attempt_number", 1)
+                reason = (
+                    f"{reason} (gave up after {attempts} attempt{'s' if attempts != 1 else ''} "
+                    f"within the {self.budget_seconds:g} s retry budget)"
+                )
+            raise ArmCallFailed(reason, status=status_of(error)) from error
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        asked = retry_after_seconds(error) if error is not None else None
+        return asked if asked is not None else _BACKOFF(state)
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= MAX_ATTEMPTS:
+            return True
+        return time.monotonic() + state.upcoming_sleep >= self.deadline

@@ -1,0 +1,92 @@
+"""What a check is, and the small helpers every check shares.
+
+A check is a pure function `Snapshot -> list[Finding]` with a name and the finding codes it can
+raise, registered once in `diagnostics.checks.CHECKS`. It never does I/O. It raises
+`MissingData` (from `diagnostics.snapshot`) when a piece it needs could not be collected, and
+`NotApplicable` when the gateway has nothing for it to look at; the engine turns both into a
+per-check status instead of "no problem found".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from diagnostics.findings import Finding
+from diagnostics.snapshot import MissingData, Snapshot
+
+
+class NotApplicable(Exception):
+    """The check has nothing to examine on this gateway (e.g. no HTTPS settings)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # kebab-case, stable: it names the check in reports and the audit log
+    codes: tuple[str, ...]
+    run: Callable[[Snapshot], list[Finding]]
+
+
+def wire(value: Any) -> str:
+    """The ARM JSON spelling of an SDK enum member or string ("" for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def same(value: Any, expected: str) -> bool:
+    """Case-insensitive comparison of an SDK enum/str against its wire spelling."""
+    return wire(value).lower() == expected.lower()
+
+
+def need(snapshot: Snapshot, piece: str, what: str) -> Any:
+    """`snapshot.require(piece)`, also treating a piece that is simply absent as missing."""
+    value = snapshot.require(piece)
+    if value is None:
+        raise MissingData(f"{piece}: {what} was not collected")
+    return value
+
+
+def collected(snapshot: Snapshot, piece: str, value: Any, what: str) -> Any:
+    """One item of a piece that is collected per resource (an NSG of `nsgs`, a metric of `metrics`).
+
+    Other items of the piece may have failed without this one being affected, so only an absent
+    item raises MissingData, with the piece's recorded failures as the reason when there are any.
+    """
+    if value is not None:
+        return value
+    if piece in snapshot.errors:
+        raise MissingData(f"{piece}: {what} was not collected ({snapshot.errors[piece]})")
+    raise MissingData(f"{piece}: {what} was not collected")
+
+
+@dataclass(frozen=True)
+class ArmId:
+    """The parts of an ARM id a CLI command needs."""
+
+    resource_group: str
+    name: str
+    parent_name: str  # the top-level resource (gateway, NSG, route table) that holds `name`
+
+
+def parse_arm_id(resource_id: str) -> ArmId:
+    """`/subscriptions/s/resourceGroups/RG/providers/NS/type/NAME[/child/CHILD]` -> its parts."""
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    try:
+        group = parts[lowered.index("resourcegroups") + 1]
+        provider_at = lowered.index("providers")
+        top_name = parts[provider_at + 3]
+    except (ValueError, IndexError):
+        raise ValueError(f"not an ARM resource id: {resource_id!r}") from None
+    return ArmId(resource_group=group, name=parts[-1], parent_name=top_name)
+
+
+def gateway_cli(snapshot: Snapshot) -> str:
+    """`-g RG --gateway-name GW`, the arguments every `az network application-gateway <child>` takes."""
+    arm = parse_arm_id(snapshot.gateway_id)
+    return f"-g {arm.resource_group} --gateway-name {arm.name}"

@@ -1,0 +1,158 @@
+"""Name resolution of FQDN backend members.
+
+- CUSTOM_DNS_CANNOT_RESOLVE: the VNet's custom DNS servers do not answer a backend FQDN
+  (`snapshot.dns_answers` maps it to no address), or the probe log reports a DNS failure.
+- CUSTOM_DNS_UNVERIFIED: custom DNS servers and FQDN members, but whether they resolve could not
+  be checked and backend health does not show those servers healthy either.
+Pools with IP or NIC members only raise nothing here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from diagnostics.checks.backend_health import server_state
+from diagnostics.checks.base import Check, NotApplicable
+from diagnostics.findings import Finding, Fix, Severity
+from diagnostics.snapshot import MissingData, Snapshot, iter_health_servers, key, name_of
+from netrules.probes import ProbeLogKind, classify_probe_log
+
+AZURE_DNS = "168.63.129.16"
+
+
+@dataclass(frozen=True)
+class FqdnMember:
+    pool_id: str
+    fqdn: str
+
+
+def _fqdn_members(snapshot: Snapshot) -> list[FqdnMember]:
+    used = {key(pair.pool_id): pair.pool_id for pair in snapshot.routing_pairs()}
+    members = []
+    for pool_id in used.values():
+        for member in snapshot.backend_members(pool_id):
+            fqdn = FqdnMember(pool_id, member.address)
+            if member.is_fqdn and fqdn not in members:
+                members.append(fqdn)
+    if not members:
+        raise NotApplicable("no backend pool in use has FQDN members")
+    return members
+
+
+def _answer(snapshot: Snapshot, fqdn: str) -> list[str] | None:
+    """What the custom DNS answered for `fqdn`: addresses, [] for no answer, None if not asked."""
+    if snapshot.dns_answers is None:
+        return None
+    for name, addresses in snapshot.dns_answers.items():
+        if name.lower().rstrip(".") == fqdn.lower().rstrip("."):
+            return list(addresses)
+    return None
+
+
+def _health_by_address(snapshot: Snapshot) -> dict[str, list[tuple[str, str]]] | None:
+    """Address (lower-case) -> [(health state, probe log)], or None when health was not collected."""
+    if snapshot.backend_health is None or "backend_health" in snapshot.errors:
+        return None
+    result: dict[str, list[tuple[str, str]]] = {}
+    for _, _, server in iter_health_servers(snapshot.backend_health):
+        state = server_state(server.health)
+        result.setdefault((server.address or "").lower(), []).append((state, server.health_probe_log or ""))
+    return result
+
+
+def _dns_failures(snapshot: Snapshot) -> dict[FqdnMember, dict]:
+    """FQDN members that demonstrably do not resolve, with what shows it."""
+    servers = snapshot.custom_dns_servers()
+    health = _health_by_address(snapshot) or {}
+    failures: dict[FqdnMember, dict] = {}
+    for member in _fqdn_members(snapshot):
+        answer = _answer(snapshot, member.fqdn) if servers else None
+        logs = [
+            log
+            for _, log in health.get(member.fqdn.lower(), [])
+            if classify_probe_log(log) == ProbeLogKind.DNS
+        ]
+        if answer == [] or logs:
+            failures[member] = {
+                "fqdn": member.fqdn,
+                "dnsServers": servers or ["Azure-provided DNS"],
+                "customDnsAnswer": answer,
+                "healthProbeLog": logs[0] if logs else None,
+            }
+    return failures
+
+
+def dns_cannot_resolve(snapshot: Snapshot) -> list[Finding]:
+    failures = _dns_failures(snapshot)
+    if not failures and _health_by_address(snapshot) is None:
+        unknown = [m.fqdn for m in _fqdn_members(snapshot) if _answer(snapshot, m.fqdn) is None]
+        if unknown:
+            raise MissingData(
+                f"neither backend health nor DNS answers were collected for {', '.join(unknown)}"
+            )
+    by_pool: dict[str, list[dict]] = {}
+    for member, evidence in failures.items():
+        by_pool.setdefault(member.pool_id, []).append(evidence)
+    findings = []
+    for pool_id, items in by_pool.items():
+        names = ", ".join(item["fqdn"] for item in items)
+        servers = snapshot.custom_dns_servers()
+        through = (
+            f"through custom DNS {', '.join(servers)}" if servers else "(probe log reports a DNS failure)"
+        )
+        findings.append(
+            Finding(
+                code="CUSTOM_DNS_CANNOT_RESOLVE",
+                severity=Severity.CRITICAL,
+                title=f"Backend {names} in pool {name_of(pool_id)} does not resolve {through}",
+                resource=pool_id,
+                evidence={"pool": name_of(pool_id), "dnsServers": servers, "members": items},
+                fix=Fix(
+                    summary=f"Make {names} resolvable from the gateway's VNet: add the record on the custom "
+                    f"DNS servers or forward its zone to Azure DNS ({AZURE_DNS}); then stop and start the "
+                    "gateway so it picks up the change."
+                ),
+            )
+        )
+    return findings
+
+
+def dns_unverified(snapshot: Snapshot) -> list[Finding]:
+    servers = snapshot.custom_dns_servers()
+    if not servers:
+        raise NotApplicable("the VNet uses Azure-provided DNS")
+    members = _fqdn_members(snapshot)
+    failing = _dns_failures(snapshot)
+    health = _health_by_address(snapshot)
+    by_pool: dict[str, list[str]] = {}
+    for member in members:
+        if member in failing or _answer(snapshot, member.fqdn) is not None:
+            continue
+        states = (health or {}).get(member.fqdn.lower(), [])
+        if states and all(state == "healthy" for state, _ in states):
+            continue
+        by_pool.setdefault(member.pool_id, []).append(member.fqdn)
+    return [
+        Finding(
+            code="CUSTOM_DNS_UNVERIFIED",
+            severity=Severity.INFO,
+            title=f"Could not verify that {', '.join(names)} (pool {name_of(pool_id)}) resolves through "
+            f"custom DNS {', '.join(servers)}",
+            resource=pool_id,
+            evidence={
+                "pool": name_of(pool_id),
+                "fqdns": names,
+                "dnsServers": servers,
+                "backendHealthCollected": health is not None,
+            },
+            fix=Fix(
+                summary=f"From a VM in the gateway's VNet, check that `nslookup <fqdn> {servers[0]}` answers "
+                "with the backend's address."
+            ),
+        )
+        for pool_id, names in by_pool.items()
+    ]
+
+
+CANNOT_RESOLVE = Check(name="dns-resolution", codes=("CUSTOM_DNS_CANNOT_RESOLVE",), run=dns_cannot_resolve)
+UNVERIFIED = Check(name="dns-unverified", codes=("CUSTOM_DNS_UNVERIFIED",), run=dns_unverified)

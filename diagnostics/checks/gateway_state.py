@@ -1,0 +1,37 @@
+"""GATEWAY_NOT_RUNNING: a stopped (or starting/stopping) gateway answers nothing from its backends."""
+
+from __future__ import annotations
+
+from diagnostics.checks.base import Check, parse_arm_id, same, wire
+from diagnostics.findings import Finding, Fix, Severity
+from diagnostics.snapshot import MissingData, Snapshot
+
+
+def gateway_not_running(snapshot: Snapshot) -> list[Finding]:
+    gateway = snapshot.gateway
+    state = wire(gateway.operational_state)
+    if not state:
+        raise MissingData("gateway: operationalState was not reported")
+    if same(state, "Running"):
+        return []
+    arm = parse_arm_id(snapshot.gateway_id)
+    start = f"az network application-gateway start -g {arm.resource_group} -n {arm.name}"
+    return [
+        Finding(
+            code="GATEWAY_NOT_RUNNING",
+            severity=Severity.CRITICAL,
+            title=f"Application gateway {arm.name} is {state}, not Running",
+            resource=snapshot.gateway_id,
+            evidence={
+                "operationalState": state,
+                "provisioningState": wire(gateway.provisioning_state) or None,
+            },
+            fix=Fix(
+                summary=f"Start the gateway (or wait for its {state} operation to finish) and re-check.",
+                command=start if same(state, "Stopped") else None,
+            ),
+        )
+    ]
+
+
+CHECK = Check(name="gateway-running", codes=("GATEWAY_NOT_RUNNING",), run=gateway_not_running)

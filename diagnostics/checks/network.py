@@ -1,0 +1,228 @@
+"""Network facts the NSG and route checks share: the gateway subnet, its NSG, VNet prefixes,
+port-range evaluation of an NSG, and the allow rule that would fix a block.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from diagnostics.checks.base import NotApplicable, collected, need, parse_arm_id, same
+from diagnostics.snapshot import MissingData, Snapshot, name_of
+from netrules.nsg import Flow, RuleMatch, evaluate_nsg, nsg_rules
+
+LOWEST_CUSTOM_PRIORITY = 4096
+HIGHEST_CUSTOM_PRIORITY = 100
+
+
+def vnet_prefixes(snapshot: Snapshot) -> list[str]:
+    vnet = snapshot.vnet
+    if vnet is None or vnet.address_space is None:
+        return []
+    return list(vnet.address_space.address_prefixes or [])
+
+
+def gateway_subnet(snapshot: Snapshot) -> Any:
+    if snapshot.gateway_subnet_id is None:
+        raise MissingData("gateway: no gateway IP configuration names a subnet")
+    return need(snapshot, "gateway_subnet", "the gateway subnet")
+
+
+def gateway_subnet_prefix(snapshot: Snapshot) -> str:
+    """The gateway subnet's (first) address prefix: the source of everything the gateway sends."""
+    subnet = gateway_subnet(snapshot)
+    prefixes = [subnet.address_prefix] if subnet.address_prefix else list(subnet.address_prefixes or [])
+    if not prefixes:
+        raise MissingData("gateway_subnet: the gateway subnet reports no address prefix")
+    return str(ipaddress.ip_network(prefixes[0], strict=False))
+
+
+def nsg_or_missing(snapshot: Snapshot, nsg_id: str) -> Any:
+    """The collected NSG, or MissingData naming it."""
+    return collected(snapshot, "nsgs", snapshot.nsg(nsg_id), f"NSG {name_of(nsg_id)}")
+
+
+def gateway_subnet_nsg(snapshot: Snapshot) -> Any:
+    """The gateway subnet's NSG; NotApplicable when the subnet has none (nothing is filtered)."""
+    subnet = gateway_subnet(snapshot)
+    if subnet.network_security_group is None or not subnet.network_security_group.id:
+        raise NotApplicable("the gateway subnet has no NSG")
+    return nsg_or_missing(snapshot, subnet.network_security_group.id)
+
+
+@dataclass(frozen=True)
+class BlockedRange:
+    low: int
+    high: int
+    deciding: RuleMatch
+
+    @property
+    def ports(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+def blocked_ranges(nsg: Any, flow: Flow, low: int, high: int, *, vnet: list[str]) -> list[BlockedRange]:
+    """The parts of ports low..high that `nsg` denies for `flow` (its port is ignored).
+
+    A rule matches a port range piecewise: its verdict can only change where some rule's port range
+    starts or ends, so evaluating one port per piece is exact.
+    """
+    cuts = {low, high + 1}
+    for rule in nsg_rules(nsg):
+        for start, end in rule.destination_ports:
+            cuts.update(p for p in (start, end + 1) if low < p <= high)
+    edges = sorted(cuts)
+    blocked: list[BlockedRange] = []
+    for start, next_start in zip(edges, edges[1:], strict=False):
+        match = evaluate_nsg(
+            nsg, Flow(flow.direction, flow.source, flow.destination, start, flow.protocol), vnet_prefixes=vnet
+        )
+        if match.allows:
+            continue
+        if blocked and blocked[-1].deciding == match and blocked[-1].high == start - 1:
+            blocked[-1] = BlockedRange(blocked[-1].low, next_start - 1, match)
+        else:
+            blocked.append(BlockedRange(start, next_start - 1, match))
+    return blocked
+
+
+def rule_summary(match: RuleMatch) -> dict[str, Any]:
+    return {
+        "name": match.rule_name,
+        "id": match.rule_id,
+        "priority": match.priority,
+        "access": match.access,
+        "default": match.is_default,
+        "nsg": name_of(match.nsg_id) if match.nsg_id else None,
+    }
+
+
+def blamed_resource(match: RuleMatch, nsg_id: str) -> str:
+    """A custom rule that denies is at fault; when a default rule decides, the NSG lacks an allow."""
+    return match.rule_id if (match.rule_id and not match.is_default) else (match.nsg_id or nsg_id)
+
+
+def _taken(nsg: Any, direction: str) -> set[int]:
+    return {int(r.priority) for r in nsg.security_rules or [] if same(r.direction, direction) and r.priority}
+
+
+def free_priority(nsg: Any, direction: str, *, below: int) -> int | None:
+    """The free priority closest below `below` (so it wins over that rule and disturbs least)."""
+    taken = _taken(nsg, direction)
+    for priority in range(min(below - 1, LOWEST_CUSTOM_PRIORITY), HIGHEST_CUSTOM_PRIORITY - 1, -1):
+        if priority not in taken:
+            return priority
+    return None
+
+
+def _free_name(nsg: Any, wanted: str) -> str:
+    names = {(r.name or "").lower() for r in nsg.security_rules or []}
+    name, suffix = wanted, 2
+    while name.lower() in names:
+        name, suffix = f"{wanted}-{suffix}", suffix + 1
+    return name
+
+
+@dataclass(frozen=True)
+class RuleMove:
+    """Renumber an existing rule (to make room for the allow rule right in front of it)."""
+
+    rule_id: str
+    name: str
+    from_priority: int
+    to_priority: int
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    """A proposed NSG allow rule: ARM properties for the remediation action, and the az command.
+
+    `move`, when set, must be applied first: the deny it renumbers holds the only priority that
+    could precede it, and moving it one step (to a free number) keeps its order against every
+    other rule, so the only change in behaviour is the new allow.
+    """
+
+    nsg_id: str
+    name: str
+    priority: int
+    direction: str
+    sources: tuple[str, ...]
+    destinations: tuple[str, ...]
+    ports: tuple[str, ...]
+    protocol: str = "Tcp"
+    move: RuleMove | None = None
+
+    def to_evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {
+            "nsg": self.nsg_id,
+            "name": self.name,
+            "properties": {
+                "priority": self.priority,
+                "direction": self.direction,
+                "access": "Allow",
+                "protocol": self.protocol,
+                "sourcePortRange": "*",
+                "sourceAddressPrefixes": list(self.sources),
+                "destinationAddressPrefixes": list(self.destinations),
+                "destinationPortRanges": list(self.ports),
+            },
+        }
+        if self.move is not None:
+            evidence["moveRule"] = {
+                "id": self.move.rule_id,
+                "name": self.move.name,
+                "fromPriority": self.move.from_priority,
+                "toPriority": self.move.to_priority,
+            }
+        return evidence
+
+    def command(self) -> str:
+        arm = parse_arm_id(self.nsg_id)
+
+        def words(values: tuple[str, ...]) -> str:
+            return " ".join(shlex.quote(v) for v in values)
+
+        create = (
+            f"az network nsg rule create -g {arm.resource_group} --nsg-name {arm.name} -n {self.name} "
+            f"--priority {self.priority} --direction {self.direction} --access Allow "
+            f"--protocol {self.protocol} "
+            f"--source-address-prefixes {words(self.sources)} --source-port-ranges '*' "
+            f"--destination-address-prefixes {words(self.destinations)} "
+            f"--destination-port-ranges {words(self.ports)}"
+        )
+        if self.move is None:
+            return create
+        return (
+            f"az network nsg rule update -g {arm.resource_group} --nsg-name {arm.name} -n {self.move.name} "
+            f"--priority {self.move.to_priority} && {create}"
+        )
+
+
+def propose_allow_rule(
+    nsg: Any,
+    *,
+    name: str,
+    direction: str,
+    deciding: RuleMatch,
+    sources: tuple[str, ...],
+    destinations: tuple[str, ...],
+    ports: tuple[str, ...],
+) -> AllowRule | None:
+    """An allow rule that takes precedence over the `deciding` deny, or None if none fits.
+
+    It takes the free priority closest in front of the deny; when the deny already holds the first
+    usable number, the deny moves one step back if that number is free.
+    """
+    rule_name = _free_name(nsg, name)
+    priority = free_priority(nsg, direction, below=deciding.priority)
+    if priority is not None:
+        return AllowRule(nsg.id, rule_name, priority, direction, sources, destinations, ports)
+    behind = deciding.priority + 1
+    if deciding.is_default or not deciding.rule_id or behind > LOWEST_CUSTOM_PRIORITY:
+        return None
+    if behind in _taken(nsg, direction):
+        return None
+    move = RuleMove(deciding.rule_id, deciding.rule_name, deciding.priority, behind)
+    return AllowRule(nsg.id, rule_name, deciding.priority, direction, sources, destinations, ports, move=move)

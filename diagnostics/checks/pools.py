@@ -1,0 +1,78 @@
+"""BACKEND_POOL_EMPTY and BACKEND_POOL_NOT_PROVISIONED: pools with nothing (ready) to send to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diagnostics.checks.base import Check, gateway_cli, same, wire
+from diagnostics.findings import Finding, Fix, Severity
+from diagnostics.snapshot import Snapshot, key, name_of
+
+
+def _member_count(pool: Any) -> int:
+    addresses = [a for a in pool.backend_addresses or [] if a.ip_address or a.fqdn]
+    configurations = [c for c in pool.backend_ip_configurations or [] if c.id]
+    return len(addresses) + len(configurations)
+
+
+def pool_empty(snapshot: Snapshot) -> list[Finding]:
+    """Only pools that carry traffic count: an unused empty pool is tidy-up, not a 502."""
+    rules_by_pool: dict[str, list[str]] = {}
+    for pair in snapshot.routing_pairs():
+        rules_by_pool.setdefault(key(pair.pool_id), []).append(name_of(pair.rule_id))
+    findings = []
+    for pool in snapshot.gateway.backend_address_pools or []:
+        rules = rules_by_pool.get(key(pool.id))
+        if not rules or _member_count(pool):
+            continue
+        findings.append(
+            Finding(
+                code="BACKEND_POOL_EMPTY",
+                severity=Severity.CRITICAL,
+                title=f"Backend pool {pool.name} has no members but routing rule {rules[0]} sends traffic "
+                "to it",
+                resource=pool.id,
+                evidence={
+                    "pool": pool.name,
+                    "rules": sorted(set(rules)),
+                    "backendAddresses": 0,
+                    "backendIPConfigurations": 0,
+                },
+                fix=Fix(
+                    summary=f"Add the backend servers to pool {pool.name} (IP/FQDN or VM/VMSS NICs).",
+                    command=(
+                        f"az network application-gateway address-pool update {gateway_cli(snapshot)} "
+                        f"-n {pool.name} --servers <ip-or-fqdn> [<ip-or-fqdn> ...]"
+                    ),
+                ),
+            )
+        )
+    return findings
+
+
+def pool_not_provisioned(snapshot: Snapshot) -> list[Finding]:
+    findings = []
+    for pool in snapshot.gateway.backend_address_pools or []:
+        state = wire(pool.provisioning_state)
+        if not state or same(state, "Succeeded"):
+            continue
+        findings.append(
+            Finding(
+                code="BACKEND_POOL_NOT_PROVISIONED",
+                severity=Severity.WARNING,
+                title=f"Backend pool {pool.name} is in provisioning state {state}, not Succeeded",
+                resource=pool.id,
+                evidence={"pool": pool.name, "provisioningState": state},
+                fix=Fix(
+                    summary="Wait for the running update to finish; if it failed, re-apply the gateway "
+                    "configuration and read the activity log for the error."
+                ),
+            )
+        )
+    return findings
+
+
+EMPTY = Check(name="backend-pool-empty", codes=("BACKEND_POOL_EMPTY",), run=pool_empty)
+NOT_PROVISIONED = Check(
+    name="backend-pool-provisioned", codes=("BACKEND_POOL_NOT_PROVISIONED",), run=pool_not_provisioned
+)

@@ -1,0 +1,231 @@
+"""Probe configuration: which probe each backend settings really uses, and whether it can work.
+
+- DEFAULT_PROBE_FAILING: settings without a custom probe whose servers are unhealthy (the default
+  probe asks `/` of 127.0.0.1 or the settings' host, which many apps do not answer with 2xx/3xx).
+- PROBE_DETACHED: a custom probe no settings use while settings of its protocol fall back to the
+  default probe — typically a probe someone forgot to attach.
+- PROBE_REFERENCE_BROKEN: settings point at a probe id the gateway does not have.
+- CUSTOM_PROBE_INVALID: the probe's own fields break Azure's rules (netrules.probes.probe_problems).
+A reattach fix is offered only when exactly one probe fits, so an automatic fix never guesses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diagnostics.checks.backend_health import servers_by_pair
+from diagnostics.checks.base import Check, NotApplicable, gateway_cli, wire
+from diagnostics.findings import Finding, Fix, Severity
+from diagnostics.snapshot import Snapshot, key, name_of
+from netrules.probes import probe_problems
+
+
+def _protocol(item: Any) -> str:
+    return wire(item.protocol).lower()
+
+
+def _used_settings(snapshot: Snapshot) -> list[Any]:
+    """Backend settings that some routing rule uses, each once."""
+    found: dict[str, Any] = {}
+    for pair in snapshot.routing_pairs():
+        settings = snapshot.settings(pair.settings_id)
+        if settings is not None:
+            found.setdefault(key(settings.id), settings)
+    return list(found.values())
+
+
+def _referenced_probe_ids(snapshot: Snapshot) -> set[str]:
+    return {
+        key(s.probe.id)
+        for s in snapshot.gateway.backend_http_settings_collection or []
+        if s.probe is not None and s.probe.id
+    }
+
+
+def _detached_probes(snapshot: Snapshot) -> list[Any]:
+    referenced = _referenced_probe_ids(snapshot)
+    return [p for p in snapshot.gateway.probes or [] if key(p.id) not in referenced]
+
+
+def _falls_back(settings: Any) -> bool:
+    return settings.probe is None or not settings.probe.id
+
+
+def _reattach_command(snapshot: Snapshot, settings: Any, probe: Any) -> str:
+    return (
+        f"az network application-gateway http-settings update {gateway_cli(snapshot)} "
+        f"-n {settings.name} --probe {probe.name}"
+    )
+
+
+def _reattach(probe: Any, settings: list[Any]) -> dict[str, Any]:
+    """What the `reattach-probe` action needs: which probe to reference from which settings."""
+    return {"probe": probe.id, "settings": [s.id for s in settings]}
+
+
+def _default_probe_url(settings: Any) -> str:
+    if settings.pick_host_name_from_backend_address:
+        host = "<backend address>"
+    else:
+        host = settings.host_name or "127.0.0.1"
+    return f"{_protocol(settings)}://{host}:{settings.port}/"
+
+
+def default_probe_failing(snapshot: Snapshot) -> list[Finding]:
+    fallback = [s for s in _used_settings(snapshot) if _falls_back(s)]
+    if not fallback:
+        raise NotApplicable("every backend settings in use has a custom probe")
+    pairs = servers_by_pair(snapshot)
+    findings = []
+    for settings in fallback:
+        servers = [
+            {"pool": name_of(pool_id), "address": address, "health": state, "healthProbeLog": log}
+            for (pool_id, settings_id), items in pairs.items()
+            if key(settings_id) == key(settings.id)
+            for address, state, log in items
+        ]
+        states = {s["health"] for s in servers}
+        if "unhealthy" not in states or "healthy" in states:
+            continue
+        candidates = [p for p in _detached_probes(snapshot) if _protocol(p) == _protocol(settings)]
+        evidence: dict[str, Any] = {
+            "settings": settings.name,
+            "defaultProbe": _default_probe_url(settings),
+            "servers": servers,
+            "detachedProbes": [p.name for p in candidates],
+        }
+        if len(candidates) == 1:
+            evidence["reattach"] = _reattach(candidates[0], [settings])
+            fix = Fix(
+                summary=f"Attach custom probe {candidates[0].name} to settings {settings.name}.",
+                command=_reattach_command(snapshot, settings, candidates[0]),
+                action="reattach-probe",
+            )
+        else:
+            fix = Fix(
+                summary=f"Create a custom probe with a path and host the backend answers with 200-399 and "
+                f"attach it to settings {settings.name}."
+            )
+        unhealthy = sum(1 for s in servers if s["health"] == "unhealthy")
+        findings.append(
+            Finding(
+                code="DEFAULT_PROBE_FAILING",
+                severity=Severity.CRITICAL,
+                title=f"Settings {settings.name} use the default probe ({_default_probe_url(settings)}) and "
+                f"{unhealthy} server(s) fail it",
+                resource=settings.id,
+                evidence=evidence,
+                fix=fix,
+            )
+        )
+    return findings
+
+
+def probe_detached(snapshot: Snapshot) -> list[Finding]:
+    findings = []
+    for probe in _detached_probes(snapshot):
+        fallback = [
+            s for s in _used_settings(snapshot) if _falls_back(s) and _protocol(s) == _protocol(probe)
+        ]
+        if not fallback:
+            continue
+        names = ", ".join(s.name for s in fallback)
+        findings.append(
+            Finding(
+                code="PROBE_DETACHED",
+                severity=Severity.WARNING,
+                title=f"Custom probe {probe.name} is attached to no settings while {names} use the "
+                "default probe",
+                resource=probe.id,
+                evidence={
+                    "probe": probe.name,
+                    "protocol": wire(probe.protocol),
+                    "host": probe.host,
+                    "path": probe.path,
+                    "settings": [s.name for s in fallback],
+                    "reattach": _reattach(probe, fallback),
+                },
+                fix=Fix(
+                    summary=f"Attach probe {probe.name} to {names}.",
+                    command=" && ".join(_reattach_command(snapshot, s, probe) for s in fallback),
+                    action="reattach-probe",
+                ),
+            )
+        )
+    return findings
+
+
+def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
+    existing = {key(p.id) for p in snapshot.gateway.probes or []}
+    findings = []
+    for settings in snapshot.gateway.backend_http_settings_collection or []:
+        if _falls_back(settings) or key(settings.probe.id) in existing:
+            continue
+        candidates = [p for p in snapshot.gateway.probes or [] if _protocol(p) == _protocol(settings)]
+        evidence: dict[str, Any] = {
+            "settings": settings.name,
+            "probeId": settings.probe.id,
+            "probes": [p.name for p in snapshot.gateway.probes or []],
+            "candidates": [p.name for p in candidates],
+        }
+        if len(candidates) == 1:
+            evidence["reattach"] = _reattach(candidates[0], [settings])
+            fix = Fix(
+                summary=f"Point settings {settings.name} at probe {candidates[0].name}.",
+                command=_reattach_command(snapshot, settings, candidates[0]),
+                action="reattach-probe",
+            )
+        else:
+            fix = Fix(
+                summary=f"Point settings {settings.name} at an existing {wire(settings.protocol)} probe, "
+                "or create the probe it names."
+            )
+        findings.append(
+            Finding(
+                code="PROBE_REFERENCE_BROKEN",
+                severity=Severity.CRITICAL,
+                title=f"Settings {settings.name} reference probe {name_of(settings.probe.id)}, which the "
+                "gateway does not have",
+                resource=settings.id,
+                evidence=evidence,
+                fix=fix,
+            )
+        )
+    return findings
+
+
+def custom_probe_invalid(snapshot: Snapshot) -> list[Finding]:
+    probes = snapshot.gateway.probes or []
+    if not probes:
+        raise NotApplicable("the gateway has no custom probes")
+    findings = []
+    for probe in probes:
+        users = [
+            s
+            for s in snapshot.gateway.backend_http_settings_collection or []
+            if s.probe is not None and key(s.probe.id) == key(probe.id)
+        ]
+        protocols = {wire(s.protocol) for s in users if s.protocol}
+        problems = probe_problems(probe, protocols)
+        if not problems:
+            continue
+        findings.append(
+            Finding(
+                code="CUSTOM_PROBE_INVALID",
+                severity=Severity.WARNING,
+                title=f"Custom probe {probe.name} is misconfigured: {problems[0]}"
+                + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                resource=probe.id,
+                evidence={"probe": probe.name, "problems": problems, "settings": [s.name for s in users]},
+                fix=Fix(summary=f"Correct probe {probe.name}: " + " ".join(problems)),
+            )
+        )
+    return findings
+
+
+DEFAULT_FAILING = Check(name="default-probe", codes=("DEFAULT_PROBE_FAILING",), run=default_probe_failing)
+DETACHED = Check(name="probe-detached", codes=("PROBE_DETACHED",), run=probe_detached)
+REFERENCE_BROKEN = Check(
+    name="probe-reference", codes=("PROBE_REFERENCE_BROKEN",), run=probe_reference_broken
+)
+INVALID = Check(name="probe-config", codes=("CUSTOM_PROBE_INVALID",), run=custom_probe_invalid)

@@ -1,0 +1,184 @@
+"""Routing from the gateway subnet.
+
+- UDR_DEFAULT_ROUTE_NOT_INTERNET: the gateway subnet's route table sends 0.0.0.0/0 elsewhere than
+  Internet (the v2 control plane then breaks).
+- UDR_DIVERTS_BACKEND_TRAFFIC: the route that wins (longest prefix, user over system) for a backend
+  address drops it (`None`) or sends it through an appliance or VPN/ExpressRoute gateway. A broad
+  user route does not divert a backend that a longer route keeps local.
+- BGP_DEFAULT_ROUTE: an active effective 0.0.0.0/0 learned from a virtual network gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diagnostics.checks.base import Check, NotApplicable, collected, parse_arm_id, same, wire
+from diagnostics.checks.network import gateway_subnet, vnet_prefixes
+from diagnostics.findings import Finding, Fix, Severity
+from diagnostics.snapshot import MissingData, Snapshot, key, name_of
+from netrules.routes import select_route
+
+DEFAULT_PREFIX = "0.0.0.0/0"
+DIVERTING_HOPS = ("None", "VirtualAppliance", "VirtualNetworkGateway")
+
+
+def _route_table(snapshot: Snapshot) -> Any:
+    subnet = gateway_subnet(snapshot)
+    if subnet.route_table is None or not subnet.route_table.id:
+        raise NotApplicable("the gateway subnet has no route table")
+    table = snapshot.route_tables.get(key(subnet.route_table.id))
+    return collected(snapshot, "route_tables", table, f"route table {name_of(subnet.route_table.id)}")
+
+
+def _hop(next_hop_type: Any, next_hop_ip: Any) -> str:
+    hop = wire(next_hop_type)
+    return f"{hop} {next_hop_ip}" if next_hop_ip else hop
+
+
+def default_route_not_internet(snapshot: Snapshot) -> list[Finding]:
+    table = _route_table(snapshot)
+    findings = []
+    for route in table.routes or []:
+        if (route.address_prefix or "").strip() != DEFAULT_PREFIX or same(route.next_hop_type, "Internet"):
+            continue
+        arm = parse_arm_id(route.id)
+        hop = _hop(route.next_hop_type, route.next_hop_ip_address)
+        findings.append(
+            Finding(
+                code="UDR_DEFAULT_ROUTE_NOT_INTERNET",
+                severity=Severity.CRITICAL,
+                title=f"Route table {table.name} on the gateway subnet sends 0.0.0.0/0 to {hop}, "
+                "not Internet",
+                resource=route.id,
+                evidence={
+                    "routeTable": table.id,
+                    "route": route.name,
+                    "addressPrefix": DEFAULT_PREFIX,
+                    "nextHopType": wire(route.next_hop_type),
+                    "nextHopIpAddress": route.next_hop_ip_address,
+                },
+                fix=Fix(
+                    summary=f"Send 0.0.0.0/0 to Internet in route table {table.name} (or remove route "
+                    f"{route.name}); the gateway subnet must reach the Internet directly.",
+                    command=(
+                        f"az network route-table route update -g {arm.resource_group} --route-table-name "
+                        f"{arm.parent_name} -n {route.name} --next-hop-type Internet"
+                    ),
+                ),
+            )
+        )
+    return findings
+
+
+def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
+    table = _route_table(snapshot)
+    vnet = vnet_prefixes(snapshot)
+    diverted: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+    unchecked: list[str] = []
+    for pair in snapshot.routing_pairs():
+        for member in snapshot.backend_members(pair.pool_id):
+            addresses = (
+                (snapshot.dns_answers or {}).get(member.address, []) if member.is_fqdn else [member.address]
+            )
+            if not any(addresses):
+                unchecked.append(member.address or f"NIC {name_of(member.nic_id)}")
+            for address in addresses:
+                if not address:
+                    continue
+                choice = select_route(address, route_table=table, vnet_prefixes=vnet)
+                # Only a user route of this table is at fault: a system route to `None` (e.g. for
+                # 10.0.0.0/8) also covers peered and on-premises ranges whose routes we cannot see.
+                if choice is None or not choice.route_id or wire(choice.next_hop_type) not in DIVERTING_HOPS:
+                    continue
+                route_key = key(choice.route_id)
+                entry = diverted.setdefault(route_key, (choice, []))
+                hit = {"address": address, "pool": name_of(pair.pool_id)}
+                if hit not in entry[1]:
+                    entry[1].append(hit)
+    if not diverted and unchecked:
+        raise MissingData("could not route-check unresolved backends: " + ", ".join(unchecked))
+    findings = []
+    for choice, hits in diverted.values():
+        hop = _hop(choice.next_hop_type, choice.next_hop_ip)
+        servers = ", ".join(h["address"] for h in hits)
+        name = choice.route_name or name_of(choice.route_id)
+        findings.append(
+            Finding(
+                code="UDR_DIVERTS_BACKEND_TRAFFIC",
+                severity=Severity.CRITICAL,
+                title=f"Route {name} ({choice.prefix} -> {hop}) in {table.name} diverts gateway traffic to "
+                f"backend {servers}",
+                resource=choice.route_id,
+                evidence={
+                    "routeTable": table.id,
+                    "route": choice.route_name,
+                    "addressPrefix": choice.prefix,
+                    "nextHopType": wire(choice.next_hop_type),
+                    "nextHopIpAddress": choice.next_hop_ip,
+                    "source": wire(choice.source),
+                    "backends": hits,
+                },
+                fix=Fix(
+                    summary=f"Change or remove route {name} so the backend addresses route VnetLocal from "
+                    "the gateway subnet (or make sure the next hop forwards them).",
+                    command=(
+                        f"az network route-table route delete -g {parse_arm_id(table.id).resource_group} "
+                        f"--route-table-name {table.name} -n {name}"
+                    ),
+                ),
+            )
+        )
+    return findings
+
+
+def bgp_default_route(snapshot: Snapshot) -> list[Finding]:
+    routes_by_nic = snapshot.effective_routes
+    if not routes_by_nic:
+        if "effective_routes" in snapshot.errors:
+            raise MissingData(f"effective_routes: {snapshot.errors['effective_routes']}")
+        raise NotApplicable("no NIC backends, so no effective routes to read")
+    findings = []
+    for nic_id, routes in routes_by_nic.items():
+        for route in routes:
+            prefixes = [p.strip() for p in route.address_prefix or []]
+            if (
+                DEFAULT_PREFIX in prefixes
+                and same(route.source, "VirtualNetworkGateway")
+                and same(route.state, "Active")
+            ):
+                hops = ", ".join(route.next_hop_ip_address or []) or wire(route.next_hop_type)
+                findings.append(
+                    Finding(
+                        code="BGP_DEFAULT_ROUTE",
+                        severity=Severity.WARNING,
+                        title=f"A 0.0.0.0/0 route learned over VPN/ExpressRoute (next hop {hops}) is active "
+                        f"on NIC {name_of(nic_id)}",
+                        resource=nic_id,
+                        evidence={
+                            "nic": nic_id,
+                            "addressPrefix": DEFAULT_PREFIX,
+                            "source": wire(route.source),
+                            "state": wire(route.state),
+                            "nextHopType": wire(route.next_hop_type),
+                            "nextHopIpAddress": list(route.next_hop_ip_address or []),
+                        },
+                        fix=Fix(
+                            summary="Stop advertising 0.0.0.0/0 to this VNet, or attach a route table with "
+                            "0.0.0.0/0 -> Internet (and BGP propagation disabled) to the gateway subnet.",
+                            command=None,
+                        ),
+                    )
+                )
+                break
+    if not findings and "effective_routes" in snapshot.errors:
+        raise MissingData(f"effective_routes: {snapshot.errors['effective_routes']}")
+    return findings
+
+
+DEFAULT_ROUTE = Check(
+    name="udr-default-route", codes=("UDR_DEFAULT_ROUTE_NOT_INTERNET",), run=default_route_not_internet
+)
+DIVERTS_BACKEND = Check(
+    name="udr-backend-route", codes=("UDR_DIVERTS_BACKEND_TRAFFIC",), run=udr_diverts_backend_traffic
+)
+BGP_DEFAULT = Check(name="bgp-default-route", codes=("BGP_DEFAULT_ROUTE",), run=bgp_default_route)

@@ -1,0 +1,456 @@
+"""Collect a Snapshot of one gateway through the Azure SDK, fetching independent pieces concurrently.
+
+The dependency graph, each fetch started the moment its inputs are known:
+
+    gateway GET ─┬─ backend health (long-running)
+                 ├─ metrics queries (one per dimension filter)
+                 ├─ gateway VNet GET ─┬─ gateway subnet NSG GET, route table GET
+                 │                    ├─ NSGs of backend subnets that hold IP pool members
+                 │                    └─ custom DNS lookups of FQDN pool members
+                 └─ per NIC pool member:
+                      ├─ effective routes (long-running), effective NSGs (long-running)
+                      └─ NIC GET ─┬─ NIC NSG GET
+                                  └─ its subnet (from the VNet GET, or a subnet GET in another VNet) ─ NSG GET
+
+Every resource is fetched once per diagnosis (memoised by kind and lower-cased id). Fetches run on
+one thread pool and never wait on each other; "link" tasks on a second pool wait for a fetch and
+start the fetches that depend on it, so no fetch ever waits for a thread held by a waiter. A piece
+that could not be fetched is recorded in `Snapshot.errors` under the Snapshot attribute it would
+have filled ("nsgs", "backend_health", ...), with the one-line reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+from azure.mgmt.core.tools import parse_resource_id
+
+from diagnostics.arm import Arm, ArmCallFailed
+from diagnostics.snapshot import Snapshot, backend_members, key, name_of, parent_id
+
+DEFAULT_WINDOW = timedelta(minutes=30)
+METRIC_INTERVAL = "PT1M"
+DNS_TIMEOUT_SECONDS = 1.0
+DEFAULT_WORKERS = 16
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One metrics call: metrics that share an aggregation and a dimension filter."""
+
+    names: tuple[str, ...]
+    aggregation: str
+    filter: str
+
+
+METRIC_QUERIES: tuple[MetricQuery, ...] = (
+    MetricQuery(("ResponseStatus",), "Total", "HttpStatusGroup eq '*'"),
+    MetricQuery(("BackendResponseStatus",), "Total", "BackendHttpSetting eq '*' and HttpStatusGroup eq '*'"),
+    MetricQuery(("BackendLastByteResponseTime",), "Average,Maximum", "BackendHttpSetting eq '*'"),
+    MetricQuery(("UnhealthyHostCount", "HealthyHostCount"), "Average", "BackendSettingsPool eq '*'"),
+)
+
+# Fetch kind -> the Snapshot attribute it fills (and the `errors` key when it fails).
+PIECE_OF_KIND = {
+    "vnet": "vnet",
+    "subnet": "subnets",
+    "nsg": "nsgs",
+    "route_table": "route_tables",
+    "nic": "nics",
+    "backend_health": "backend_health",
+    "effective_routes": "effective_routes",
+    "effective_nsgs": "effective_nsgs",
+    "metrics": "metrics",
+}
+
+
+def arm_parts(resource_id: str) -> dict[str, str]:
+    """The named parts of an ARM id (subscription, resource_group, name, child_name_1, ...)."""
+    return {name: str(value) for name, value in parse_resource_id(resource_id or "").items()}
+
+
+class GatewayUnavailable(ArmCallFailed):
+    """The gateway itself could not be read: nothing can be diagnosed."""
+
+
+def timespan(start: datetime, end: datetime) -> str:
+    """`2026-11-23T09:57:00Z/2026-11-23T10:27:00Z`, the form Azure Monitor takes."""
+
+    def iso(moment: datetime) -> str:
+        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return f"{iso(start)}/{iso(end)}"
+
+
+def resolve_fqdn(
+    fqdn: str,
+    servers: list[str],
+    addresses: Mapping[str, tuple[str, int]],
+    *,
+    timeout: float = DNS_TIMEOUT_SECONDS,
+) -> list[str] | None:
+    """A records for `fqdn` (sorted) from the first of `servers` that answers ([] = does not resolve:
+    NXDOMAIN, no A record, or only failures like SERVFAIL); None when no server could be asked."""
+    answered_failure = False
+    for server in servers:
+        address = addresses.get(server)
+        if address is None:
+            continue
+        host, port = address
+        try:
+            response = dns.query.udp(
+                dns.message.make_query(fqdn, dns.rdatatype.A), host, port=port, timeout=timeout
+            )
+        except (dns.exception.DNSException, OSError):
+            continue
+        rcode = response.rcode()
+        if rcode == dns.rcode.NXDOMAIN:
+            return []
+        if rcode != dns.rcode.NOERROR:
+            answered_failure = True
+            continue
+        records = [rrset for rrset in response.answer if rrset.rdtype == dns.rdatatype.A]
+        return sorted({rdata.address for rrset in records for rdata in rrset}, key=ipaddress.ip_address)
+    return [] if answered_failure else None
+
+
+class _Graph:
+    """Memoised fetches on one pool, dependent "link" tasks on another, and a join over both."""
+
+    def __init__(self, workers: int) -> None:
+        self._fetch_pool = ThreadPoolExecutor(workers, thread_name_prefix="arm-fetch")
+        self._link_pool = ThreadPoolExecutor(workers, thread_name_prefix="arm-link")
+        self._lock = threading.Lock()
+        self.fetches: dict[tuple[str, str], tuple[str, Future[Any]]] = {}  # (kind, id) -> (id, future)
+        self._links: list[Future[Any]] = []
+
+    def fetch(self, kind: str, resource_id: str, call: Callable[[], Any]) -> Future[Any]:
+        memo_key = (kind, key(resource_id))
+        with self._lock:
+            if memo_key not in self.fetches:
+                self.fetches[memo_key] = (resource_id, self._fetch_pool.submit(call))
+            return self.fetches[memo_key][1]
+
+    def link(self, task: Callable[..., Any], *args: Any) -> Future[Any]:
+        with self._lock:
+            future = self._link_pool.submit(task, *args)
+            self._links.append(future)
+            return future
+
+    def join(self) -> None:
+        """Wait until every task is done; tasks start their dependents before they finish."""
+        while True:
+            with self._lock:
+                pending = [f for _, f in self.fetches.values()] + list(self._links)
+            wait(pending)
+            with self._lock:
+                if len(self.fetches) + len(self._links) == len(pending):
+                    break
+        for future in self._links:
+            future.result()  # a bug in a link task surfaces here instead of silently dropping data
+
+    def close(self) -> None:
+        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
+        self._link_pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Collector:
+    def __init__(
+        self,
+        arm: Arm,
+        gateway: Any,
+        *,
+        window: tuple[datetime, datetime],
+        dns_servers: Mapping[str, tuple[str, int]] | None,
+        resolve_dns: bool,
+        workers: int,
+    ) -> None:
+        self.arm = arm
+        self.network = arm.clients.network
+        self.gateway = gateway
+        self.window = window
+        self.dns_servers = dns_servers
+        self.resolve_dns = resolve_dns
+        self.graph = _Graph(workers)
+        self.subscription = arm_parts(gateway.id)["subscription"]
+        subnet_id = next((c.subnet.id for c in gateway.gateway_ip_configurations or [] if c.subnet), None)
+        self.gateway_subnet_id = subnet_id
+        self.gateway_vnet_id = parent_id(subnet_id) if subnet_id else None
+        self.dns_task: Future[Any] | None = None
+
+    # --- fetches (each one SDK operation, memoised) ---
+
+    def _names(self, resource_id: str) -> tuple[str, str]:
+        parts = arm_parts(resource_id)
+        if not parts.get("resource_group") or not parts.get("name"):
+            raise ArmCallFailed(f"not an ARM resource id: {resource_id}")
+        if key(parts.get("subscription")) != key(self.subscription):
+            raise ArmCallFailed(
+                f"{name_of(resource_id)} is in subscription {parts.get('subscription')}, "
+                f"outside the gateway's subscription {self.subscription}"
+            )
+        return parts["resource_group"], parts["name"]
+
+    def _get(self, kind: str, resource_id: str, operation: Callable[..., Any]) -> Future[Any]:
+        return self.graph.fetch(
+            kind, resource_id, lambda: self.arm.call(operation, *self._names(resource_id))
+        )
+
+    def vnet(self, vnet_id: str) -> Future[Any]:
+        return self._get("vnet", vnet_id, self.network.virtual_networks.get)
+
+    def nsg(self, nsg_id: str) -> Future[Any]:
+        return self._get("nsg", nsg_id, self.network.network_security_groups.get)
+
+    def route_table(self, route_table_id: str) -> Future[Any]:
+        return self._get("route_table", route_table_id, self.network.route_tables.get)
+
+    def nic(self, nic_id: str) -> Future[Any]:
+        return self._get("nic", nic_id, self.network.network_interfaces.get)
+
+    def subnet(self, subnet_id: str) -> Future[Any]:
+        def call() -> Any:
+            parts = arm_parts(subnet_id)
+            group, vnet_name = self._names(parent_id(subnet_id))
+            return self.arm.call(self.network.subnets.get, group, vnet_name, parts["child_name_1"])
+
+        return self.graph.fetch("subnet", subnet_id, call)
+
+    def long_running(self, kind: str, resource_id: str, begin: Callable[..., Any]) -> Future[Any]:
+        return self.graph.fetch(
+            kind, resource_id, lambda: self.arm.long_running(begin, *self._names(resource_id))
+        )
+
+    def metrics(self, query: MetricQuery) -> Future[Any]:
+        def call() -> Any:
+            return self.arm.call(
+                self.arm.clients.monitor.metrics.list,
+                self.gateway.id,
+                timespan=timespan(*self.window),
+                interval=METRIC_INTERVAL,
+                metricnames=",".join(query.names),
+                aggregation=query.aggregation,
+                filter=query.filter,
+            )
+
+        return self.graph.fetch("metrics", ",".join(query.names), call)
+
+    # --- the graph ---
+
+    def start(self) -> None:
+        gateway_id = self.gateway.id
+        self.long_running(
+            "backend_health", gateway_id, self.network.application_gateways.begin_backend_health
+        )
+        for query in METRIC_QUERIES:
+            self.metrics(query)
+        if self.gateway_vnet_id:
+            self.graph.link(self._gateway_network, self.gateway_vnet_id)
+        nic_ids = {key(m.nic_id): m.nic_id for m in backend_members(self.gateway, None) if m.nic_id}
+        for nic_id in nic_ids.values():
+            interfaces = self.network.network_interfaces
+            self.long_running("effective_routes", nic_id, interfaces.begin_get_effective_route_table)
+            self.long_running(
+                "effective_nsgs", nic_id, interfaces.begin_list_effective_network_security_groups
+            )
+            self.nic(nic_id)
+            self.graph.link(self._backend_nic, nic_id)
+
+    def _gateway_network(self, vnet_id: str) -> None:
+        vnet = _value(self.vnet(vnet_id))
+        if vnet is None:
+            return
+        subnet = _by_id(vnet.subnets, self.gateway_subnet_id)
+        if subnet is not None:
+            if subnet.network_security_group and subnet.network_security_group.id:
+                self.nsg(subnet.network_security_group.id)
+            if subnet.route_table and subnet.route_table.id:
+                self.route_table(subnet.route_table.id)
+        for member in backend_members(self.gateway, vnet):
+            member_subnet = _by_id(vnet.subnets, member.subnet_id) if member.subnet_id else None
+            if member_subnet is not None and member_subnet.network_security_group:
+                self.nsg(member_subnet.network_security_group.id)
+        servers = list(vnet.dhcp_options.dns_servers or []) if vnet.dhcp_options else []
+        fqdns = sorted({m.address.lower() for m in backend_members(self.gateway, vnet) if m.is_fqdn})
+        if servers and fqdns and self.resolve_dns:
+            self.dns_task = self.graph.link(self._resolve, fqdns, servers)
+
+    def _resolve(self, fqdns: list[str], servers: list[str]) -> dict[str, list[str] | None]:
+        addresses = self.dns_servers if self.dns_servers is not None else {ip: (ip, 53) for ip in servers}
+        return {fqdn: resolve_fqdn(fqdn, servers, addresses) for fqdn in fqdns}
+
+    def _backend_nic(self, nic_id: str) -> None:
+        nic = _value(self.nic(nic_id))
+        if nic is None:
+            return
+        if nic.network_security_group and nic.network_security_group.id:
+            self.nsg(nic.network_security_group.id)
+        for ip_configuration in nic.ip_configurations or []:
+            if ip_configuration.subnet is None or not ip_configuration.subnet.id:
+                continue
+            subnet = self._subnet_model(ip_configuration.subnet.id)
+            if subnet is not None and subnet.network_security_group and subnet.network_security_group.id:
+                self.nsg(subnet.network_security_group.id)
+
+    def _subnet_model(self, subnet_id: str) -> Any:
+        """A subnet from its VNet's GET when that is the gateway's VNet, else by a subnet GET."""
+        vnet_id = parent_id(subnet_id)
+        if self.gateway_vnet_id and key(vnet_id) == key(self.gateway_vnet_id):
+            vnet = _value(self.vnet(vnet_id))
+            return _by_id(vnet.subnets, subnet_id) if vnet is not None else None
+        return _value(self.subnet(subnet_id))
+
+    # --- the snapshot ---
+
+    def fill(self, snapshot: Snapshot) -> None:
+        failures: dict[str, list[str]] = {}
+        metric_failures: dict[str, str] = {}
+        for (kind, _), (resource_id, future) in sorted(self.graph.fetches.items()):
+            error = future.exception()
+            if error is None:
+                self._place(snapshot, kind, resource_id, future.result())
+                continue
+            reason = error.reason if isinstance(error, ArmCallFailed) else str(error)
+            if kind == "metrics":
+                metric_failures.update({name: reason for name in resource_id.split(",")})
+            elif kind == "backend_health":  # one per gateway: the reason alone says it
+                failures["backend_health"] = [reason]
+            else:
+                failures.setdefault(PIECE_OF_KIND[kind], []).append(f"{name_of(resource_id)}: {reason}")
+        self._metric_failures(snapshot, metric_failures)
+        if self.gateway_vnet_id:
+            snapshot.gateway_subnet = snapshot.subnets.get(key(self.gateway_subnet_id))
+            if "vnet" in failures:
+                failures["gateway_subnet"] = list(failures["vnet"])
+                failures.setdefault("subnets", []).extend(failures["vnet"])
+            elif snapshot.gateway_subnet is None:
+                failures["gateway_subnet"] = [f"{name_of(self.gateway_subnet_id)}: not found in its VNet"]
+        if self.dns_task is not None:
+            answers = self.dns_task.result()
+            snapshot.dns_answers = {fqdn: ips for fqdn, ips in answers.items() if ips is not None}
+            silent = [fqdn for fqdn, ips in answers.items() if ips is None]
+            if silent:
+                failures["dns_answers"] = [
+                    f"{fqdn}: no custom DNS server answered within {DNS_TIMEOUT_SECONDS:g} s"
+                    for fqdn in silent
+                ]
+        for piece, reasons in failures.items():
+            snapshot.errors[piece] = "; ".join(reasons)
+
+    @staticmethod
+    def _metric_failures(snapshot: Snapshot, failed: dict[str, str]) -> None:
+        """Metrics fail one query at a time (throttled, or not defined for this SKU: v1 gateways have
+        no timing metrics), so a failed metric is absent from `metrics` with its reason under
+        `errors["metrics/<name>"]`; `errors["metrics"]` is set only when no query succeeded."""
+        for name, reason in failed.items():
+            snapshot.errors[f"metrics/{name}"] = reason
+        if failed and not snapshot.metrics:
+            snapshot.errors["metrics"] = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
+
+    def _place(self, snapshot: Snapshot, kind: str, resource_id: str, value: Any) -> None:
+        if kind == "vnet":
+            if key(resource_id) == key(self.gateway_vnet_id):
+                snapshot.vnet = value
+            for subnet in value.subnets or []:
+                snapshot.subnets[key(subnet.id)] = subnet
+        elif kind == "subnet":
+            snapshot.subnets[key(resource_id)] = value
+        elif kind == "nsg":
+            snapshot.nsgs[key(resource_id)] = value
+        elif kind == "route_table":
+            snapshot.route_tables[key(resource_id)] = value
+        elif kind == "nic":
+            snapshot.nics[key(resource_id)] = value
+        elif kind == "backend_health":
+            snapshot.backend_health = value
+        elif kind == "effective_routes":
+            snapshot.effective_routes[key(resource_id)] = list(value.value or [])
+        elif kind == "effective_nsgs":
+            snapshot.effective_nsgs[key(resource_id)] = list(value.value or [])
+        elif kind == "metrics":
+            for metric in value.value or []:
+                snapshot.metrics[metric.name.value] = metric
+
+
+def _value(future: Future[Any]) -> Any:
+    """A fetch's result, or None when it failed (the failure is recorded when the snapshot is filled)."""
+    return None if future.exception() is not None else future.result()
+
+
+def _by_id(items: list[Any] | None, item_id: str | None) -> Any:
+    return next((item for item in items or [] if key(item.id) == key(item_id)), None)
+
+
+def collect(
+    gateway_id: str,
+    *,
+    arm: Arm,
+    incident_time: datetime,
+    window: timedelta = DEFAULT_WINDOW,
+    dns_servers: Mapping[str, tuple[str, int]] | None = None,
+    resolve_dns: bool = False,
+    progress: Callable[[str], None] | None = None,
+    workers: int = DEFAULT_WORKERS,
+) -> Snapshot:
+    """Everything a diagnosis needs about one gateway, for the window ending at `incident_time`.
+
+    `dns_servers` maps a custom DNS server IP to the (host, port) to query instead (the simulator's
+    responders); FQDN pool members are resolved through the VNet's custom DNS servers only when
+    `resolve_dns` is true. Raises GatewayUnavailable when the gateway itself cannot be read.
+    """
+    say = progress or (lambda _: None)
+    group, name = gateway_names(gateway_id)
+    say(f"reading gateway {name}")
+    try:
+        gateway = arm.call(arm.clients.network.application_gateways.get, group, name)
+    except ArmCallFailed as error:
+        raise GatewayUnavailable(error.reason, status=error.status) from error
+    window_start = incident_time - window
+    snapshot = Snapshot(
+        gateway_id=gateway.id or gateway_id,
+        incident_time=incident_time,
+        window_start=window_start,
+        gateway=gateway,
+    )
+    collector = _Collector(
+        arm,
+        gateway,
+        window=(window_start, incident_time),
+        dns_servers=dns_servers,
+        resolve_dns=resolve_dns,
+        workers=workers,
+    )
+    say("collecting network, backend health, metrics and effective rules concurrently")
+    try:
+        collector.start()
+        collector.graph.join()
+        collector.fill(snapshot)
+    finally:
+        collector.graph.close()
+    return snapshot
+
+
+def gateway_names(gateway_id: str) -> tuple[str, str]:
+    """(resource group, name) of an Application Gateway id; ValueError for any other string."""
+    parts = arm_parts(gateway_id)
+    if (
+        not parts.get("subscription")
+        or not parts.get("resource_group")
+        or key(parts.get("namespace")) != "microsoft.network"
+        or key(parts.get("type")) != "applicationgateways"
+        or not parts.get("name")
+        or parts.get("children")
+    ):
+        raise ValueError(f"not an Application Gateway resource id: {gateway_id}")
+    return parts["resource_group"], parts["name"]

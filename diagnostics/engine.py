@@ -1,0 +1,45 @@
+"""Runs the registered checks over one snapshot, each in isolation.
+
+A check that cannot get its data reports `error` with the reason, one with nothing to look at
+reports `skipped`, and a bug in one check is reported as that check's `error` — the diagnosis
+goes on and never mistakes a check that did not run for "no problem found".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from diagnostics.checks import CHECKS
+from diagnostics.checks.base import Check, NotApplicable
+from diagnostics.findings import CheckResult, CheckStatus, Finding
+from diagnostics.snapshot import MissingData, Snapshot, key
+
+
+def run_check(check: Check, snapshot: Snapshot) -> CheckResult:
+    try:
+        findings = check.run(snapshot)
+    except MissingData as missing:
+        return CheckResult(check.name, CheckStatus.ERROR, reason=str(missing))
+    except NotApplicable as not_applicable:
+        return CheckResult(check.name, CheckStatus.SKIPPED, reason=str(not_applicable))
+    except Exception as error:  # one broken check must not sink the diagnosis
+        return CheckResult(
+            check.name, CheckStatus.ERROR, reason=f"internal error: {type(error).__name__}: {error}"
+        )
+    if findings:
+        return CheckResult(check.name, CheckStatus.FAILED, findings=tuple(findings))
+    return CheckResult(check.name, CheckStatus.PASSED)
+
+
+def run_checks(snapshot: Snapshot, checks: Sequence[Check] = CHECKS) -> list[CheckResult]:
+    """One result per check, in registry order."""
+    return [run_check(check, snapshot) for check in checks]
+
+
+def findings_of(results: Iterable[CheckResult]) -> list[Finding]:
+    """All findings, most severe first then by code; one per (code, resource)."""
+    unique: dict[tuple[str, str], Finding] = {}
+    for result in results:
+        for finding in result.findings:
+            unique.setdefault((finding.code, key(finding.resource)), finding)
+    return sorted(unique.values(), key=lambda f: (f.severity.rank, f.code))

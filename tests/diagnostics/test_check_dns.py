@@ -1,0 +1,92 @@
+"""CUSTOM_DNS_CANNOT_RESOLVE and CUSTOM_DNS_UNVERIFIED."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnostics.checks.base import NotApplicable
+from diagnostics.checks.dns import CANNOT_RESOLVE, UNVERIFIED
+from diagnostics.findings import Severity
+from diagnostics.snapshot import MissingData
+
+FQDN = "api.internal.contoso.net"
+DNS_LOG = (
+    "Application Gateway could not create a probe for this backend. This usually happens when the FQDN of "
+    "the backend has not been entered correctly."
+)
+
+
+def custom_dns(kit):
+    return kit.load_world("scenarios/custom-dns/world.json")
+
+
+def test_a_name_the_custom_dns_does_not_know_is_critical(kit):
+    [finding] = CANNOT_RESOLVE.run(kit.snapshot(custom_dns(kit)))
+    assert (finding.code, finding.severity) == ("CUSTOM_DNS_CANNOT_RESOLVE", Severity.CRITICAL)
+    assert finding.resource.endswith("/backendAddressPools/web-pool")
+    [member] = finding.evidence["members"]
+    assert member["fqdn"] == FQDN and member["customDnsAnswer"] == []
+    assert member["healthProbeLog"] == DNS_LOG
+    assert finding.evidence["dnsServers"] == ["10.50.0.10", "10.50.0.11"]
+    assert FQDN in finding.title and "10.50.0.10" in finding.title
+    assert UNVERIFIED.run(kit.snapshot(custom_dns(kit))) == []  # already known not to resolve
+
+
+def test_the_dns_answer_alone_is_enough(kit):
+    world = custom_dns(kit)
+    kit.set_health(world, "Unknown", "The backend health status could not be retrieved.")
+    [finding] = CANNOT_RESOLVE.run(kit.snapshot(world))
+    assert finding.evidence["members"][0]["healthProbeLog"] is None
+
+
+def test_the_probe_log_alone_is_enough_even_with_azure_dns(kit):
+    world = custom_dns(kit)
+    del kit.resource(world, "vnet-contoso")["properties"]["dhcpOptions"]
+    [finding] = CANNOT_RESOLVE.run(kit.snapshot(world))
+    assert finding.evidence["members"][0]["customDnsAnswer"] is None
+    assert "probe log" in finding.title
+    with pytest.raises(NotApplicable):
+        UNVERIFIED.run(kit.snapshot(world))
+
+
+def test_a_name_that_resolves_and_is_healthy_raises_nothing(kit):
+    snapshot = kit.snapshot(kit.load_world("tests/worlds/custom-dns-resolves/world.json"))
+    assert CANNOT_RESOLVE.run(snapshot) == [] and UNVERIFIED.run(snapshot) == []
+
+
+def test_custom_dns_with_ip_only_pools_raises_no_dns_finding(kit):
+    snapshot = kit.snapshot(kit.load_world("tests/worlds/decoy-network/world.json"))
+    for check in (CANNOT_RESOLVE, UNVERIFIED):
+        with pytest.raises(NotApplicable):
+            check.run(snapshot)
+
+
+def unanswered(kit):
+    """custom-dns-resolves, but no custom DNS server answered (resolution unknown)."""
+    world = kit.load_world("tests/worlds/custom-dns-resolves/world.json")
+    del world["dns"]
+    return world
+
+
+def test_unknown_resolution_with_healthy_servers_is_not_reported(kit):
+    snapshot = kit.snapshot(unanswered(kit))
+    assert snapshot.dns_answers == {} and "dns_answers" in snapshot.errors
+    assert UNVERIFIED.run(snapshot) == [] and CANNOT_RESOLVE.run(snapshot) == []
+
+
+def test_unknown_resolution_without_healthy_servers_is_info(kit):
+    world = unanswered(kit)
+    kit.set_health(world, "Unhealthy", "Application Gateway could not connect to the backend.")
+    [finding] = UNVERIFIED.run(kit.snapshot(world))
+    assert (finding.code, finding.severity) == ("CUSTOM_DNS_UNVERIFIED", Severity.INFO)
+    assert finding.evidence["fqdns"] == ["www.contoso.net"]
+    assert CANNOT_RESOLVE.run(kit.snapshot(world)) == []
+
+
+def test_nothing_known_at_all_is_missing_data_for_the_critical_check(kit):
+    world = unanswered(kit)
+    del world["backendHealth"]
+    with pytest.raises(MissingData):
+        CANNOT_RESOLVE.run(kit.snapshot(world))
+    [finding] = UNVERIFIED.run(kit.snapshot(world))
+    assert finding.evidence["backendHealthCollected"] is False

@@ -1,0 +1,229 @@
+"""NSG_BLOCKS_BACKEND: gateway subnet NSG outbound, backend subnet/NIC NSG (or effective rules) inbound."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnostics.checks.base import NotApplicable
+from diagnostics.checks.nsg_backend import CHECK
+from diagnostics.findings import Severity
+from diagnostics.snapshot import MissingData
+
+RG = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-contoso-web"
+SUB = f"{RG}/providers/Microsoft.Network"
+NIC1 = f"{SUB}/networkInterfaces/nic-contoso-web-1"
+
+
+def nic_nsg(world, kit, name="nsg-nic-web-1"):
+    """Give nic-contoso-web-1 its own (empty) NSG and return its body."""
+    nsg = {
+        "id": f"{SUB}/networkSecurityGroups/{name}",
+        "name": name,
+        "type": "Microsoft.Network/networkSecurityGroups",
+        "location": "westeurope",
+        "properties": {"securityRules": []},
+    }
+    world["resources"].append(nsg)
+    kit.resource(world, "nic-contoso-web-1")["properties"]["networkSecurityGroup"] = {"id": nsg["id"]}
+    return nsg
+
+
+def effective_group(nsg_id, association, rules):
+    return {
+        "networkSecurityGroup": {"id": nsg_id},
+        "association": association,
+        "effectiveSecurityRules": rules,
+    }
+
+
+def effective_rule(name, priority, access, source, port):
+    return {
+        "name": f"securityRules/{name}",
+        "protocol": "Tcp",
+        "sourcePortRange": "0-65535",
+        "destinationPortRange": port,
+        "sourceAddressPrefix": source,
+        "destinationAddressPrefix": "0.0.0.0/0",
+        "access": access,
+        "priority": priority,
+        "direction": "Inbound",
+    }
+
+
+def test_a_backend_subnet_deny_is_blamed_with_every_blocked_server(kit):
+    world = kit.load_world("scenarios/nsg-backend-subnet/world.json")
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert (finding.code, finding.severity) == ("NSG_BLOCKS_BACKEND", Severity.CRITICAL)
+    assert finding.resource == f"{SUB}/networkSecurityGroups/nsg-contoso-backend/securityRules/DenyAppGateway"
+    assert finding.evidence["direction"] == "Inbound"
+    assert finding.evidence["source"] == "10.1.0.0/24"
+    assert [(b["address"], b["port"]) for b in finding.evidence["blocked"]] == [
+        ("10.1.1.4", 8080),
+        ("10.1.1.5", 8080),
+    ]
+    assert finding.fix.action == "add-nsg-allow-rule"
+    proposed = finding.evidence["proposedRule"]
+    assert proposed["nsg"] == f"{SUB}/networkSecurityGroups/nsg-contoso-backend"
+    assert proposed["properties"]["sourceAddressPrefixes"] == ["10.1.0.0/24"]
+    assert proposed["properties"]["destinationAddressPrefixes"] == ["10.1.1.4", "10.1.1.5"]
+    assert proposed["properties"]["destinationPortRanges"] == ["8080"]
+    assert "--destination-port-ranges 8080" in finding.fix.command
+
+
+def test_a_gateway_subnet_outbound_deny_is_blamed(kit):
+    world = kit.healthy_world()
+    kit.nsg_rule(
+        world,
+        "nsg-contoso-appgw",
+        "DenyToBackends",
+        priority=200,
+        access="Deny",
+        destination="10.1.1.0/24",
+        ports="8080",
+        direction="Outbound",
+    )
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert finding.evidence["direction"] == "Outbound"
+    assert finding.resource.endswith("nsg-contoso-appgw/securityRules/DenyToBackends")
+    assert finding.evidence["proposedRule"]["properties"]["priority"] == 199
+    assert finding.evidence["proposedRule"]["properties"]["direction"] == "Outbound"
+
+
+def test_a_nic_nsg_blocks_only_its_own_server(kit):
+    world = kit.healthy_world()
+    nsg = nic_nsg(world, kit)
+    nsg["properties"]["securityRules"].append(
+        {
+            "id": f"{nsg['id']}/securityRules/DenyGw",
+            "name": "DenyGw",
+            "properties": {
+                "protocol": "*",
+                "sourcePortRange": "*",
+                "destinationPortRange": "*",
+                "priority": 100,
+                "direction": "Inbound",
+                "access": "Deny",
+                "sourceAddressPrefix": "10.1.0.0/24",
+                "destinationAddressPrefix": "*",
+            },
+        }
+    )
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert [b["address"] for b in finding.evidence["blocked"]] == ["10.1.1.4"]
+    assert finding.resource == f"{nsg['id']}/securityRules/DenyGw"
+
+
+def test_the_vnet_default_allow_lets_the_gateway_through_an_empty_nic_nsg(kit):
+    world = kit.healthy_world()
+    nic_nsg(world, kit)
+    assert CHECK.run(kit.snapshot(world)) == []
+
+
+def test_effective_rules_win_over_the_nsg_models_when_collected(kit):
+    world = kit.load_world("scenarios/nsg-backend-subnet/world.json")
+    backend_nsg = f"{SUB}/networkSecurityGroups/nsg-contoso-backend"
+    subnet = {"subnet": {"id": f"{SUB}/virtualNetworks/vnet-contoso/subnets/backend-subnet"}}
+    world["effectiveNetworkSecurityGroups"] = {
+        NIC1: {
+            "value": [
+                effective_group(
+                    backend_nsg, subnet, [effective_rule("AllowGw", 100, "Allow", "10.1.0.0/24", "8080-8080")]
+                )
+            ]
+        },
+    }
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert [b["address"] for b in finding.evidence["blocked"]] == ["10.1.1.5"]
+
+    world = kit.healthy_world()
+    world["effectiveNetworkSecurityGroups"] = {
+        NIC1: {
+            "value": [
+                effective_group(
+                    backend_nsg, subnet, [effective_rule("DenyGw", 100, "Deny", "10.1.0.0/24", "8000-9000")]
+                )
+            ]
+        },
+    }
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert [b["address"] for b in finding.evidence["blocked"]] == ["10.1.1.4"]
+    assert finding.resource == f"{backend_nsg}/securityRules/DenyGw"
+
+
+def test_denies_of_other_ports_or_other_sources_are_not_blocks(kit):
+    world = kit.healthy_world()
+    kit.nsg_rule(
+        world,
+        "nsg-contoso-backend",
+        "DenyHighPorts",
+        priority=200,
+        access="Deny",
+        source="10.1.0.0/24",
+        ports="9000-9999",
+    )
+    kit.nsg_rule(
+        world,
+        "nsg-contoso-backend",
+        "DenyOtherSubnet",
+        priority=210,
+        access="Deny",
+        source="10.1.5.0/24",
+        ports="*",
+    )
+    assert CHECK.run(kit.snapshot(world)) == []  # and DenyInternetInbound (4000) never matches VNet traffic
+
+
+def test_the_port_checked_is_the_settings_port(kit):
+    world = kit.healthy_world()
+    kit.nsg_rule(
+        world,
+        "nsg-contoso-backend",
+        "DenyHighPorts",
+        priority=200,
+        access="Deny",
+        source="10.1.0.0/24",
+        ports="9000-9999",
+    )
+    kit.gateway_part(world, "backendHttpSettingsCollection", "web-settings")["properties"]["port"] = 9090
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert {b["port"] for b in finding.evidence["blocked"]} == {9090}
+    assert finding.resource.endswith("/securityRules/DenyHighPorts")
+    assert finding.evidence["proposedRule"]["properties"]["priority"] == 199
+
+
+def test_fqdn_members_are_checked_at_their_resolved_address(kit):
+    world = kit.load_world("tests/worlds/custom-dns-resolves/world.json")
+    assert CHECK.run(kit.snapshot(world)) == []
+    allow = kit.resource(world, "nsg-contoso-backend")["properties"]["securityRules"][0]
+    allow["properties"]["access"] = "Deny"
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert finding.evidence["blocked"][0]["address"] == "10.1.1.4"
+
+
+def test_an_unresolved_fqdn_is_not_checked_and_says_so(kit):
+    with pytest.raises(MissingData, match="api.internal.contoso.net"):
+        CHECK.run(kit.snapshot(kit.load_world("scenarios/custom-dns/world.json")))
+
+
+def test_a_backend_nsg_that_could_not_be_read_is_missing_data(kit):
+    world = kit.healthy_world()
+    world["resources"] = [r for r in world["resources"] if r["name"] != "nsg-contoso-backend"]
+    with pytest.raises(MissingData, match="nsg-contoso-backend"):
+        CHECK.run(kit.snapshot(world))
+
+
+def test_an_empty_pool_leaves_nothing_to_check(kit):
+    with pytest.raises(NotApplicable):
+        CHECK.run(kit.snapshot(kit.load_world("scenarios/pool-empty/world.json")))
+
+
+def test_an_ip_member_meets_the_nsg_of_the_nic_that_holds_its_address(kit):
+    world = kit.healthy_world()
+    pool = kit.gateway_part(world, "backendAddressPools", "web-pool")["properties"]
+    pool["backendIPConfigurations"] = []
+    pool["backendAddresses"] = [{"ipAddress": "10.1.1.4"}, {"ipAddress": "10.1.1.5"}]
+    nsg = nic_nsg(world, kit)
+    kit.nsg_rule(world, nsg["name"], "DenyGw", priority=100, access="Deny", source="10.1.0.0/24")
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert [b["address"] for b in finding.evidence["blocked"]] == ["10.1.1.4"]
+    assert finding.resource == f"{nsg['id']}/securityRules/DenyGw"

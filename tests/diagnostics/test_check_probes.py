@@ -1,0 +1,150 @@
+"""DEFAULT_PROBE_FAILING, PROBE_DETACHED, PROBE_REFERENCE_BROKEN and CUSTOM_PROBE_INVALID."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from diagnostics.checks.base import NotApplicable
+from diagnostics.checks.probes import DEFAULT_FAILING, DETACHED, INVALID, REFERENCE_BROKEN
+from diagnostics.findings import Severity
+from diagnostics.snapshot import MissingData
+
+REATTACH = (
+    "az network application-gateway http-settings update -g rg-contoso-web --gateway-name agw-contoso "
+    "-n web-settings --probe web-probe"
+)
+
+
+def default_probe(kit):
+    return kit.load_world("scenarios/default-probe/world.json")
+
+
+def add_probe(world, kit, name, **properties):
+    probes = kit.gateway_body(world)["properties"]["probes"]
+    probe = copy.deepcopy(probes[0])
+    probe["id"] = probe["id"].rsplit("/", 1)[0] + "/" + name
+    probe["name"] = name
+    probe["properties"].update(properties)
+    probes.append(probe)
+    return probe
+
+
+def test_settings_on_the_default_probe_with_failing_servers_get_the_one_detached_probe(kit):
+    [finding] = DEFAULT_FAILING.run(kit.snapshot(default_probe(kit)))
+    assert (finding.code, finding.severity) == ("DEFAULT_PROBE_FAILING", Severity.CRITICAL)
+    assert finding.resource.endswith("/backendHttpSettingsCollection/web-settings")
+    assert finding.evidence["defaultProbe"] == "http://127.0.0.1:8080/"
+    assert finding.evidence["detachedProbes"] == ["web-probe"]
+    assert (finding.fix.action, finding.fix.command) == ("reattach-probe", REATTACH)
+    assert finding.evidence["reattach"]["probe"].endswith("/probes/web-probe")
+    assert finding.evidence["reattach"]["settings"] == [finding.resource]
+
+
+def test_two_candidate_probes_mean_no_automatic_choice(kit):
+    world = default_probe(kit)
+    add_probe(world, kit, "other-probe")
+    [finding] = DEFAULT_FAILING.run(kit.snapshot(world))
+    assert finding.fix.action is None and finding.fix.command is None
+    assert sorted(finding.evidence["detachedProbes"]) == ["other-probe", "web-probe"]
+    assert "reattach" not in finding.evidence
+
+
+def test_a_detached_probe_of_another_protocol_is_no_candidate(kit):
+    world = default_probe(kit)
+    kit.gateway_part(world, "probes", "web-probe")["properties"]["protocol"] = "Https"
+    [finding] = DEFAULT_FAILING.run(kit.snapshot(world))
+    assert finding.fix.action is None
+    assert DETACHED.run(kit.snapshot(world)) == []
+
+
+def test_the_default_probe_is_not_blamed_while_a_server_passes_it(kit):
+    world = default_probe(kit)
+    [gateway_health] = world["backendHealth"].values()
+    server = gateway_health["backendAddressPools"][0]["backendHttpSettingsCollection"][0]["servers"][0]
+    server.update(health="Healthy", healthProbeLog="Success. Received 200 status code")
+    assert DEFAULT_FAILING.run(kit.snapshot(world)) == []
+
+
+def test_default_probe_check_needs_health_and_settings_on_the_default_probe(kit):
+    with pytest.raises(NotApplicable):
+        DEFAULT_FAILING.run(kit.snapshot(kit.healthy_world()))
+    world = default_probe(kit)
+    del world["backendHealth"]
+    with pytest.raises(MissingData):
+        DEFAULT_FAILING.run(kit.snapshot(world))
+
+
+def test_a_detached_probe_next_to_default_probe_settings_is_a_warning_with_reattach(kit):
+    [finding] = DETACHED.run(kit.snapshot(default_probe(kit)))
+    assert (finding.code, finding.severity) == ("PROBE_DETACHED", Severity.WARNING)
+    assert finding.resource.endswith("/probes/web-probe")
+    assert finding.evidence["settings"] == ["web-settings"]
+    assert (finding.fix.action, finding.fix.command) == ("reattach-probe", REATTACH)
+    assert finding.evidence["reattach"]["probe"] == finding.resource
+    assert [s.rsplit("/", 1)[-1] for s in finding.evidence["reattach"]["settings"]] == ["web-settings"]
+
+
+def test_an_unused_probe_is_not_detached_when_every_settings_has_a_probe(kit):
+    world = kit.healthy_world()
+    add_probe(world, kit, "spare-probe")
+    assert DETACHED.run(kit.snapshot(world)) == []
+
+
+def test_a_reference_to_a_missing_probe_is_critical(kit):
+    world = kit.healthy_world()
+    settings = kit.gateway_part(world, "backendHttpSettingsCollection", "web-settings")
+    settings["properties"]["probe"]["id"] = settings["properties"]["probe"]["id"].replace(
+        "web-probe", "ghost"
+    )
+    [finding] = REFERENCE_BROKEN.run(kit.snapshot(world))
+    assert (finding.code, finding.severity) == ("PROBE_REFERENCE_BROKEN", Severity.CRITICAL)
+    assert finding.resource == settings["id"]
+    assert "ghost" in finding.title
+    assert (finding.fix.action, finding.fix.command) == ("reattach-probe", REATTACH)
+    assert finding.evidence["reattach"] == {
+        "probe": kit.gateway_part(world, "probes", "web-probe")["id"],
+        "settings": [settings["id"]],
+    }
+    add_probe(world, kit, "second-probe")
+    [finding] = REFERENCE_BROKEN.run(kit.snapshot(world))
+    assert finding.fix.action is None
+
+
+def test_references_are_compared_case_insensitively(kit):
+    world = kit.healthy_world()
+    probe = kit.gateway_part(world, "backendHttpSettingsCollection", "web-settings")["properties"]["probe"]
+    probe["id"] = probe["id"].upper()
+    assert REFERENCE_BROKEN.run(kit.snapshot(world)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"path": "health"}, "path"),
+        ({"timeout": 60, "interval": 30}, "greater than the interval"),
+        ({"unhealthyThreshold": 25}, "threshold"),
+        ({"protocol": "Https"}, "protocol"),
+        ({"host": None, "pickHostNameFromBackendHttpSettings": False}, "host"),
+    ],
+)
+def test_an_invalid_custom_probe_is_a_warning(kit, change, fragment):
+    world = kit.healthy_world()
+    probe = kit.gateway_part(world, "probes", "web-probe")
+    probe["properties"].update(change)
+    [finding] = INVALID.run(kit.snapshot(world))
+    assert (finding.code, finding.severity, finding.resource) == (
+        "CUSTOM_PROBE_INVALID",
+        Severity.WARNING,
+        probe["id"],
+    )
+    assert any(fragment in problem for problem in finding.evidence["problems"])
+
+
+def test_valid_probes_or_none_at_all(kit):
+    world = kit.healthy_world()
+    assert INVALID.run(kit.snapshot(world)) == []
+    kit.gateway_body(world)["properties"]["probes"] = []
+    with pytest.raises(NotApplicable):
+        INVALID.run(kit.snapshot(world))

@@ -1,0 +1,152 @@
+"""UDR_DEFAULT_ROUTE_NOT_INTERNET, UDR_DIVERTS_BACKEND_TRAFFIC and BGP_DEFAULT_ROUTE."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnostics.checks.base import NotApplicable
+from diagnostics.checks.routes import BGP_DEFAULT, DEFAULT_ROUTE, DIVERTS_BACKEND
+from diagnostics.findings import Severity
+from diagnostics.snapshot import MissingData
+
+RG = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-contoso-web"
+NIC1 = f"{RG}/providers/Microsoft.Network/networkInterfaces/nic-contoso-web-1"
+
+
+def routes(world, kit):
+    return kit.resource(world, "rt-contoso-appgw")["properties"]["routes"]
+
+
+def route(name, prefix, hop, ip=None):
+    properties = {"addressPrefix": prefix, "nextHopType": hop}
+    if ip:
+        properties["nextHopIpAddress"] = ip
+    return {
+        "id": f"{RG}/providers/Microsoft.Network/routeTables/rt-contoso-appgw/routes/{name}",
+        "name": name,
+        "properties": properties,
+    }
+
+
+def udr_world(kit, *entries):
+    world = kit.load_world("tests/worlds/default-route-nva/world.json")
+    routes(world, kit)[:] = list(entries)
+    return world
+
+
+def test_a_blackhole_route_for_the_backend_subnet_diverts_traffic(kit):
+    [finding] = DIVERTS_BACKEND.run(kit.snapshot(kit.load_world("scenarios/udr-blackhole/world.json")))
+    assert (finding.code, finding.severity) == ("UDR_DIVERTS_BACKEND_TRAFFIC", Severity.CRITICAL)
+    assert finding.resource.endswith("/routeTables/rt-contoso-appgw/routes/drop-backend")
+    assert finding.evidence["nextHopType"] == "None"
+    assert finding.evidence["addressPrefix"] == "10.1.1.0/24"
+    assert [b["address"] for b in finding.evidence["backends"]] == ["10.1.1.4", "10.1.1.5"]
+    assert finding.fix.command == (
+        "az network route-table route delete -g rg-contoso-web --route-table-name rt-contoso-appgw "
+        "-n drop-backend"
+    )
+
+
+@pytest.mark.parametrize("hop", ["VirtualAppliance", "VirtualNetworkGateway"])
+def test_a_user_route_equal_to_the_vnet_prefix_beats_the_system_route(kit, hop):
+    world = udr_world(
+        kit, route("vnet-via-fw", "10.1.0.0/16", hop, "10.1.2.4" if hop == "VirtualAppliance" else None)
+    )
+    [finding] = DIVERTS_BACKEND.run(kit.snapshot(world))
+    assert finding.evidence["nextHopType"] == hop
+
+
+def test_a_longer_vnetlocal_route_keeps_the_backends_local(kit):
+    world = udr_world(
+        kit,
+        route("vnet-via-fw", "10.1.0.0/16", "VirtualAppliance", "10.1.2.4"),
+        route("backend-direct", "10.1.1.0/24", "VnetLocal"),
+    )
+    assert DIVERTS_BACKEND.run(kit.snapshot(world)) == []
+
+
+def test_only_the_servers_the_winning_route_covers_are_listed(kit):
+    world = udr_world(kit, route("drop", "10.1.1.0/24", "None"), route("keep-4", "10.1.1.4/32", "VnetLocal"))
+    [finding] = DIVERTS_BACKEND.run(kit.snapshot(world))
+    assert [b["address"] for b in finding.evidence["backends"]] == ["10.1.1.5"]
+
+
+def test_a_default_route_to_an_appliance_does_not_divert_vnet_backends(kit):
+    world = kit.load_world("tests/worlds/default-route-nva/world.json")
+    assert DIVERTS_BACKEND.run(kit.snapshot(world)) == []
+    [finding] = DEFAULT_ROUTE.run(kit.snapshot(world))
+    assert (finding.code, finding.severity) == ("UDR_DEFAULT_ROUTE_NOT_INTERNET", Severity.CRITICAL)
+    assert finding.resource.endswith("/routes/default-to-firewall")
+    assert finding.evidence["nextHopIpAddress"] == "10.1.2.4"
+    assert "--next-hop-type Internet" in finding.fix.command
+
+
+def test_a_default_route_to_internet_or_a_blackhole_elsewhere_is_not_a_default_route_problem(kit):
+    world = udr_world(kit, route("default", "0.0.0.0/0", "Internet"), route("drop", "10.9.0.0/16", "None"))
+    assert DEFAULT_ROUTE.run(kit.snapshot(world)) == []
+    assert DEFAULT_ROUTE.run(kit.snapshot(kit.load_world("scenarios/udr-blackhole/world.json"))) == []
+
+
+def test_without_a_route_table_there_is_nothing_to_check(kit):
+    snapshot = kit.snapshot(kit.healthy_world())
+    for check in (DEFAULT_ROUTE, DIVERTS_BACKEND):
+        with pytest.raises(NotApplicable):
+            check.run(snapshot)
+
+
+def test_a_route_table_that_could_not_be_read_is_missing_data(kit):
+    world = kit.load_world("tests/worlds/default-route-nva/world.json")
+    world["resources"] = [r for r in world["resources"] if r["name"] != "rt-contoso-appgw"]
+    snapshot = kit.snapshot(world)
+    snapshot.errors["route_tables"] = "rt-contoso-appgw: 429 throttled"
+    with pytest.raises(MissingData, match="429"):
+        DEFAULT_ROUTE.run(snapshot)
+
+
+def bgp_world(kit, **overrides):
+    world = kit.healthy_world()
+    entry = {
+        "source": "VirtualNetworkGateway",
+        "state": "Active",
+        "addressPrefix": ["0.0.0.0/0"],
+        "nextHopIpAddress": ["10.255.0.1"],
+        "nextHopType": "VirtualNetworkGateway",
+    }
+    entry.update(overrides)
+    local = {
+        "source": "Default",
+        "state": "Active",
+        "addressPrefix": ["10.1.0.0/16"],
+        "nextHopIpAddress": [],
+        "nextHopType": "VnetLocal",
+    }
+    world["effectiveRouteTables"] = {NIC1: {"value": [local, entry]}}
+    return world
+
+
+def test_an_advertised_default_route_is_a_warning(kit):
+    [finding] = BGP_DEFAULT.run(kit.snapshot(bgp_world(kit)))
+    assert (finding.code, finding.severity) == ("BGP_DEFAULT_ROUTE", Severity.WARNING)
+    assert finding.resource.lower() == NIC1.lower()
+    assert finding.evidence["nextHopIpAddress"] == ["10.255.0.1"]
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"state": "Invalid"},
+        {"source": "Default", "nextHopType": "Internet"},
+        {"addressPrefix": ["10.0.0.0/8"]},
+    ],
+)
+def test_inactive_system_or_narrower_routes_are_not_a_bgp_default_route(kit, override):
+    assert BGP_DEFAULT.run(kit.snapshot(bgp_world(kit, **override))) == []
+
+
+def test_bgp_without_effective_routes_is_skipped_or_an_error(kit):
+    snapshot = kit.snapshot(kit.healthy_world())
+    with pytest.raises(NotApplicable):
+        BGP_DEFAULT.run(snapshot)
+    snapshot.errors["effective_routes"] = "nic-contoso-web-1: 403"
+    with pytest.raises(MissingData, match="403"):
+        BGP_DEFAULT.run(snapshot)

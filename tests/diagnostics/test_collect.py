@@ -1,0 +1,311 @@
+"""Snapshot collection through the real SDK against the simulator: what is fetched, how often, and
+what happens when ARM refuses, throttles, fails or stalls."""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from diagnostics.arm import MAX_ATTEMPTS, Arm
+from diagnostics.collect import GatewayUnavailable, collect
+from diagnostics.diagnosis import diagnose
+from diagnostics.findings import CheckStatus
+from diagnostics.snapshot import key
+from simulator import FaultRule
+
+ROOT = Path(__file__).resolve().parents[2]
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000001"
+RG = f"{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
+GATEWAY = f"{RG}/applicationGateways/agw-contoso"
+NICS = [f"{RG}/networkInterfaces/nic-contoso-web-1", f"{RG}/networkInterfaces/nic-contoso-web-2"]
+NSG_APPGW = f"{RG}/networkSecurityGroups/nsg-contoso-appgw"
+NSG_BACKEND = f"{RG}/networkSecurityGroups/nsg-contoso-backend"
+INCIDENT = datetime(2026, 11, 23, 10, 27, tzinfo=timezone.utc)
+POLLS = {"operations.get", "operationResults.get"}
+
+
+def world(name: str) -> dict:
+    return json.loads((ROOT / "scenarios" / name / "world.json").read_text())
+
+
+def snapshot_of(sim, azure, **options):
+    return collect(
+        GATEWAY, arm=Arm(azure, budget_seconds=options.pop("budget", 30)), incident_time=INCIDENT, **options
+    )
+
+
+def checks_by_status(diagnosis, status):
+    return [check for check in diagnosis.checks if check.status == status]
+
+
+def test_snapshot_holds_every_piece_of_the_gateway(simulator, clients):
+    sim = simulator("scenarios/request-timeout/world.json")
+    snapshot = snapshot_of(sim, clients(sim))
+
+    assert snapshot.gateway.name == "agw-contoso"
+    assert snapshot.vnet.name == "vnet-contoso"
+    assert snapshot.gateway_subnet.name == "appgw-subnet"
+    assert {key(NSG_APPGW), key(NSG_BACKEND)} <= set(snapshot.nsgs)
+    assert set(snapshot.nics) == {key(n) for n in NICS}
+    assert set(snapshot.effective_routes) == {key(n) for n in NICS}
+    assert set(snapshot.effective_nsgs) == {key(n) for n in NICS}
+    assert all(snapshot.effective_routes[key(n)] for n in NICS)
+    assert snapshot.backend_health is not None and snapshot.backend_health.backend_address_pools
+    members = snapshot.backend_members()
+    assert sorted(m.address for m in members) == ["10.1.1.4", "10.1.1.5"]
+    assert not [piece for piece in snapshot.errors if not piece.startswith("metrics/")]
+
+
+def test_metrics_cover_the_incident_window_split_by_backend_settings(simulator, clients):
+    sim = simulator("scenarios/request-timeout/world.json")
+    snapshot = snapshot_of(sim, clients(sim))
+
+    latency = snapshot.metrics["BackendLastByteResponseTime"]
+    settings = {
+        meta.value
+        for series in latency.timeseries
+        for meta in series.metadatavalues
+        if meta.name.value == "BackendHttpSetting"
+    }
+    assert settings == {"web-settings", "reports-settings"}
+    stamps = [point.time_stamp for series in latency.timeseries for point in series.data]
+    assert stamps and all(snapshot.window_start <= stamp < INCIDENT for stamp in stamps)
+    assert snapshot.window_start == datetime(2026, 11, 23, 9, 57, tzinfo=timezone.utc)
+    assert all(point.maximum is not None for series in latency.timeseries for point in series.data)
+
+
+def test_each_resource_is_read_once_and_every_request_is_counted(simulator, clients):
+    sim = simulator("scenarios/request-timeout/world.json")
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT)
+
+    served = sim.requests.served
+    reads = Counter(
+        s.path.lower() for s in served if s.method == "GET" and s.operation not in POLLS | {"metrics.list"}
+    )
+    assert reads and max(reads.values()) == 1, [path for path, n in reads.items() if n > 1]
+    operations = Counter(s.operation for s in served if s.operation not in POLLS)
+    assert operations == {
+        "applicationGateways.get": 1,
+        "applicationGateways.backendHealth": 1,
+        "virtualNetworks.get": 1,  # the gateway subnet and backend subnet both come from this one GET
+        "networkSecurityGroups.get": 2,
+        "networkInterfaces.get": 2,
+        "networkInterfaces.getEffectiveRouteTable": 2,
+        "networkInterfaces.listEffectiveNetworkSecurityGroups": 2,
+        "metrics.list": 4,
+    }
+    assert diagnosis.arm_calls == len(served)  # polls included
+
+
+def test_a_subnet_in_another_vnet_is_read_with_its_own_get(simulator, clients):
+    data = world("request-timeout")
+    other_vnet = copy.deepcopy(next(r for r in data["resources"] if r["name"] == "vnet-contoso"))
+    other_vnet["id"] = other_vnet["id"].replace("vnet-contoso", "vnet-other")
+    other_vnet["name"] = "vnet-other"
+    other_vnet["properties"]["addressSpace"]["addressPrefixes"] = ["10.9.0.0/16"]
+    other_vnet["properties"]["subnets"] = [
+        {
+            "id": f"{other_vnet['id']}/subnets/apps",
+            "name": "apps",
+            "properties": {"addressPrefix": "10.9.1.0/24", "networkSecurityGroup": {"id": NSG_BACKEND}},
+        }
+    ]
+    data["resources"].append(other_vnet)
+    nic = next(r for r in data["resources"] if r["name"] == "nic-contoso-web-2")
+    nic["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] = (
+        f"{other_vnet['id']}/subnets/apps"
+    )
+    sim = simulator(data)
+
+    snapshot = snapshot_of(sim, clients(sim))
+
+    assert key(f"{other_vnet['id']}/subnets/apps") in snapshot.subnets
+    assert snapshot.vnet.name == "vnet-contoso"
+    assert sim.requests.count("subnets.get") == 1
+    assert sim.requests.count("virtualNetworks.get") == 1
+    assert sim.requests.count("networkSecurityGroups.get") == 2  # the shared backend NSG once
+
+
+def test_forbidden_backend_health_is_a_check_error_and_the_rest_still_report(simulator, clients):
+    sim = simulator(
+        "scenarios/nsg-backend-subnet/world.json",
+        faults=[FaultRule("applicationGateways.backendHealth", "error", status=403)],
+    )
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT)
+
+    assert diagnosis.snapshot.errors["backend_health"].startswith("403 AuthorizationFailed")
+    errored = checks_by_status(diagnosis, CheckStatus.ERROR)
+    assert any("403" in check.reason for check in errored)
+    assert {f.code for f in diagnosis.findings} >= {"NSG_BLOCKS_BACKEND"}
+    assert "ALL_BACKENDS_UNHEALTHY" not in {f.code for f in diagnosis.findings}
+    assert checks_by_status(diagnosis, CheckStatus.PASSED)
+    assert sim.requests.count("applicationGateways.backendHealth") == 1  # 403 is not retried
+
+
+def test_throttling_past_the_retry_budget_is_an_error_not_a_pass(simulator, clients):
+    sim = simulator(
+        "scenarios/nsg-backend-subnet/world.json",
+        faults=[FaultRule("networkSecurityGroups.get", "throttle", retry_after=0.5)],
+    )
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT, budget_seconds=2)
+
+    reason = diagnosis.snapshot.errors["nsgs"]
+    assert "429" in reason and "gave up" in reason
+    nsg_checks = {check.name: check for check in diagnosis.checks if "429" in check.reason}
+    assert nsg_checks and all(check.status == CheckStatus.ERROR for check in nsg_checks.values())
+    assert "NSG_BLOCKS_BACKEND" not in {f.code for f in diagnosis.findings}
+    attempts = Counter(s.path for s in sim.requests.served if s.operation == "networkSecurityGroups.get")
+    assert all(2 <= n <= MAX_ATTEMPTS for n in attempts.values()), attempts
+
+
+def test_transient_throttling_and_server_errors_are_retried_to_a_full_diagnosis(simulator, clients):
+    sim = simulator(
+        "scenarios/nsg-backend-subnet/world.json",
+        faults=[
+            FaultRule("*.get", "throttle", retry_after=0, times=3),
+            FaultRule("applicationGateways.backendHealth", "error", status=503, retry_after=0, times=1),
+        ],
+    )
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT)
+
+    assert sim.requests.count(status=429) == 3
+    assert sim.requests.count(status=503) == 1
+    assert not [piece for piece in diagnosis.snapshot.errors if not piece.startswith("metrics")]
+    assert {"NSG_BLOCKS_BACKEND", "ALL_BACKENDS_UNHEALTHY"} <= {f.code for f in diagnosis.findings}
+    # one retry per refused request: the SDK's own retry policy does not multiply them
+    assert sim.requests.count("applicationGateways.backendHealth") == 2
+
+
+def test_failed_long_running_operation_is_an_error(simulator, clients):
+    sim = simulator(
+        "scenarios/request-timeout/world.json",
+        faults=[FaultRule("networkInterfaces.getEffectiveRouteTable", "lro-fail")],
+    )
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT)
+
+    assert "nic-contoso-web-1" in diagnosis.snapshot.errors["effective_routes"]
+    assert not diagnosis.snapshot.effective_routes
+    assert diagnosis.snapshot.effective_nsgs  # the other long-running operations completed
+    errored = [c for c in checks_by_status(diagnosis, CheckStatus.ERROR) if "effective_routes" in c.reason]
+    assert errored
+    assert "REQUEST_TIMEOUT_TOO_LOW" in {f.code for f in diagnosis.findings}
+
+
+def test_a_long_running_operation_past_the_budget_times_out(simulator, clients):
+    sim = simulator(
+        "scenarios/request-timeout/world.json",
+        faults=[FaultRule("applicationGateways.backendHealth", "latency", seconds=30)],
+    )
+    snapshot = snapshot_of(sim, clients(sim), budget=1)
+
+    assert "timed out" in snapshot.errors["backend_health"]
+    assert snapshot.backend_health is None
+    assert snapshot.nsgs  # everything else was collected
+
+
+def test_unknown_gateway_is_reported_as_not_found(simulator, clients):
+    sim = simulator("scenarios/request-timeout/world.json")
+    with pytest.raises(GatewayUnavailable) as raised:
+        collect(GATEWAY + "-missing", arm=Arm(clients(sim)), incident_time=INCIDENT)
+    assert raised.value.status == 404
+
+
+def test_fqdn_members_resolve_through_the_vnets_custom_dns(simulator, clients):
+    sim = simulator("scenarios/custom-dns/world.json")
+    snapshot = snapshot_of(sim, clients(sim), dns_servers=sim.dns_servers, resolve_dns=True)
+    assert snapshot.dns_answers == {"api.internal.contoso.net": []}
+    assert "dns_answers" not in snapshot.errors
+
+
+def test_a_name_the_custom_dns_knows_resolves_to_its_addresses(simulator, clients):
+    data = world("custom-dns")
+    for table in data["dns"].values():
+        table["api.internal.contoso.net"] = ["10.1.1.4", "10.1.1.6"]
+    sim = simulator(data)
+    snapshot = snapshot_of(sim, clients(sim), dns_servers=sim.dns_servers, resolve_dns=True)
+    assert snapshot.dns_answers == {"api.internal.contoso.net": ["10.1.1.4", "10.1.1.6"]}
+
+
+def test_dns_is_left_unchecked_unless_resolution_is_enabled(simulator, clients):
+    sim = simulator("scenarios/custom-dns/world.json")
+    snapshot = snapshot_of(sim, clients(sim), dns_servers=sim.dns_servers, resolve_dns=False)
+    assert snapshot.dns_answers is None
+    assert "dns_answers" not in snapshot.errors
+
+
+def test_silent_dns_servers_are_an_error(simulator, clients):
+    sim = simulator("scenarios/custom-dns/world.json")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        address = silent.getsockname()
+        servers = {ip: address for ip in sim.dns_servers}
+        snapshot = snapshot_of(sim, clients(sim), dns_servers=servers, resolve_dns=True)
+    assert "no custom DNS server answered" in snapshot.errors["dns_answers"]
+
+
+def test_clients_built_without_the_counting_policy_still_work_and_count_operations(simulator):
+    from azure.mgmt.monitor import MonitorManagementClient
+    from azure.mgmt.network import NetworkManagementClient
+
+    from appgw_doctor.azure_clients import AzureClients, StaticTokenCredential
+
+    sim = simulator("scenarios/request-timeout/world.json")
+    options = {"base_url": sim.endpoint, "connection_verify": sim.ca_cert, "polling_interval": 0.05}
+    credential = StaticTokenCredential()
+    azure = AzureClients(
+        network=NetworkManagementClient(credential, sim.subscription_id, **options),
+        monitor=MonitorManagementClient(credential, sim.subscription_id, **options),
+    )
+    try:
+        diagnosis = diagnose(GATEWAY, clients=azure, incident_time=INCIDENT)
+    finally:
+        azure.close()
+    polls = sum(1 for s in sim.requests.served if s.operation in POLLS)
+    assert diagnosis.arm_calls == len(sim.requests) - polls  # SDK operations, not HTTP requests
+    assert "REQUEST_TIMEOUT_TOO_LOW" in {f.code for f in diagnosis.findings}
+
+
+def _gateway_resource(data: dict) -> dict:
+    return next(r for r in data["resources"] if r["type"] == "Microsoft.Network/applicationGateways")
+
+
+def test_ip_members_get_the_nsg_of_the_vnet_subnet_they_fall_in(simulator, clients):
+    data = world("request-timeout")
+    pool = _gateway_resource(data)["properties"]["backendAddressPools"][0]["properties"]
+    pool["backendIPConfigurations"] = []
+    pool["backendAddresses"] = [{"ipAddress": "10.1.1.4"}]
+    sim = simulator(data)
+
+    snapshot = snapshot_of(sim, clients(sim))
+
+    assert set(snapshot.nsgs) == {key(NSG_APPGW), key(NSG_BACKEND)}
+    assert [m.subnet_id.rsplit("/", 1)[1] for m in snapshot.backend_members()] == ["backend-subnet"]
+    assert sim.requests.count("networkInterfaces.get") == 0
+    assert sim.requests.count("networkInterfaces.getEffectiveRouteTable") == 0
+
+
+def test_missing_nic_and_nic_in_another_subscription_are_recorded_not_raised(simulator, clients):
+    data = world("request-timeout")
+    pool = _gateway_resource(data)["properties"]["backendAddressPools"][0]["properties"]
+    elsewhere = NICS[1].replace(
+        "00000000-0000-0000-0000-000000000001", "99999999-0000-0000-0000-000000000009"
+    )
+    pool["backendIPConfigurations"] = [
+        {"id": NICS[0] + "-gone/ipConfigurations/ipconfig1"},
+        {"id": elsewhere + "/ipConfigurations/ipconfig1"},
+    ]
+    sim = simulator(data)
+
+    snapshot = snapshot_of(sim, clients(sim))
+
+    assert "nic-contoso-web-1-gone: 404" in snapshot.errors["nics"]
+    assert "outside the gateway's subscription" in snapshot.errors["nics"]
+    assert "nic-contoso-web-1-gone" in snapshot.errors["effective_routes"]
+    assert snapshot.nsgs and snapshot.backend_health is not None
+    assert sim.requests.count("networkInterfaces.get") == 1  # nothing sent for the other subscription

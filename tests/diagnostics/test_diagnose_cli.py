@@ -1,0 +1,126 @@
+"""`appgw-doctor diagnose` and `appgw-doctor demo` as a person runs them: the installed script, in a
+subprocess, against the in-process simulator (--world)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).parent / "appgw-doctor"
+GATEWAY = (
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-contoso-web/providers/"
+    "Microsoft.Network/applicationGateways/agw-contoso"
+)
+WORLD = str(ROOT / "scenarios" / "request-timeout" / "world.json")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=120, cwd=ROOT, stdin=subprocess.DEVNULL
+    )
+
+
+def test_json_output_is_the_diagnosis_document():
+    result = run(
+        "diagnose", "--gateway", GATEWAY, "--world", WORLD, "--at", "2026-11-23T10:27:00Z", "--format", "json"
+    )
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert set(document) == {"gateway", "incidentTime", "findings", "checks", "durationSeconds", "armCalls"}
+    assert document["incidentTime"] == "2026-11-23T10:27:00Z"
+    assert document["gateway"].lower() == GATEWAY.lower()
+    codes = [finding["code"] for finding in document["findings"]]
+    assert "REQUEST_TIMEOUT_TOO_LOW" in codes
+    finding = document["findings"][codes.index("REQUEST_TIMEOUT_TOO_LOW")]
+    assert set(finding) == {"code", "severity", "title", "resource", "evidence", "fix"}
+    assert all(set(check) == {"name", "status", "reason"} for check in document["checks"])
+    assert document["armCalls"] > 0
+    assert result.stderr == ""  # no progress lines unless asked for (stderr is not a TTY here)
+
+
+def test_text_output_has_one_line_per_finding_and_the_checks_summary():
+    result = run(
+        "diagnose", "--gateway", GATEWAY, "--world", str(ROOT / "scenarios/nsg-backend-subnet/world.json")
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Application Gateway agw-contoso (resource group rg-contoso-web)"
+    finding_lines = [line for line in lines if line.startswith(("CRITICAL", "WARNING", "INFO"))]
+    assert any("NSG_BLOCKS_BACKEND" in line and "DenyAppGateway" in line for line in finding_lines)
+    assert any("ALL_BACKENDS_UNHEALTHY" in line for line in finding_lines)
+    assert any(line.strip().startswith("fix:") for line in lines)
+    assert any(line.startswith("Checks: ") and " passed" in line for line in lines)
+
+
+def test_markdown_output_and_verbose_progress():
+    result = run("diagnose", "--gateway", GATEWAY, "--world", WORLD, "--format", "markdown", "--verbose")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# Application Gateway diagnosis: agw-contoso")
+    assert "`REQUEST_TIMEOUT_TOO_LOW`" in result.stdout
+    assert "| check | status | reason |" in result.stdout
+    progress = result.stderr.splitlines()
+    assert progress and all(line.startswith("appgw-doctor: ") for line in progress)
+
+
+def test_the_alert_gives_the_incident_time():
+    alert = str(ROOT / "scenarios" / "request-timeout" / "alert.json")
+    result = run("diagnose", "--gateway", GATEWAY, "--world", WORLD, "--alert", alert, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["incidentTime"] == "2026-11-23T10:27:00Z"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--gateway", "not-an-id", "--world", WORLD], "not an Application Gateway resource id"),
+        (
+            ["--gateway", GATEWAY.replace("applicationGateways", "virtualNetworks"), "--world", WORLD],
+            "not an",
+        ),
+        (["--gateway", GATEWAY + "-nope", "--world", WORLD], "gateway not found"),
+        (["--gateway", GATEWAY, "--world", str(ROOT / "no-such-world.json")], "cannot read"),
+        (["--gateway", GATEWAY, "--world", str(ROOT / "pyproject.toml")], "not JSON"),
+        (["--gateway", GATEWAY, "--world", WORLD, "--at", "yesterday"], "--at"),
+        (["--gateway", GATEWAY, "--world", WORLD, "--format", "yaml"], "format"),
+        (["--world", WORLD], "--gateway"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, fragment):
+    result = run("diagnose", *args)
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert fragment in result.stderr
+
+
+def test_world_that_is_not_a_world_is_bad_input(tmp_path):
+    broken = tmp_path / "world.json"
+    broken.write_text(json.dumps({"schema": "appgw-world/v1", "resources": "nope"}))
+    result = run("diagnose", "--gateway", GATEWAY, "--world", str(broken))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_demo_diagnoses_every_bundled_scenario():
+    result = run("demo")
+
+    assert result.returncode == 0, result.stderr
+    scenarios = sorted(p.name for p in (ROOT / "scenarios").iterdir() if (p / "world.json").is_file())
+    headings = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("=== ")]
+    assert headings == scenarios
+    sections = result.stdout.split("=== ")[1:]
+    by_name = {section.split()[0]: section for section in sections}
+    for name in scenarios:
+        expected = json.loads((ROOT / "scenarios" / name / "expected.json").read_text())
+        for code in expected["must"]:
+            assert f"  {code}  " in by_name[name], f"{name}: {code} not shown"

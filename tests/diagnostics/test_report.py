@@ -1,0 +1,127 @@
+"""Rendering a Diagnosis: JSON is exactly `to_dict()`, text and Markdown show every finding and say
+which checks could not run."""
+
+from __future__ import annotations
+
+import json
+import string
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from diagnostics.diagnosis import Diagnosis, incident_window, parse_duration, parse_time
+from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from diagnostics.report import evidence_lines, render, render_markdown, render_text
+
+RG = "/subscriptions/s/resourceGroups/rg-web/providers/Microsoft.Network"
+GATEWAY = f"{RG}/applicationGateways/agw-one"
+WORDS = st.text(alphabet=string.ascii_letters + string.digits + " -_.:/", min_size=1, max_size=40).map(
+    str.strip
+)
+NAMES = st.text(alphabet=string.ascii_lowercase + string.digits + "-", min_size=1, max_size=20)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | WORDS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NAMES, inner, max_size=3),
+    max_leaves=8,
+)
+
+findings = st.builds(
+    Finding,
+    code=st.sampled_from(
+        ["NSG_BLOCKS_BACKEND", "PROBE_TIMEOUT", "REQUEST_TIMEOUT_TOO_LOW", "PROBE_DETACHED"]
+    ),
+    severity=st.sampled_from(list(Severity)),
+    title=WORDS.filter(bool),
+    resource=NAMES.map(lambda name: f"{RG}/networkSecurityGroups/{name}"),
+    evidence=st.dictionaries(NAMES, JSON_VALUES, max_size=4),
+    fix=st.builds(Fix, summary=WORDS, command=st.none() | WORDS, action=st.none() | NAMES),
+)
+checks = st.builds(
+    CheckResult,
+    name=NAMES,
+    status=st.sampled_from(list(CheckStatus)),
+    reason=WORDS,
+)
+
+
+def diagnosis_of(found: list[Finding], ran: list[CheckResult]) -> Diagnosis:
+    return Diagnosis(
+        gateway=GATEWAY,
+        incident_time=datetime(2026, 11, 23, 10, 27, tzinfo=timezone.utc),
+        findings=found,
+        checks=ran,
+        duration_seconds=1.25,
+        arm_calls=17,
+    )
+
+
+@given(st.lists(findings, max_size=4), st.lists(checks, max_size=6))
+def test_json_is_exactly_the_diagnosis_document(found, ran):
+    document = json.loads(render(diagnosis_of(found, ran), "json"))
+    assert document == json.loads(json.dumps(diagnosis_of(found, ran).to_dict()))
+    assert list(document) == ["gateway", "incidentTime", "findings", "checks", "durationSeconds", "armCalls"]
+    assert document["incidentTime"] == "2026-11-23T10:27:00Z"
+    assert [f["code"] for f in document["findings"]] == [f.code for f in found]
+    assert [c["status"] for c in document["checks"]] == [c.status.value for c in ran]
+
+
+@given(st.lists(findings, max_size=4), st.lists(checks, max_size=6))
+def test_text_shows_each_finding_in_order_and_every_check_that_could_not_run(found, ran):
+    text = render_text(diagnosis_of(found, ran))
+    lines = text.splitlines()
+
+    assert lines[0] == "Application Gateway agw-one (resource group rg-web)"
+    finding_lines = [line for line in lines if line.split("  ")[0].strip() in ("CRITICAL", "WARNING", "INFO")]
+    assert len(finding_lines) == len(found)
+    for line, finding in zip(finding_lines, found, strict=True):
+        assert line.startswith(finding.severity.value.upper())
+        assert f"  {finding.code}  " in line
+        assert finding.resource.rsplit("/", 1)[1] in line and line.endswith(finding.title)
+    for check in ran:
+        if check.status is CheckStatus.ERROR:
+            assert any(f"error   {check.name}:" in line for line in lines)
+    errors = [c for c in ran if c.status is CheckStatus.ERROR]
+    assert ("No cause found" in text) == (not found)
+    if not found and errors:
+        assert "could not run" in text
+    if not found and not errors:
+        assert "none found a problem" in text
+
+
+@given(st.lists(findings, min_size=1, max_size=3), st.lists(checks, max_size=4))
+def test_compact_text_leaves_out_evidence_and_keeps_one_line_per_check(found, ran):
+    text = render_text(diagnosis_of(found, ran), compact=True)
+    assert "evidence:" not in text
+    errors = [c for c in ran if c.status is CheckStatus.ERROR]
+    assert sum(1 for line in text.splitlines() if line.startswith("  error ")) == len(errors)
+
+
+@given(st.lists(findings, max_size=3), st.lists(checks, max_size=6))
+def test_markdown_has_a_section_per_finding_and_a_row_per_check(found, ran):
+    markdown = render_markdown(diagnosis_of(found, ran))
+    assert markdown.startswith("# Application Gateway diagnosis: agw-one\n")
+    assert markdown.count("\n### ") == len(found)
+    table = markdown.split("| check | status | reason |\n|---|---|---|\n", 1)[1]
+    assert len(table.strip().splitlines()) == len(ran)
+
+
+def test_evidence_lines_name_resources_and_stay_within_the_width():
+    lines = evidence_lines(
+        {
+            "nsg": f"{RG}/networkSecurityGroups/nsg-backend",
+            "blocked": [{"address": f"10.1.1.{n}", "port": 8080} for n in range(40)],
+        }
+    )
+    assert lines[0] == "      nsg: nsg-backend"
+    assert lines[1].startswith('      blocked: [{"address":"10.1.1.0","port":8080}')
+    assert lines[1].endswith("…") and len(lines[1]) <= 110
+
+
+def test_incident_window_is_thirty_minutes_or_the_alerts_window_if_longer():
+    fired = parse_time("2026-11-23T10:27:00Z")
+    assert incident_window(fired) == (fired - timedelta(minutes=30), fired)
+    assert incident_window(fired, parse_duration("PT5M")) == (fired - timedelta(minutes=30), fired)
+    assert incident_window(fired, parse_duration("PT1H")) == (fired - timedelta(hours=1), fired)
+    assert parse_time("2026-11-23T10:27:00") == fired  # naive times are UTC
+    assert parse_duration("P1DT2H") == timedelta(days=1, hours=2)
