@@ -1,0 +1,497 @@
+"""The one pipeline every trigger and the CLI use:
+intake -> dedupe -> diagnose -> remediate -> notify -> record.
+
+Triggers turn what arrives into WorkItems (intake: `alert_items`, `change_items`, `sweep_items`);
+`process(item)` runs the rest for one gateway:
+
+- dedupe: each delivery (alert id + condition + gateway, Event Grid event id, sweep item) is claimed
+  once; a repeat is acknowledged as a duplicate without a second diagnosis.
+- one worker per gateway: a Fired alert takes the gateway's lease (its holder is the new incident)
+  or joins the incident in progress / still open; different gateways proceed in parallel.
+- `Resolved` closes the open incident instead of diagnosing.
+- a change event or sweep diagnoses preventively and reports only findings that are new since the
+  gateway's last diagnosis.
+
+Remediate and notify are pluggable stages: `Stage = Callable[[Report], StageResult]`; they see the
+report so far (findings, incident id) and must not raise (an exception is recorded as a stage error).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any
+
+from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
+from appgw_doctor.config import ConfigError, Settings
+from intake.alerts import Alert, is_gateway_id, subscription_of
+from intake.events import ResourceChange
+from state import DiagnosisRecord, Incident, IncidentStatus, Lease, StateStore
+from state.model import finding_key
+from state.store import new_id
+
+log = logging.getLogger("appgw_doctor.pipeline")
+
+ALERT, CHANGE, SWEEP = "alert", "change", "sweep"
+_INCIDENT_HOLDER = "incident:"
+_CHECK_HOLDER = "check:"
+_RESOLVE_HOLDER = "resolve:"
+_WAIT_SECONDS = 120.0  # how long work waits for another holder of its gateway's lease
+
+
+class Outcome(str, Enum):
+    DIAGNOSED = "diagnosed"
+    DUPLICATE = "duplicate"  # this delivery was already processed (or is being processed)
+    JOINED = "joined"  # another alert's incident for the gateway is in progress or open
+    CLOSED = "closed"  # Resolved: the open incident is closed
+    NO_OPEN_INCIDENT = "no-open-incident"  # Resolved, but nothing was open
+    COVERED = "covered"  # change: a diagnosis started after the change already saw it
+    FAILED = "failed"  # the diagnosis could not run (see the diagnose stage)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    status: str  # "ok" | "skipped" | "error"
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One gateway to look at, and why. Travels as a queue message (`to_message`/`from_message`)."""
+
+    kind: str  # ALERT | CHANGE | SWEEP
+    gateway_id: str
+    alert: Alert | None = None
+    change: ResourceChange | None = None
+    sweep_id: str | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        if self.alert is not None:
+            return self.alert.dedupe_key
+        if self.change is not None:
+            return f"{self.change.dedupe_key}|{self.gateway_id.lower()}"
+        return f"sweep|{self.sweep_id}|{self.gateway_id.lower()}"
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "gatewayId": self.gateway_id,
+                "alert": self.alert.to_dict() if self.alert else None,
+                "change": self.change.to_dict() if self.change else None,
+                "sweepId": self.sweep_id,
+            }
+        )
+
+    @classmethod
+    def from_message(cls, text: str) -> WorkItem:
+        """ValueError when the message is not one we wrote."""
+        try:
+            data = json.loads(text)
+            item = cls(
+                kind=data["kind"],
+                gateway_id=data["gatewayId"],
+                alert=Alert.from_dict(data["alert"]) if data.get("alert") else None,
+                change=ResourceChange.from_dict(data["change"]) if data.get("change") else None,
+                sweep_id=data.get("sweepId"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not a work item message: {error}") from None
+        if item.kind not in (ALERT, CHANGE, SWEEP) or not is_gateway_id(item.gateway_id):
+            raise ValueError("not a work item message: bad kind or gateway id")
+        if (item.kind == ALERT) != (item.alert is not None) or (item.kind == CHANGE) != (
+            item.change is not None
+        ):
+            raise ValueError("not a work item message: kind does not match its payload")
+        return item
+
+
+@dataclass
+class Report:
+    """What happened to one work item: the incident report the CLI prints and notifiers render."""
+
+    item: WorkItem
+    outcome: Outcome | None = None
+    incident_id: str | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)  # everything the diagnosis found
+    reported: list[dict[str, Any]] = field(default_factory=list)  # what to tell people (new ones for checks)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[StageResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.value if self.outcome else None,
+            "incidentId": self.incident_id,
+            "trigger": self.item.kind,
+            "gatewayId": self.item.gateway_id,
+            "alert": self.item.alert.to_dict() if self.item.alert else None,
+            "change": self.item.change.to_dict() if self.item.change else None,
+            "findings": self.findings,
+            "reportedFindings": self.reported,
+            "checks": self.checks,
+            "stages": [stage.to_dict() for stage in self.stages],
+        }
+
+
+Stage = Callable[[Report], StageResult]
+ClientsFor = Callable[[str], AzureClients]
+
+
+def no_remediation(report: Report) -> StageResult:
+    return StageResult("remediate", "skipped", "no remediation configured")
+
+
+def no_notification(report: Report) -> StageResult:
+    return StageResult("notify", "skipped", "no notifier configured")
+
+
+def real_diagnose(gateway_id: str, **kwargs: Any) -> Any:
+    """diagnostics.diagnosis.diagnose, imported on first use (it pulls in every check)."""
+    from diagnostics.diagnosis import diagnose
+
+    return diagnose(gateway_id, **kwargs)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        clients_for: ClientsFor,
+        diagnose: Callable[..., Any] = real_diagnose,
+        remediate: Stage = no_remediation,
+        notify: Stage = no_notification,
+        allowed_subscriptions: Iterable[str] | None = None,
+        dns_servers: Mapping[str, tuple[str, int]] | None = None,
+        lease_ttl: timedelta = timedelta(minutes=10),
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.store = store
+        self._clients_for = clients_for
+        self._diagnose = diagnose
+        self._remediate = remediate
+        self._notify = notify
+        self._allowed = None if allowed_subscriptions is None else {s.lower() for s in allowed_subscriptions}
+        self._dns_servers = dns_servers
+        self._lease_ttl = lease_ttl
+        self._clock = clock
+
+    # --- intake: what each trigger hands over ---
+
+    @staticmethod
+    def alert_items(alerts: Iterable[Alert]) -> list[WorkItem]:
+        return [WorkItem(kind=ALERT, gateway_id=alert.gateway_id, alert=alert) for alert in alerts]
+
+    def change_items(self, change: ResourceChange) -> list[WorkItem]:
+        """The gateways a change may affect: the gateway written, or the gateways whose last diagnosis
+        depends on the written subnet, NSG or route table."""
+        gateways = (
+            [change.resource_id]
+            if change.is_gateway_write
+            else self.store.gateways_watching(change.resource_id)
+        )
+        return [
+            WorkItem(kind=CHANGE, gateway_id=gateway, change=change)
+            for gateway in gateways
+            if self._allowed is None or subscription_of(gateway) in self._allowed
+        ]
+
+    def sweep_items(self, subscriptions: Iterable[str]) -> list[WorkItem]:
+        """One item per gateway in the subscriptions; a subscription that cannot be listed is logged
+        and skipped so the others are still swept."""
+        sweep_id = new_id()
+        items: list[WorkItem] = []
+        for subscription in subscriptions:
+            try:
+                gateways = [
+                    gw.id for gw in self._clients_for(subscription).network.application_gateways.list_all()
+                ]
+            except Exception as error:  # one subscription's failure must not stop the sweep
+                log.warning("sweep could not list gateways of subscription %s: %s", subscription, error)
+                continue
+            items += [WorkItem(kind=SWEEP, gateway_id=gw, sweep_id=sweep_id) for gw in gateways if gw]
+        return items
+
+    # --- the rest of the pipeline, per item ---
+
+    def process(self, item: WorkItem) -> Report:
+        run_id = new_id()
+        report = Report(item=item)
+        if not self.store.claim_delivery(
+            item.dedupe_key, holder=run_id, now=self._clock(), ttl=self._lease_ttl
+        ):
+            previous = self.store.delivery(item.dedupe_key) or {}
+            report.outcome = Outcome.DUPLICATE
+            report.incident_id = previous.get("incidentId")
+            report.stages.append(StageResult("dedupe", "ok", "duplicate delivery; acknowledged"))
+            _log_outcome(report)
+            return report
+        report.stages.append(StageResult("dedupe", "ok", "new delivery"))
+        try:
+            if item.kind == ALERT:
+                self._alert(report)
+            else:
+                self._check(report)
+        except BaseException:
+            self.store.abandon_delivery(item.dedupe_key, holder=run_id)  # let a redelivery retry
+            raise
+        assert report.outcome is not None
+        self.store.settle_delivery(
+            item.dedupe_key, holder=run_id, outcome=report.outcome.value, incident_id=report.incident_id
+        )
+        _log_outcome(report)
+        return report
+
+    def _alert(self, report: Report) -> None:
+        alert, gateway = report.item.alert, report.item.gateway_id
+        assert alert is not None
+        if alert.resolved:
+            self._resolve(report)
+            return
+        incident_id = new_id()
+        lease = self._wait_for_lease(gateway, _INCIDENT_HOLDER + incident_id, join=True)
+        if isinstance(lease, str):
+            self._join(report, lease, "in progress")
+            return
+        try:
+            existing = self.store.open_incident(gateway)
+            if existing is not None and existing.status == IncidentStatus.OPEN:
+                self._join(report, existing.id, "open")
+                return
+            now = self._clock()
+            incident = Incident(id=incident_id, gateway_id=gateway, status=IncidentStatus.DIAGNOSING,
+                                opened_at=now, updated_at=now)  # fmt: skip
+            self.store.create_incident(incident)
+            if existing is not None:  # its worker died mid-diagnosis: take over its alerts
+                self._supersede(existing, incident_id)
+            self.store.attach_alert(incident_id, key=alert.dedupe_key, alert=alert.to_dict(), at=now)
+            report.incident_id = incident_id
+            self._diagnose_and_act(
+                report, incident_time=alert.incident_time, window_size=alert.window_size, only_new=False
+            )
+            self.store.save_incident(
+                replace(
+                    incident, status=IncidentStatus.OPEN, updated_at=self._clock(), report=report.to_dict()
+                )
+            )
+        finally:
+            self.store.release_lease(lease)
+
+    def _wait_for_lease(self, gateway: str, holder: str, *, join: bool) -> Lease | str:
+        """Our lease on the gateway; or, with `join`, the id of the incident being diagnosed under it.
+        Other holders (a preventive check, a resolution) finish within seconds, so we wait for them;
+        if they do not, TimeoutError lets the queue retry later."""
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while True:
+            lease = self.store.acquire_lease(gateway, holder=holder, now=self._clock(), ttl=self._lease_ttl)
+            if lease is not None:
+                return lease
+            current = self.store.current_lease(gateway, now=self._clock())
+            if join and current is not None and current.holder.startswith(_INCIDENT_HOLDER):
+                return current.holder.removeprefix(_INCIDENT_HOLDER)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gateway {gateway} stayed busy for {_WAIT_SECONDS:.0f} s")
+            time.sleep(0.05 if current is None else 0.25)  # just released / someone is working
+
+    def _join(self, report: Report, incident_id: str, state: str) -> None:
+        alert = report.item.alert
+        assert alert is not None
+        self.store.attach_alert(incident_id, key=alert.dedupe_key, alert=alert.to_dict(), at=self._clock())
+        report.outcome = Outcome.JOINED
+        report.incident_id = incident_id
+        report.stages.append(StageResult("diagnose", "skipped", f"joined incident {incident_id} ({state})"))
+
+    def _supersede(self, stale: Incident, incident_id: str) -> None:
+        self.store.copy_alerts(stale.id, incident_id)
+        self.store.close_incident(
+            replace(stale, report={"supersededBy": incident_id, "reason": "diagnosis did not finish"}),
+            now=self._clock(),
+        )
+
+    def _resolve(self, report: Report) -> None:
+        """Close the open incident. Under the gateway's lease, so a diagnosis still in progress
+        finishes first and cannot reopen what this closes."""
+        alert, gateway = report.item.alert, report.item.gateway_id
+        assert alert is not None
+        lease = self._wait_for_lease(gateway, _RESOLVE_HOLDER + new_id(), join=False)
+        assert not isinstance(lease, str)
+        try:
+            incident = self.store.open_incident(gateway)
+            if incident is None:
+                report.outcome = Outcome.NO_OPEN_INCIDENT
+                report.stages.append(StageResult("diagnose", "skipped", "resolved; no open incident"))
+                return
+            now = self._clock()
+            self.store.attach_alert(incident.id, key=alert.dedupe_key, alert=alert.to_dict(), at=now)
+            self.store.close_incident(incident, now=now)
+        finally:
+            self.store.release_lease(lease)
+        report.outcome = Outcome.CLOSED
+        report.incident_id = incident.id
+        report.findings = list((incident.report or {}).get("findings") or [])
+        report.stages.append(StageResult("diagnose", "skipped", f"resolved; closed incident {incident.id}"))
+        report.stages.append(self._run_stage("notify", self._notify, report))
+
+    def _check(self, report: Report) -> None:
+        """Preventive diagnosis after a change, or during a sweep. Runs under the gateway's lease
+        (waiting for a diagnosis in progress), and is skipped when a diagnosis that started after
+        the change has already seen it."""
+        item = report.item
+        lease = self._wait_for_lease(item.gateway_id, _CHECK_HOLDER + new_id(), join=False)
+        assert not isinstance(lease, str)
+        try:
+            change_time = item.change.event_time if item.change else None
+            last = self.store.last_diagnosis(item.gateway_id)
+            if change_time is not None and last is not None and last.started_at >= change_time:
+                report.outcome = Outcome.COVERED
+                report.stages.append(
+                    StageResult("diagnose", "skipped", f"diagnosis {last.id} ran after the change")
+                )
+                return
+            self._diagnose_and_act(report, incident_time=None, window_size=None, only_new=True)
+        finally:
+            self.store.release_lease(lease)
+
+    def _diagnose_and_act(
+        self, report: Report, *, incident_time: datetime | None, window_size: timedelta | None, only_new: bool
+    ) -> None:
+        gateway = report.item.gateway_id
+        started = self._clock()
+        previous = self.store.last_diagnosis(gateway) if only_new else None
+        try:
+            diagnosis = self._diagnose(
+                gateway,
+                clients=self._clients_for(subscription_of(gateway)),
+                incident_time=incident_time,
+                window_size=window_size,
+                dns_servers=self._dns_servers,
+            )
+        except Exception as error:  # recorded on the report; the incident says it could not be diagnosed
+            log.exception("diagnosis of %s failed", gateway, extra=_fields(report))
+            report.outcome = Outcome.FAILED
+            report.stages.append(StageResult("diagnose", "error", f"{type(error).__name__}: {error}"[:500]))
+            report.stages.append(self._run_stage("notify", self._notify, report))
+            return
+        report.outcome = Outcome.DIAGNOSED
+        report.findings = [finding.to_dict() for finding in diagnosis.findings]
+        report.checks = [check.to_dict() for check in diagnosis.checks]
+        known = previous.finding_keys if previous else set()
+        report.reported = [f for f in report.findings if finding_key(f) not in known]
+        errors = sum(1 for check in report.checks if check.get("status") == "error")
+        report.stages.append(
+            StageResult("diagnose", "ok", f"{len(report.findings)} findings, {len(report.checks)} checks"
+                        + (f" ({errors} could not run)" if errors else ""))
+        )  # fmt: skip
+        report.stages.append(self._run_stage("remediate", self._remediate, report))
+        if only_new and not report.reported:
+            report.stages.append(StageResult("notify", "skipped", "no new findings since the last diagnosis"))
+        else:
+            report.stages.append(self._run_stage("notify", self._notify, report))
+        record = DiagnosisRecord(
+            id=new_id(),
+            gateway_id=gateway,
+            trigger=report.item.kind,
+            started_at=started,
+            finished_at=self._clock(),
+            findings=report.findings,
+            checks=report.checks,
+            watched_resources=watched_resources(diagnosis),
+            incident_id=report.incident_id,
+        )
+        self.store.record_diagnosis(record)
+        report.stages.append(StageResult("record", "ok", f"diagnosis {record.id}"))
+
+    def _run_stage(self, name: str, stage: Stage, report: Report) -> StageResult:
+        try:
+            return stage(report)
+        except Exception as error:  # a failing notifier must not lose the incident record
+            log.exception("%s stage failed", name, extra=_fields(report))
+            return StageResult(name, "error", f"{type(error).__name__}: {error}"[:500])
+
+
+def watched_resources(diagnosis: Any) -> list[str]:
+    """The gateway subnet and the NSG and route table on it: writes to these can break the gateway."""
+    snapshot = getattr(diagnosis, "snapshot", None)
+    subnet = snapshot.gateway_subnet if snapshot is not None else None
+    if subnet is None:
+        return [snapshot.gateway_subnet_id] if snapshot is not None and snapshot.gateway_subnet_id else []
+    attached = [subnet.network_security_group, subnet.route_table]
+    return [subnet.id, *(resource.id for resource in attached if resource is not None and resource.id)]
+
+
+def _fields(report: Report) -> dict[str, Any]:
+    return {
+        "incident_id": report.incident_id,
+        "gateway_id": report.item.gateway_id,
+        "trigger": report.item.kind,
+        "dedupe_key": report.item.dedupe_key,
+    }
+
+
+def _log_outcome(report: Report) -> None:
+    outcome = report.outcome.value if report.outcome else "none"
+    log.info(
+        "incident=%s gateway=%s trigger=%s outcome=%s findings=%d",
+        report.incident_id or "-", report.item.gateway_id, report.item.kind, outcome, len(report.findings),
+        extra={**_fields(report), "outcome": outcome},
+    )  # fmt: skip
+
+
+class _ClientCache:
+    """One set of SDK clients per subscription, shared by concurrent work (the clients are thread-safe)."""
+
+    def __init__(self, factory: Callable[[str], AzureClients]) -> None:
+        self._factory = factory
+        self._clients: dict[str, AzureClients] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, subscription_id: str) -> AzureClients:
+        with self._lock:
+            if subscription_id not in self._clients:
+                self._clients[subscription_id] = self._factory(subscription_id)
+            return self._clients[subscription_id]
+
+
+def clients_for_target(target: ArmTarget, *, polling_interval: float) -> ClientsFor:
+    return _ClientCache(lambda sub: make_clients(sub, target=target, polling_interval=polling_interval))
+
+
+def pipeline_from_settings(
+    settings: Settings, *, remediate: Stage = no_remediation, notify: Stage = no_notification
+) -> Pipeline:
+    """The Functions app's pipeline: Table Storage state, SDK clients for the configured ARM endpoint."""
+    from state.tables import TableBackend
+
+    if settings.table_endpoint:
+        from azure.identity import DefaultAzureCredential
+
+        backend = TableBackend.from_endpoint(
+            settings.table_endpoint, DefaultAzureCredential(), prefix=settings.table_prefix
+        )
+    elif settings.storage_connection_string:
+        backend = TableBackend.from_connection_string(
+            settings.storage_connection_string, prefix=settings.table_prefix
+        )
+    else:
+        raise ConfigError("no state storage: set AzureWebJobsStorage or STATE_TABLE_ENDPOINT")
+    target = ArmTarget(settings.arm_endpoint, settings.arm_ca_bundle)
+    return Pipeline(
+        store=StateStore(backend),
+        clients_for=clients_for_target(target, polling_interval=settings.arm_polling_interval),
+        allowed_subscriptions=settings.allowed_subscriptions,
+        dns_servers={ip: (host, port) for ip, host, port in settings.dns_server_map} or None,
+        lease_ttl=timedelta(seconds=settings.lease_seconds),
+        remediate=remediate,
+        notify=notify,
+    )

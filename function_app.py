@@ -1,0 +1,107 @@
+"""Azure Functions entry points (Python v2 programming model). Thin by design: each trigger hands
+what arrived to intake, and the work to the one pipeline (appgw_doctor.pipeline) via a Storage queue.
+
+- POST /api/alerts      Azure Monitor action-group webhook (common alert schema) -> 202 + queue
+- Event Grid            ResourceWriteSuccess on gateways / their subnet, NSG, route table -> queue
+- timer (hourly)        sweep every gateway of SWEEP_SUBSCRIPTIONS -> queue, one message each
+- queue appgw-doctor-work   runs the pipeline for one gateway
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+
+import azure.functions as func
+
+from appgw_doctor.config import ConfigError, Settings, configure_telemetry
+from appgw_doctor.pipeline import Pipeline, WorkItem, pipeline_from_settings
+from intake.errors import IntakeError
+from intake.events import parse_resource_write
+from intake.webhook import AlertWebhook
+
+WORK_QUEUE = "appgw-doctor-work"
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+SWEEP_SCHEDULE = "0 0 * * * *"  # hourly, on the hour
+
+log = logging.getLogger("appgw_doctor.functions")
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@functools.lru_cache(maxsize=8)
+def _wired(settings: Settings) -> tuple[AlertWebhook, Pipeline]:
+    return AlertWebhook.from_settings(settings), pipeline_from_settings(settings)
+
+
+def _current() -> tuple[Settings, AlertWebhook, Pipeline]:
+    settings = Settings.from_env()
+    configure_telemetry(settings)
+    return (settings, *_wired(settings))
+
+
+def _json(status: int, body: dict) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+@app.function_name("alert_webhook")
+@app.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.queue_output(arg_name="work", queue_name=WORK_QUEUE, connection=STORAGE_CONNECTION)
+def alert_webhook(req: func.HttpRequest, work: func.Out[list[str]]) -> func.HttpResponse:
+    try:
+        _, webhook, _ = _current()
+        alerts = webhook.accept(req.get_body(), req.headers)
+    except IntakeError as error:
+        log.warning("alert refused: %s: %s", error.code, error.message, extra={"error_code": error.code})
+        return _json(error.status, error.to_body())
+    except ConfigError as error:
+        log.error("configuration error: %s", error)
+        return _json(500, {"error": {"code": "configuration_error", "message": str(error)}})
+    items = Pipeline.alert_items(alerts)
+    work.set([item.to_message() for item in items])
+    log.info("alert accepted: %s", ", ".join(item.dedupe_key for item in items))
+    return _json(202, {"status": "accepted", "gateways": [item.gateway_id for item in items]})
+
+
+@app.function_name("resource_changes")
+@app.event_grid_trigger(arg_name="event")
+@app.queue_output(arg_name="work", queue_name=WORK_QUEUE, connection=STORAGE_CONNECTION)
+def resource_changes(event: func.EventGridEvent, work: func.Out[list[str]]) -> None:
+    change = parse_resource_write(
+        event_id=event.id,
+        event_type=event.event_type,
+        subject=event.subject,
+        data=event.get_json(),
+        event_time=event.event_time,
+    )
+    if change is None:
+        log.info("event %s ignored: %s", event.id, event.event_type)
+        return
+    _, _, pipeline = _current()
+    items = pipeline.change_items(change)
+    if items:
+        work.set([item.to_message() for item in items])
+    log.info("change %s of %s: %d gateway(s) to check", change.event_id, change.resource_id, len(items))
+
+
+@app.function_name("sweep")
+@app.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
+@app.queue_output(arg_name="work", queue_name=WORK_QUEUE, connection=STORAGE_CONNECTION)
+def sweep(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+    settings, _, pipeline = _current()
+    items = pipeline.sweep_items(settings.sweep_subscriptions)
+    if items:
+        work.set([item.to_message() for item in items])
+    log.info("sweep queued %d gateway(s)", len(items))
+
+
+@app.function_name("process_work")
+@app.queue_trigger(arg_name="message", queue_name=WORK_QUEUE, connection=STORAGE_CONNECTION)
+def process_work(message: func.QueueMessage) -> None:
+    try:
+        item = WorkItem.from_message(message.get_body().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:  # not retryable: drop it, loudly
+        log.error("dropping malformed work message %s: %s", message.id, error)
+        return
+    _, _, pipeline = _current()
+    pipeline.process(item)

@@ -1,0 +1,234 @@
+"""Azure Monitor alerts in the common alert schema, validated down to what the pipeline needs.
+
+An action group posts one alert per request (docs/APPGW_FACTS.md, "Alerts and events"). We accept
+metric and log alerts whose targets are Application Gateways in allowed subscriptions; anything
+else is refused with an IntakeError naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from diagnostics.diagnosis import parse_duration
+from intake.errors import IntakeError, bad_request
+
+SCHEMA_ID = "azureMonitorCommonAlertSchema"
+MAX_BODY_BYTES = 1024 * 1024
+FIRED = "Fired"
+RESOLVED = "Resolved"
+ACCEPTED_SIGNALS = ("Metric", "Log")
+
+_GATEWAY_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"/resourcegroups/[^/]+/providers/microsoft\.network/applicationgateways/[^/]+$",
+    re.IGNORECASE,
+)
+_ISO_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert instance about one gateway (a multi-target alert becomes one Alert per gateway)."""
+
+    alert_id: str
+    alert_rule: str
+    severity: str
+    signal_type: str
+    monitor_condition: str
+    gateway_id: str
+    fired_at: datetime | None = None
+    resolved_at: datetime | None = None
+    window_end: datetime | None = None
+    window_size: timedelta | None = None  # a metric alert's evaluation window (condition.windowSize)
+    description: str = ""
+
+    @property
+    def subscription_id(self) -> str:
+        return subscription_of(self.gateway_id)
+
+    @property
+    def resolved(self) -> bool:
+        return self.monitor_condition == RESOLVED
+
+    @property
+    def dedupe_key(self) -> str:
+        """Same alert instance, same condition, same gateway = same delivery (action groups retry)."""
+        return f"alert|{self.alert_id.lower()}|{self.monitor_condition}|{self.gateway_id.lower()}"
+
+    @property
+    def incident_time(self) -> datetime | None:
+        """When the problem was seen: the end of the evaluation window, else the firing time."""
+        return self.window_end or self.fired_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alertId": self.alert_id,
+            "alertRule": self.alert_rule,
+            "severity": self.severity,
+            "signalType": self.signal_type,
+            "monitorCondition": self.monitor_condition,
+            "gatewayId": self.gateway_id,
+            "firedDateTime": _iso(self.fired_at),
+            "resolvedDateTime": _iso(self.resolved_at),
+            "windowEndTime": _iso(self.window_end),
+            "windowSizeSeconds": self.window_size.total_seconds() if self.window_size else None,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        return cls(
+            alert_id=data["alertId"],
+            alert_rule=data["alertRule"],
+            severity=data["severity"],
+            signal_type=data["signalType"],
+            monitor_condition=data["monitorCondition"],
+            gateway_id=data["gatewayId"],
+            fired_at=parse_time(data.get("firedDateTime")),
+            resolved_at=parse_time(data.get("resolvedDateTime")),
+            window_end=parse_time(data.get("windowEndTime")),
+            window_size=timedelta(seconds=data["windowSizeSeconds"])
+            if data.get("windowSizeSeconds")
+            else None,
+            description=data.get("description") or "",
+        )
+
+
+def parse_alert_body(body: bytes, *, allowed_subscriptions: Iterable[str] | None) -> list[Alert]:
+    """Validate a webhook body; one Alert per targeted gateway.
+
+    `allowed_subscriptions=None` means no allow-list (local CLI use); an empty collection allows none.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise IntakeError(413, "body_too_large", f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise bad_request("malformed_json", "body is not valid JSON") from None
+    return parse_alert_document(document, allowed_subscriptions=allowed_subscriptions)
+
+
+def parse_alert_document(document: Any, *, allowed_subscriptions: Iterable[str] | None) -> list[Alert]:
+    if not isinstance(document, dict):
+        raise bad_request("malformed_alert", "body must be a JSON object")
+    if document.get("schemaId") != SCHEMA_ID:
+        raise bad_request("wrong_schema", f"schemaId must be {SCHEMA_ID!r}")
+    data = document.get("data")
+    essentials = data.get("essentials") if isinstance(data, dict) else None
+    if not isinstance(essentials, dict):
+        raise bad_request("missing_field", "data.essentials is missing")
+
+    alert_id = _required_text(essentials, "alertId")
+    condition = _required_text(essentials, "monitorCondition")
+    if condition not in (FIRED, RESOLVED):
+        raise bad_request("invalid_field", f"monitorCondition must be {FIRED!r} or {RESOLVED!r}")
+    signal = _required_text(essentials, "signalType")
+    if signal not in ACCEPTED_SIGNALS:
+        raise IntakeError(422, "unsupported_signal", f"signalType {signal!r} is not a metric or log alert")
+    targets = essentials.get("alertTargetIDs")
+    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+        raise bad_request("missing_field", "data.essentials.alertTargetIDs must be a non-empty list of ids")
+    not_gateways = [t for t in targets if not _GATEWAY_ID.match(t)]
+    if not_gateways:
+        raise IntakeError(
+            422,
+            "not_application_gateway",
+            f"alert target is not an Application Gateway: {not_gateways[0][:200]}",
+        )
+    if allowed_subscriptions is not None:
+        allowed = {s.strip().lower() for s in allowed_subscriptions}
+        outside = [t for t in targets if subscription_of(t) not in allowed]
+        if outside:
+            raise IntakeError(
+                403, "subscription_not_allowed", f"subscription {subscription_of(outside[0])} is not allowed"
+            )
+
+    condition_block = _alert_condition(data)
+    first = Alert(
+        alert_id=alert_id,
+        alert_rule=_optional_text(essentials, "alertRule"),
+        severity=_optional_text(essentials, "severity"),
+        signal_type=signal,
+        monitor_condition=condition,
+        gateway_id=targets[0],
+        fired_at=_field_time(essentials, "firedDateTime"),
+        resolved_at=_field_time(essentials, "resolvedDateTime"),
+        window_end=_field_time(condition_block, "windowEndTime"),
+        window_size=_field_duration(condition_block, "windowSize"),
+        description=_optional_text(essentials, "description"),
+    )
+    return [replace(first, gateway_id=target) for target in dict.fromkeys(targets)]
+
+
+def subscription_of(resource_id: str) -> str:
+    """Lower-case subscription GUID of an ARM id ('' when there is none)."""
+    parts = resource_id.split("/")
+    if len(parts) > 2 and parts[1].lower() == "subscriptions":
+        return parts[2].lower()
+    return ""
+
+
+def is_gateway_id(resource_id: str) -> bool:
+    return bool(_GATEWAY_ID.match(resource_id))
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """ISO 8601 as Azure writes it (`Z`, up to 7 fractional digits) -> aware UTC datetime."""
+    if value is None:
+        return None
+    text = _ISO_FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00"), count=1)
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _alert_condition(data: Any) -> dict[str, Any]:
+    context = data.get("alertContext")
+    condition = context.get("condition") if isinstance(context, dict) else None
+    return condition if isinstance(condition, dict) else {}
+
+
+def _required_text(block: dict[str, Any], name: str) -> str:
+    value = block.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request("missing_field", f"data.essentials.{name} is missing")
+    if len(value) > 1024:
+        raise bad_request("invalid_field", f"data.essentials.{name} is longer than 1024 characters")
+    return value
+
+
+def _optional_text(block: dict[str, Any], name: str) -> str:
+    value = block.get(name)
+    return value[:1024] if isinstance(value, str) else ""
+
+
+def _field_time(block: dict[str, Any], name: str) -> datetime | None:
+    value = block.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request("invalid_field", f"{name} must be an ISO 8601 date-time")
+    try:
+        return parse_time(value)
+    except (ValueError, OverflowError):
+        raise bad_request("invalid_field", f"{name} is not an ISO 8601 date-time") from None
+
+
+def _field_duration(block: dict[str, Any], name: str) -> timedelta | None:
+    value = block.get(name)
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError(name)
+        return parse_duration(value)
+    except (ValueError, OverflowError):
+        raise bad_request("invalid_field", f"{name} must be an ISO 8601 duration such as PT5M") from None

@@ -1,0 +1,123 @@
+"""`appgw-doctor handle-alert`: run one alert through the pipeline locally and print the incident report.
+
+    appgw-doctor handle-alert --alert FILE [--world FILE] [--format text|json] [--state PATH]
+
+Against Azure by default (DefaultAzureCredential). With `--world`, a simulator serves that world
+in-process and the diagnosis runs against it; its incidents go to a throw-away state store unless
+`--state` is given, so simulated incidents never mix with real ones. Without `--world` the state is
+SQLite under the user's data dir (`$XDG_DATA_HOME/appgw-doctor/state.db`), or `--state PATH`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from appgw_doctor.azure_clients import ArmTarget
+from appgw_doctor.cli import EXIT_OK, UsageError
+from appgw_doctor.pipeline import Outcome, Pipeline, Report, clients_for_target
+from intake.alerts import parse_alert_body
+from intake.errors import IntakeError
+from state import StateStore
+from state.sqlite import SqliteBackend, default_state_path
+
+EXIT_DIAGNOSIS_FAILED = 1
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("handle-alert", help="Run an Azure Monitor alert through the pipeline.")
+    parser.add_argument("--alert", required=True, type=Path, help="Alert JSON (common alert schema).")
+    parser.add_argument("--world", type=Path, help="Diagnose against a simulator serving this world file.")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="Output format.")
+    parser.add_argument("--state", type=Path, help=f"SQLite state file (default: {default_state_path()}).")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        body = args.alert.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {args.alert}: {error.strerror or error}") from None
+    try:
+        alerts = parse_alert_body(body, allowed_subscriptions=None)
+    except IntakeError as error:
+        raise UsageError(f"{args.alert}: {error.message}") from None
+    with _pipeline(args) as pipeline:
+        reports = [pipeline.process(item) for item in Pipeline.alert_items(alerts)]
+        documents = [_document(pipeline.store, report) for report in reports]
+    if args.format == "json":
+        print(json.dumps({"reports": documents}, indent=2))
+    else:
+        print("\n\n".join(render_text(document) for document in documents))
+    failed = any(report.outcome == Outcome.FAILED for report in reports)
+    return EXIT_DIAGNOSIS_FAILED if failed else EXIT_OK
+
+
+@contextlib.contextmanager
+def _pipeline(args: argparse.Namespace) -> Iterator[Pipeline]:
+    with contextlib.ExitStack() as stack:
+        if args.world is not None:
+            from simulator import Simulator, WorldError
+
+            try:
+                simulator = stack.enter_context(Simulator(str(args.world)))
+            except (WorldError, OSError, ValueError) as error:
+                raise UsageError(f"{args.world}: {error}") from None
+            target = ArmTarget(simulator.endpoint, simulator.ca_cert)
+            clients_for = clients_for_target(target, polling_interval=0.05)
+            dns_servers = simulator.dns_servers or None
+            state_path = args.state or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state.db"
+        else:
+            clients_for = clients_for_target(ArmTarget(), polling_interval=1.0)
+            dns_servers = None
+            state_path = args.state or default_state_path()
+        try:
+            store = StateStore(SqliteBackend(state_path))
+        except OSError as error:
+            raise UsageError(f"cannot open state {state_path}: {error.strerror or error}") from None
+        stack.callback(store.close)
+        yield Pipeline(store=store, clients_for=clients_for, dns_servers=dns_servers)
+
+
+def _document(store: StateStore, report: Report) -> dict[str, Any]:
+    """The report; for a duplicate or joined alert, with the findings of the incident it belongs to."""
+    document = report.to_dict()
+    if report.outcome in (Outcome.DUPLICATE, Outcome.JOINED) and report.incident_id:
+        incident = store.get_incident(report.item.gateway_id, report.incident_id)
+        if incident is not None:
+            document["incident"] = {"status": incident.status.value, "report": incident.report}
+            document["findings"] = list((incident.report or {}).get("findings") or [])
+    return document
+
+
+def render_text(document: dict[str, Any]) -> str:
+    alert = document.get("alert") or {}
+    lines = [
+        f"Incident {document.get('incidentId') or '-'}: {document['outcome']}",
+        f"  gateway  {document['gatewayId']}",
+        f"  alert    {alert.get('alertRule') or '-'} {alert.get('severity') or ''} "
+        f"{alert.get('monitorCondition')} at {alert.get('firedDateTime') or '-'} ({alert.get('signalType')})",
+    ]
+    findings = document.get("findings") or []
+    lines.append(f"Findings ({len(findings)}):")
+    for finding in findings:
+        lines.append(f"  [{finding['severity']}] {finding['code']}: {finding['title']}")
+        lines.append(f"      resource: {finding['resource']}")
+        fix = finding.get("fix") or {}
+        if fix.get("summary"):
+            lines.append(
+                f"      fix: {fix['summary']}" + (f" (action {fix['action']})" if fix.get("action") else "")
+            )
+        if fix.get("command"):
+            lines.append(f"      $ {fix['command']}")
+    if not findings:
+        lines.append("  none")
+    lines.append("Stages:")
+    for stage in document.get("stages") or []:
+        lines.append(f"  {stage['name']:<10} {stage['status']:<8} {stage['detail']}")
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""App settings: parsed once into Settings; a bad value is a one-line ConfigError naming the setting."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from appgw_doctor.azure_clients import ARM_ENDPOINT
+from appgw_doctor.config import ConfigError, Settings, configure_telemetry
+
+SUB_A = "00000000-0000-0000-0000-00000000000A"
+SUB_B = "00000000-0000-0000-0000-00000000000b"
+
+
+ENV = {
+    "ALLOWED_SUBSCRIPTIONS": f"{SUB_A}, {SUB_B};{SUB_A}",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "SECURE_WEBHOOK_TENANT_ID": "t",
+    "SECURE_WEBHOOK_AUDIENCE": "api://a",
+    "ARM_ENDPOINT": "https://127.0.0.1:8443/",
+    "DNS_SERVER_MAP": "10.1.2.4=127.0.0.1:5353, 10.1.2.5=localhost:53",
+}
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.allowed_subscriptions == ()
+    assert settings.arm_endpoint == ARM_ENDPOINT
+    assert settings.table_prefix == "appgwdoctor"
+    assert settings.lease_seconds == 600
+    assert not settings.secure_webhook_enabled
+    assert settings.storage_connection_string is None and settings.table_endpoint is None
+
+
+def test_values_are_parsed() -> None:
+    settings = Settings.from_env({**ENV, "LEASE_SECONDS": "120"})
+    assert settings.allowed_subscriptions == (SUB_A.lower(), SUB_B.lower())
+    assert settings.sweep_subscriptions == settings.allowed_subscriptions
+    assert Settings.from_env({**ENV, "SWEEP_SUBSCRIPTIONS": SUB_B}).sweep_subscriptions == (SUB_B.lower(),)
+    assert settings.secure_webhook_enabled
+    assert settings.arm_endpoint == "https://127.0.0.1:8443"
+    assert settings.dns_server_map == (("10.1.2.4", "127.0.0.1", 5353), ("10.1.2.5", "localhost", 53))
+    assert settings.lease_seconds == 120
+    assert hash(settings) == hash(Settings.from_env({"LEASE_SECONDS": "120", **ENV}))  # cache key
+
+
+def test_identity_based_storage_uses_the_table_endpoint() -> None:
+    assert (
+        Settings.from_env({"AzureWebJobsStorage__accountName": "stappgw"}).table_endpoint
+        == "https://stappgw.table.core.windows.net"
+    )
+    assert Settings.from_env({"STATE_TABLE_ENDPOINT": "https://x.table.core.windows.net"}).table_endpoint
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"ALLOWED_SUBSCRIPTIONS": "prod-subscription"}, "ALLOWED_SUBSCRIPTIONS"),
+        ({"ALLOWED_SUBSCRIPTIONS": SUB_A, "SWEEP_SUBSCRIPTIONS": SUB_B}, "SWEEP_SUBSCRIPTIONS"),
+        ({"SECURE_WEBHOOK_TENANT_ID": "t"}, "SECURE_WEBHOOK_AUDIENCE"),
+        ({"SECURE_WEBHOOK_AUDIENCE": "a"}, "SECURE_WEBHOOK_TENANT_ID"),
+        ({"STATE_TABLE_PREFIX": "app-gw"}, "STATE_TABLE_PREFIX"),
+        ({"STATE_TABLE_PREFIX": "1abc"}, "STATE_TABLE_PREFIX"),
+        ({"LEASE_SECONDS": "ten"}, "LEASE_SECONDS"),
+        ({"LEASE_SECONDS": "5"}, "LEASE_SECONDS"),
+        ({"ARM_POLLING_INTERVAL": "0"}, "ARM_POLLING_INTERVAL"),
+        ({"DNS_SERVER_MAP": "10.1.2.4"}, "DNS_SERVER_MAP"),
+        ({"DNS_SERVER_MAP": "10.1.2.4=host:port"}, "DNS_SERVER_MAP"),
+    ],
+)
+def test_bad_values_name_the_setting(env, setting) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        Settings.from_env(env)
+
+
+def test_telemetry_without_the_exporter_installed_logs_a_warning_once(caplog, monkeypatch) -> None:
+    import appgw_doctor.config as config
+
+    monkeypatch.setattr(config, "_telemetry_configured", False)
+    monkeypatch.setitem(sys.modules, "azure.monitor.opentelemetry", None)  # as if not installed
+    settings = Settings(app_insights_connection_string="InstrumentationKey=0;IngestionEndpoint=https://x")
+    with caplog.at_level(logging.WARNING, logger="appgw_doctor"):
+        configure_telemetry(settings)
+        configure_telemetry(settings)
+    (record,) = caplog.records
+    assert "azure-monitor-opentelemetry is not installed" in record.getMessage()

@@ -1,0 +1,197 @@
+"""Every trigger end to end: the function the host would call, the queue message it emits, the
+worker function, the real diagnosis against the simulator, and the state left in Table Storage."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+from azure.mgmt.network import models
+
+from appgw_doctor.azure_clients import ArmTarget, make_clients
+from appgw_doctor.pipeline import WorkItem
+from state import IncidentStatus
+from tests.functions.harness import OutputBinding, post_alert, run_queue
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted(p.parent.name for p in ROOT.glob("scenarios/*/expected.json"))
+HEALTHY = ROOT / "scenarios/healthy"
+
+
+def alert_body(scenario_dir: Path, **essentials) -> bytes:
+    document = json.loads((scenario_dir / "alert.json").read_text())
+    document["data"]["essentials"].update(essentials)
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_alert_becomes_an_incident_with_the_expected_findings(
+    scenario, simulator, app_env, functions
+) -> None:
+    directory = ROOT / "scenarios" / scenario
+    expected = json.loads((directory / "expected.json").read_text())
+    app_env.point_at(simulator(directory / "world.json"))
+
+    response, messages = post_alert(functions, (directory / "alert.json").read_bytes())
+    assert response.status_code == 202
+    run_queue(functions, messages)
+
+    store = app_env.store()
+    (incident,) = store.list_incidents(expected["gateway"])
+    assert incident.status is IncidentStatus.OPEN
+    codes = {finding["code"] for finding in incident.report["findings"]}
+    assert set(expected["must"]) <= codes, f"missing {set(expected['must']) - codes}"
+    assert not codes & set(expected["must_not"])
+    stages = {stage["name"]: stage["status"] for stage in incident.report["stages"]}
+    assert stages == {
+        "dedupe": "ok",
+        "diagnose": "ok",
+        "remediate": "skipped",
+        "notify": "skipped",
+        "record": "ok",
+    }
+    (record,) = store.list_diagnoses(expected["gateway"])
+    assert record.incident_id == incident.id and record.trigger == "alert"
+
+
+def test_repeated_delivery_is_acknowledged_without_a_second_diagnosis(simulator, app_env, functions) -> None:
+    app_env.point_at(simulator(HEALTHY / "world.json"))
+    body = (HEALTHY / "alert.json").read_bytes()
+    for _ in range(3):
+        response, messages = post_alert(functions, body)
+        assert response.status_code == 202
+        run_queue(functions, messages)
+    store = app_env.store()
+    assert len(store.list_diagnoses()) == 1
+    (incident,) = store.list_incidents()
+    assert len(store.incident_alerts(incident.id)) == 1
+
+
+def test_another_alert_for_the_gateway_joins_the_open_incident(simulator, app_env, functions) -> None:
+    app_env.point_at(simulator(HEALTHY / "world.json"))
+    run_queue(functions, post_alert(functions, alert_body(HEALTHY))[1])
+    run_queue(
+        functions,
+        post_alert(functions, alert_body(HEALTHY, alertId="second-alert", alertRule="unhealthy"))[1],
+    )
+    store = app_env.store()
+    (incident,) = store.list_incidents()
+    assert [a["alertRule"] for a in store.incident_alerts(incident.id)] == ["appgw-5xx", "unhealthy"]
+    assert len(store.list_diagnoses()) == 1
+
+
+def test_resolved_alert_closes_the_incident_without_diagnosing(simulator, app_env, functions) -> None:
+    app_env.point_at(simulator(HEALTHY / "world.json"))
+    run_queue(functions, post_alert(functions, alert_body(HEALTHY))[1])
+    resolved = alert_body(HEALTHY, monitorCondition="Resolved", resolvedDateTime="2026-11-23T10:50:00Z")
+    run_queue(functions, post_alert(functions, resolved)[1])
+    store = app_env.store()
+    (incident,) = store.list_incidents()
+    assert incident.status is IncidentStatus.CLOSED and incident.closed_at is not None
+    assert len(store.list_diagnoses()) == 1
+    run_queue(functions, post_alert(functions, alert_body(HEALTHY, alertId="next-instance"))[1])
+    assert [i.status for i in store.list_incidents()] == [IncidentStatus.CLOSED, IncidentStatus.OPEN]
+
+
+def event(
+    operation: str, resource_id: str, *, event_id: str, event_type="Microsoft.Resources.ResourceWriteSuccess"
+):
+    return func.EventGridEvent(
+        id=event_id,
+        data={"operationName": operation, "resourceUri": resource_id, "status": "Succeeded"},
+        topic="/subscriptions/00000000-0000-0000-0000-000000000001",
+        subject=resource_id,
+        event_type=event_type,
+        event_time=datetime.now(timezone.utc) + timedelta(seconds=1),
+        data_version="2",
+    )
+
+
+def changes(functions, grid_event) -> list[WorkItem]:
+    work = OutputBinding()
+    functions["resource_changes"](grid_event, work)
+    return [WorkItem.from_message(m) for m in work.get() or []]
+
+
+def test_write_to_the_gateway_subnets_nsg_triggers_a_preventive_diagnosis(
+    simulator, app_env, functions
+) -> None:
+    sim = simulator(HEALTHY / "world.json")
+    app_env.point_at(sim)
+    gateway = json.loads((HEALTHY / "expected.json").read_text())["gateway"]
+    nsg = (
+        gateway.split("/providers/")[0]
+        + "/providers/Microsoft.Network/networkSecurityGroups/nsg-contoso-appgw"
+    )
+    rule = nsg + "/securityRules/AllowGatewayManager"
+    write = "Microsoft.Network/networkSecurityGroups/securityRules/write"
+
+    assert changes(functions, event(write, rule, event_id="before")) == []  # nothing known about this NSG yet
+    run_queue(functions, post_alert(functions, alert_body(HEALTHY))[1])  # the diagnosis records the NSG
+
+    azure = make_clients(
+        sim.subscription_id, target=ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.05
+    )
+    deny = models.SecurityRule(  # someone flips the rule the gateway needs
+        protocol="Tcp", source_port_range="*", destination_port_range="65200-65535",
+        source_address_prefix="GatewayManager", destination_address_prefix="*",
+        access="Deny", priority=100, direction="Inbound",
+    )  # fmt: skip
+    azure.network.security_rules.begin_create_or_update(
+        "rg-contoso-web", "nsg-contoso-appgw", "AllowGatewayManager", deny
+    ).result()
+    azure.close()
+
+    (item,) = changes(functions, event(write, rule, event_id="after"))
+    assert item.kind == "change" and item.gateway_id.lower() == gateway.lower()
+    assert item.change.resource_id.lower() == nsg.lower()
+    run_queue(functions, [item.to_message(), item.to_message()])  # Event Grid delivers at least once
+
+    records = app_env.store().list_diagnoses(gateway)
+    assert [r.trigger for r in records] == ["alert", "change"]
+    assert "NSG_BLOCKS_INFRA_PORTS" in {f["code"] for f in records[-1].findings}
+    assert "NSG_BLOCKS_INFRA_PORTS" not in {f["code"] for f in records[0].findings}
+
+
+def test_gateway_write_is_checked_and_unrelated_events_are_ignored(app_env, functions) -> None:
+    gateway = json.loads((HEALTHY / "expected.json").read_text())["gateway"]
+    (item,) = changes(functions, event("Microsoft.Network/applicationGateways/write", gateway, event_id="g1"))
+    assert item.gateway_id == gateway
+    assert changes(functions, event("Microsoft.Compute/virtualMachines/write", gateway, event_id="g2")) == []
+    deleted = event("Microsoft.Network/applicationGateways/delete", gateway, event_id="g3",
+                    event_type="Microsoft.Resources.ResourceDeleteSuccess")  # fmt: skip
+    assert changes(functions, deleted) == []
+    other_subscription = gateway.replace(
+        "00000000-0000-0000-0000-000000000001", "33333333-3333-3333-3333-333333333333"
+    )
+    assert (
+        changes(
+            functions, event("Microsoft.Network/applicationGateways/write", other_subscription, event_id="x")
+        )
+        == []
+    )
+
+
+def test_timer_sweeps_every_gateway_of_the_allowed_subscriptions(simulator, app_env, functions) -> None:
+    app_env.point_at(simulator(HEALTHY / "world.json"))
+    work = OutputBinding()
+    functions["sweep"](TimerRequest(past_due=False), work)
+    items = [WorkItem.from_message(m) for m in work.get()]
+    gateway = json.loads((HEALTHY / "expected.json").read_text())["gateway"]
+    assert [(i.kind, i.gateway_id.lower()) for i in items] == [("sweep", gateway.lower())]
+    run_queue(functions, work.get())
+    (record,) = app_env.store().list_diagnoses()
+    assert record.trigger == "sweep" and record.incident_id is None
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"\xff\xfe", b'{"kind": "alert"}', b'{"kind": "sweep", "gatewayId": "x"}']
+)
+def test_malformed_work_message_is_dropped_with_a_log_line(app_env, functions, caplog, body) -> None:
+    functions["process_work"](func.QueueMessage(id="bad", body=body))
+    assert any("dropping malformed work message bad" in r.getMessage() for r in caplog.records)
+    assert app_env.store().list_diagnoses() == []

@@ -1,0 +1,26 @@
+"""Every state test runs against both backends: Azure Table Storage (on Azurite) and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from state import StateStore
+from state.sqlite import SqliteBackend
+from state.tables import TableBackend
+from tests.azurite import azurite  # noqa: F401  (registers the session fixture)
+
+
+@pytest.fixture(params=["tables", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[StateStore]:
+    if request.param == "tables":
+        instance = request.getfixturevalue("azurite")
+        backend = TableBackend.from_connection_string(
+            instance.connection_string, prefix=instance.unique_prefix()
+        )
+    else:
+        backend = SqliteBackend(tmp_path / "state.db")
+    store = StateStore(backend)
+    yield store
+    store.close()
