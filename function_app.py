@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 
 import azure.functions as func
 
@@ -20,6 +21,7 @@ from appgw_doctor.pipeline import Pipeline, WorkItem, pipeline_from_settings
 from intake.errors import IntakeError
 from intake.events import parse_resource_write
 from intake.webhook import AlertWebhook
+from notifications.stage import NotifyStage
 
 WORK_QUEUE = "appgw-doctor-work"
 STORAGE_CONNECTION = "AzureWebJobsStorage"
@@ -31,7 +33,8 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 @functools.lru_cache(maxsize=8)
 def _wired(settings: Settings) -> tuple[AlertWebhook, Pipeline]:
-    return AlertWebhook.from_settings(settings), pipeline_from_settings(settings)
+    notify = NotifyStage(os.environ)
+    return AlertWebhook.from_settings(settings), pipeline_from_settings(settings, notify=notify)
 
 
 def _current() -> tuple[Settings, AlertWebhook, Pipeline]:

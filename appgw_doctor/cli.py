@@ -28,6 +28,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "simulator.command",
     "intake.command",
     "diagnostics.command",
+    "appgw_doctor.demo",
 )
 
 

@@ -128,6 +128,10 @@ class Report:
     reported: list[dict[str, Any]] = field(default_factory=list)  # what to tell people (new ones for checks)
     checks: list[dict[str, Any]] = field(default_factory=list)
     stages: list[StageResult] = field(default_factory=list)
+    gateway_tags: dict[str, str] = field(default_factory=dict)  # per-gateway routing of notifications
+    diagnosis: Any = field(
+        default=None, repr=False
+    )  # the Diagnosis itself, for in-process callers; not recorded
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +145,7 @@ class Report:
             "reportedFindings": self.reported,
             "checks": self.checks,
             "stages": [stage.to_dict() for stage in self.stages],
+            "gatewayTags": self.gateway_tags,
         }
 
 
@@ -340,6 +345,7 @@ class Pipeline:
         report.outcome = Outcome.CLOSED
         report.incident_id = incident.id
         report.findings = list((incident.report or {}).get("findings") or [])
+        report.gateway_tags = dict((incident.report or {}).get("gatewayTags") or {})
         report.stages.append(StageResult("diagnose", "skipped", f"resolved; closed incident {incident.id}"))
         report.stages.append(self._run_stage("notify", self._notify, report))
 
@@ -384,6 +390,8 @@ class Pipeline:
             report.stages.append(self._run_stage("notify", self._notify, report))
             return
         report.outcome = Outcome.DIAGNOSED
+        report.diagnosis = diagnosis
+        report.gateway_tags = gateway_tags(diagnosis)
         report.findings = [finding.to_dict() for finding in diagnosis.findings]
         report.checks = [check.to_dict() for check in diagnosis.checks]
         known = previous.finding_keys if previous else set()
@@ -418,6 +426,12 @@ class Pipeline:
         except Exception as error:  # a failing notifier must not lose the incident record
             log.exception("%s stage failed", name, extra=_fields(report))
             return StageResult(name, "error", f"{type(error).__name__}: {error}"[:500])
+
+
+def gateway_tags(diagnosis: Any) -> dict[str, str]:
+    snapshot = getattr(diagnosis, "snapshot", None)
+    tags = snapshot.gateway.tags if snapshot is not None else None
+    return {str(name): str(value) for name, value in (tags or {}).items()}
 
 
 def watched_resources(diagnosis: Any) -> list[str]:

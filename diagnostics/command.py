@@ -1,8 +1,7 @@
-"""`appgw-doctor diagnose` and `appgw-doctor demo`.
+"""`appgw-doctor diagnose`, and the bundled scenarios the demo and the tests run.
 
     appgw-doctor diagnose --gateway <ARM id> [--world FILE] [--at ISO-8601] [--alert FILE]
                           [--format text|json|markdown] [--verbose]
-    appgw-doctor demo
 
 Without --world the diagnosis runs against Azure with DefaultAzureCredential (the subscription is
 the gateway's). With --world it runs against the local simulator serving that world, in process.
@@ -27,7 +26,7 @@ from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
 from appgw_doctor.cli import EXIT_OK, UsageError
 from diagnostics.collect import GatewayUnavailable, arm_parts, gateway_names
 from diagnostics.diagnosis import Diagnosis, diagnose, parse_duration, parse_time
-from diagnostics.report import FORMATS, render, render_text
+from diagnostics.report import FORMATS, render
 
 EXIT_CANNOT_DIAGNOSE = 1
 # The project root: scenarios/ sits next to the installed packages (an editable install).
@@ -53,14 +52,6 @@ def register(subparsers: Any) -> None:
     diagnose_parser.add_argument("--format", choices=FORMATS, default="text")
     diagnose_parser.add_argument("--verbose", "-v", action="store_true", help="progress lines on stderr")
     diagnose_parser.set_defaults(func=run_diagnose)
-
-    demo_parser = subparsers.add_parser(
-        "demo",
-        help="diagnose every bundled broken scenario on the local simulator",
-        description=f"Diagnose each scenario in {SCENARIOS} and print its findings.",
-    )
-    demo_parser.add_argument("--verbose", "-v", action="store_true", help="progress lines on stderr")
-    demo_parser.set_defaults(func=run_demo)
 
 
 @dataclass(frozen=True)
@@ -225,20 +216,3 @@ def diagnose_scenario(scenario: Scenario, **options: Any) -> Diagnosis:
             dns_servers=sim.dns_servers,
             **options,
         )
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    if not SCENARIOS.is_dir():
-        raise UsageError(f"no scenarios directory at {SCENARIOS}")
-    _quiet_sdk_logging(args.verbose)
-    progress = _progress(args.verbose)
-    for index, scenario in enumerate(bundled_scenarios()):
-        heading = f"=== {scenario.name} "
-        print(("\n" if index else "") + heading + "=" * max(3, 78 - len(heading)), flush=True)
-        try:
-            diagnosis = diagnose_scenario(scenario, progress=progress)
-        except GatewayUnavailable as error:
-            print(f"could not diagnose: {error.reason}")
-            continue
-        print(render_text(diagnosis, compact=True), flush=True)
-    return EXIT_OK

@@ -33,6 +33,10 @@ class Fix:
     def to_dict(self) -> dict[str, Any]:
         return {"action": self.action, "summary": self.summary, "command": self.command}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fix:
+        return cls(summary=data.get("summary") or "", command=data.get("command"), action=data.get("action"))
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -53,6 +57,18 @@ class Finding:
             "fix": self.fix.to_dict(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of to_dict: findings travel as JSON through the pipeline's records."""
+        return cls(
+            code=data["code"],
+            severity=Severity(data["severity"]),
+            title=data["title"],
+            resource=data["resource"],
+            evidence=dict(data.get("evidence") or {}),
+            fix=Fix.from_dict(data.get("fix") or {}),
+        )
+
 
 class CheckStatus(str, Enum):
     PASSED = "passed"
@@ -72,3 +88,7 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status.value, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(name=data["name"], status=CheckStatus(data["status"]), reason=data.get("reason") or "")

@@ -32,6 +32,51 @@ _ISO_FRACTION = re.compile(r"(\.\d{1,6})\d*")
 
 
 @dataclass(frozen=True)
+class MetricCriterion:
+    """One criterion of a metric alert (`alertContext.condition.allOf[]`): what crossed which line."""
+
+    metric_name: str
+    operator: str = ""
+    threshold: str = ""
+    metric_value: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metricName": self.metric_name,
+            "operator": self.operator,
+            "threshold": self.threshold,
+            "metricValue": self.metric_value,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MetricCriterion:
+        return cls(
+            metric_name=data["metricName"],
+            operator=data.get("operator") or "",
+            threshold=data.get("threshold") or "",
+            metric_value=data.get("metricValue"),
+        )
+
+    @classmethod
+    def first_of(cls, condition: dict[str, Any]) -> MetricCriterion | None:
+        """The first well-formed criterion of a condition block; None for log alerts and odd shapes."""
+        criteria = condition.get("allOf")
+        first = criteria[0] if isinstance(criteria, list) and criteria else None
+        if not isinstance(first, dict) or not isinstance(first.get("metricName"), str):
+            return None
+        value = first.get("metricValue")
+        threshold = first.get("threshold")
+        return cls(
+            metric_name=first["metricName"][:256],
+            operator=str(first.get("operator") or "")[:64],
+            threshold=str(threshold)[:64] if isinstance(threshold, (str, int, float)) else "",
+            metric_value=float(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else None,
+        )
+
+
+@dataclass(frozen=True)
 class Alert:
     """One alert instance about one gateway (a multi-target alert becomes one Alert per gateway)."""
 
@@ -46,6 +91,7 @@ class Alert:
     window_end: datetime | None = None
     window_size: timedelta | None = None  # a metric alert's evaluation window (condition.windowSize)
     description: str = ""
+    metric: MetricCriterion | None = None  # a metric alert's first criterion (what fired, how much)
 
     @property
     def subscription_id(self) -> str:
@@ -62,8 +108,29 @@ class Alert:
 
     @property
     def incident_time(self) -> datetime | None:
-        """When the problem was seen: the end of the evaluation window, else the firing time."""
-        return self.window_end or self.fired_at
+        """When the problem was seen: the alert's fired time, else the end of its evaluation window."""
+        return self.fired_at or self.window_end
+
+    def common_schema_data(self) -> dict[str, Any]:
+        """The `data` object of the common alert schema, with what this alert kept of it (what the
+        notifications read)."""
+        condition: dict[str, Any] = {}
+        if self.metric is not None:
+            condition["allOf"] = [self.metric.to_dict()]
+        return {
+            "essentials": {
+                "alertId": self.alert_id,
+                "alertRule": self.alert_rule,
+                "severity": self.severity,
+                "signalType": self.signal_type,
+                "monitorCondition": self.monitor_condition,
+                "alertTargetIDs": [self.gateway_id],
+                "firedDateTime": _iso(self.fired_at),
+                "resolvedDateTime": _iso(self.resolved_at),
+                "description": self.description,
+            },
+            "alertContext": {"condition": condition},
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +145,7 @@ class Alert:
             "windowEndTime": _iso(self.window_end),
             "windowSizeSeconds": self.window_size.total_seconds() if self.window_size else None,
             "description": self.description,
+            "metric": self.metric.to_dict() if self.metric else None,
         }
 
     @classmethod
@@ -96,6 +164,7 @@ class Alert:
             if data.get("windowSizeSeconds")
             else None,
             description=data.get("description") or "",
+            metric=MetricCriterion.from_dict(data["metric"]) if data.get("metric") else None,
         )
 
 
@@ -161,6 +230,7 @@ def parse_alert_document(document: Any, *, allowed_subscriptions: Iterable[str] 
         window_end=_field_time(condition_block, "windowEndTime"),
         window_size=_field_duration(condition_block, "windowSize"),
         description=_optional_text(essentials, "description"),
+        metric=MetricCriterion.first_of(condition_block),
     )
     return [replace(first, gateway_id=target) for target in dict.fromkeys(targets)]
 

@@ -1,11 +1,13 @@
 """`appgw-doctor handle-alert`: run one alert through the pipeline locally and print the incident report.
 
-    appgw-doctor handle-alert --alert FILE [--world FILE] [--format text|json] [--state PATH]
+    appgw-doctor handle-alert --alert FILE [--world FILE] [--format text|json] [--state PATH] [--outbox DIR]
 
 Against Azure by default (DefaultAzureCredential). With `--world`, a simulator serves that world
 in-process and the diagnosis runs against it; its incidents go to a throw-away state store unless
 `--state` is given, so simulated incidents never mix with real ones. Without `--world` the state is
 SQLite under the user's data dir (`$XDG_DATA_HOME/appgw-doctor/state.db`), or `--state PATH`.
+Notifications go to the channels the environment configures (TEAMS_WEBHOOK_URL, NOTIFY_EMAIL_TO, ...;
+docs/NOTIFICATIONS.md); with `--outbox DIR` the Teams card and the email are written there instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,7 @@ from appgw_doctor.cli import EXIT_OK, UsageError
 from appgw_doctor.pipeline import Outcome, Pipeline, Report, clients_for_target
 from intake.alerts import parse_alert_body
 from intake.errors import IntakeError
+from notifications.stage import NotifyStage
 from state import StateStore
 from state.sqlite import SqliteBackend, default_state_path
 
@@ -35,6 +39,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--world", type=Path, help="Diagnose against a simulator serving this world file.")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="Output format.")
     parser.add_argument("--state", type=Path, help=f"SQLite state file (default: {default_state_path()}).")
+    parser.add_argument(
+        "--outbox",
+        type=Path,
+        help="Write the Teams card (JSON) and the email (.eml) here instead of sending.",
+    )
     parser.set_defaults(func=run)
 
 
@@ -47,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         alerts = parse_alert_body(body, allowed_subscriptions=None)
     except IntakeError as error:
         raise UsageError(f"{args.alert}: {error.message}") from None
-    with _pipeline(args) as pipeline:
+    with open_pipeline(args.world, state=args.state, outbox=args.outbox) as pipeline:
         reports = [pipeline.process(item) for item in Pipeline.alert_items(alerts)]
         documents = [_document(pipeline.store, report) for report in reports]
     if args.format == "json":
@@ -59,29 +68,31 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _pipeline(args: argparse.Namespace) -> Iterator[Pipeline]:
+def open_pipeline(world: Path | None, *, state: Path | None, outbox: Path | None) -> Iterator[Pipeline]:
+    """The local pipeline: against a simulator of `world` (throw-away state unless `state`), or Azure."""
     with contextlib.ExitStack() as stack:
-        if args.world is not None:
+        if world is not None:
             from simulator import Simulator, WorldError
 
             try:
-                simulator = stack.enter_context(Simulator(str(args.world)))
+                simulator = stack.enter_context(Simulator(str(world)))
             except (WorldError, OSError, ValueError) as error:
-                raise UsageError(f"{args.world}: {error}") from None
+                raise UsageError(f"{world}: {error}") from None
             target = ArmTarget(simulator.endpoint, simulator.ca_cert)
             clients_for = clients_for_target(target, polling_interval=0.05)
             dns_servers = simulator.dns_servers or None
-            state_path = args.state or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state.db"
+            state_path = state or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state.db"
         else:
-            clients_for = clients_for_target(ArmTarget(), polling_interval=1.0)
+            clients_for = clients_for_target(ArmTarget(), polling_interval=0.25)
             dns_servers = None
-            state_path = args.state or default_state_path()
+            state_path = state or default_state_path()
         try:
             store = StateStore(SqliteBackend(state_path))
         except OSError as error:
             raise UsageError(f"cannot open state {state_path}: {error.strerror or error}") from None
         stack.callback(store.close)
-        yield Pipeline(store=store, clients_for=clients_for, dns_servers=dns_servers)
+        notify = NotifyStage(os.environ, outbox_dir=outbox)
+        yield Pipeline(store=store, clients_for=clients_for, dns_servers=dns_servers, notify=notify)
 
 
 def _document(store: StateStore, report: Report) -> dict[str, Any]:

@@ -52,6 +52,27 @@ def test_alert_fields() -> None:
     assert alert.window_size == timedelta(minutes=5)
 
 
+def test_incident_time_is_the_fired_time_when_the_window_ends_earlier() -> None:
+    document = sample()
+    document["data"]["alertContext"]["condition"]["windowEndTime"] = "2026-11-23T10:25:00Z"
+    (alert,) = parse_alert_document(document, allowed_subscriptions=ALLOWED)
+    assert alert.incident_time == alert.fired_at == datetime(2026, 11, 23, 10, 27, tzinfo=timezone.utc)
+
+
+def test_metric_criterion_is_kept_for_the_notification() -> None:
+    (alert,) = parse_alert_document(sample(), allowed_subscriptions=ALLOWED)
+    assert alert.metric is not None
+    assert (alert.metric.metric_name, alert.metric.operator, alert.metric.threshold) == (
+        "ResponseStatus",
+        "GreaterThan",
+        "10",
+    )
+    assert alert.metric.metric_value == pytest.approx(57.0)
+    data = alert.common_schema_data()
+    assert data["essentials"]["alertRule"] == "appgw-5xx"
+    assert data["alertContext"]["condition"]["allOf"][0]["metricValue"] == pytest.approx(57.0)
+
+
 def test_incident_time_falls_back_to_fired_time_for_log_alerts() -> None:
     document = sample()
     document["data"]["essentials"]["signalType"] = "Log"

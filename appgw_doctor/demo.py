@@ -1,0 +1,65 @@
+"""`appgw-doctor demo`: the main job on every bundled broken scenario, with no Azure account.
+
+Each scenario's alert goes through the one pipeline (intake -> dedupe -> diagnose -> remediate ->
+notify -> record) against a local simulator of its world; the diagnosis is printed, and the Teams
+card and email the on-call engineer would get are written to an outbox whose paths are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from appgw_doctor.cli import EXIT_OK, UsageError
+from appgw_doctor.pipeline import Pipeline
+from diagnostics.command import SCENARIOS, bundled_scenarios
+from diagnostics.report import render_text
+from intake.alerts import parse_alert_body
+from intake.command import open_pipeline
+from intake.errors import IntakeError
+
+OUTBOX = SCENARIOS.parent / "out" / "demo"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the main job on every bundled broken scenario (local simulator, no Azure account)",
+        description=f"For each scenario in {SCENARIOS}: its alert through the pipeline against a local "
+        "simulator of its world; prints the findings and where the Teams card and email were written.",
+    )
+    parser.add_argument("--outbox", type=Path, default=OUTBOX, help=f"where messages go (default {OUTBOX})")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not SCENARIOS.is_dir():
+        raise UsageError(f"no scenarios directory at {SCENARIOS}")
+    logging.getLogger("azure").setLevel(logging.ERROR)  # credential/retry chatter; findings say what matters
+    for index, scenario in enumerate(bundled_scenarios()):
+        heading = f"=== {scenario.name} "
+        print(("\n" if index else "") + heading + "=" * max(3, 78 - len(heading)), flush=True)
+        alert_path = scenario.world.parent / "alert.json"
+        try:
+            alerts = parse_alert_body(alert_path.read_bytes(), allowed_subscriptions=None)
+        except (OSError, IntakeError) as error:
+            print(f"skipped: no usable alert.json ({error})")
+            continue
+        outbox = args.outbox / scenario.name
+        for stale in outbox.glob("*-teams.json"):  # keep only this run's messages
+            stale.unlink()
+        for stale in outbox.glob("*-email.eml"):
+            stale.unlink()
+        with open_pipeline(scenario.world, state=None, outbox=outbox) as pipeline:
+            for report in map(pipeline.process, Pipeline.alert_items(alerts)):
+                if report.diagnosis is not None:
+                    print(render_text(report.diagnosis, compact=True))
+                for stage in report.stages:
+                    if stage.status == "error" or stage.name == "notify":
+                        print(f"{stage.name}: {stage.status}: {stage.detail}")
+        sys.stdout.flush()
+    print(f"\nTeams cards (JSON) and emails (.eml) are in {args.outbox}/<scenario>/")
+    return EXIT_OK

@@ -1,0 +1,129 @@
+"""The notify stage inside the real pipeline: an alert diagnosed against the simulator reaches a real
+local Teams webhook receiver and a real SMTP server; a failing channel is recorded on the incident and
+does not block the other; a resolved alert sends the short resolution message."""
+
+from __future__ import annotations
+
+import email
+import json
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+
+from appgw_doctor.azure_clients import ArmTarget
+from appgw_doctor.pipeline import Outcome, Pipeline, clients_for_target
+from intake.alerts import parse_alert_document
+from notifications.dispatch import RetryPolicy
+from notifications.stage import NotifyStage
+from state import StateStore
+from state.sqlite import SqliteBackend
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "nsg-infra-ports-v2"
+
+
+@pytest.fixture
+def alert_document() -> dict:
+    return json.loads((SCENARIO / "alert.json").read_text())
+
+
+@pytest.fixture
+def pipeline_with(simulator, tmp_path):
+    stores: list[StateStore] = []
+
+    def make(settings: dict[str, str]) -> Pipeline:
+        sim = simulator(SCENARIO / "world.json")
+        store = StateStore(SqliteBackend(tmp_path / "state.db"))
+        stores.append(store)
+        retry = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.01, total_seconds=2)
+        return Pipeline(
+            store=store,
+            clients_for=clients_for_target(ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.05),
+            notify=NotifyStage(settings, retry=retry),
+        )
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def channels(webhook, smtp) -> dict[str, str]:
+    return {
+        "TEAMS_WEBHOOK_URL": webhook.url,
+        "NOTIFY_EMAIL_TO": "oncall@contoso.com",
+        "SMTP_HOST": smtp.host,
+        "SMTP_PORT": str(smtp.port),
+        "SMTP_FROM": "appgw-doctor@contoso.com",
+        "SMTP_STARTTLS": "never",
+    }
+
+
+def test_an_alert_reaches_teams_and_email_with_the_findings(
+    pipeline_with, alert_document, webhook, smtp_server, card_validator
+):
+    pipeline = pipeline_with(channels(webhook, smtp_server))
+    [item] = Pipeline.alert_items(parse_alert_document(alert_document, allowed_subscriptions=None))
+
+    report = pipeline.process(item)
+
+    assert report.outcome == Outcome.DIAGNOSED
+    notify = next(stage for stage in report.stages if stage.name == "notify")
+    assert notify.status == "ok", notify.detail
+    [post] = webhook.posts
+    payload = json.loads(post)
+    card = payload["attachments"][0]["content"]
+    card_validator.validate(card)
+    titles = [finding["title"] for finding in report.findings]
+    assert titles and all(title in post.decode() for title in titles)
+    [(_, recipients, raw)] = smtp_server.handler.messages
+    assert recipients == ["oncall@contoso.com"]
+    message = email.message_from_bytes(raw, policy=default_policy)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "NSG_BLOCKS_INFRA_PORTS" in text or titles[0] in text
+    assert "57" in text  # the alert's metric value
+
+
+def test_a_failing_teams_webhook_is_recorded_and_email_still_goes(
+    pipeline_with, alert_document, webhook, smtp_server
+):
+    webhook.script = [(500, {})] * 5
+    pipeline = pipeline_with(channels(webhook, smtp_server))
+    [item] = Pipeline.alert_items(parse_alert_document(alert_document, allowed_subscriptions=None))
+
+    report = pipeline.process(item)
+
+    notify = next(stage for stage in report.stages if stage.name == "notify")
+    assert notify.status == "error"
+    assert "teams: FAILED" in notify.detail and "email: delivered" in notify.detail
+    assert len(smtp_server.handler.messages) == 1
+    incident = pipeline.store.get_incident(item.gateway_id, report.incident_id)
+    recorded = {stage["name"]: stage for stage in incident.report["stages"]}
+    assert recorded["notify"]["status"] == "error" and "teams: FAILED" in recorded["notify"]["detail"]
+
+
+def test_a_resolved_alert_sends_the_resolution(pipeline_with, alert_document, webhook, smtp_server):
+    pipeline = pipeline_with(channels(webhook, smtp_server))
+    [fired] = Pipeline.alert_items(parse_alert_document(alert_document, allowed_subscriptions=None))
+    pipeline.process(fired)
+    alert_document["data"]["essentials"]["monitorCondition"] = "Resolved"
+    alert_document["data"]["essentials"]["resolvedDateTime"] = "2026-11-23T10:52:00Z"
+    [resolved] = Pipeline.alert_items(parse_alert_document(alert_document, allowed_subscriptions=None))
+
+    report = pipeline.process(resolved)
+
+    assert report.outcome == Outcome.CLOSED
+    assert len(webhook.posts) == 2
+    assert "resolved" in webhook.posts[1].decode().lower()
+    subject = email.message_from_bytes(smtp_server.handler.messages[1][2], policy=default_policy)["Subject"]
+    assert subject.startswith("[RESOLVED]")
+
+
+def test_no_channel_configured_skips_with_a_reason(pipeline_with, alert_document):
+    pipeline = pipeline_with({})
+    [item] = Pipeline.alert_items(parse_alert_document(alert_document, allowed_subscriptions=None))
+
+    report = pipeline.process(item)
+
+    notify = next(stage for stage in report.stages if stage.name == "notify")
+    assert (notify.status, notify.detail) == ("skipped", "no Teams webhook or email recipients configured")
