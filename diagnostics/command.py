@@ -24,8 +24,9 @@ from typing import Any
 
 from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
 from appgw_doctor.cli import EXIT_OK, UsageError
+from appgw_doctor.iso8601 import parse_duration, parse_time
 from diagnostics.collect import GatewayUnavailable, arm_parts, gateway_names
-from diagnostics.diagnosis import Diagnosis, diagnose, parse_duration, parse_time
+from diagnostics.diagnosis import Diagnosis, diagnose
 from diagnostics.report import FORMATS, render
 
 EXIT_CANNOT_DIAGNOSE = 1

@@ -8,7 +8,6 @@ minutes, or the alert's window size when that is longer.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from appgw_doctor.azure_clients import AzureClients
+from appgw_doctor.iso8601 import as_utc, format_time
 from diagnostics.arm import DEFAULT_BUDGET_SECONDS, Arm
 from diagnostics.collect import DEFAULT_WINDOW, collect
 from diagnostics.engine import findings_of, run_checks
@@ -24,11 +24,6 @@ from diagnostics.snapshot import Snapshot
 
 # In Azure Functions the VNet's custom DNS servers are reachable only with VNet integration.
 DNS_SETTING = "DNS_RESOLVE_CUSTOM"
-
-_DURATION = re.compile(
-    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ class Diagnosis:
     def to_dict(self) -> dict[str, Any]:
         return {
             "gateway": self.gateway,
-            "incidentTime": iso_utc(self.incident_time),
+            "incidentTime": format_time(self.incident_time),
             "findings": [finding.to_dict() for finding in self.findings],
             "checks": [check.to_dict() for check in self.checks],
             "durationSeconds": round(self.duration_seconds, 3),
@@ -54,29 +49,6 @@ class Diagnosis:
 
     def checks_with(self, status: CheckStatus) -> list[CheckResult]:
         return [check for check in self.checks if check.status == status]
-
-
-def iso_utc(moment: datetime) -> str:
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Naive times are taken as UTC, as Azure writes them."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO-8601 time (`2026-11-23T10:27:00Z`); ValueError when it is not one."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    return as_utc(value)
-
-
-def parse_duration(text: str) -> timedelta:
-    """An ISO-8601 duration as alert rules write window sizes (`PT5M`, `PT1H`, `P1D`)."""
-    match = _DURATION.match(text.strip())
-    if not match or not any(match.groupdict().values()):
-        raise ValueError(f"not an ISO-8601 duration: {text!r}")
-    return timedelta(**{unit: float(value) for unit, value in match.groupdict().items() if value})
 
 
 def incident_window(

@@ -11,7 +11,8 @@ import json
 import textwrap
 from typing import Any
 
-from diagnostics.diagnosis import Diagnosis, as_utc
+from appgw_doctor.iso8601 import as_utc
+from diagnostics.diagnosis import Diagnosis
 from diagnostics.findings import CheckResult, CheckStatus, Finding
 from diagnostics.snapshot import name_of
 

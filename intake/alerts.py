@@ -11,10 +11,11 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from diagnostics.diagnosis import parse_duration
+from appgw_doctor.iso8601 import parse_duration
+from appgw_doctor.iso8601 import parse_time as parse_iso_time
 from intake.errors import IntakeError, bad_request
 
 SCHEMA_ID = "azureMonitorCommonAlertSchema"
@@ -28,7 +29,6 @@ _GATEWAY_ID = re.compile(
     r"/resourcegroups/[^/]+/providers/microsoft\.network/applicationgateways/[^/]+$",
     re.IGNORECASE,
 )
-_ISO_FRACTION = re.compile(r"(\.\d{1,6})\d*")
 
 
 @dataclass(frozen=True)
@@ -248,12 +248,8 @@ def is_gateway_id(resource_id: str) -> bool:
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """ISO 8601 as Azure writes it (`Z`, up to 7 fractional digits) -> aware UTC datetime."""
-    if value is None:
-        return None
-    text = _ISO_FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00"), count=1)
-    parsed = datetime.fromisoformat(text)
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    """ISO 8601 as Azure writes it (`Z`, up to 7 fractional digits) -> aware UTC datetime; None stays None."""
+    return None if value is None else parse_iso_time(value)
 
 
 def _iso(value: datetime | None) -> str | None:

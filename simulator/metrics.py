@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from appgw_doctor.iso8601 import format_duration, format_time, parse_duration, parse_time
+
 AGGREGATION_FIELDS = ("average", "count", "maximum", "minimum", "total")
 
 # Primary aggregation of the Application Gateway metrics (what Azure returns when the
@@ -51,52 +53,6 @@ APPLICATION_GATEWAY_METRICS = {
 }
 
 DEFAULT_INTERVAL = "PT1M"
-
-_DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$",
-    re.IGNORECASE,
-)
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse an ISO-8601 duration such as ``PT5M``, ``PT1H`` or ``P1D``."""
-    match = _DURATION.match(text.strip())
-    if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
-        raise ValueError(f"Invalid ISO-8601 duration: {text!r}")
-    parts = {key: float(value) for key, value in match.groupdict().items() if value}
-    return timedelta(**parts)
-
-
-def format_duration(delta: timedelta) -> str:
-    """Format a duration the way Azure echoes it (``PT1M``, ``PT1H``, ``P1D``)."""
-    seconds = int(delta.total_seconds())
-    days, seconds = divmod(seconds, 86400)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    text = "P" + (f"{days}D" if days else "")
-    clock = (
-        (f"{hours}H" if hours else "")
-        + (f"{minutes}M" if minutes else "")
-        + (f"{seconds}S" if seconds else "")
-    )
-    if clock or not days:
-        text += "T" + (clock or "0S")
-    return text
-
-
-def parse_time(text: str) -> datetime:
-    """Parse an ISO-8601 timestamp; naive ones are taken as UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"Invalid ISO-8601 time: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def format_time(value: datetime) -> str:
-    """Format a UTC timestamp as Azure Monitor does (``2026-11-23T10:00:00Z``)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_timespan(text: str) -> tuple[datetime, datetime]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from appgw_doctor.iso8601 import format_time, parse_time
 from simulator.effective import Lookup, props
 from simulator.health import (
     HEALTHY,
@@ -27,7 +28,6 @@ from simulator.health import (
     resolve,
     used_pairs,
 )
-from simulator.metrics import format_time, parse_time
 
 DEFAULT_REQUEST_TIMEOUT = 20
 MINUTE = timedelta(minutes=1)

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from diagnostics.diagnosis import Diagnosis, incident_window, parse_duration, parse_time
+from appgw_doctor.iso8601 import parse_duration, parse_time
+from diagnostics.diagnosis import Diagnosis, incident_window
 from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from diagnostics.report import evidence_lines, render, render_markdown, render_text
 
