@@ -31,7 +31,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy appgw_doctor diagnostics netrules simulator
+	$(BIN)/mypy appgw_doctor diagnostics netrules simulator notifications intake state function_app.py
 
 bench: setup
 	$(BIN)/python bench/diagnosis_bench.py
