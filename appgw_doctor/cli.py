@@ -6,12 +6,14 @@ Bad input is reported as one line on stderr with exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
 
 
 class UsageError(Exception):
@@ -52,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a bug: say so in one line; APPGW_DOCTOR_DEBUG=1 shows the traceback
+        if os.environ.get("APPGW_DOCTOR_DEBUG"):
+            raise
+        print(f"appgw-doctor: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

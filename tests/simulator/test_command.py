@@ -93,3 +93,15 @@ def test_missing_world_and_bad_faults_exit_2(tmp_path):
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert "Traceback" not in result.stderr
+
+
+def test_port_out_of_range_is_bad_input() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "appgw_doctor.cli", "simulate", "--world", "scenarios/healthy/world.json",
+         "--port", "99999"],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "appgw-doctor: error: argument --port: port 99999 is outside 0-65535"
+    ]
