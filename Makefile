@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench check-infra clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -36,5 +36,19 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/diagnosis_bench.py
 
+# Security checks of infra/*.bicep (checkov, offline), in a venv of its own: checkov pins versions
+# the app's dependencies must not be tied to.
+INFRA_VENV := .venv-infra
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(INFRA_VENV)/.checkov-$(CHECKOV_VERSION)
+
+check-infra: $(CHECKOV_STAMP)
+	$(INFRA_VENV)/bin/checkov --quiet --compact --skip-download --framework bicep -d infra
+
+$(CHECKOV_STAMP):
+	@test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	@touch $@
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -13,9 +13,11 @@ from typing import Any
 from intake.alerts import parse_time
 
 RESOURCE_WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
+RESOURCE_DELETE_SUCCESS = "Microsoft.Resources.ResourceDeleteSuccess"  # a deleted allow rule or route
+EVENT_TYPES = (RESOURCE_WRITE_SUCCESS, RESOURCE_DELETE_SUCCESS)
 
 # operationName -> how many trailing id segments to drop to reach the watched resource
-_WATCHED_OPERATIONS: dict[str, int] = {
+WATCHED_OPERATIONS: dict[str, int] = {
     "microsoft.network/applicationgateways/write": 0,
     "microsoft.network/networksecuritygroups/write": 0,
     "microsoft.network/networksecuritygroups/securityrules/write": 2,
@@ -29,7 +31,7 @@ _WATCHED_OPERATIONS: dict[str, int] = {
 
 @dataclass(frozen=True)
 class ResourceChange:
-    """A successful write to a resource a gateway depends on."""
+    """A successful write (or a rule/route deletion) on a resource a gateway depends on."""
 
     event_id: str
     resource_id: str  # the gateway, NSG, route table or subnet (a rule/route write names its parent)
@@ -67,15 +69,17 @@ def parse_resource_write(
 ) -> ResourceChange | None:
     """The change an event reports, or None when the event is not one we act on (not an error:
     Event Grid subscriptions may be broader than what we watch)."""
-    if event_type != RESOURCE_WRITE_SUCCESS or not isinstance(data, dict):
+    if event_type not in EVENT_TYPES or not isinstance(data, dict):
         return None
     operation = data.get("operationName")
-    if not isinstance(operation, str) or operation.lower() not in _WATCHED_OPERATIONS:
+    if not isinstance(operation, str) or operation.lower() not in WATCHED_OPERATIONS:
         return None
+    if operation.lower().endswith("/delete") != (event_type == RESOURCE_DELETE_SUCCESS):
+        return None  # a delete operation is reported by a delete event, a write by a write event
     resource = data.get("resourceUri") if isinstance(data.get("resourceUri"), str) else subject
     if not isinstance(resource, str) or not resource.lower().startswith("/subscriptions/"):
         return None
-    drop = _WATCHED_OPERATIONS[operation.lower()]
+    drop = WATCHED_OPERATIONS[operation.lower()]
     parts = resource.rstrip("/").split("/")
     if drop:
         parts = parts[:-drop]

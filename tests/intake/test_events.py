@@ -6,7 +6,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from intake.events import RESOURCE_WRITE_SUCCESS, ResourceChange, parse_resource_write
+from intake.events import (
+    RESOURCE_DELETE_SUCCESS,
+    RESOURCE_WRITE_SUCCESS,
+    ResourceChange,
+    parse_resource_write,
+)
 
 RG = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network"
 N = "Microsoft.Network"
@@ -39,7 +44,11 @@ def change(operation: str, resource: str, *, event_type: str = RESOURCE_WRITE_SU
     ],
 )  # fmt: skip
 def test_writes_that_can_break_a_gateway_name_the_watched_resource(operation, resource, watched) -> None:
-    result = change(operation, resource)
+    # Azure reports a deletion with a ResourceDeleteSuccess event, everything else with ResourceWriteSuccess.
+    deletion = operation.endswith("/delete")
+    result = change(
+        operation, resource, event_type=RESOURCE_DELETE_SUCCESS if deletion else RESOURCE_WRITE_SUCCESS
+    )
     assert result == ResourceChange(event_id="e1", resource_id=watched, operation=operation, event_time=AT)
     assert result.is_gateway_write == operation.startswith(f"{N}/applicationGateways")
 
@@ -80,6 +89,20 @@ def test_subject_is_used_when_resource_uri_is_absent() -> None:
 )
 def test_other_events_are_ignored(event_type, data) -> None:
     assert change("", f"{RG}/routeTables/rt", event_type=event_type, data=data) is None
+
+
+def test_a_deleted_rule_or_route_is_a_change_of_its_parent() -> None:
+    deleted = change(
+        "Microsoft.Network/networkSecurityGroups/securityRules/delete",
+        f"{RG}/networkSecurityGroups/nsg/securityRules/AllowGatewayManager",
+        event_type="Microsoft.Resources.ResourceDeleteSuccess",
+    )
+    assert deleted is not None and deleted.resource_id == f"{RG}/networkSecurityGroups/nsg"
+    as_write = change(
+        "Microsoft.Network/networkSecurityGroups/securityRules/delete",
+        f"{RG}/networkSecurityGroups/nsg/securityRules/AllowGatewayManager",
+    )
+    assert as_write is None
 
 
 def test_change_round_trips_and_dedupes_on_event_id() -> None:
