@@ -54,8 +54,10 @@ class Flow:
     """A connection attempt: direction relative to the NSG, endpoints, destination port, protocol.
 
     `source` / `destination` are an IP, a CIDR or a service tag (`GatewayManager`,
-    `AzureLoadBalancer`, `Internet`, ...). Spellings are normalised (`inbound` -> `Inbound`,
-    `TCP` -> `Tcp`); bad input raises a one-line ValueError.
+    `AzureLoadBalancer`, `Internet`, ...). `source_groups` / `destination_groups` are the ids of
+    the application security groups the endpoint's NIC IP configuration belongs to (compared
+    case-insensitively). Spellings are normalised (`inbound` -> `Inbound`, `TCP` -> `Tcp`); bad
+    input raises a one-line ValueError.
     """
 
     direction: str
@@ -63,6 +65,8 @@ class Flow:
     destination: str
     port: int
     protocol: str = "Tcp"
+    source_groups: frozenset[str] = frozenset()
+    destination_groups: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         direction = _DIRECTIONS.get(folded(self.direction))
@@ -77,6 +81,12 @@ class Flow:
         parse_endpoint(self.destination)
         object.__setattr__(self, "direction", direction)
         object.__setattr__(self, "protocol", protocol)
+        object.__setattr__(self, "source_groups", _group_ids(self.source_groups))
+        object.__setattr__(self, "destination_groups", _group_ids(self.destination_groups))
+
+
+def _group_ids(ids: Iterable[str]) -> frozenset[str]:
+    return frozenset(str(i).lower() for i in ids or () if i)
 
 
 @dataclass(frozen=True)
@@ -112,8 +122,9 @@ class PathVerdict:
 class Rule:
     """One security rule, normalised from whichever SDK model it came from.
 
-    Empty address prefixes (a rule written with application security groups, whose members we
-    cannot see) or empty port ranges match nothing. `expanded_*` are the CIDRs Azure lists for
+    A side written with application security groups (`*_groups`, lower-case ids) matches an
+    endpoint whose flow names one of those groups; a side with neither prefixes nor groups, or
+    empty port ranges, match nothing. `expanded_*` are the CIDRs Azure lists for
     tags in effective rules; when present they decide for address endpoints.
     """
 
@@ -129,6 +140,8 @@ class Rule:
     is_default: bool = False
     expanded_sources: tuple[Network, ...] = ()
     expanded_destinations: tuple[Network, ...] = ()
+    source_groups: frozenset[str] = frozenset()
+    destination_groups: frozenset[str] = frozenset()
 
     @classmethod
     def from_security_rule(cls, rule: Any, *, is_default: bool = False) -> Rule:
@@ -145,6 +158,8 @@ class Rule:
             destinations=_prefixes(rule.destination_address_prefixes, rule.destination_address_prefix),
             destination_ports=_ports(rule.destination_port_ranges, rule.destination_port_range, name),
             is_default=is_default,
+            source_groups=_group_ids(g.id for g in rule.source_application_security_groups or []),
+            destination_groups=_group_ids(g.id for g in rule.destination_application_security_groups or []),
         )
 
     @classmethod
@@ -177,14 +192,28 @@ class Rule:
             return False
         if not any(low <= flow.port <= high for low, high in self.destination_ports):
             return False
-        return _side_covers(self.sources, self.expanded_sources, flow.source, vnet) and _side_covers(
-            self.destinations, self.expanded_destinations, flow.destination, vnet
+        return _side_covers(
+            self.sources, self.expanded_sources, self.source_groups, flow.source, flow.source_groups, vnet
+        ) and _side_covers(
+            self.destinations,
+            self.expanded_destinations,
+            self.destination_groups,
+            flow.destination,
+            flow.destination_groups,
+            vnet,
         )
 
 
 def _side_covers(
-    prefixes: tuple[str, ...], expanded: tuple[Network, ...], endpoint_text: str, vnet: tuple[Network, ...]
+    prefixes: tuple[str, ...],
+    expanded: tuple[Network, ...],
+    groups: frozenset[str],
+    endpoint_text: str,
+    endpoint_groups: frozenset[str],
+    vnet: tuple[Network, ...],
 ) -> bool:
+    if groups and not prefixes:  # Azure takes either prefixes or application security groups per side
+        return bool(groups & endpoint_groups)
     endpoint = parse_endpoint(endpoint_text)
     if expanded and endpoint.network is not None:
         return networks_cover(expanded, endpoint)

@@ -179,14 +179,30 @@ def _expand(prefixes: list[str], vnet: list[str], tag_map: dict[str, list[str]])
     return expanded
 
 
-def effective_rule(rule: dict, kind: str, vnet: list[str], tag_map: dict[str, list[str]]) -> dict:
+def _group_addresses(p: dict, field: str, members: dict[str, list[str]]) -> list[str]:
+    """The addresses an application-security-group side stands for (see ``effective_rule``)."""
+    groups = [(g.get("id") or "").lower() for g in p.get(field) or []]
+    return [address for group in groups for address in members.get(group, [])]
+
+
+def effective_rule(
+    rule: dict,
+    kind: str,
+    vnet: list[str],
+    tag_map: dict[str, list[str]],
+    members: dict[str, list[str]] | None = None,
+) -> dict:
     """One ``EffectiveNetworkSecurityRule`` from a rule's ARM JSON.
 
     ``*`` addresses read ``0.0.0.0/0``, ports read as ranges (``80-80``, ``0-65535``),
     protocol ``*`` reads ``All``; the tags ``VirtualNetwork`` and ``AzureLoadBalancer``
-    are expanded, other tags are left as they are.
+    are expanded, other tags are left as they are. A side written with application
+    security groups is expanded to member addresses: ``members`` maps a group id
+    (lower-case) to the ``/32`` addresses of the NIC being asked about that belong to it
+    (the simulator lists this NIC's own memberships, which decide every flow to it).
     """
     p = props(rule)
+    members = members or {}
     sources = [_address(x) for x in _plural(p, "sourceAddressPrefix", "sourceAddressPrefixes")]
     destinations = [_address(x) for x in _plural(p, "destinationAddressPrefix", "destinationAddressPrefixes")]
     source_ports = [_port(x) for x in _plural(p, "sourcePortRange", "sourcePortRanges")] or ["0-65535"]
@@ -198,8 +214,10 @@ def effective_rule(rule: dict, kind: str, vnet: list[str], tag_map: dict[str, li
         "destinationPortRanges": destination_ports,
         "sourceAddressPrefixes": sources,
         "destinationAddressPrefixes": destinations,
-        "expandedSourceAddressPrefix": _expand(sources, vnet, tag_map),
-        "expandedDestinationAddressPrefix": _expand(destinations, vnet, tag_map),
+        "expandedSourceAddressPrefix": _expand(sources, vnet, tag_map)
+        + _group_addresses(p, "sourceApplicationSecurityGroups", members),
+        "expandedDestinationAddressPrefix": _expand(destinations, vnet, tag_map)
+        + _group_addresses(p, "destinationApplicationSecurityGroups", members),
         "access": p.get("access"),
         "priority": p.get("priority"),
         "direction": p.get("direction"),
@@ -215,11 +233,14 @@ def effective_rule(rule: dict, kind: str, vnet: list[str], tag_map: dict[str, li
     return effective
 
 
-def _effective_group(nsg: dict, association: dict, vnet: list[str]) -> dict:
+def _effective_group(nsg: dict, association: dict, vnet: list[str], members: dict[str, list[str]]) -> dict:
     tag_map: dict[str, list[str]] = {}
     nsg_props = props(nsg)
     defaults = nsg_props.get("defaultSecurityRules") or default_security_rules(nsg["id"])
-    rules = [effective_rule(r, "securityRules", vnet, tag_map) for r in nsg_props.get("securityRules") or []]
+    rules = [
+        effective_rule(r, "securityRules", vnet, tag_map, members)
+        for r in nsg_props.get("securityRules") or []
+    ]
     rules += [effective_rule(r, "defaultSecurityRules", vnet, tag_map) for r in defaults]
     return {
         "networkSecurityGroup": {"id": nsg["id"]},
@@ -229,15 +250,27 @@ def _effective_group(nsg: dict, association: dict, vnet: list[str]) -> dict:
     }
 
 
+def nic_group_addresses(nic: dict) -> dict[str, list[str]]:
+    """Application security group id (lower-case) -> the NIC's ``/32`` addresses in that group."""
+    members: dict[str, list[str]] = {}
+    for config in props(nic).get("ipConfigurations") or []:
+        address = props(config).get("privateIPAddress")
+        for group in props(config).get("applicationSecurityGroups") or []:
+            if address and group.get("id"):
+                members.setdefault(group["id"].lower(), []).append(f"{address}/32")
+    return members
+
+
 def effective_network_security_groups(nic: dict, lookup: Lookup) -> dict:
     """The ``listEffectiveNetworkSecurityGroups`` body of a NIC: its own NSG, then its subnet's."""
     subnet, vnet = nic_subnet(nic, lookup)
     prefixes = vnet_prefixes(vnet)
+    members = nic_group_addresses(nic)
     groups = []
     nic_nsg = linked(nic, "networkSecurityGroup", lookup)
     if nic_nsg is not None:
-        groups.append(_effective_group(nic_nsg, {"networkInterface": {"id": nic["id"]}}, prefixes))
+        groups.append(_effective_group(nic_nsg, {"networkInterface": {"id": nic["id"]}}, prefixes, members))
     subnet_nsg = linked(subnet, "networkSecurityGroup", lookup)
     if subnet_nsg is not None and subnet is not None:
-        groups.append(_effective_group(subnet_nsg, {"subnet": {"id": subnet["id"]}}, prefixes))
+        groups.append(_effective_group(subnet_nsg, {"subnet": {"id": subnet["id"]}}, prefixes, members))
     return {"value": groups}

@@ -286,6 +286,14 @@ def _backend_side(
     return None, None, vnet_prefixes(vnet)
 
 
+def _security_groups(member: Member) -> frozenset[str]:
+    """The application security groups of the member's NIC IP configuration (none for an address)."""
+    if member.nic is None:
+        return frozenset()
+    config = nic_ip_configuration(member.nic, member.ip_configuration_id)
+    return frozenset(g["id"] for g in props(config).get("applicationSecurityGroups") or [] if g.get("id"))
+
+
 def _path_blocked(site: Site, ip: str, member: Member, port: int, lookup: Lookup) -> bool:
     vnet = vnet_prefixes(site.vnet)
     if not _is_ip(ip):
@@ -301,7 +309,13 @@ def _path_blocked(site: Site, ip: str, member: Member, port: int, lookup: Lookup
     if not evaluate_path(outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=vnet).allowed:
         return True
     subnet_nsg, nic_nsg, backend_vnet = _backend_side(ip, member, lookup, site.vnet)
-    inbound = Flow(direction="Inbound", source=site.source_ip, destination=ip, port=port)
+    inbound = Flow(
+        direction="Inbound",
+        source=site.source_ip,
+        destination=ip,
+        port=port,
+        destination_groups=_security_groups(member),
+    )
     verdict = evaluate_path(
         inbound,
         subnet_nsg=_nsg_model(subnet_nsg),

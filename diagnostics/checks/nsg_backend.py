@@ -1,14 +1,16 @@
 """NSG_BLOCKS_BACKEND: an NSG denies the gateway's connection to a backend server.
 
 For every pool+settings pair that carries traffic, each server is checked on the settings' port
-with the gateway subnet prefix as source: outbound through the gateway subnet's NSG, then inbound
-through the backend's subnet NSG and NIC NSG — the NIC's effective rules when they were collected,
-else the NSG models. FQDN members are checked at the addresses the VNet's DNS gave, when known.
+from every part of the gateway subnet (a deny for part of it blocks the instances there): outbound
+through the gateway subnet's NSG, then inbound through the backend's subnet NSG and NIC NSG — the
+NIC's effective rules when they were collected, else the NSG models. FQDN members are checked at
+the addresses the VNet's DNS gave, when known.
 One finding per deciding rule lists every server and port it blocks.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,7 +26,7 @@ from diagnostics.checks.network import (
 )
 from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import BackendMember, MissingData, Snapshot, key, name_of, subnet_containing
-from netrules.nsg import Flow, PathVerdict, RuleMatch, evaluate_effective, evaluate_path
+from netrules.nsg import Flow, PathVerdict, RuleMatch, evaluate_effective, evaluate_path, nsg_rules
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Blocked:
     target: Target
     direction: str
     deciding: RuleMatch
+    source: str  # the part of the gateway subnet the rule blocks
 
 
 def _targets(snapshot: Snapshot, unchecked: list[str]) -> list[Target]:
@@ -99,10 +102,25 @@ def _nic_for(snapshot: Snapshot, member: BackendMember, address: str) -> Any:
     return None
 
 
+def _security_groups(nic: Any, target: Target) -> frozenset[str]:
+    """Ids of the application security groups of the NIC IP configuration that holds the target."""
+    if nic is None:
+        return frozenset()
+    configs = [
+        ipc
+        for ipc in nic.ip_configurations or []
+        if (target.member.ip_configuration_id and key(ipc.id or "") == key(target.member.ip_configuration_id))
+        or ipc.private_ip_address == target.address
+    ]
+    return frozenset(g.id for ipc in configs for g in ipc.application_security_groups or [] if g.id)
+
+
 def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list[str]) -> PathVerdict | None:
     """The backend side's verdict; None when the backend sits outside the VNet (no NSG we can see)."""
-    flow = Flow("Inbound", source, target.address, target.port)
     nic = _nic_for(snapshot, target.member, target.address)
+    flow = Flow(
+        "Inbound", source, target.address, target.port, destination_groups=_security_groups(nic, target)
+    )
     if nic is not None and key(nic.id) in snapshot.effective_nsgs:
         return evaluate_effective(snapshot.effective_nsgs[key(nic.id)], flow, vnet_prefixes=vnet)
     subnet_id = target.member.subnet_id
@@ -122,15 +140,57 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
     return evaluate_path(flow, subnet_nsg=subnet_nsg, nic_nsg=nic_nsg, vnet_prefixes=vnet)
 
 
-def _blocks(snapshot: Snapshot, targets: list[Target], unchecked: list[str]) -> list[Blocked]:
-    subnet = gateway_subnet(snapshot)
-    source = gateway_subnet_prefix(snapshot)
-    vnet = vnet_prefixes(snapshot)
-    gateway_nsg = None
-    if subnet.network_security_group is not None:
-        gateway_nsg = nsg_or_missing(snapshot, subnet.network_security_group.id)
-    blocked: list[Blocked] = []
-    for target in targets:
+def _rule_sources(snapshot: Snapshot) -> list[str]:
+    """Every source prefix of every collected NSG rule and effective rule (expanded tags included)."""
+    prefixes: list[str] = []
+    for nsg in snapshot.nsgs.values():
+        for rule in nsg_rules(nsg):
+            prefixes += rule.sources
+    for groups in snapshot.effective_nsgs.values():
+        for group in groups:
+            for rule in group.effective_security_rules or []:
+                prefixes += rule.source_address_prefixes or []
+                prefixes += [rule.source_address_prefix] if rule.source_address_prefix else []
+                prefixes += rule.expanded_source_address_prefix or []
+    return prefixes
+
+
+def source_pieces(prefix: str, boundaries: list[str]) -> list[str]:
+    """`prefix` cut into CIDRs that each lie wholly inside or wholly outside every CIDR of `boundaries`.
+
+    A rule matches a source range only when it covers all of it, but the gateway's instances take
+    addresses anywhere in its subnet: a deny for part of the subnet blocks the instances there. Every
+    address of one piece meets the same rules, so evaluating the pieces evaluates every instance.
+    Entries of `boundaries` that are not CIDRs or IPs (service tags, `*`) do not cut.
+    """
+    network = ipaddress.ip_network(prefix, strict=False)
+    low, high = int(network.network_address), int(network.broadcast_address)
+    cuts = {low, high + 1}
+    for text in boundaries:
+        try:
+            other = ipaddress.ip_network(str(text).strip(), strict=False)
+        except ValueError:
+            continue
+        if other.version != network.version:
+            continue
+        cuts.update(
+            e for e in (int(other.network_address), int(other.broadcast_address) + 1) if low < e <= high
+        )
+    edges = sorted(cuts)
+    make = ipaddress.IPv4Address if network.version == 4 else ipaddress.IPv6Address
+    return [
+        str(piece)
+        for start, end in zip(edges, edges[1:], strict=False)
+        for piece in ipaddress.summarize_address_range(make(start), make(end - 1))
+    ]
+
+
+def _block_of(
+    snapshot: Snapshot, target: Target, sources: list[str], gateway_nsg: Any, vnet: list[str]
+) -> Blocked | None:
+    """The first block any part of the gateway subnet meets on its way to `target` (MissingData
+    when the backend side could not be read)."""
+    for source in sources:
         outbound = evaluate_path(
             Flow("Outbound", source, target.address, target.port),
             subnet_nsg=gateway_nsg,
@@ -138,15 +198,29 @@ def _blocks(snapshot: Snapshot, targets: list[Target], unchecked: list[str]) -> 
             vnet_prefixes=vnet,
         )
         if not outbound.allowed and outbound.deciding is not None:
-            blocked.append(Blocked(target, "Outbound", outbound.deciding))
-            continue
+            return Blocked(target, "Outbound", outbound.deciding, source)
+        inbound = _inbound_verdict(snapshot, target, source, vnet)
+        if inbound is not None and not inbound.allowed and inbound.deciding is not None:
+            return Blocked(target, "Inbound", inbound.deciding, source)
+    return None
+
+
+def _blocks(snapshot: Snapshot, targets: list[Target], unchecked: list[str]) -> list[Blocked]:
+    subnet = gateway_subnet(snapshot)
+    sources = source_pieces(gateway_subnet_prefix(snapshot), _rule_sources(snapshot))
+    vnet = vnet_prefixes(snapshot)
+    gateway_nsg = None
+    if subnet.network_security_group is not None:
+        gateway_nsg = nsg_or_missing(snapshot, subnet.network_security_group.id)
+    blocked: list[Blocked] = []
+    for target in targets:
         try:
-            inbound = _inbound_verdict(snapshot, target, source, vnet)
+            block = _block_of(snapshot, target, sources, gateway_nsg, vnet)
         except MissingData as missing:
             unchecked.append(f"{target.address}:{target.port}: {missing}")
             continue
-        if inbound is not None and not inbound.allowed and inbound.deciding is not None:
-            blocked.append(Blocked(target, "Inbound", inbound.deciding))
+        if block is not None:
+            blocked.append(block)
     return blocked
 
 
@@ -167,6 +241,7 @@ def _finding(snapshot: Snapshot, group: list[Blocked], source: str, unchecked: l
                 "port": b.target.port,
                 "pool": b.target.pool,
                 "settings": b.target.settings,
+                "from": b.source,
             }
             for b in group
         ],

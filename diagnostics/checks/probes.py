@@ -122,14 +122,38 @@ def default_probe_failing(snapshot: Snapshot) -> list[Finding]:
 
 
 def probe_detached(snapshot: Snapshot) -> list[Finding]:
+    """One finding per detached probe; the reattach action only when no other detached probe of the
+    same protocol competes for the same settings (then which one is meant is a person's call)."""
+    detached = _detached_probes(snapshot)
     findings = []
-    for probe in _detached_probes(snapshot):
+    for probe in detached:
         fallback = [
             s for s in _used_settings(snapshot) if _falls_back(s) and _protocol(s) == _protocol(probe)
         ]
         if not fallback:
             continue
+        rivals = [p.name for p in detached if p is not probe and _protocol(p) == _protocol(probe)]
         names = ", ".join(s.name for s in fallback)
+        evidence: dict[str, Any] = {
+            "probe": probe.name,
+            "protocol": wire(probe.protocol),
+            "host": probe.host,
+            "path": probe.path,
+            "settings": [s.name for s in fallback],
+        }
+        if rivals:
+            evidence["otherDetachedProbes"] = rivals
+            fix = Fix(
+                summary=f"Attach probe {probe.name} or {', '.join(rivals)} (whichever the backend answers) "
+                f"to {names}."
+            )
+        else:
+            evidence["reattach"] = _reattach(probe, fallback)
+            fix = Fix(
+                summary=f"Attach probe {probe.name} to {names}.",
+                command=" && ".join(_reattach_command(snapshot, s, probe) for s in fallback),
+                action="reattach-probe",
+            )
         findings.append(
             Finding(
                 code="PROBE_DETACHED",
@@ -137,19 +161,8 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
                 title=f"Custom probe {probe.name} is attached to no settings while {names} use the "
                 "default probe",
                 resource=probe.id,
-                evidence={
-                    "probe": probe.name,
-                    "protocol": wire(probe.protocol),
-                    "host": probe.host,
-                    "path": probe.path,
-                    "settings": [s.name for s in fallback],
-                    "reattach": _reattach(probe, fallback),
-                },
-                fix=Fix(
-                    summary=f"Attach probe {probe.name} to {names}.",
-                    command=" && ".join(_reattach_command(snapshot, s, probe) for s in fallback),
-                    action="reattach-probe",
-                ),
+                evidence=evidence,
+                fix=fix,
             )
         )
     return findings

@@ -5,7 +5,10 @@
 - UDR_DIVERTS_BACKEND_TRAFFIC: the route that wins (longest prefix, user over system) for a backend
   address drops it (`None`) or sends it through an appliance or VPN/ExpressRoute gateway. A broad
   user route does not divert a backend that a longer route keeps local.
-- BGP_DEFAULT_ROUTE: an active effective 0.0.0.0/0 learned from a virtual network gateway.
+- BGP_DEFAULT_ROUTE: an active effective 0.0.0.0/0 learned from a virtual network gateway (seen on
+  backend NICs of the VNet), unless the gateway subnet is shielded from it: a route table there with
+  BGP route propagation disabled, or with its own 0.0.0.0/0 user route (a user route beats a
+  BGP route of the same prefix) — the two remedies Microsoft documents for the gateway subnet.
 """
 
 from __future__ import annotations
@@ -131,7 +134,24 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
     return findings
 
 
+def gateway_subnet_shield(snapshot: Snapshot) -> str | None:
+    """Why a BGP-learned 0.0.0.0/0 cannot reach the gateway subnet, or None when it can (or the
+    gateway subnet's route table could not be read: then the warning stands)."""
+    try:
+        table = _route_table(snapshot)
+    except (NotApplicable, MissingData):
+        return None
+    if table.disable_bgp_route_propagation:
+        return f"route table {table.name} disables BGP route propagation"
+    for route in table.routes or []:
+        if (route.address_prefix or "").strip() == DEFAULT_PREFIX:
+            return f"route {route.name} of {table.name} overrides 0.0.0.0/0 on the gateway subnet"
+    return None
+
+
 def bgp_default_route(snapshot: Snapshot) -> list[Finding]:
+    if gateway_subnet_shield(snapshot) is not None:
+        return []
     routes_by_nic = snapshot.effective_routes
     if not routes_by_nic:
         if "effective_routes" in snapshot.errors:

@@ -53,8 +53,8 @@ def tls_hostname_mismatch(snapshot: Snapshot) -> list[Finding]:
             Finding(
                 code="TLS_HOSTNAME_MISMATCH",
                 severity=Severity.CRITICAL,
-                title=f"Backend certificate on {addresses} does not cover host {hosts} that settings "
-                f"{settings.name} send",
+                title=f"Backend certificate on {addresses} does not cover host {hosts} that the gateway "
+                f"sends for settings {settings.name}",
                 resource=settings.id,
                 evidence={"settings": settings.name, "hosts": hosts.split(", "), "servers": servers},
                 fix=Fix(

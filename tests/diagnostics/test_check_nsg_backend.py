@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from diagnostics.checks.base import NotApplicable
-from diagnostics.checks.nsg_backend import CHECK
+from diagnostics.checks.nsg_backend import CHECK, source_pieces
 from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
 
@@ -227,3 +231,64 @@ def test_an_ip_member_meets_the_nsg_of_the_nic_that_holds_its_address(kit):
     [finding] = CHECK.run(kit.snapshot(world))
     assert [b["address"] for b in finding.evidence["blocked"]] == ["10.1.1.4"]
     assert finding.resource == f"{nsg['id']}/securityRules/DenyGw"
+
+
+def test_a_deny_for_part_of_the_gateway_subnet_blocks_the_instances_there(kit):
+    world = kit.healthy_world()
+    kit.nsg_rule(world, "nsg-contoso-backend", "DenyOldGatewayRange", priority=90, access="Deny",
+                 source="10.1.0.0/26", ports="8080")  # fmt: skip
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert finding.resource.endswith("/securityRules/DenyOldGatewayRange")
+    assert {b["from"] for b in finding.evidence["blocked"]} == {"10.1.0.0/26"}
+    assert finding.evidence["proposedRule"]["properties"]["sourceAddressPrefixes"] == ["10.1.0.0/24"]
+
+
+def test_an_allow_for_part_of_the_gateway_subnet_leaves_the_rest_to_later_rules(kit):
+    world = kit.healthy_world()
+    rule = next(r for r in kit.resource(world, "nsg-contoso-backend")["properties"]["securityRules"]
+                if r["name"] == "AllowFromAppGateway")  # fmt: skip
+    rule["properties"]["sourceAddressPrefix"] = "10.1.0.0/25"
+    kit.nsg_rule(
+        world, "nsg-contoso-backend", "DenyVnet", priority=200, access="Deny", source="VirtualNetwork"
+    )
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert finding.resource.endswith("/securityRules/DenyVnet")
+    assert {b["from"] for b in finding.evidence["blocked"]} == {"10.1.0.128/25"}
+
+
+@given(
+    prefix_length=st.integers(min_value=20, max_value=32),
+    boundaries=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=2**12 - 1), st.integers(min_value=16, max_value=32)),
+        max_size=6,
+    ),
+)
+def test_source_pieces_partition_the_subnet_along_every_boundary(prefix_length, boundaries):
+    subnet = ipaddress.ip_network(f"10.1.0.0/{prefix_length}")
+    networks = [
+        ipaddress.ip_network((int(ipaddress.ip_address("10.1.0.0")) + offset, length), strict=False)
+        for offset, length in boundaries
+    ]
+    pieces = [
+        ipaddress.ip_network(p) for p in source_pieces(str(subnet), [*map(str, networks), "VirtualNetwork"])
+    ]
+    assert sum(p.num_addresses for p in pieces) == subnet.num_addresses
+    assert all(p.subnet_of(subnet) for p in pieces)
+    assert all(not a.overlaps(b) for i, a in enumerate(pieces) for b in pieces[i + 1 :])
+    for piece in pieces:
+        for network in networks:
+            assert piece.subnet_of(network) or not piece.overlaps(network)
+
+
+def test_an_allow_to_an_application_security_group_covers_only_member_nics(kit):
+    asg = f"{SUB}/applicationSecurityGroups/asg-web"
+    world = kit.healthy_world()
+    allow = kit.resource(world, "nsg-contoso-backend")["properties"]["securityRules"][0]
+    del allow["properties"]["destinationAddressPrefix"]
+    allow["properties"]["destinationApplicationSecurityGroups"] = [{"id": asg}]
+    kit.nsg_rule(world, "nsg-contoso-backend", "DenyAll", priority=4096, access="Deny", protocol="*")
+    config = kit.resource(world, "nic-contoso-web-1")["properties"]["ipConfigurations"][0]
+    config["properties"]["applicationSecurityGroups"] = [{"id": asg}]
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert finding.resource.endswith("/securityRules/DenyAll")
+    assert [b["address"] for b in finding.evidence["blocked"]] == ["10.1.1.5"]

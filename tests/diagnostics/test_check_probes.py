@@ -86,6 +86,17 @@ def test_a_detached_probe_next_to_default_probe_settings_is_a_warning_with_reatt
     assert [s.rsplit("/", 1)[-1] for s in finding.evidence["reattach"]["settings"]] == ["web-settings"]
 
 
+def test_two_detached_probes_of_one_protocol_are_both_reported_without_an_automatic_choice(kit):
+    world = default_probe(kit)
+    add_probe(world, kit, "other-probe")
+    findings = DETACHED.run(kit.snapshot(world))
+    assert sorted(f.resource.rsplit("/", 1)[-1] for f in findings) == ["other-probe", "web-probe"]
+    for finding in findings:
+        assert finding.fix.action is None and finding.fix.command is None
+        assert "reattach" not in finding.evidence
+        assert len(finding.evidence["otherDetachedProbes"]) == 1
+
+
 def test_an_unused_probe_is_not_detached_when_every_settings_has_a_probe(kit):
     world = kit.healthy_world()
     add_probe(world, kit, "spare-probe")

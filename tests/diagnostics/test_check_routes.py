@@ -150,3 +150,34 @@ def test_bgp_without_effective_routes_is_skipped_or_an_error(kit):
     snapshot.errors["effective_routes"] = "nic-contoso-web-1: 403"
     with pytest.raises(MissingData, match="403"):
         BGP_DEFAULT.run(snapshot)
+
+
+def shielded(world, kit, *, disable_bgp, routes):
+    """Attach the route table `rt-contoso-appgw` (of the default-route-nva world) to the gateway subnet."""
+    table = kit.resource(kit.load_world("tests/worlds/default-route-nva/world.json"), "rt-contoso-appgw")
+    table["properties"].update(disableBgpRoutePropagation=disable_bgp, routes=routes)
+    world["resources"].append(table)
+    vnet = kit.resource(world, "vnet-contoso")
+    subnet = next(s for s in vnet["properties"]["subnets"] if s["name"] == "appgw-subnet")
+    subnet["properties"]["routeTable"] = {"id": table["id"]}
+    return world
+
+
+@pytest.mark.parametrize(
+    ("disable_bgp", "entries"),
+    [
+        (True, []),
+        (False, [route("default-internet", "0.0.0.0/0", "Internet")]),
+        (False, [route("default-to-firewall", "0.0.0.0/0", "VirtualAppliance", "10.1.2.4")]),
+    ],
+)
+def test_a_gateway_subnet_shielded_from_bgp_has_no_bgp_default_route_problem(kit, disable_bgp, entries):
+    world = shielded(bgp_world(kit), kit, disable_bgp=disable_bgp, routes=entries)
+    assert BGP_DEFAULT.run(kit.snapshot(world)) == []
+
+
+def test_a_gateway_route_table_that_neither_disables_bgp_nor_overrides_the_default_does_not_shield(kit):
+    entries = [route("to-onprem", "192.168.0.0/16", "VirtualNetworkGateway")]
+    world = shielded(bgp_world(kit), kit, disable_bgp=False, routes=entries)
+    [finding] = BGP_DEFAULT.run(kit.snapshot(world))
+    assert finding.code == "BGP_DEFAULT_ROUTE"

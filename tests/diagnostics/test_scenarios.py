@@ -1,5 +1,6 @@
 """Every bundled scenario, diagnosed through the real SDK against the in-process simulator, yields
-the codes, fix actions and evidence its expected.json names, and none of the codes it rules out."""
+the codes, fix actions and evidence its expected.json names, none of the codes it rules out, and
+reports as `error` the checks its `errors` list names (a check that could not run never passes)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from diagnostics.command import bundled_scenarios
 from diagnostics.diagnosis import diagnose
+from diagnostics.findings import CheckStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,5 +64,7 @@ def test_scenario_yields_its_expected_findings(label, simulator, clients):
         texts = [json.dumps(f.to_dict()) for f in diagnosis.findings if f.code == code]
         for substring in _as_list(unwanted):
             assert not any(substring in text for text in texts), f"{code}: a finding mentions {substring!r}"
+    errored = {result.name for result in diagnosis.checks_with(CheckStatus.ERROR)}
+    assert set(expected.get("errors", [])) <= errored, f"checks that must report an error: {errored}"
     assert diagnosis.gateway.lower() == scenario.gateway.lower()
     assert diagnosis.arm_calls > 0

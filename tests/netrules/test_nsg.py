@@ -542,3 +542,33 @@ def test_models_built_with_keywords_and_enums():
     group = models.NetworkSecurityGroup(id=NSG_ID, security_rules=[deny])
     match = evaluate_nsg(group, Flow("Inbound", "GatewayManager", "10.1.0.0/24", 65200), vnet_prefixes=VNET)
     assert (match.access, match.rule_name, match.nsg_id) == ("Deny", "DenyGwm", NSG_ID)
+
+
+# --- application security groups ---
+
+ASG_WEB = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/applicationSecurityGroups/asg-web"
+ASG_DB = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/applicationSecurityGroups/asg-db"
+
+
+def asg_rule(name, priority, access, groups, *, side="destination"):
+    """A rule whose `side` names application security groups instead of prefixes."""
+    body = rule(name, priority, access, source="10.1.0.0/24", ports="8080")
+    body["properties"].pop(f"{side}AddressPrefix", None)
+    body["properties"][f"{side}ApplicationSecurityGroups"] = [{"id": g} for g in groups]
+    return body
+
+
+def test_an_allow_to_an_application_security_group_lets_its_members_through_a_deny_all():
+    group = nsg(asg_rule("AllowGwToWeb", 100, "Allow", [ASG_WEB]), rule("DenyAll", 4096, "Deny"))
+    member = Flow("Inbound", "10.1.0.0/24", "10.1.1.4", 8080, destination_groups={ASG_WEB.upper()})
+    outsider = Flow("Inbound", "10.1.0.0/24", "10.1.1.9", 8080, destination_groups={ASG_DB})
+    assert evaluate_nsg(group, member, vnet_prefixes=VNET).rule_name == "AllowGwToWeb"
+    assert evaluate_nsg(group, outsider, vnet_prefixes=VNET).rule_name == "DenyAll"
+
+
+def test_a_group_side_matches_no_flow_that_names_no_group():
+    group = nsg(asg_rule("DenyFromDb", 100, "Deny", [ASG_DB], side="source"))
+    flow = Flow("Inbound", "10.1.0.0/24", "10.1.1.4", 8080)
+    assert evaluate_nsg(group, flow, vnet_prefixes=VNET).rule_name == "AllowVnetInBound"
+    from_db = Flow("Inbound", "10.1.2.0/24", "10.1.1.4", 8080, source_groups=[ASG_DB])
+    assert evaluate_nsg(group, from_db, vnet_prefixes=VNET).rule_name == "DenyFromDb"

@@ -194,3 +194,24 @@ def test_effective_nsgs_round_trip_through_the_sdk_and_evaluate(world):
 def test_nic_without_nsgs_has_no_groups(world):
     del world.subnet(BACKEND_SUBNET)["properties"]["networkSecurityGroup"]
     assert effective_network_security_groups(world.lookup(NIC), world.lookup) == {"value": []}
+
+
+def test_application_security_group_sides_expand_to_the_nics_own_member_addresses(world):
+    asg = f"{SUB}/applicationSecurityGroups/asg-web"
+    nsg = world.lookup(f"{SUB}/networkSecurityGroups/nsg-contoso-backend")
+    allow = nsg["properties"]["securityRules"][0]
+    del allow["properties"]["destinationAddressPrefix"]
+    allow["properties"]["destinationApplicationSecurityGroups"] = [{"id": asg}]
+    nic = world.lookup(NIC)
+    rules = effective_network_security_groups(nic, world.lookup)["value"][0]["effectiveSecurityRules"]
+    assert rules[0]["destinationAddressPrefixes"] == []
+    assert rules[0]["expandedDestinationAddressPrefix"] == []
+    nic["properties"]["ipConfigurations"][0]["properties"]["applicationSecurityGroups"] = [{"id": asg}]
+    body = effective_network_security_groups(nic, world.lookup)
+    assert body["value"][0]["effectiveSecurityRules"][0]["expandedDestinationAddressPrefix"] == [
+        "10.1.1.4/32"
+    ]
+    groups = models.EffectiveNetworkSecurityGroupListResult(body).value
+    flow = Flow(direction="Inbound", source="10.1.0.0/24", destination="10.1.1.4", port=8080)
+    verdict = evaluate_effective(groups, flow, vnet_prefixes=["10.1.0.0/16"])
+    assert verdict.allowed and verdict.deciding.rule_name == allow["name"]

@@ -698,3 +698,19 @@ def test_infra_check_matches_checking_every_port(rules, v1):
     )  # fmt: skip
     blocked = infra_ports_blocked(nsg, v1=v1, destination="10.1.0.4", vnet=["10.1.0.0/16"])
     assert blocked == (not every_port_allowed)
+
+
+ASG_WEB = f"{NET}/applicationSecurityGroups/asg-web"
+
+
+def test_an_allow_to_an_application_security_group_reaches_only_its_members(fast):
+    allow = rule(
+        "AllowGwToWeb", access="Allow", priority=100, source="10.1.0.0/24", ports="8080", nsg=BACKEND_NSG
+    )
+    del allow["properties"]["destinationAddressPrefix"]
+    allow["properties"]["destinationApplicationSecurityGroups"] = [{"id": ASG_WEB}]
+    fast.nsg_rules(BACKEND_NSG)[:] = [allow, rule("DenyAll", access="Deny", priority=4096, nsg=BACKEND_NSG)]
+    fast.lookup(NIC1)["properties"]["ipConfigurations"][0]["properties"]["applicationSecurityGroups"] = [
+        {"id": ASG_WEB.upper()}
+    ]
+    assert fast.kinds() == [ProbeLogKind.HEALTHY, ProbeLogKind.CONNECT]
