@@ -37,7 +37,7 @@ import dns.rdatatype
 from azure.mgmt.core.tools import parse_resource_id
 
 from diagnostics.arm import Arm, ArmCallFailed
-from diagnostics.snapshot import Snapshot, backend_members, key, name_of, parent_id
+from diagnostics.snapshot import Snapshot, backend_members, key, name_of, parent_id, subnet_containing
 
 DEFAULT_WINDOW = timedelta(minutes=30)
 METRIC_INTERVAL = "PT1M"
@@ -288,7 +288,14 @@ class _Collector:
 
     def _resolve(self, fqdns: list[str], servers: list[str]) -> dict[str, list[str] | None]:
         addresses = self.dns_servers if self.dns_servers is not None else {ip: (ip, 53) for ip in servers}
-        return {fqdn: resolve_fqdn(fqdn, servers, addresses) for fqdn in fqdns}
+        answers = {fqdn: resolve_fqdn(fqdn, servers, addresses) for fqdn in fqdns}
+        # A name that resolves into the VNet reaches a subnet whose NSG can block the gateway.
+        vnet = _value(self.vnet(self.gateway_vnet_id)) if self.gateway_vnet_id else None
+        for ip in sorted({ip for ips in answers.values() for ip in ips or []}):
+            subnet = _by_id(vnet.subnets, subnet_containing(vnet, ip)) if vnet is not None else None
+            if subnet is not None and subnet.network_security_group and subnet.network_security_group.id:
+                self.nsg(subnet.network_security_group.id)
+        return answers
 
     def _backend_nic(self, nic_id: str) -> None:
         nic = _value(self.nic(nic_id))

@@ -309,3 +309,13 @@ def test_missing_nic_and_nic_in_another_subscription_are_recorded_not_raised(sim
     assert "nic-contoso-web-1-gone" in snapshot.errors["effective_routes"]
     assert snapshot.nsgs and snapshot.backend_health is not None
     assert sim.requests.count("networkInterfaces.get") == 1  # nothing sent for the other subscription
+
+
+def test_an_fqdn_resolving_into_the_vnet_brings_its_subnet_nsg(simulator, clients):
+    sim = simulator("tests/worlds/custom-dns-resolves/world.json")
+    snapshot = snapshot_of(sim, clients(sim), dns_servers=sim.dns_servers, resolve_dns=True)
+
+    assert snapshot.dns_answers == {"www.contoso.net": ["10.1.1.4"]}
+    assert key(NSG_BACKEND) in snapshot.nsgs
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT, dns_servers=sim.dns_servers)
+    assert {check.name: check.status for check in diagnosis.checks}["nsg-backend"] == CheckStatus.PASSED
