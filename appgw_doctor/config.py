@@ -17,6 +17,11 @@ from appgw_doctor.azure_clients import ARM_ENDPOINT
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _log = logging.getLogger("appgw_doctor")
+# A lease is renewed between stages, so it must outlast the longest one: a notification retries for
+# up to 120 s, a diagnosis makes many ARM calls with their own retries.
+MIN_LEASE_SECONDS = 300
+# The top-level packages whose loggers the app's telemetry exports (not the Azure SDK's chatter).
+APP_LOGGERS = ("appgw_doctor", "intake", "state", "diagnostics", "notifications", "remediation", "netrules")
 
 
 class ConfigError(Exception):
@@ -39,6 +44,7 @@ class Settings:
     arm_polling_interval: float = 1.0
     dns_server_map: tuple[tuple[str, str, int], ...] = ()  # (server IP, host, port) to query instead
     lease_seconds: int = 600
+    incident_join_hours: float = 6.0  # an open incident older than this is not joined (closed as expired)
     app_insights_connection_string: str | None = None
 
     @property
@@ -84,7 +90,8 @@ class Settings:
             arm_ca_bundle=get("ARM_CA_BUNDLE"),
             arm_polling_interval=_number(get("ARM_POLLING_INTERVAL"), "ARM_POLLING_INTERVAL", 1.0, 0.01, 60),
             dns_server_map=parse_dns_server_map(get("DNS_SERVER_MAP") or ""),
-            lease_seconds=int(_number(get("LEASE_SECONDS"), "LEASE_SECONDS", 600, 30, 3600)),
+            lease_seconds=int(_number(get("LEASE_SECONDS"), "LEASE_SECONDS", 600, MIN_LEASE_SECONDS, 3600)),
+            incident_join_hours=_number(get("INCIDENT_JOIN_HOURS"), "INCIDENT_JOIN_HOURS", 6, 0.25, 168),
             app_insights_connection_string=get("APPLICATIONINSIGHTS_CONNECTION_STRING"),
         )
 
@@ -147,5 +154,17 @@ def configure_telemetry(settings: Settings) -> None:
             )
             return
         configure_azure_monitor(
-            connection_string=settings.app_insights_connection_string, logger_name="appgw_doctor"
+            connection_string=settings.app_insights_connection_string, logger_name=APP_LOGGERS[0]
         )
+        share_handlers(APP_LOGGERS[0], APP_LOGGERS[1:])
+
+
+def share_handlers(source: str, targets: tuple[str, ...]) -> None:
+    """Give the other app loggers the handlers configured on `source` (the exporter attaches its
+    handler to one named logger), so e.g. `notifications.*` records reach Application Insights too."""
+    handlers = logging.getLogger(source).handlers
+    for name in targets:
+        logger = logging.getLogger(name)
+        for handler in handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)

@@ -7,10 +7,19 @@ Triggers turn what arrives into WorkItems (intake: `alert_items`, `change_items`
 - dedupe: each delivery (alert id + condition + gateway, Event Grid event id, sweep item) is claimed
   once; a repeat is acknowledged as a duplicate without a second diagnosis.
 - one worker per gateway: a Fired alert takes the gateway's lease (its holder is the new incident)
-  or joins the incident in progress / still open; different gateways proceed in parallel.
-- `Resolved` closes the open incident instead of diagnosing.
+  or joins the incident in progress, or the open one while it is live (last diagnosed within the
+  join window); an older open incident is closed as expired and a new one opened. The lease is
+  renewed between stages (ETag-conditional) and incident saves are conditional, so a worker whose
+  lease was taken over stops before it reports. Different gateways proceed in parallel.
+- `Resolved` marks its alert resolved on the incident it belongs to; the incident closes when every
+  alert attached to it has resolved. A Resolved processed before its Fired is remembered (its
+  delivery is recorded): that Fired is diagnosed and reported, and its incident closed at once.
+- a failed diagnosis closes its incident (reason `diagnosis-failed`), so the next alert diagnoses again.
 - a change event or sweep diagnoses preventively and reports only findings that are new since the
   gateway's last diagnosis.
+- record before notify: the diagnosis and the incident are saved (bounded in size) before anything
+  is sent, and updated with the notify result after; a redelivery after a failure past that point
+  joins the saved incident (or finds the change covered) instead of notifying again.
 
 Remediate and notify are pluggable stages: `Stage = Callable[[Report], StageResult]`; they see the
 report so far (findings, incident id) and must not raise (an exception is recorded as a stage error).
@@ -30,9 +39,11 @@ from typing import Any
 
 from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
 from appgw_doctor.config import ConfigError, Settings
-from intake.alerts import Alert, is_gateway_id, subscription_of
+from intake.alerts import FIRED, RESOLVED, Alert, is_gateway_id, subscription_of
 from intake.events import ResourceChange
-from state import DiagnosisRecord, Incident, IncidentStatus, Lease, StateStore
+from state import CloseReason, DiagnosisRecord, Incident, IncidentStatus, Lease, StateStore
+from state.backend import RecordChanged
+from state.bounds import bounded_checks, bounded_findings, bounded_keys
 from state.model import finding_key
 from state.store import new_id
 
@@ -49,8 +60,11 @@ class Outcome(str, Enum):
     DIAGNOSED = "diagnosed"
     DUPLICATE = "duplicate"  # this delivery was already processed (or is being processed)
     JOINED = "joined"  # another alert's incident for the gateway is in progress or open
-    CLOSED = "closed"  # Resolved: the open incident is closed
+    CLOSED = "closed"  # Resolved: the last firing alert of the incident resolved; it is closed
+    ALERT_RESOLVED = "alert-resolved"  # Resolved: this alert resolved; others of its incident still fire
+    NOT_ATTACHED = "not-attached"  # Resolved for an alert that is not part of the open incident
     NO_OPEN_INCIDENT = "no-open-incident"  # Resolved, but nothing was open
+    SUPERSEDED = "superseded"  # the gateway's lease was taken over mid-way; stopped before reporting
     COVERED = "covered"  # change: a diagnosis started after the change already saw it
     FAILED = "failed"  # the diagnosis could not run (see the diagnose stage)
 
@@ -129,23 +143,40 @@ class Report:
     checks: list[dict[str, Any]] = field(default_factory=list)
     stages: list[StageResult] = field(default_factory=list)
     gateway_tags: dict[str, str] = field(default_factory=dict)  # per-gateway routing of notifications
+    diagnosis_id: str | None = None  # the DiagnosisRecord, set before the notify stage runs
     diagnosis: Any = field(
         default=None, repr=False
     )  # the Diagnosis itself, for in-process callers; not recorded
 
     def to_dict(self) -> dict[str, Any]:
+        """Every finding once; what was reported, as their keys [code, resource]."""
         return {
             "outcome": self.outcome.value if self.outcome else None,
             "incidentId": self.incident_id,
+            "diagnosisId": self.diagnosis_id,
             "trigger": self.item.kind,
             "gatewayId": self.item.gateway_id,
             "alert": self.item.alert.to_dict() if self.item.alert else None,
             "change": self.item.change.to_dict() if self.item.change else None,
             "findings": self.findings,
-            "reportedFindings": self.reported,
+            "reportedKeys": [list(finding_key(f)) for f in self.reported],
             "checks": self.checks,
             "stages": [stage.to_dict() for stage in self.stages],
             "gatewayTags": self.gateway_tags,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """to_dict bounded to fit a state record: the most severe findings within a budget, the rest
+        counted (`findingsOmitted`, `truncated`)."""
+        findings, omitted = bounded_findings(self.findings)
+        reported = bounded_keys([finding_key(f) for f in self.reported])
+        return {
+            **self.to_dict(),
+            "findings": findings,
+            "findingsOmitted": omitted,
+            "truncated": omitted > 0 or len(reported) < len(self.reported),
+            "reportedKeys": [list(key) for key in reported],
+            "checks": bounded_checks(self.checks),
         }
 
 
@@ -180,6 +211,7 @@ class Pipeline:
         allowed_subscriptions: Iterable[str] | None = None,
         dns_servers: Mapping[str, tuple[str, int]] | None = None,
         lease_ttl: timedelta = timedelta(minutes=10),
+        join_window: timedelta = timedelta(hours=6),
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.store = store
@@ -190,6 +222,7 @@ class Pipeline:
         self._allowed = None if allowed_subscriptions is None else {s.lower() for s in allowed_subscriptions}
         self._dns_servers = dns_servers
         self._lease_ttl = lease_ttl
+        self._join_window = join_window
         self._clock = clock
 
     # --- intake: what each trigger hands over ---
@@ -248,13 +281,15 @@ class Pipeline:
                 self._alert(report)
             else:
                 self._check(report)
+            assert report.outcome is not None
+            self.store.settle_delivery(
+                item.dedupe_key, holder=run_id, outcome=report.outcome.value, incident_id=report.incident_id
+            )
         except BaseException:
-            self.store.abandon_delivery(item.dedupe_key, holder=run_id)  # let a redelivery retry
+            # let a redelivery retry; what it finds recorded (open incident, last diagnosis) keeps it
+            # from notifying again
+            self.store.abandon_delivery(item.dedupe_key, holder=run_id)
             raise
-        assert report.outcome is not None
-        self.store.settle_delivery(
-            item.dedupe_key, holder=run_id, outcome=report.outcome.value, incident_id=report.incident_id
-        )
         _log_outcome(report)
         return report
 
@@ -269,29 +304,56 @@ class Pipeline:
         if isinstance(lease, str):
             self._join(report, lease, "in progress")
             return
+        guard = _LeaseGuard(self.store, lease, ttl=self._lease_ttl, clock=self._clock)
         try:
+            now = self._clock()
             existing = self.store.open_incident(gateway)
             if existing is not None and existing.status == IncidentStatus.OPEN:
-                self._join(report, existing.id, "open")
-                return
-            now = self._clock()
-            incident = Incident(id=incident_id, gateway_id=gateway, status=IncidentStatus.DIAGNOSING,
-                                opened_at=now, updated_at=now)  # fmt: skip
-            self.store.create_incident(incident)
-            if existing is not None:  # its worker died mid-diagnosis: take over its alerts
-                self._supersede(existing, incident_id)
-            self.store.attach_alert(incident_id, key=alert.dedupe_key, alert=alert.to_dict(), at=now)
+                if self._live(existing, alert, now):
+                    self._join(report, existing.id, "open")
+                    return
+                self.store.close_incident(existing, now=now, reason=CloseReason.EXPIRED)
+                log.info("incident %s of %s expired; a new one is opened", existing.id, gateway)
+            incident = self.store.create_incident(
+                Incident(id=incident_id, gateway_id=gateway, status=IncidentStatus.DIAGNOSING,
+                         opened_at=now, updated_at=now, alert_time=alert.incident_time)
+            )  # fmt: skip
+            if existing is not None and existing.status == IncidentStatus.DIAGNOSING:
+                self._supersede(existing, incident_id)  # its worker died mid-diagnosis: take over its alerts
+            resolved_already = self._attach(incident_id, alert, now)
             report.incident_id = incident_id
             self._diagnose_and_act(
-                report, incident_time=alert.incident_time, window_size=alert.window_size, only_new=False
-            )
-            self.store.save_incident(
-                replace(
-                    incident, status=IncidentStatus.OPEN, updated_at=self._clock(), report=report.to_dict()
-                )
+                report,
+                guard,
+                incident=incident,
+                incident_time=alert.incident_time,
+                window_size=alert.window_size,
+                only_new=False,
+                close=CloseReason.RESOLVED_BEFORE_FIRED if resolved_already else None,
             )
         finally:
-            self.store.release_lease(lease)
+            self.store.release_lease(guard.lease)
+
+    def _live(self, incident: Incident, alert: Alert, now: datetime) -> bool:
+        """Whether a Fired alert may join the open incident: it was diagnosed within the join window,
+        and the alert fired within the join window of the alert that opened it. An older one was
+        left open by a lost (or early) Resolved and must not swallow new outages."""
+        if now - incident.updated_at > self._join_window:
+            return False
+        fired = alert.incident_time
+        return (
+            fired is None or incident.alert_time is None or fired - incident.alert_time <= self._join_window
+        )
+
+    def _attach(self, incident_id: str, alert: Alert, now: datetime) -> bool:
+        """Attach a Fired alert to the incident. When its Resolved delivery was processed (or is being
+        processed) before it, attach that too, so it counts as resolved; True then."""
+        self.store.attach_alert(incident_id, key=alert.dedupe_key, alert=alert.to_dict(), at=now)
+        if self.store.delivery(alert.delivery_key(RESOLVED)) is None:
+            return False
+        resolved = replace(alert, monitor_condition=RESOLVED)
+        self.store.attach_alert(incident_id, key=resolved.dedupe_key, alert=resolved.to_dict(), at=now)
+        return True
 
     def _wait_for_lease(self, gateway: str, holder: str, *, join: bool) -> Lease | str:
         """Our lease on the gateway; or, with `join`, the id of the incident being diagnosed under it.
@@ -312,7 +374,7 @@ class Pipeline:
     def _join(self, report: Report, incident_id: str, state: str) -> None:
         alert = report.item.alert
         assert alert is not None
-        self.store.attach_alert(incident_id, key=alert.dedupe_key, alert=alert.to_dict(), at=self._clock())
+        self._attach(incident_id, alert, self._clock())
         report.outcome = Outcome.JOINED
         report.incident_id = incident_id
         report.stages.append(StageResult("diagnose", "skipped", f"joined incident {incident_id} ({state})"))
@@ -322,11 +384,13 @@ class Pipeline:
         self.store.close_incident(
             replace(stale, report={"supersededBy": incident_id, "reason": "diagnosis did not finish"}),
             now=self._clock(),
+            reason=CloseReason.SUPERSEDED,
         )
 
     def _resolve(self, report: Report) -> None:
-        """Close the open incident. Under the gateway's lease, so a diagnosis still in progress
-        finishes first and cannot reopen what this closes."""
+        """Mark the alert resolved on the open incident it is attached to; close the incident when no
+        alert of it still fires. Under the gateway's lease, so a diagnosis still in progress finishes
+        first and cannot reopen what this closes."""
         alert, gateway = report.item.alert, report.item.gateway_id
         assert alert is not None
         lease = self._wait_for_lease(gateway, _RESOLVE_HOLDER + new_id(), join=False)
@@ -337,17 +401,40 @@ class Pipeline:
                 report.outcome = Outcome.NO_OPEN_INCIDENT
                 report.stages.append(StageResult("diagnose", "skipped", "resolved; no open incident"))
                 return
+            attached = self.store.incident_alerts(incident.id)
+            firing, resolved = _alert_ids(attached, FIRED), _alert_ids(attached, RESOLVED)
+            this = alert.alert_id.lower()
+            if this not in firing:
+                report.outcome = Outcome.NOT_ATTACHED
+                report.stages.append(StageResult(
+                    "diagnose", "skipped",
+                    f"resolved; the alert is not part of open incident {incident.id}, which stays open",
+                ))  # fmt: skip
+                return
             now = self._clock()
             self.store.attach_alert(incident.id, key=alert.dedupe_key, alert=alert.to_dict(), at=now)
-            self.store.close_incident(incident, now=now)
+            report.incident_id = incident.id
+            still_firing = firing - resolved - {this}
+            if still_firing:
+                report.outcome = Outcome.ALERT_RESOLVED
+                report.stages.append(StageResult(
+                    "diagnose", "skipped",
+                    f"resolved; {len(still_firing)} other alert(s) of incident {incident.id} still firing",
+                ))  # fmt: skip
+                return
+            closed = self.store.close_incident(incident, now=now, reason=CloseReason.RESOLVED)
         finally:
             self.store.release_lease(lease)
         report.outcome = Outcome.CLOSED
-        report.incident_id = incident.id
-        report.findings = list((incident.report or {}).get("findings") or [])
-        report.gateway_tags = dict((incident.report or {}).get("gatewayTags") or {})
-        report.stages.append(StageResult("diagnose", "skipped", f"resolved; closed incident {incident.id}"))
+        report.findings = list((closed.report or {}).get("findings") or [])
+        report.gateway_tags = dict((closed.report or {}).get("gatewayTags") or {})
+        report.stages.append(StageResult("diagnose", "skipped", f"resolved; closed incident {closed.id}"))
         report.stages.append(self._run_stage("notify", self._notify, report))
+        resolution = {"alert": alert.to_dict(), "stages": [stage.to_dict() for stage in report.stages]}
+        self._record_after_notify(
+            report, "resolution recorded on the incident",
+            incident=closed, incident_report={**(closed.report or {}), "resolution": resolution},
+        )  # fmt: skip
 
     def _check(self, report: Report) -> None:
         """Preventive diagnosis after a change, or during a sweep. Runs under the gateway's lease
@@ -356,6 +443,7 @@ class Pipeline:
         item = report.item
         lease = self._wait_for_lease(item.gateway_id, _CHECK_HOLDER + new_id(), join=False)
         assert not isinstance(lease, str)
+        guard = _LeaseGuard(self.store, lease, ttl=self._lease_ttl, clock=self._clock)
         try:
             change_time = item.change.event_time if item.change else None
             last = self.store.last_diagnosis(item.gateway_id)
@@ -365,13 +453,25 @@ class Pipeline:
                     StageResult("diagnose", "skipped", f"diagnosis {last.id} ran after the change")
                 )
                 return
-            self._diagnose_and_act(report, incident_time=None, window_size=None, only_new=True)
+            self._diagnose_and_act(
+                report, guard, incident=None, incident_time=None, window_size=None, only_new=True
+            )
         finally:
-            self.store.release_lease(lease)
+            self.store.release_lease(guard.lease)
 
     def _diagnose_and_act(
-        self, report: Report, *, incident_time: datetime | None, window_size: timedelta | None, only_new: bool
+        self,
+        report: Report,
+        guard: _LeaseGuard,
+        *,
+        incident: Incident | None,
+        incident_time: datetime | None,
+        window_size: timedelta | None,
+        only_new: bool,
+        close: CloseReason | None = None,
     ) -> None:
+        """Diagnose, remediate, record, notify, then record the notify result. The lease is renewed
+        before each stage that acts; if it was taken over, stop before reporting (fail safe)."""
         gateway = report.item.gateway_id
         started = self._clock()
         previous = self.store.last_diagnosis(gateway) if only_new else None
@@ -387,7 +487,16 @@ class Pipeline:
             log.exception("diagnosis of %s failed", gateway, extra=_fields(report))
             report.outcome = Outcome.FAILED
             report.stages.append(StageResult("diagnose", "error", f"{type(error).__name__}: {error}"[:500]))
+            if incident is not None:  # closed, not joinable: the next alert diagnoses again
+                incident = self._save_incident(incident, report, CloseReason.DIAGNOSIS_FAILED)
+                lost = incident is None
+            else:
+                lost = not guard.renew()
+            if lost:
+                self._stop(report)
+                return
             report.stages.append(self._run_stage("notify", self._notify, report))
+            self._record_after_notify(report, "incident closed: diagnosis failed", incident=incident)
             return
         report.outcome = Outcome.DIAGNOSED
         report.diagnosis = diagnosis
@@ -401,24 +510,102 @@ class Pipeline:
             StageResult("diagnose", "ok", f"{len(report.findings)} findings, {len(report.checks)} checks"
                         + (f" ({errors} could not run)" if errors else ""))
         )  # fmt: skip
+        if not guard.renew():  # remediation may write to Azure: only while the gateway is ours
+            self._stop(report)
+            return
         report.stages.append(self._run_stage("remediate", self._remediate, report))
-        if only_new and not report.reported:
-            report.stages.append(StageResult("notify", "skipped", "no new findings since the last diagnosis"))
-        else:
-            report.stages.append(self._run_stage("notify", self._notify, report))
+        if not guard.renew():
+            self._stop(report)
+            return
+        findings, omitted = bounded_findings(report.findings)
         record = DiagnosisRecord(
             id=new_id(),
             gateway_id=gateway,
             trigger=report.item.kind,
             started_at=started,
             finished_at=self._clock(),
-            findings=report.findings,
-            checks=report.checks,
+            findings=findings,
+            checks=bounded_checks(report.checks),
             watched_resources=watched_resources(diagnosis),
             incident_id=report.incident_id,
+            keys=bounded_keys([finding_key(f) for f in report.findings]),
+            findings_omitted=omitted,
+            stages=[stage.to_dict() for stage in report.stages],
         )
-        self.store.record_diagnosis(record)
-        report.stages.append(StageResult("record", "ok", f"diagnosis {record.id}"))
+        report.diagnosis_id = record.id
+        self.store.record_diagnosis(record)  # before notifying: a failure here is retried, nothing sent yet
+        if incident is not None:
+            incident = self._save_incident(incident, report, close)
+            if incident is None:
+                self._stop(report)
+                return
+        if only_new and not report.reported:
+            report.stages.append(StageResult("notify", "skipped", "no new findings since the last diagnosis"))
+        else:
+            report.stages.append(self._run_stage("notify", self._notify, report))
+        closed = incident is not None and incident.status is IncidentStatus.CLOSED
+        detail = f"diagnosis {record.id}" + (
+            "; incident closed: its alert's Resolved was processed first" if closed else ""
+        )
+        self._record_after_notify(report, detail, incident=incident, record=record)
+
+    def _save_incident(
+        self, incident: Incident, report: Report, close: CloseReason | None
+    ) -> Incident | None:
+        """Save the diagnosed incident (open, or closed for `close`), conditional on it being unchanged
+        since we created it; None when another worker took it over meanwhile. An incident whose own
+        alert resolved first stays open while alerts that joined it meanwhile still fire."""
+        if close is CloseReason.RESOLVED_BEFORE_FIRED:
+            attached = self.store.incident_alerts(incident.id)
+            if _alert_ids(attached, FIRED) - _alert_ids(attached, RESOLVED):
+                close = None
+        now = self._clock()
+        saved = replace(
+            incident,
+            status=IncidentStatus.CLOSED if close else IncidentStatus.OPEN,
+            updated_at=now,
+            closed_at=now if close else None,
+            close_reason=close.value if close else None,
+            report=report.to_record(),
+        )
+        try:
+            return self.store.save_incident(saved)
+        except RecordChanged:
+            return None
+
+    def _record_after_notify(
+        self,
+        report: Report,
+        detail: str,
+        *,
+        incident: Incident | None,
+        record: DiagnosisRecord | None = None,
+        incident_report: dict[str, Any] | None = None,
+    ) -> None:
+        """Add the notify result to what was recorded before notifying (the incident's report is
+        `incident_report`, by default this report). A failure here is logged and reported, never
+        raised: the message went out, and a redelivery must not send it again."""
+        report.stages.append(StageResult("record", "ok", detail))
+        try:
+            if record is not None:
+                self.store.update_diagnosis(replace(record, stages=[s.to_dict() for s in report.stages]))
+            if incident is not None:
+                self.store.save_incident(replace(incident, report=incident_report or report.to_record()))
+        except Exception as error:
+            log.exception("could not record the notify result", extra=_fields(report))
+            report.stages[-1] = StageResult(
+                "record",
+                "error",
+                f"{detail}; the notify result was not saved: {type(error).__name__}: {error}"[:500],
+            )
+
+    def _stop(self, report: Report) -> None:
+        log.warning("lease on %s was taken over; stopping before reporting", report.item.gateway_id,
+                    extra=_fields(report))  # fmt: skip
+        report.outcome = Outcome.SUPERSEDED
+        report.stages.append(StageResult(
+            "record", "skipped", "another worker took over the gateway's lease; stopped before reporting"
+        ))  # fmt: skip
 
     def _run_stage(self, name: str, stage: Stage, report: Report) -> StageResult:
         try:
@@ -428,6 +615,31 @@ class Pipeline:
             return StageResult(name, "error", f"{type(error).__name__}: {error}"[:500])
 
 
+class _LeaseGuard:
+    """Our lease on a gateway, renewed between stages so a long run keeps it (ETag-conditional:
+    `renew` is False once another worker has taken it over, and the run must stop)."""
+
+    def __init__(
+        self, store: StateStore, lease: Lease, *, ttl: timedelta, clock: Callable[[], datetime]
+    ) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._clock = clock
+        self.lease = lease
+
+    def renew(self) -> bool:
+        renewed = self._store.renew_lease(self.lease, now=self._clock(), ttl=self._ttl)
+        if renewed is None:
+            return False
+        self.lease = renewed
+        return True
+
+
+def _alert_ids(alerts: list[dict[str, Any]], condition: str) -> set[str]:
+    """Ids (lower-cased) of the attached alert records with this monitor condition."""
+    return {str(a.get("alertId") or "").lower() for a in alerts if a.get("monitorCondition") == condition}
+
+
 def gateway_tags(diagnosis: Any) -> dict[str, str]:
     snapshot = getattr(diagnosis, "snapshot", None)
     tags = snapshot.gateway.tags if snapshot is not None else None
@@ -435,13 +647,20 @@ def gateway_tags(diagnosis: Any) -> dict[str, str]:
 
 
 def watched_resources(diagnosis: Any) -> list[str]:
-    """The gateway subnet and the NSG and route table on it: writes to these can break the gateway."""
+    """The gateway subnet, its virtual network (a whole-VNet PUT rewrites the subnet) and the NSG and
+    route table on it: writes to these can break the gateway."""
     snapshot = getattr(diagnosis, "snapshot", None)
-    subnet = snapshot.gateway_subnet if snapshot is not None else None
+    subnet_id = snapshot.gateway_subnet_id if snapshot is not None else None
+    if not subnet_id:
+        return []
+    lowered = subnet_id.lower()
+    vnet = [subnet_id[: lowered.rindex("/subnets/")]] if "/subnets/" in lowered else []
+    subnet = snapshot.gateway_subnet
     if subnet is None:
-        return [snapshot.gateway_subnet_id] if snapshot is not None and snapshot.gateway_subnet_id else []
+        return [subnet_id, *vnet]
     attached = [subnet.network_security_group, subnet.route_table]
-    return [subnet.id, *(resource.id for resource in attached if resource is not None and resource.id)]
+    return [subnet.id or subnet_id, *vnet,
+            *(resource.id for resource in attached if resource is not None and resource.id)]  # fmt: skip
 
 
 def _fields(report: Report) -> dict[str, Any]:
@@ -506,6 +725,7 @@ def pipeline_from_settings(
         allowed_subscriptions=settings.allowed_subscriptions,
         dns_servers={ip: (host, port) for ip, host, port in settings.dns_server_map} or None,
         lease_ttl=timedelta(seconds=settings.lease_seconds),
+        join_window=timedelta(hours=settings.incident_join_hours),
         remediate=remediate,
         notify=notify,
     )

@@ -32,6 +32,7 @@ var watchedOperations = [
   'Microsoft.Network/routeTables/routes/write'
   'Microsoft.Network/routeTables/routes/delete'
   'Microsoft.Network/virtualNetworks/subnets/write'
+  'Microsoft.Network/virtualNetworks/write'
 ]
 
 resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {

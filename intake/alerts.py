@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from appgw_doctor.iso8601 import parse_duration
@@ -24,11 +25,18 @@ FIRED = "Fired"
 RESOLVED = "Resolved"
 ACCEPTED_SIGNALS = ("Metric", "Log")
 
-_GATEWAY_ID = re.compile(
-    r"^/subscriptions/(?P<sub>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-    r"/resourcegroups/[^/]+/providers/microsoft\.network/applicationgateways/[^/]+$",
+_GATEWAY_ID = re.compile(  # matched against the whole id (fullmatch)
+    r"/subscriptions/(?P<sub>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"/resourcegroups/[^/]+/providers/microsoft\.network/applicationgateways/[^/]+",
     re.IGNORECASE,
 )
+# Control and format characters (newline, NUL, bidi overrides, ...) never occur in ARM names.
+_UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp")
+# Alert times outside this range are not real (and break time arithmetic near year 1 or 9999).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_FUTURE = timedelta(days=366)
+# Azure Monitor evaluation windows: metric alerts up to P1D, log alerts up to P2D.
+MAX_WINDOW = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,10 @@ class Alert:
     def dedupe_key(self) -> str:
         """Same alert instance, same condition, same gateway = same delivery (action groups retry)."""
         return f"alert|{self.alert_id.lower()}|{self.monitor_condition}|{self.gateway_id.lower()}"
+
+    def delivery_key(self, condition: str) -> str:
+        """The dedupe key of this alert instance's `condition` (Fired or Resolved) delivery."""
+        return replace(self, monitor_condition=condition).dedupe_key
 
     @property
     def incident_time(self) -> datetime | None:
@@ -202,7 +214,7 @@ def parse_alert_document(document: Any, *, allowed_subscriptions: Iterable[str] 
     targets = essentials.get("alertTargetIDs")
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
         raise bad_request("missing_field", "data.essentials.alertTargetIDs must be a non-empty list of ids")
-    not_gateways = [t for t in targets if not _GATEWAY_ID.match(t)]
+    not_gateways = [t for t in targets if not is_gateway_id(t)]
     if not_gateways:
         raise IntakeError(
             422,
@@ -244,7 +256,10 @@ def subscription_of(resource_id: str) -> str:
 
 
 def is_gateway_id(resource_id: str) -> bool:
-    return bool(_GATEWAY_ID.match(resource_id))
+    """An Application Gateway's ARM id, the whole string, without control or format characters."""
+    return bool(_GATEWAY_ID.fullmatch(resource_id)) and not any(
+        unicodedata.category(char) in _UNPRINTABLE for char in resource_id
+    )
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -283,9 +298,16 @@ def _field_time(block: dict[str, Any], name: str) -> datetime | None:
     if not isinstance(value, str):
         raise bad_request("invalid_field", f"{name} must be an ISO 8601 date-time")
     try:
-        return parse_time(value)
+        when = parse_time(value)
     except (ValueError, OverflowError):
         raise bad_request("invalid_field", f"{name} is not an ISO 8601 date-time") from None
+    assert when is not None
+    latest = datetime.now(timezone.utc) + MAX_FUTURE
+    if not EARLIEST_TIME <= when <= latest:
+        raise bad_request(
+            "invalid_field", f"{name} {value[:40]!r} is out of range (2000-01-01 to a year from now)"
+        )
+    return when
 
 
 def _field_duration(block: dict[str, Any], name: str) -> timedelta | None:
@@ -295,6 +317,11 @@ def _field_duration(block: dict[str, Any], name: str) -> timedelta | None:
     try:
         if not isinstance(value, str):
             raise ValueError(name)
-        return parse_duration(value)
+        window = parse_duration(value)
     except (ValueError, OverflowError):
         raise bad_request("invalid_field", f"{name} must be an ISO 8601 duration such as PT5M") from None
+    if not timedelta(0) < window <= MAX_WINDOW:
+        raise bad_request(
+            "invalid_field", f"{name} {value[:40]!r} is out of range (more than zero, up to P2D)"
+        )
+    return window

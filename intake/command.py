@@ -108,12 +108,17 @@ def _document(store: StateStore, report: Report) -> dict[str, Any]:
 
 def render_text(document: dict[str, Any]) -> str:
     alert = document.get("alert") or {}
+    condition = alert.get("monitorCondition")
+    when = alert.get("resolvedDateTime" if condition == "Resolved" else "firedDateTime") or "-"
     lines = [
         f"Incident {document.get('incidentId') or '-'}: {document['outcome']}",
         f"  gateway  {document['gatewayId']}",
         f"  alert    {alert.get('alertRule') or '-'} {alert.get('severity') or ''} "
-        f"{alert.get('monitorCondition')} at {alert.get('firedDateTime') or '-'} ({alert.get('signalType')})",
+        f"{condition} at {when} ({alert.get('signalType')})",
     ]
+    if document["outcome"] == Outcome.DUPLICATE.value and not document.get("incidentId"):
+        lines.append("This alert is being handled already (an earlier delivery of it is in progress).")
+        return "\n".join(lines)
     findings = document.get("findings") or []
     lines.append(f"Findings ({len(findings)}):")
     for finding in findings:

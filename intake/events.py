@@ -1,5 +1,5 @@
 """Event Grid resource events that may change a gateway's health: writes to the gateway itself, or to
-the subnet, NSG or route table its subnet uses (docs/APPGW_FACTS.md, "Alerts and events").
+the subnet (or its VNet), NSG or route table its subnet uses (docs/APPGW_FACTS.md, "Alerts and events").
 
 Delivery is at least once, so the event id is the dedupe key.
 """
@@ -26,6 +26,8 @@ WATCHED_OPERATIONS: dict[str, int] = {
     "microsoft.network/routetables/routes/write": 2,
     "microsoft.network/routetables/routes/delete": 2,
     "microsoft.network/virtualnetworks/subnets/write": 0,
+    # a whole-VNet PUT (portal, templates) rewrites its subnets without a subnets/write event
+    "microsoft.network/virtualnetworks/write": 0,
 }
 
 

@@ -32,7 +32,7 @@ class SecureWebhookValidator:
             f"https://sts.windows.net/{tenant_id}/",
             f"https://login.microsoftonline.com/{tenant_id}/v2.0",
         ]
-        self._keys = jwt.PyJWKClient(jwks_url or default_jwks_url(tenant_id), cache_keys=True, timeout=10)
+        self._keys = _TenantKeys(jwks_url or default_jwks_url(tenant_id), cache_keys=True, timeout=10)
 
     def validate(self, authorization: str | None) -> dict[str, Any]:
         """The token's claims, or IntakeError 401 (no/invalid token), 403 (wrong app or role),
@@ -52,7 +52,7 @@ class SecureWebhookValidator:
                 leeway=_LEEWAY_SECONDS,
                 options={"require": ["exp", "iss", "aud"]},
             )
-        except jwt.PyJWKClientConnectionError:
+        except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError):
             raise IntakeError(
                 503, "signing_keys_unavailable", "could not fetch the tenant's signing keys"
             ) from None
@@ -66,6 +66,23 @@ class SecureWebhookValidator:
         if not isinstance(roles, list) or SECURE_WEBHOOK_ROLE not in roles:
             raise IntakeError(403, "missing_role", f"token lacks the {SECURE_WEBHOOK_ROLE} role")
         return claims
+
+
+class _TenantKeys(jwt.PyJWKClient):
+    """PyJWKClient that reports a key endpoint answering with something other than a key set (an
+    HTML error page, not JSON, no signing keys) as unreachable keys: the caller is not at fault."""
+
+    def fetch_data(self) -> Any:
+        try:
+            data = super().fetch_data()
+        except jwt.PyJWKClientConnectionError:
+            raise
+        except (ValueError, jwt.PyJWKClientError) as error:  # JSONDecodeError is a ValueError
+            raise jwt.PyJWKClientConnectionError(f"signing keys unusable: {_one_line(error)}") from None
+        keys = data.get("keys") if isinstance(data, dict) else None
+        if not isinstance(keys, list) or not any(isinstance(k, dict) and k.get("kid") for k in keys):
+            raise jwt.PyJWKClientConnectionError("signing keys unusable: no keys with a key id")
+        return data
 
 
 def _one_line(error: Exception) -> str:

@@ -4,7 +4,7 @@ One `StateStore` holds the logic; a backend only stores records with ETag-condit
 Azure Table Storage in the Functions app (`state.tables`), embedded SQLite for the CLI (`state.sqlite`).
 """
 
-from state.model import DiagnosisRecord, Incident, IncidentStatus, Lease
+from state.model import CloseReason, DiagnosisRecord, Incident, IncidentStatus, Lease
 from state.store import StateStore
 
-__all__ = ["DiagnosisRecord", "Incident", "IncidentStatus", "Lease", "StateStore"]
+__all__ = ["CloseReason", "DiagnosisRecord", "Incident", "IncidentStatus", "Lease", "StateStore"]

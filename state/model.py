@@ -10,8 +10,16 @@ from typing import Any
 
 class IncidentStatus(str, Enum):
     DIAGNOSING = "diagnosing"  # a worker holds the gateway's lease and is diagnosing
-    OPEN = "open"  # diagnosed; later alerts for the gateway join it until it is resolved
-    CLOSED = "closed"  # the alert resolved
+    OPEN = "open"  # diagnosed; later alerts join it while it is live, until its alerts resolve
+    CLOSED = "closed"  # done: `close_reason` says why
+
+
+class CloseReason(str, Enum):
+    RESOLVED = "resolved"  # every alert attached to it resolved
+    RESOLVED_BEFORE_FIRED = "resolved-before-fired"  # its alert's Resolved was processed first
+    EXPIRED = "expired"  # open longer than the join window: the next alert starts a new incident
+    DIAGNOSIS_FAILED = "diagnosis-failed"  # could not be diagnosed; the next alert tries again
+    SUPERSEDED = "superseded"  # its worker died mid-diagnosis; another incident took its alerts
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,9 @@ class Incident:
     updated_at: datetime
     closed_at: datetime | None = None
     report: dict[str, Any] | None = None  # the pipeline's report of the diagnosis
+    close_reason: str | None = None  # a CloseReason value once closed
+    alert_time: datetime | None = None  # when the alert that opened it fired
+    etag: str | None = field(default=None, compare=False)  # as read or written; saves are conditional on it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,10 +54,12 @@ class Incident:
             "updatedAt": self.updated_at.isoformat(),
             "closedAt": self.closed_at.isoformat() if self.closed_at else None,
             "report": self.report,
+            "closeReason": self.close_reason,
+            "alertTime": self.alert_time.isoformat() if self.alert_time else None,
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Incident:
+    def from_dict(cls, data: dict[str, Any], etag: str | None = None) -> Incident:
         return cls(
             id=data["id"],
             gateway_id=data["gatewayId"],
@@ -55,13 +68,20 @@ class Incident:
             updated_at=datetime.fromisoformat(data["updatedAt"]),
             closed_at=datetime.fromisoformat(data["closedAt"]) if data.get("closedAt") else None,
             report=data.get("report"),
+            close_reason=data.get("closeReason"),
+            alert_time=datetime.fromisoformat(data["alertTime"]) if data.get("alertTime") else None,
+            etag=etag,
         )
 
 
 @dataclass(frozen=True)
 class DiagnosisRecord:
     """One diagnosis of one gateway: why it ran, what it found, and which resources it depends on
-    (the gateway subnet and its NSG and route table), so a write to one of them can trigger the next."""
+    (the gateway subnet, its VNet, NSG and route table), so a write to one of them can trigger the next.
+
+    `findings` may be a bounded selection (the most severe; `findings_omitted` counts the rest), so
+    `keys` keeps the (code, resource) of every finding: what "new since the last diagnosis" compares.
+    `stages` are the pipeline's stage results (notify included)."""
 
     id: str
     gateway_id: str
@@ -72,10 +92,15 @@ class DiagnosisRecord:
     checks: list[dict[str, Any]] = field(default_factory=list)
     watched_resources: list[str] = field(default_factory=list)
     incident_id: str | None = None
+    keys: list[tuple[str, str]] | None = None  # every finding's key; None = those of `findings`
+    findings_omitted: int = 0
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def finding_keys(self) -> set[tuple[str, str]]:
         """What makes a finding "the same" across diagnoses: its code and the resource at fault."""
+        if self.keys is not None:
+            return {(code, resource.lower()) for code, resource in self.keys}
         return {finding_key(f) for f in self.findings}
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +114,9 @@ class DiagnosisRecord:
             "checks": self.checks,
             "watchedResources": self.watched_resources,
             "incidentId": self.incident_id,
+            "findingKeys": [list(key) for key in self.keys] if self.keys is not None else None,
+            "findingsOmitted": self.findings_omitted,
+            "stages": self.stages,
         }
 
     @classmethod
@@ -103,6 +131,11 @@ class DiagnosisRecord:
             checks=list(data.get("checks") or []),
             watched_resources=list(data.get("watchedResources") or []),
             incident_id=data.get("incidentId"),
+            keys=[(str(c), str(r)) for c, r in data["findingKeys"]]
+            if data.get("findingKeys") is not None
+            else None,
+            findings_omitted=int(data.get("findingsOmitted") or 0),
+            stages=list(data.get("stages") or []),
         )
 
 

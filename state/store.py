@@ -8,13 +8,14 @@ partition and row keys are SHA-256 digests of the lower-cased value; the value i
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from state.backend import Record, RecordBackend, RecordChanged, RecordExists
-from state.model import DiagnosisRecord, Incident, IncidentStatus, Lease
+from state.backend import Record, RecordBackend, RecordChanged, RecordExists, StateError
+from state.model import CloseReason, DiagnosisRecord, Incident, IncidentStatus, Lease
 
 LEASES = "leases"
 DELIVERIES = "deliveries"
@@ -26,6 +27,7 @@ WATCHES = "watches"
 TABLES = (LEASES, DELIVERIES, INCIDENTS, INCIDENT_ALERTS, DIAGNOSES, LAST_DIAGNOSIS, WATCHES)
 
 _ONE = "0"  # row key of single-row partitions
+MAX_RECORD_CHARS = 450_000  # compact JSON; what a Table Storage entity holds (state.tables: 15 x 30,000)
 
 
 def digest(value: str) -> str:
@@ -52,6 +54,15 @@ class StateStore:
             return None
         lease = _lease(gateway_id, record)
         return lease if lease.expires_at > now else None
+
+    def renew_lease(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease | None:
+        """Extend our lease (ETag-conditional); None when it was taken over, i.e. no longer ours."""
+        data = {"key": lease.key, "holder": lease.holder, "expiresAt": (now + ttl).isoformat()}
+        try:
+            etag = self._backend.replace(LEASES, digest(lease.key), _ONE, data, etag=lease.etag)
+        except RecordChanged:
+            return None
+        return replace(lease, expires_at=now + ttl, etag=etag)
 
     def release_lease(self, lease: Lease) -> None:
         """Give the lease back; if it expired and someone else took it, leave theirs alone."""
@@ -116,17 +127,24 @@ class StateStore:
 
     # --- incidents ---
 
-    def create_incident(self, incident: Incident) -> None:
-        self._backend.insert(INCIDENTS, digest(incident.gateway_id), incident.id, incident.to_dict())
+    def create_incident(self, incident: Incident) -> Incident:
+        """Store a new incident; the returned copy carries the ETag later saves are conditional on."""
+        data = _fitting(incident.to_dict())
+        etag = self._backend.insert(INCIDENTS, digest(incident.gateway_id), incident.id, data)
+        return replace(incident, etag=etag)
 
-    def save_incident(self, incident: Incident) -> None:
-        self._backend.replace(
-            INCIDENTS, digest(incident.gateway_id), incident.id, incident.to_dict(), etag=None
+    def save_incident(self, incident: Incident) -> Incident:
+        """Write the incident. With its `etag` (as read or last written) only if nobody changed it since
+        (else RecordChanged); without, unconditionally. Returns it with the new ETag."""
+        data = _fitting(incident.to_dict())
+        etag = self._backend.replace(
+            INCIDENTS, digest(incident.gateway_id), incident.id, data, etag=incident.etag
         )
+        return replace(incident, etag=etag)
 
     def get_incident(self, gateway_id: str, incident_id: str) -> Incident | None:
         record = self._backend.get(INCIDENTS, digest(gateway_id), incident_id)
-        return Incident.from_dict(record.data) if record else None
+        return Incident.from_dict(record.data, record.etag) if record else None
 
     def open_incident(self, gateway_id: str) -> Incident | None:
         """The gateway's newest incident that is not closed."""
@@ -135,13 +153,17 @@ class StateStore:
 
     def list_incidents(self, gateway_id: str | None = None) -> list[Incident]:
         partition = digest(gateway_id) if gateway_id else None
-        incidents = [Incident.from_dict(r.data) for r in self._backend.query(INCIDENTS, partition)]
+        incidents = [Incident.from_dict(r.data, r.etag) for r in self._backend.query(INCIDENTS, partition)]
         return sorted(incidents, key=lambda i: i.opened_at)
 
-    def close_incident(self, incident: Incident, *, now: datetime) -> Incident:
-        closed = replace(incident, status=IncidentStatus.CLOSED, closed_at=now, updated_at=now)
-        self.save_incident(closed)
-        return closed
+    def close_incident(
+        self, incident: Incident, *, now: datetime, reason: CloseReason = CloseReason.RESOLVED
+    ) -> Incident:
+        """Close it, saying why (conditional on its ETag like save_incident)."""
+        closed = replace(
+            incident, status=IncidentStatus.CLOSED, closed_at=now, updated_at=now, close_reason=reason.value
+        )
+        return self.save_incident(closed)
 
     def attach_alert(self, incident_id: str, *, key: str, alert: dict[str, Any], at: datetime) -> None:
         """Record that an alert belongs to the incident (idempotent per alert key)."""
@@ -171,9 +193,9 @@ class StateStore:
         """Append to the gateway's diagnosis log, make it the last diagnosis, and index the resources it
         depends on (dropping the previous diagnosis' resources that are no longer used)."""
         previous = self.last_diagnosis(record.gateway_id)
-        row = f"{record.started_at.strftime('%Y%m%dT%H%M%S%f')}-{record.id}"
-        self._backend.insert(DIAGNOSES, digest(record.gateway_id), row, record.to_dict())
-        self._backend.replace(LAST_DIAGNOSIS, digest(record.gateway_id), _ONE, record.to_dict(), etag=None)
+        data = _fitting(record.to_dict())
+        self._backend.insert(DIAGNOSES, digest(record.gateway_id), _diagnosis_row(record), data)
+        self._backend.replace(LAST_DIAGNOSIS, digest(record.gateway_id), _ONE, data, etag=None)
         watch = {"gatewayId": record.gateway_id}
         for resource in record.watched_resources:
             self._backend.replace(
@@ -187,6 +209,18 @@ class StateStore:
         for resource in previous.watched_resources if previous else []:
             if resource.lower() not in current:
                 self._backend.delete(WATCHES, digest(resource), digest(record.gateway_id), etag=None)
+
+    def update_diagnosis(self, record: DiagnosisRecord) -> None:
+        """Rewrite a recorded diagnosis (e.g. with the notify stage's result); the gateway's last
+        diagnosis too, unless a newer one replaced it meanwhile."""
+        data = _fitting(record.to_dict())
+        self._backend.replace(DIAGNOSES, digest(record.gateway_id), _diagnosis_row(record), data, etag=None)
+        last = self._backend.get(LAST_DIAGNOSIS, digest(record.gateway_id), _ONE)
+        if last is not None and last.data.get("id") == record.id:
+            try:
+                self._backend.replace(LAST_DIAGNOSIS, digest(record.gateway_id), _ONE, data, etag=last.etag)
+            except RecordChanged:
+                pass  # a newer diagnosis became the last one
 
     def last_diagnosis(self, gateway_id: str) -> DiagnosisRecord | None:
         record = self._backend.get(LAST_DIAGNOSIS, digest(gateway_id), _ONE)
@@ -204,6 +238,18 @@ class StateStore:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _diagnosis_row(record: DiagnosisRecord) -> str:
+    return f"{record.started_at.strftime('%Y%m%dT%H%M%S%f')}-{record.id}"
+
+
+def _fitting(data: dict[str, Any]) -> dict[str, Any]:
+    """The same size limit on every backend, checked before anything is written."""
+    length = len(json.dumps(data, separators=(",", ":")))
+    if length > MAX_RECORD_CHARS:
+        raise StateError(f"record of {length} characters exceeds the {MAX_RECORD_CHARS} a record may hold")
+    return data
 
 
 def _lease(key: str, record: Record) -> Lease:

@@ -30,20 +30,23 @@ def test_defaults() -> None:
     assert settings.arm_endpoint == ARM_ENDPOINT
     assert settings.table_prefix == "appgwdoctor"
     assert settings.lease_seconds == 600
+    assert settings.incident_join_hours == 6
     assert not settings.secure_webhook_enabled
     assert settings.storage_connection_string is None and settings.table_endpoint is None
 
 
 def test_values_are_parsed() -> None:
-    settings = Settings.from_env({**ENV, "LEASE_SECONDS": "120"})
+    settings = Settings.from_env({**ENV, "LEASE_SECONDS": "400", "INCIDENT_JOIN_HOURS": "2.5"})
     assert settings.allowed_subscriptions == (SUB_A.lower(), SUB_B.lower())
     assert settings.sweep_subscriptions == settings.allowed_subscriptions
     assert Settings.from_env({**ENV, "SWEEP_SUBSCRIPTIONS": SUB_B}).sweep_subscriptions == (SUB_B.lower(),)
     assert settings.secure_webhook_enabled
     assert settings.arm_endpoint == "https://127.0.0.1:8443"
     assert settings.dns_server_map == (("10.1.2.4", "127.0.0.1", 5353), ("10.1.2.5", "localhost", 53))
-    assert settings.lease_seconds == 120
-    assert hash(settings) == hash(Settings.from_env({"LEASE_SECONDS": "120", **ENV}))  # cache key
+    assert settings.lease_seconds == 400 and settings.incident_join_hours == 2.5
+    assert hash(settings) == hash(
+        Settings.from_env({"LEASE_SECONDS": "400", "INCIDENT_JOIN_HOURS": "2.5", **ENV})
+    )  # cache key
 
 
 def test_identity_based_storage_uses_the_table_endpoint() -> None:
@@ -65,6 +68,9 @@ def test_identity_based_storage_uses_the_table_endpoint() -> None:
         ({"STATE_TABLE_PREFIX": "1abc"}, "STATE_TABLE_PREFIX"),
         ({"LEASE_SECONDS": "ten"}, "LEASE_SECONDS"),
         ({"LEASE_SECONDS": "5"}, "LEASE_SECONDS"),
+        ({"LEASE_SECONDS": "120"}, "LEASE_SECONDS"),  # shorter than a notification may retry
+        ({"INCIDENT_JOIN_HOURS": "0"}, "INCIDENT_JOIN_HOURS"),
+        ({"INCIDENT_JOIN_HOURS": "forever"}, "INCIDENT_JOIN_HOURS"),
         ({"ARM_POLLING_INTERVAL": "0"}, "ARM_POLLING_INTERVAL"),
         ({"DNS_SERVER_MAP": "10.1.2.4"}, "DNS_SERVER_MAP"),
         ({"DNS_SERVER_MAP": "10.1.2.4=host:port"}, "DNS_SERVER_MAP"),
@@ -86,3 +92,43 @@ def test_telemetry_without_the_exporter_installed_logs_a_warning_once(caplog, mo
         configure_telemetry(settings)
     (record,) = caplog.records
     assert "azure-monitor-opentelemetry is not installed" in record.getMessage()
+
+
+def test_telemetry_handlers_cover_every_app_logger_not_just_appgw_doctor() -> None:
+    from appgw_doctor.config import APP_LOGGERS, share_handlers
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.names: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.names.append(record.name)
+
+    exporter = Keep()  # stands in for the handler configure_azure_monitor attaches to one logger
+    source = logging.getLogger(APP_LOGGERS[0])
+    source.addHandler(exporter)
+    try:
+        share_handlers(APP_LOGGERS[0], APP_LOGGERS[1:])
+        share_handlers(APP_LOGGERS[0], APP_LOGGERS[1:])  # idempotent: no duplicate records
+        for name in ("appgw_doctor.pipeline", "notifications.dispatch", "intake.webhook"):
+            logging.getLogger(name).warning("x")
+        logging.getLogger("azure.core").warning("not ours")
+        assert exporter.names == ["appgw_doctor.pipeline", "notifications.dispatch", "intake.webhook"]
+    finally:
+        for name in APP_LOGGERS:
+            logging.getLogger(name).removeHandler(exporter)
+
+
+def test_local_settings_example_lists_every_setting_the_code_reads() -> None:
+    import json
+    from pathlib import Path
+
+    from tests.infra.test_infra import settings_read_by_code
+
+    root = Path(__file__).resolve().parents[2]
+    listed = set(json.loads((root / "local.settings.example.json").read_text())["Values"])
+    optional_forms = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__tableServiceUri",
+                      "DNS_RESOLVE_CUSTOM"}  # fmt: skip
+    names, _ = settings_read_by_code()
+    assert names - optional_forms - listed == set()

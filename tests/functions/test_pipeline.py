@@ -278,6 +278,8 @@ def test_resolved_waits_for_the_diagnosis_in_progress_then_closes(make_pipeline)
     pipeline = make_pipeline()
     now = datetime.now(timezone.utc)
     pipeline.store.create_incident(Incident("x", GATEWAY, IncidentStatus.OPEN, opened_at=now, updated_at=now))
+    fired = alert_item()
+    pipeline.store.attach_alert("x", key=fired.dedupe_key, alert=fired.alert.to_dict(), at=now)
     released = hold_lease_then_release(pipeline.store, "incident:x", 0.3)
     report = pipeline.process(alert_item(monitorCondition="Resolved"))
     assert released.is_set()
@@ -296,3 +298,313 @@ def test_alert_waits_for_a_preventive_check_instead_of_joining_it(make_pipeline)
 def test_resolved_without_an_open_incident_is_acknowledged(make_pipeline) -> None:
     report = make_pipeline().process(alert_item(monitorCondition="Resolved"))
     assert report.outcome is Outcome.NO_OPEN_INCIDENT and report.incident_id is None
+
+
+# --- incident lifecycle: expiry, early Resolved, failed diagnosis, which alerts a Resolved closes ---
+
+
+def test_resolved_processed_before_its_fired_is_remembered(make_pipeline) -> None:
+    notify = Collect()
+    pipeline = make_pipeline(notify=notify)
+    early = pipeline.process(alert_item(alertId="A", monitorCondition="Resolved"))
+    assert early.outcome is Outcome.NO_OPEN_INCIDENT
+
+    fired = pipeline.process(alert_item(alertId="A"))
+    assert fired.outcome is Outcome.DIAGNOSED and notify.reports == [fired]  # diagnosed and reported
+    incident = pipeline.store.get_incident(GATEWAY, fired.incident_id)
+    assert (incident.status, incident.close_reason) == (IncidentStatus.CLOSED, "resolved-before-fired")
+    assert "incident closed" in fired.stages[-1].detail
+
+    later = pipeline.process(alert_item(alertId="B"))  # a new outage: not swallowed by A's incident
+    assert later.outcome is Outcome.DIAGNOSED and later.incident_id != fired.incident_id
+
+
+def test_an_open_incident_past_the_join_window_expires_and_a_new_one_is_diagnosed(make_pipeline) -> None:
+    now = [datetime.now(timezone.utc)]
+    pipeline = make_pipeline(join_window=timedelta(hours=3), clock=lambda: now[0])
+    first = pipeline.process(alert_item(alertId="A"))  # its Resolved is lost
+    soon = pipeline.process(alert_item(alertId="B"))
+    assert (soon.outcome, soon.incident_id) == (Outcome.JOINED, first.incident_id)
+
+    now[0] += timedelta(hours=4)
+    later = pipeline.process(alert_item(alertId="C"))
+    assert later.outcome is Outcome.DIAGNOSED and later.incident_id != first.incident_id
+    expired = pipeline.store.get_incident(GATEWAY, first.incident_id)
+    assert (expired.status, expired.close_reason) == (IncidentStatus.CLOSED, "expired")
+    assert pipeline.store.open_incident(GATEWAY).id == later.incident_id
+
+
+def test_an_alert_that_fired_long_after_the_open_incident_began_does_not_join_it(make_pipeline) -> None:
+    pipeline = make_pipeline(join_window=timedelta(hours=3))
+    first = pipeline.process(alert_item(alertId="A", firedDateTime="2026-11-01T10:00:00Z"))
+    weeks_later = pipeline.process(alert_item(alertId="B", firedDateTime="2026-11-20T03:00:00Z"))
+    assert weeks_later.outcome is Outcome.DIAGNOSED and weeks_later.incident_id != first.incident_id
+    assert pipeline.store.get_incident(GATEWAY, first.incident_id).close_reason == "expired"
+
+
+def test_a_failed_diagnosis_closes_its_incident_so_the_next_alert_diagnoses_again(
+    world, make_pipeline
+) -> None:
+    from simulator import FaultRule
+
+    notify = Collect()
+    pipeline = make_pipeline(notify=notify)
+    world.set_faults([FaultRule(operation="applicationGateways.get", kind="error", status=403)])
+    failed = pipeline.process(alert_item(alertId="A"))
+    assert failed.outcome is Outcome.FAILED and notify.reports == [failed]  # the report says why
+    incident = pipeline.store.get_incident(GATEWAY, failed.incident_id)
+    assert (incident.status, incident.close_reason) == (IncidentStatus.CLOSED, "diagnosis-failed")
+    assert [s["name"] for s in incident.report["stages"]] == ["dedupe", "diagnose", "notify", "record"]
+
+    world.set_faults([])
+    again = pipeline.process(alert_item(alertId="B"))
+    assert again.outcome is Outcome.DIAGNOSED and again.incident_id != failed.incident_id
+
+
+def test_resolved_closes_only_the_incident_of_its_alert_once_every_alert_resolved(make_pipeline) -> None:
+    notify = Collect()
+    pipeline = make_pipeline(notify=notify)
+    first = pipeline.process(alert_item(alertId="A", alertRule="appgw-5xx"))
+    pipeline.process(alert_item(alertId="B", alertRule="unhealthy-hosts"))
+
+    stranger = pipeline.process(alert_item(alertId="Z", monitorCondition="Resolved"))
+    assert stranger.outcome is Outcome.NOT_ATTACHED and stranger.incident_id is None
+    a_resolved = pipeline.process(alert_item(alertId="A", monitorCondition="Resolved"))
+    assert (a_resolved.outcome, a_resolved.incident_id) == (Outcome.ALERT_RESOLVED, first.incident_id)
+    assert pipeline.store.get_incident(GATEWAY, first.incident_id).status is IncidentStatus.OPEN
+
+    b_resolved = pipeline.process(alert_item(alertId="B", monitorCondition="Resolved"))
+    assert (b_resolved.outcome, b_resolved.incident_id) == (Outcome.CLOSED, first.incident_id)
+    closed = pipeline.store.get_incident(GATEWAY, first.incident_id)
+    assert (closed.status, closed.close_reason) == (IncidentStatus.CLOSED, "resolved")
+    assert notify.reports[-1] is b_resolved and len(notify.reports) == 2  # diagnosis + resolution only
+
+
+def test_an_early_resolved_of_a_joining_alert_counts_when_the_others_resolve(make_pipeline) -> None:
+    pipeline = make_pipeline()
+    first = pipeline.process(alert_item(alertId="A"))
+    assert (
+        pipeline.process(alert_item(alertId="B", monitorCondition="Resolved")).outcome is Outcome.NOT_ATTACHED
+    )
+    assert pipeline.process(alert_item(alertId="B")).outcome is Outcome.JOINED
+    closing = pipeline.process(alert_item(alertId="A", monitorCondition="Resolved"))
+    assert (closing.outcome, closing.incident_id) == (Outcome.CLOSED, first.incident_id)
+
+
+# --- what is recorded: stages everywhere, bounded size, notify not repeated ---
+
+
+def test_resolution_notify_result_is_recorded_on_the_closed_incident(make_pipeline) -> None:
+    def refused(report: Report) -> StageResult:
+        return StageResult("notify", "error", "teams: FAILED: HTTP 400")
+
+    pipeline = make_pipeline(notify=refused)
+    fired = pipeline.process(alert_item())
+    pipeline.process(alert_item(monitorCondition="Resolved"))
+    incident = pipeline.store.get_incident(GATEWAY, fired.incident_id)
+    resolution = incident.report["resolution"]
+    assert resolution["alert"]["monitorCondition"] == "Resolved"
+    assert {"name": "notify", "status": "error", "detail": "teams: FAILED: HTTP 400"} in resolution["stages"]
+
+
+def test_preventive_check_records_its_stages_and_names_the_diagnosis_it_notifies(
+    make_pipeline, world
+) -> None:
+    notify = Collect()
+    pipeline = make_pipeline(notify=notify)
+    break_infra_ports(world)  # something new to report
+    report = pipeline.process(WorkItem(kind=SWEEP, gateway_id=GATEWAY, sweep_id="s1"))
+    record = pipeline.store.last_diagnosis(GATEWAY)
+    assert report.diagnosis_id == record.id and notify.reports[0].diagnosis_id == record.id
+    assert report.to_dict()["diagnosisId"] == record.id
+    assert [s["name"] for s in record.stages] == ["dedupe", "diagnose", "remediate", "notify", "record"]
+    assert record.stages[3] == {"name": "notify", "status": "ok", "detail": notify(report).detail}
+    assert pipeline.store.list_diagnoses(GATEWAY)[0].stages == record.stages
+
+
+def test_alert_diagnosis_id_is_set_before_notify(make_pipeline) -> None:
+    seen: list[str | None] = []
+
+    def notify(report: Report) -> StageResult:
+        seen.append(report.diagnosis_id)
+        return StageResult("notify", "ok", "sent")
+
+    report = make_pipeline(notify=notify).process(alert_item())
+    assert seen == [report.diagnosis_id] and report.diagnosis_id
+
+
+def test_a_record_failure_after_notify_does_not_notify_again_on_redelivery(world, tmp_path) -> None:
+    class FailingAfterNotify(SqliteBackend):
+        """SQLite whose writes fail once the notification went out (a storage outage)."""
+
+        broken = False
+
+        def replace(self, table, partition, row, data, *, etag):
+            if self.broken and table in ("incidents", "diagnoses", "deliveries"):
+                raise OSError("storage unavailable")
+            return super().replace(table, partition, row, data, etag=etag)
+
+    backend = FailingAfterNotify(tmp_path / "state.db")
+    store = StateStore(backend)
+    sent: list[Report] = []
+
+    def notify(report: Report) -> StageResult:
+        sent.append(report)
+        backend.broken = True
+        return StageResult("notify", "ok", "sent")
+
+    clients_for = clients_for_target(ArmTarget(world.endpoint, world.ca_cert), polling_interval=0.05)
+    pipeline = Pipeline(store=store, clients_for=clients_for, notify=notify)
+    with pytest.raises(OSError):  # the delivery cannot be settled: the queue will redeliver
+        pipeline.process(alert_item())
+    assert len(sent) == 1
+    backend.broken = False
+    assert store.open_incident(GATEWAY).status is IncidentStatus.OPEN  # saved before the notification
+    redelivered = pipeline.process(alert_item())
+    assert redelivered.outcome is Outcome.JOINED and len(sent) == 1
+    store.close()
+
+
+def test_a_notify_result_that_cannot_be_saved_is_reported_not_raised(world, tmp_path) -> None:
+    class FailingUpdates(SqliteBackend):
+        broken = False
+
+        def replace(self, table, partition, row, data, *, etag):
+            if self.broken and table in ("incidents", "diagnoses"):
+                raise OSError("storage unavailable")
+            return super().replace(table, partition, row, data, etag=etag)
+
+    backend = FailingUpdates(tmp_path / "state.db")
+    store = StateStore(backend)
+
+    def notify(report: Report) -> StageResult:
+        backend.broken = True
+        return StageResult("notify", "ok", "sent")
+
+    clients_for = clients_for_target(ArmTarget(world.endpoint, world.ca_cert), polling_interval=0.05)
+    report = Pipeline(store=store, clients_for=clients_for, notify=notify).process(alert_item())
+    assert report.outcome is Outcome.DIAGNOSED
+    assert (report.stages[-1].name, report.stages[-1].status) == ("record", "error")
+    assert "storage unavailable" in report.stages[-1].detail
+    store.close()
+
+
+# --- leases: renewed between stages; a worker whose lease was taken over stops before reporting ---
+
+
+def test_a_worker_whose_lease_was_taken_over_stops_before_notifying(make_pipeline, world) -> None:
+    from appgw_doctor.pipeline import real_diagnose
+
+    notify = Collect()
+    pipeline: Pipeline
+
+    def slow_diagnose(gateway_id: str, **options):
+        diagnosis = real_diagnose(gateway_id, **options)
+        # meanwhile our lease expired and another worker took the gateway over (and our incident)
+        later = datetime.now(timezone.utc) + timedelta(hours=1)
+        assert pipeline.store.acquire_lease(
+            GATEWAY, holder="incident:other", now=later, ttl=timedelta(hours=2)
+        )
+        return diagnosis
+
+    pipeline = make_pipeline(notify=notify, diagnose=slow_diagnose)
+    report = pipeline.process(alert_item())
+    assert report.outcome is Outcome.SUPERSEDED and notify.reports == []
+    assert [s.name for s in report.stages] == ["dedupe", "diagnose", "record"]
+    lease = pipeline.store.current_lease(GATEWAY, now=datetime.now(timezone.utc) + timedelta(hours=1))
+    assert lease.holder == "incident:other"  # untouched: we did not release someone else's lease
+
+
+def test_the_lease_is_renewed_between_stages(make_pipeline) -> None:
+    ttl = timedelta(minutes=5)
+    now = [datetime.now(timezone.utc)]
+    leases: list[datetime] = []
+    pipeline: Pipeline
+
+    def notify(report: Report) -> StageResult:
+        leases.append(pipeline.store.current_lease(GATEWAY, now=now[0]).expires_at)
+        return StageResult("notify", "ok", "sent")
+
+    def diagnose_for_four_minutes(gateway_id: str, **options):
+        from appgw_doctor.pipeline import real_diagnose
+
+        diagnosis = real_diagnose(gateway_id, **options)
+        now[0] += timedelta(minutes=4)
+        return diagnosis
+
+    pipeline = make_pipeline(
+        notify=notify, diagnose=diagnose_for_four_minutes, lease_ttl=ttl, clock=lambda: now[0]
+    )
+    started = now[0]
+    report = pipeline.process(alert_item())
+    assert report.outcome is Outcome.DIAGNOSED
+    assert leases == [started + timedelta(minutes=4) + ttl]  # renewed after the diagnosis, not expired
+
+
+def test_a_huge_report_is_stored_bounded_on_table_storage_and_notified_once(world, azurite) -> None:
+    from dataclasses import replace as changed
+
+    from appgw_doctor.pipeline import real_diagnose
+    from diagnostics.findings import Finding, Fix, Severity
+    from state.tables import TableBackend
+
+    log = "The backend health status could not be retrieved. " * 6
+
+    def with_many_findings(gateway_id: str, **options):
+        diagnosis = real_diagnose(gateway_id, **options)
+        many = [
+            Finding(code="BACKEND_HEALTH_UNKNOWN", severity=Severity.WARNING if i else Severity.CRITICAL,
+                    title=f"pool {i}", resource=f"{GATEWAY}/backendAddressPools/p{i}",
+                    evidence={"pairs": [{"address": f"10.0.{i}.{j}", "log": log} for j in range(20)]},
+                    fix=Fix(summary="x"))
+            for i in range(60)
+        ]  # fmt: skip
+        return changed(diagnosis, findings=[*diagnosis.findings, *many])
+
+    store = StateStore(
+        TableBackend.from_connection_string(azurite.connection_string, prefix=azurite.unique_prefix())
+    )
+    notify = Collect()
+    clients_for = clients_for_target(ArmTarget(world.endpoint, world.ca_cert), polling_interval=0.05)
+    pipeline = Pipeline(store=store, clients_for=clients_for, diagnose=with_many_findings, notify=notify)
+    report = pipeline.process(alert_item())
+    assert report.outcome is Outcome.DIAGNOSED and len(notify.reports) == 1
+    assert len(report.findings) >= 60 and report.stages[-1].status == "ok"
+
+    stored = store.get_incident(GATEWAY, report.incident_id).report
+    assert stored["truncated"] and stored["findingsOmitted"] > 0
+    assert len(stored["findings"]) + stored["findingsOmitted"] == len(report.findings)
+    assert stored["findings"][0]["severity"] == "critical" and "reportedFindings" not in stored
+    record = store.last_diagnosis(GATEWAY)
+    assert record.findings_omitted == stored["findingsOmitted"]
+    assert record.finding_keys == {(f["code"], f["resource"].lower()) for f in report.findings}
+    store.close()
+
+
+def test_a_whole_vnet_write_queues_a_check_of_the_gateways_in_it(make_pipeline, world) -> None:
+    pipeline = make_pipeline()
+    pipeline.process(WorkItem(kind=SWEEP, gateway_id=GATEWAY, sweep_id="s1"))
+    subnet = pipeline.store.last_diagnosis(GATEWAY).watched_resources[0]
+    vnet = subnet[: subnet.lower().rindex("/subnets/")]
+    change = ResourceChange("e-vnet", vnet.upper(), "Microsoft.Network/virtualNetworks/write", None)
+    assert [item.gateway_id for item in pipeline.change_items(change)] == [GATEWAY]
+
+
+def test_an_incident_whose_alert_resolved_first_stays_open_for_an_alert_that_joined_it(make_pipeline) -> None:
+    pipeline: Pipeline
+    joined: list[Report] = []
+
+    def diagnose_while_b_arrives(gateway_id: str, **options):
+        from appgw_doctor.pipeline import real_diagnose
+
+        joined.append(pipeline.process(alert_item(alertId="B")))  # B arrives during A's diagnosis
+        return real_diagnose(gateway_id, **options)
+
+    pipeline = make_pipeline(diagnose=diagnose_while_b_arrives)
+    pipeline.process(alert_item(alertId="A", monitorCondition="Resolved"))
+    first = pipeline.process(alert_item(alertId="A"))
+    assert (joined[0].outcome, joined[0].incident_id) == (Outcome.JOINED, first.incident_id)
+    assert pipeline.store.get_incident(GATEWAY, first.incident_id).status is IncidentStatus.OPEN
+    assert "incident closed" not in first.stages[-1].detail
+    closing = pipeline.process(alert_item(alertId="B", monitorCondition="Resolved"))
+    assert (closing.outcome, closing.incident_id) == (Outcome.CLOSED, first.incident_id)

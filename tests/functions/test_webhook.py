@@ -48,6 +48,9 @@ def test_valid_alert_is_accepted_and_queued(app_env, functions) -> None:
                                                     "22222222-2222-2222-2222-222222222222")]),
          403, "subscription_not_allowed"),
         (b" " * (1024 * 1024 + 1), 413, "body_too_large"),
+        (alert_with(alertTargetIDs=[GATEWAY + "\n"]), 422, "not_application_gateway"),
+        (alert_with(alertTargetIDs=[GATEWAY + "\u0000"]), 422, "not_application_gateway"),
+        (alert_with(firedDateTime="0001-01-01T00:00:00Z"), 400, "invalid_field"),
     ],
 )  # fmt: skip
 def test_bad_input_gets_a_4xx_json_error_one_log_line_and_nothing_queued(
@@ -160,3 +163,28 @@ def test_fuzz_essentials_never_produce_a_5xx(app_env, functions, essentials) -> 
 def test_fuzz_tokens_never_produce_a_5xx(secure, functions, token) -> None:
     response, messages = post_alert(functions, ALERT, {"Authorization": f"Bearer {token}"})
     assert response.status_code in (401, 403) and messages is None
+
+
+def test_signing_keys_that_are_not_json_answer_503_with_a_json_body(secure, functions, app_env) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Html(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.send_header("Content-Length", "17")
+            self.end_headers()
+            self.wfile.write(b"<html>oops</html>")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app_env.set("SECURE_WEBHOOK_JWKS_URL", f"http://127.0.0.1:{server.server_address[1]}/keys")
+        response, messages = post_alert(functions, ALERT, {"Authorization": f"Bearer {secure.token()}"})
+    finally:
+        server.shutdown()
+    assert response.status_code == 503 and messages is None
+    assert json.loads(response.get_body())["error"]["code"] == "signing_keys_unavailable"

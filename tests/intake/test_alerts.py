@@ -154,11 +154,22 @@ _DELETE = object()
         ("data.alertContext.condition.windowEndTime", "2026-13-40T00:00:00Z", 400, "invalid_field"),
         ("data.alertContext.condition.windowSize", "five minutes", 400, "invalid_field"),
         ("data.alertContext.condition.windowSize", 300, 400, "invalid_field"),
+        # out of range: would overflow the diagnosis' time arithmetic, or no real alert has them
+        ("data.essentials.firedDateTime", "0001-01-01T00:00:00Z", 400, "invalid_field"),
+        ("data.essentials.firedDateTime", "1999-12-31T23:59:59Z", 400, "invalid_field"),
+        ("data.essentials.firedDateTime", "9999-12-31T23:59:59Z", 400, "invalid_field"),
+        ("data.essentials.resolvedDateTime", "0001-01-01T00:00:00Z", 400, "invalid_field"),
+        ("data.alertContext.condition.windowEndTime", "9999-12-31T00:00:00Z", 400, "invalid_field"),
+        ("data.alertContext.condition.windowSize", "P999999999D", 400, "invalid_field"),
+        ("data.alertContext.condition.windowSize", "P3D", 400, "invalid_field"),
+        ("data.alertContext.condition.windowSize", "PT0S", 400, "invalid_field"),
     ],
 )
 def test_bad_alerts_are_refused_with_a_named_reason(path, value, status, code) -> None:
     error = refused(_set(sample(), path, value))
     assert (error.status, error.code) == (status, code)
+    if code == "invalid_field":
+        assert path.rsplit(".", 1)[-1] in error.message  # names the field
     assert error.to_body() == {"error": {"code": code, "message": error.message}}
     assert "\n" not in error.message
 
@@ -169,6 +180,10 @@ def test_bad_alerts_are_refused_with_a_named_reason(path, value, status, code) -
         f"/subscriptions/{SUB}/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm1",
         f"/subscriptions/{SUB}/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/law",
         GW + "/backendaddresspools/web-pool",  # a child, not the gateway
+        GW + "\n",  # `$` would have matched before a trailing newline
+        GW + "\x00",
+        GW.replace("agw-contoso", "agw-\u202econtoso"),  # a bidi override in the name
+        GW.replace("rg-contoso-web", "rg\tcontoso"),
         "/subscriptions/not-a-guid/resourcegroups/rg/providers/microsoft.network/applicationgateways/agw",
         "agw-contoso",
     ],
@@ -176,6 +191,14 @@ def test_bad_alerts_are_refused_with_a_named_reason(path, value, status, code) -
 def test_targets_that_are_not_application_gateways_are_refused(target: str) -> None:
     error = refused(_set(sample(), "data.essentials.alertTargetIDs", [GW, target]))
     assert (error.status, error.code) == (422, "not_application_gateway")
+
+
+@pytest.mark.parametrize("window", ["PT1M", "PT5M", "P1D", "P2D"])
+def test_evaluation_windows_azure_allows_are_accepted(window: str) -> None:
+    (alert,) = parse_alert_document(
+        _set(sample(), "data.alertContext.condition.windowSize", window), allowed_subscriptions=ALLOWED
+    )
+    assert alert.window_size is not None and alert.window_size <= timedelta(days=2)
 
 
 def test_subscription_outside_the_allow_list_is_refused() -> None:

@@ -110,3 +110,38 @@ def test_default_state_lives_in_the_users_data_dir(monkeypatch, tmp_path) -> Non
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_state_path() == tmp_path / "home" / ".local" / "share" / "appgw-doctor" / "state.db"
+
+
+def test_resolved_alert_prints_its_resolved_time(capsys, tmp_path) -> None:
+    document = json.loads((SCENARIO / "alert.json").read_text())
+    document["data"]["essentials"].update(
+        monitorCondition="Resolved", resolvedDateTime="2026-11-23T11:02:00Z"
+    )
+    alert = tmp_path / "resolved.json"
+    alert.write_text(json.dumps(document))
+    code, out, err = run(capsys, "--alert", str(alert), "--world", str(SCENARIO / "world.json"))
+    assert code == 0, err
+    assert "Resolved at 2026-11-23T11:02:00+00:00" in out
+    assert "10:27" not in out.splitlines()[2]  # not the fired time
+
+
+def test_a_delivery_in_progress_elsewhere_is_said_to_be_handled_already(capsys, tmp_path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from intake.alerts import parse_alert_body
+    from state import StateStore
+    from state.sqlite import SqliteBackend
+
+    state = tmp_path / "state.db"
+    (alert,) = parse_alert_body((SCENARIO / "alert.json").read_bytes(), allowed_subscriptions=None)
+    store = StateStore(SqliteBackend(state))  # another worker has claimed this delivery and is working
+    assert store.claim_delivery(
+        alert.dedupe_key, holder="other", now=datetime.now(timezone.utc), ttl=timedelta(minutes=10)
+    )
+    store.close()
+    code, out, err = run(
+        capsys, "--alert", str(SCENARIO / "alert.json"), "--world", str(SCENARIO / "world.json"),
+        "--state", str(state),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "being handled already" in out and "Findings" not in out

@@ -41,6 +41,7 @@ def change(operation: str, resource: str, *, event_type: str = RESOURCE_WRITE_SU
         (f"{N}/routeTables/routes/write", f"{RG}/routeTables/rt/routes/default", f"{RG}/routeTables/rt"),
         (f"{N}/virtualNetworks/subnets/write",
          f"{RG}/virtualNetworks/vnet/subnets/appgw", f"{RG}/virtualNetworks/vnet/subnets/appgw"),
+        (f"{N}/virtualNetworks/write", f"{RG}/virtualNetworks/vnet", f"{RG}/virtualNetworks/vnet"),
     ],
 )  # fmt: skip
 def test_writes_that_can_break_a_gateway_name_the_watched_resource(operation, resource, watched) -> None:

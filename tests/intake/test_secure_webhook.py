@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import jwt
@@ -102,3 +103,42 @@ def test_unreachable_signing_keys_answer_503(entra_tenant) -> None:
     )
     error = refusal(validator, f"Bearer {entra_tenant.token()}")
     assert (error.status, error.code) == (503, "signing_keys_unavailable")
+
+
+class _KeyEndpoint:
+    """A JWKS URL that answers 200 with a fixed body (what a proxy or a misconfigured URL may do)."""
+
+    def __init__(self, body: bytes) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/keys"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>oops</html>", b"", b"[]", b'{"keys": []}', b'{"keys": "x"}', b'{"keys": [{"kty": "RSA"}]}'],
+)
+def test_signing_keys_endpoint_answering_something_else_is_503(entra_tenant, body) -> None:
+    endpoint = _KeyEndpoint(body)
+    try:
+        validator = SecureWebhookValidator(tenant_id=TENANT_ID, audience=AUDIENCE, jwks_url=endpoint.url)
+        error = refusal(validator, f"Bearer {entra_tenant.token()}")
+        assert (error.status, error.code) == (503, "signing_keys_unavailable")
+    finally:
+        endpoint.server.shutdown()
+
+
+def test_token_with_a_key_id_the_tenant_does_not_have_is_still_401(validator, entra_tenant) -> None:
+    assert refusal(validator, f"Bearer {entra_tenant.token(kid='unknown')}").status == 401

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-from state import DiagnosisRecord, Incident, IncidentStatus, StateStore
+from state import CloseReason, DiagnosisRecord, Incident, IncidentStatus, StateStore
 
 T0 = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)
 TTL = timedelta(minutes=5)
@@ -157,3 +157,49 @@ def test_watch_index_follows_the_last_diagnosis(store: StateStore) -> None:
     store.record_diagnosis(_diagnosis("d3", T0 + timedelta(minutes=1), [NSG]))  # route table detached
     assert store.gateways_watching(RT) == []
     assert store.gateways_watching(NSG) == sorted([GW, GW2])
+
+
+def test_renewing_a_lease_extends_it_only_while_it_is_ours(store: StateStore) -> None:
+    lease = store.acquire_lease(GW, holder="a", now=T0, ttl=TTL)
+    renewed = store.renew_lease(lease, now=T0 + timedelta(minutes=4), ttl=TTL)
+    assert renewed is not None and renewed.expires_at == T0 + timedelta(minutes=9)
+    assert store.current_lease(GW, now=T0 + timedelta(minutes=8)).holder == "a"
+    assert store.renew_lease(lease, now=T0, ttl=TTL) is None  # the old ETag is stale
+    taken = store.acquire_lease(GW, holder="b", now=T0 + timedelta(minutes=20), ttl=TTL)
+    assert taken is not None
+    assert store.renew_lease(renewed, now=T0 + timedelta(minutes=20), ttl=TTL) is None
+    assert store.current_lease(GW, now=T0 + timedelta(minutes=21)).holder == "b"
+
+
+def test_incident_saves_are_conditional_on_the_etag_read(store: StateStore) -> None:
+    import pytest
+
+    from state.backend import RecordChanged
+
+    created = store.create_incident(_incident("i1"))
+    mine = store.get_incident(GW, "i1")
+    assert created.etag and mine.etag
+    theirs = store.close_incident(mine, now=T0 + timedelta(minutes=1), reason=CloseReason.SUPERSEDED)
+    with pytest.raises(RecordChanged):
+        store.save_incident(Incident(**{**created.__dict__, "status": IncidentStatus.OPEN}))
+    assert store.get_incident(GW, "i1").close_reason == "superseded" == theirs.close_reason
+    store.save_incident(Incident(**{**theirs.__dict__, "report": {"x": 1}}))  # with the current ETag
+
+
+def test_a_record_too_large_is_refused_on_every_backend_before_writing(store: StateStore) -> None:
+    import pytest
+
+    from state.backend import StateError
+
+    with pytest.raises(StateError):
+        store.create_incident(Incident(**{**_incident("big").__dict__, "report": {"text": "x" * 500_000}}))
+    assert store.get_incident(GW, "big") is None
+
+
+def test_diagnosis_update_keeps_a_newer_last_diagnosis(store: StateStore) -> None:
+    first = _diagnosis("d1", T0, [NSG])
+    store.record_diagnosis(first)
+    store.record_diagnosis(_diagnosis("d2", T0 + timedelta(minutes=1), [NSG]))
+    store.update_diagnosis(DiagnosisRecord(**{**first.__dict__, "stages": [{"name": "notify"}]}))
+    assert store.last_diagnosis(GW).id == "d2"
+    assert store.list_diagnoses(GW)[0].stages == [{"name": "notify"}]
