@@ -3,10 +3,11 @@ to the channels routing picks, with retries and an outbox for dry runs. See docs
 
 from notifications.content import ActionStatus, IncidentMessage, build_message, build_resolution_message
 from notifications.dispatch import DeliveryResult, RetryPolicy, notify
-from notifications.routing import EmailTarget, TeamsTarget, targets_for
+from notifications.routing import ChannelProblem, EmailTarget, TeamsTarget, route, targets_for
 
 __all__ = [
     "ActionStatus",
+    "ChannelProblem",
     "DeliveryResult",
     "EmailTarget",
     "IncidentMessage",
@@ -15,5 +16,6 @@ __all__ = [
     "build_message",
     "build_resolution_message",
     "notify",
+    "route",
     "targets_for",
 ]

@@ -1,13 +1,15 @@
 """What a notification says, built once and rendered by every channel (Teams card, email).
 
-`build_message` turns a diagnosis (findings, check results, remediation statuses) and the alert that
-started it into an `IncidentMessage`: plain immutable data with the findings sorted worst first and
-everything a person needs at 3 a.m. already worded. The renderers only lay it out.
+`build_message` turns a diagnosis (findings, check results, remediation statuses) and what started it
+(an alert, a resource change, a scheduled sweep) into an `IncidentMessage`: plain immutable data with
+the findings sorted worst first and everything a person needs at 3 a.m. already worded. The renderers
+only lay it out.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +20,7 @@ from diagnostics.findings import CheckResult, CheckStatus, Finding, Severity
 Kind = Literal["incident", "resolved"]
 ACTION_STATES = ("planned", "dry-run", "applied", "verified", "rolled-back", "skipped")
 PORTAL_BASE = "https://portal.azure.com/#@/resource"
+_REASON_IN_HEADLINE = 160  # the full reason is in the summary
 
 # Child-resource segments of an ARM id, as a person calls them.
 _CHILD_KINDS = {
@@ -142,6 +145,44 @@ class AlertFacts:
 
 
 @dataclass(frozen=True)
+class ChangeFacts:
+    """The resource write (or deletion) that made the doctor look at a gateway again."""
+
+    resource_id: str
+    operation: str
+    event_time: str | None = None
+
+    @property
+    def resource(self) -> ResourceRef | None:
+        try:
+            return ResourceRef.parse(self.resource_id)
+        except MessageError:
+            return None
+
+    @property
+    def what(self) -> str:
+        """`NSG nsg-agw`: the changed resource as a person names it."""
+        ref = self.resource
+        if ref is None:
+            return self.resource_id
+        return f"{ref.kind} {ref.name}" if ref.parent is None else f"{ref.kind} {ref.name} in {ref.parent}"
+
+    @property
+    def verb(self) -> str:
+        """`deleted` when the resource itself was deleted; `changed` for any write, or a child's deletion
+        (a rule deleted from an NSG changes the NSG)."""
+        types = self.operation.strip("/").split("/")[1:-1]
+        deleted = self.operation.lower().endswith("/delete") and len(types) <= 1
+        return "deleted" if deleted else "changed"
+
+    @property
+    def sentence(self) -> str:
+        """`NSG nsg-agw was changed at 2026-11-25T09:40:00+00:00` (the operation is one of the facts)."""
+        when = f" at {self.event_time}" if self.event_time else ""
+        return f"{self.what} was {self.verb}{when}"
+
+
+@dataclass(frozen=True)
 class FindingLine:
     """One finding as it is shown: worded, its resource resolved, its evidence as short lines."""
 
@@ -185,11 +226,17 @@ class ActionStatus:
 
 @dataclass(frozen=True)
 class IncidentMessage:
-    """Everything a notification says. `level` decides routing: see `message_level`."""
+    """Everything a notification says. `level` decides routing: see `message_level`.
+
+    `message_id` names the message (files, email threading): the incident id when there is an
+    incident, else the id of the diagnosis that produced it. `incident_id` is None for preventive
+    messages (a change or a sweep), which belong to no incident.
+    """
 
     kind: Kind
     gateway: ResourceRef
-    incident_id: str
+    message_id: str
+    incident_id: str | None
     record_url: str | None
     alert: AlertFacts | None
     findings: tuple[FindingLine, ...]
@@ -199,6 +246,8 @@ class IncidentMessage:
     headline: str
     summary: str
     resolved_at: str | None = None
+    change: ChangeFacts | None = None
+    diagnosis_error: str | None = None
 
     @property
     def causes(self) -> tuple[FindingLine, ...]:
@@ -207,7 +256,13 @@ class IncidentMessage:
 
     @property
     def checks_not_run(self) -> tuple[CheckLine, ...]:
-        return tuple(c for c in self.checks if c.status in (CheckStatus.ERROR, CheckStatus.SKIPPED))
+        """Checks that should have run and could not (an error): the diagnosis is partial."""
+        return tuple(c for c in self.checks if c.status is CheckStatus.ERROR)
+
+    @property
+    def checks_not_applicable(self) -> tuple[CheckLine, ...]:
+        """Checks that do not apply to this gateway (skipped: no route table, no HTTPS settings...)."""
+        return tuple(c for c in self.checks if c.status is CheckStatus.SKIPPED)
 
     @property
     def checks_run(self) -> tuple[CheckLine, ...]:
@@ -230,9 +285,17 @@ class IncidentMessage:
             if alert.metric:
                 metric = f"{alert.metric} = {alert.metric_value}" if alert.metric_value else alert.metric
                 facts.append(("Metric", metric))
+        change = self.change
+        if change:
+            facts.append(("Changed", f"{change.what} ({change.operation})"))
+            if change.event_time:
+                facts.append(("Changed at", change.event_time))
         if self.resolved_at:
             facts.append(("Resolved", self.resolved_at))
-        facts.append(("Incident", self.incident_id))
+        if self.incident_id:
+            facts.append(("Incident", self.incident_id))
+        else:
+            facts.append(("Diagnosis", self.message_id))
         return facts
 
     def links(self) -> list[tuple[str, str]]:
@@ -252,17 +315,24 @@ class IncidentMessage:
 def build_message(
     gateway_id: str,
     *,
-    incident_id: str,
     findings: Iterable[Finding],
+    incident_id: str | None = None,
+    diagnosis_id: str | None = None,
     checks: Iterable[CheckResult] = (),
     alert: Mapping[str, Any] | None = None,
+    change: ChangeFacts | None = None,
+    new_only: bool = False,
+    diagnosis_error: str | None = None,
     actions: Iterable[ActionStatus] = (),
     record_url: str | None = None,
 ) -> IncidentMessage:
-    """The incident message for one diagnosed gateway.
+    """The message for one diagnosed gateway.
 
-    `alert` is the `data` object of a common-alert-schema payload, or None when the diagnosis came
-    from a sweep or an event rather than an alert.
+    What started it: `alert` (the `data` object of a common-alert-schema payload), or `change` (a
+    resource write), or neither (a scheduled sweep). `new_only` says the findings are only those the
+    previous diagnosis had not seen (preventive checks tell only what is new). `diagnosis_error` is
+    why the diagnosis itself failed, when it did. The message is named by `incident_id`, else
+    `diagnosis_id`, else a fresh id.
     """
     gateway = ResourceRef.parse(gateway_id)
     lines = tuple(
@@ -271,10 +341,13 @@ def build_message(
     check_lines = tuple(CheckLine(c.name, CheckStatus(c.status), c.reason) for c in checks)
     alert_facts = AlertFacts.from_common_schema(alert) if alert is not None else None
     level = message_level(lines, check_lines, alerted=alert_facts is not None)
-    headline, summary = _wording(lines, check_lines, alert_facts)
+    if diagnosis_error is not None:
+        level = _at_least_warning(level)
+    headline, summary = _wording(lines, check_lines, alert_facts, change, new_only, diagnosis_error)
     return IncidentMessage(
         kind="incident",
         gateway=gateway,
+        message_id=incident_id or diagnosis_id or uuid.uuid4().hex,
         incident_id=incident_id,
         record_url=record_url,
         alert=alert_facts,
@@ -284,6 +357,8 @@ def build_message(
         level=level,
         headline=headline,
         summary=summary,
+        change=change,
+        diagnosis_error=diagnosis_error,
     )
 
 
@@ -291,16 +366,15 @@ def build_resolution_message(
     gateway_id: str,
     *,
     incident_id: str,
+    incident_level: Severity,
     alert: Mapping[str, Any] | None = None,
     resolved_at: datetime | str | None = None,
-    incident_level: Severity = Severity.CRITICAL,
     record_url: str | None = None,
 ) -> IncidentMessage:
     """The short message sent when the alert resolves.
 
-    It carries the incident's level so that routing sends it to the channels that got the incident;
-    when that level is unknown the default (critical) sends it everywhere, which errs on the side of
-    closing every loop that may have been opened.
+    `incident_level` is the level the incident's message had (`message_level` of its findings and
+    checks, alerted): routing then sends the resolution to exactly the channels that got the incident.
     """
     gateway = ResourceRef.parse(gateway_id)
     alert_facts = AlertFacts.from_common_schema(alert) if alert is not None else None
@@ -310,6 +384,7 @@ def build_resolution_message(
     return IncidentMessage(
         kind="resolved",
         gateway=gateway,
+        message_id=incident_id,
         incident_id=incident_id,
         record_url=record_url,
         alert=alert_facts,
@@ -323,23 +398,29 @@ def build_resolution_message(
     )
 
 
-def message_level(findings: Iterable[FindingLine], checks: Iterable[CheckLine], *, alerted: bool) -> Severity:
-    """How loud the message is: the worst finding's severity.
+def message_level(
+    findings: Iterable[FindingLine | Finding], checks: Iterable[CheckLine | CheckResult], *, alerted: bool
+) -> Severity:
+    """How loud the message is: the worst finding's severity, and at least `warning` when an alert
+    fired or a check could not run.
 
-    With no finding, a fired alert or a check that could not run still needs a person (warning): a
-    502 alert the doctor cannot explain is not good news. Otherwise the message is info.
+    An alert that fired needs a person whatever was found (a 502 alert explained only by an info note
+    is not explained), and a partial diagnosis is not an all-clear. Otherwise the message is info.
     """
-    severities = [f.severity for f in findings]
-    if severities:
-        return min(severities, key=lambda s: s.rank)
-    if alerted or any(c.status in (CheckStatus.ERROR, CheckStatus.SKIPPED) for c in checks):
-        return Severity.WARNING
-    return Severity.INFO
+    severities = [Severity(f.severity) for f in findings]
+    level = min(severities, key=lambda s: s.rank) if severities else Severity.INFO
+    if alerted or any(CheckStatus(c.status) is CheckStatus.ERROR for c in checks):
+        level = _at_least_warning(level)
+    return level
 
 
 def evidence_lines(evidence: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """Evidence as (key, compact text) pairs: lists joined, nested data as compact JSON."""
     return tuple((str(key), _compact(value)) for key, value in evidence.items())
+
+
+def _at_least_warning(level: Severity) -> Severity:
+    return level if level.rank <= Severity.WARNING.rank else Severity.WARNING
 
 
 def _finding_line(finding: Finding) -> FindingLine:
@@ -361,28 +442,59 @@ def _finding_line(finding: Finding) -> FindingLine:
 
 
 def _wording(
-    findings: tuple[FindingLine, ...], checks: tuple[CheckLine, ...], alert: AlertFacts | None
+    findings: tuple[FindingLine, ...],
+    checks: tuple[CheckLine, ...],
+    alert: AlertFacts | None,
+    change: ChangeFacts | None,
+    new_only: bool,
+    diagnosis_error: str | None,
 ) -> tuple[str, str]:
-    """Headline (what went wrong, in one line) and summary (what the doctor did)."""
+    """Headline (what went wrong, in one line) and summary (what started it, what the doctor did)."""
+    if alert:
+        trigger = f"Alert {alert.rule} fired"
+    elif change:
+        trigger = change.sentence[0].upper() + change.sentence[1:]
+    else:
+        trigger = "A scheduled check ran"
+    prefix = f"{change.what} was {change.verb}: " if change else ("scheduled check: " if not alert else "")
+    if diagnosis_error is not None:
+        reason = diagnosis_error.strip().splitlines()[0] if diagnosis_error.strip() else "unknown error"
+        headline = f"{prefix}could not be diagnosed — {_cut(reason, _REASON_IN_HEADLINE)}"
+        return headline, f"{trigger}; the doctor could not diagnose the gateway (the reason is below)."
     causes = [f for f in findings if f.severity is not Severity.INFO]
-    not_run = [c for c in checks if c.status in (CheckStatus.ERROR, CheckStatus.SKIPPED)]
-    ran = len(checks) - len(not_run)
-    trigger = f"Alert {alert.rule} fired" if alert else "A scheduled check ran"
+    new = "new " if new_only else ""
+    not_run = [c for c in checks if c.status is CheckStatus.ERROR]
+    not_applicable = [c for c in checks if c.status is CheckStatus.SKIPPED]
+    ran = len(checks) - len(not_run) - len(not_applicable)
     if causes:
         noun = "cause" if len(causes) == 1 else "causes"
-        headline = f"{len(causes)} {noun} of 502s — {causes[0].title}"
+        headline = f"{len(causes)} {new}{noun} of 502s — {causes[0].title}"
     elif findings:
-        headline = f"no cause of 502s found; {len(findings)} note{'s' if len(findings) > 1 else ''}"
+        headline = f"no cause of 502s found; {len(findings)} {new}note{'s' if len(findings) > 1 else ''}"
     else:
         headline = "no cause of 502s found"
     if not_run and not causes:
         # "No cause" from a partial diagnosis is not an all-clear; say so where it is read first.
-        headline += f" ({len(not_run)} check{'s' if len(not_run) > 1 else ''} could not run)"
+        headline += f" ({_count(len(not_run), 'check')} could not run)"
+    headline = prefix + headline
     if not checks:
         return headline, f"{trigger}."
-    summary = f"{trigger}; the doctor ran {ran} check{'' if ran == 1 else 's'}"
-    summary += f", {len(not_run)} could not run." if not_run else "."
+    summary = f"{trigger}; the doctor ran {_count(ran, 'check')}"
+    details = []
+    if not_run:
+        details.append(f"{len(not_run)} could not run")
+    if not_applicable:
+        details.append(f"{len(not_applicable)} did not apply")
+    summary += (", " + ", ".join(details) if details else "") + "."
     return headline, summary
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _compact(value: Any) -> str:

@@ -5,11 +5,13 @@ Each channel is delivered on its own thread with its own retries, so a webhook t
 (HTTP 429 and 5xx, connection errors, SMTP 4xx replies) are retried with exponential backoff,
 honouring `Retry-After`, within a bounded total time; permanent ones (other 4xx, SMTP 5xx) are not.
 `notify` never raises for a delivery failure: it returns one `DeliveryResult` per channel so the
-pipeline can write failures into the incident record.
+pipeline can write failures into the incident record. Error texts are passed through `redact` first:
+a Workflows URL's query string is its signature, and `requests` puts the whole URL in its errors.
 
 With `outbox_dir`, nothing is sent: the Teams payload and the email are written as files
-(`<incident>-teams.json`, `<incident>-email.eml`; `-resolved-` for resolution messages), whatever
-the targets, so a demo or a dry run shows exactly what would have gone out.
+(`<id>-teams.json`, `<id>-email.eml`, named by the message id: the incident, or the diagnosis for a
+preventive message; `-resolved-` for resolution messages), whatever the targets, so a demo or a dry
+run shows exactly what would have gone out.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ import requests
 import tenacity
 
 from notifications.content import IncidentMessage
-from notifications.email import build_email, send_email
+from notifications.email import SmtpSecurityError, build_email, send_email
 from notifications.routing import ChannelTarget, EmailTarget, TeamsTarget, should_send
 from notifications.teams import build_payload, serialize
 
 OUTBOX_SENDER = "appgw-doctor@localhost"
 OUTBOX_RECIPIENT = "on-call@localhost"
+# A query string on a URL or a request path (`…/invoke?api-version=…&sig=…`), and a bare signature.
+_QUERY = re.compile(r"(?<=[^\s'\"(<])\?[^\s'\"<>()]*=[^\s'\"<>()]*")
+_SIGNATURE = re.compile(r"(sig(?:=|%3D))[^&\s'\"<>()]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -94,16 +99,13 @@ def notify(
             try:
                 results.append(future.result())
             except Exception as error:  # a bug in one channel must not cost the others their result
-                results.append(
-                    DeliveryResult(
-                        target.channel,
-                        target.label,
-                        ok=False,
-                        attempts=1,
-                        error=f"{type(error).__name__}: {error}",
-                    )
-                )
+                results.append(_failed(target, 1, f"{type(error).__name__}: {error}"))
         return results
+
+
+def redact(text: str) -> str:
+    """`text` without URL query strings or signatures: safe for the incident record and logs."""
+    return _SIGNATURE.sub(r"\1[redacted]", _QUERY.sub("?[query redacted]", text))
 
 
 def write_outbox(
@@ -183,17 +185,19 @@ def _deliver(
     try:
         retrying(attempt)
     except PermanentDeliveryError as error:
-        return DeliveryResult(
-            target.channel, target.label, ok=False, attempts=_attempts(retrying), error=str(error)
-        )
+        return _failed(target, _attempts(retrying), str(error))
     except TransientDeliveryError as error:
         detail = str(error)
         if error.retry_after is not None:
             detail += f" (Retry-After {error.retry_after:g}s)"
         attempts = _attempts(retrying)
         detail += f"; gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
-        return DeliveryResult(target.channel, target.label, ok=False, attempts=attempts, error=detail)
+        return _failed(target, attempts, detail)
     return DeliveryResult(target.channel, target.label, ok=True, attempts=_attempts(retrying))
+
+
+def _failed(target: ChannelTarget, attempts: int, error: str) -> DeliveryResult:
+    return DeliveryResult(target.channel, target.label, ok=False, attempts=attempts, error=redact(error))
 
 
 def _send_email_once(email: EmailMessage, target: EmailTarget, ssl_context: ssl.SSLContext | None) -> None:
@@ -212,6 +216,8 @@ def _send_email_once(email: EmailMessage, target: EmailTarget, ssl_context: ssl.
         raise PermanentDeliveryError(detail) from error
     except ssl.SSLCertVerificationError as error:
         raise PermanentDeliveryError(f"TLS certificate not trusted: {error.verify_message}") from error
+    except SmtpSecurityError as error:  # an OSError like a dropped connection, but retrying cannot help
+        raise PermanentDeliveryError(str(error)) from error
     except (smtplib.SMTPServerDisconnected, OSError) as error:
         raise TransientDeliveryError(f"{type(error).__name__}: {error}") from error
     except smtplib.SMTPException as error:
@@ -240,5 +246,5 @@ def _smtp_text(value: bytes | str) -> str:
 
 
 def _file_stem(message: IncidentMessage) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", message.incident_id).strip("._") or "incident"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", message.message_id).strip("._") or "message"
     return f"{safe}-resolved" if message.kind == "resolved" else safe

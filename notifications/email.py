@@ -2,20 +2,26 @@
 
 One `EmailMessage`, multipart/alternative: a plain-text part and an HTML part carrying the same
 content (every finding with its evidence, fix and `az` command, remediation statuses, checks that
-could not run, links). Unlike the Teams card the email has no size budget worth trimming for, so it
-holds the full report.
+could not run or did not apply, links). It is the complete report, within bounds a mail relay
+accepts: each evidence value, fix and command is capped, and findings beyond `FINDINGS_BUDGET`
+bytes are counted instead of shown; whatever is cut says so.
+
+A resolution email threads under its incident's email: the incident email's Message-ID is derived
+from the incident id, and the resolution refers to it (In-Reply-To, References).
 
 `send_email` speaks SMTP with `smtplib`: STARTTLS when the server offers it (or always, or never, as
-configured) and AUTH LOGIN/PLAIN when a user name is set, which is what Exchange Online
+configured) and AUTH LOGIN/PLAIN when a user name is set — never over a connection without TLS
+unless STARTTLS is explicitly `never`, which is what Exchange Online
 (smtp.office365.com:587), SendGrid (smtp.sendgrid.net:587) and Azure Communication Services' SMTP
 relay (smtp.azurecomm.net:587) expect.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from html import escape
@@ -28,6 +34,15 @@ StartTls = Literal["auto", "always", "never"]
 
 _LEVEL_COLOR = {Severity.CRITICAL: "#c4314b", Severity.WARNING: "#c19c00", Severity.INFO: "#4f6bed"}
 _RESOLVED_COLOR = "#237b4b"
+_MSGID_DOMAIN = "appgw-doctor"
+
+FINDINGS_BUDGET = 250_000  # UTF-8 bytes of findings text per part; keeps an email around 1 MB at most
+_TITLE_MAX = 1_000
+_EVIDENCE_ITEMS_MAX = 40
+_EVIDENCE_VALUE_MAX = 2_000
+_FIX_MAX = 4_000
+_COMMAND_MAX = 8_000
+_REASON_MAX = 1_000
 
 
 @dataclass(frozen=True)
@@ -44,7 +59,8 @@ class SmtpSettings:
 
 
 class SmtpSecurityError(smtplib.SMTPException):
-    """STARTTLS was required but the server does not offer it."""
+    """The connection cannot be made safe: STARTTLS is required (or credentials are set) and the server
+    does not offer it."""
 
 
 def build_email(
@@ -55,26 +71,52 @@ def build_email(
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = formatdate(localtime=False, usegmt=True)
-    email["Message-ID"] = make_msgid(domain="appgw-doctor")
-    # Mail clients thread the resolution with its incident by this header.
-    email["X-AppGW-Doctor-Incident"] = message.incident_id
+    if message.incident_id:
+        incident_msgid = incident_message_id(message.incident_id)
+        if message.kind == "resolved":
+            email["Message-ID"] = incident_msgid.replace("@", ".resolved@", 1)
+            email["In-Reply-To"] = incident_msgid
+            email["References"] = incident_msgid
+        else:
+            email["Message-ID"] = incident_msgid
+        email["X-AppGW-Doctor-Incident"] = message.incident_id
+    else:
+        email["Message-ID"] = make_msgid(domain=_MSGID_DOMAIN)
+        email["X-AppGW-Doctor-Diagnosis"] = message.message_id
     email.set_content(render_text(message))
     email.add_alternative(render_html(message), subtype="html")
     return email
 
 
+def incident_message_id(incident_id: str) -> str:
+    """The Message-ID of an incident's email, derived from the incident id so the resolution (sent
+    later, by another worker) can refer to it."""
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "-", incident_id).strip(".-") or "incident"
+    return f"<incident.{safe}@{_MSGID_DOMAIN}>"
+
+
 def send_email(
     email: EmailMessage, settings: SmtpSettings, *, ssl_context: ssl.SSLContext | None = None
 ) -> None:
-    """Send one message; raises `smtplib.SMTPException`/`OSError` on failure (the caller retries)."""
+    """Send one message; raises `smtplib.SMTPException`/`OSError` on failure (the caller retries).
+
+    With `auto`, STARTTLS is used when offered; when it is not, the message is still sent without
+    credentials, but a password is never sent in clear text: that needs SMTP_STARTTLS=never.
+    """
     with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
         smtp.ehlo()
         offered = smtp.has_extn("starttls")
+        where = f"{settings.host}:{settings.port}"
         if settings.starttls == "always" and not offered:
-            raise SmtpSecurityError(f"{settings.host}:{settings.port} does not offer STARTTLS")
+            raise SmtpSecurityError(f"{where} does not offer STARTTLS (SMTP_STARTTLS=always)")
         if settings.starttls != "never" and offered:
             smtp.starttls(context=ssl_context or ssl.create_default_context())
             smtp.ehlo()
+        elif settings.username and settings.starttls != "never":
+            raise SmtpSecurityError(
+                f"{where} does not offer STARTTLS; not sending the SMTP password in clear text "
+                "(set SMTP_STARTTLS=never to allow it)"
+            )
         if settings.username:
             smtp.login(settings.username, settings.password or "")
         smtp.send_message(email)
@@ -84,8 +126,14 @@ def render_text(message: IncidentMessage) -> str:
     lines = [message.subject, "", message.summary, ""]
     lines += [f"{title + ':':<16}{value}" for title, value in message.facts()]
     if message.kind == "incident":
-        lines += ["", f"FINDINGS ({len(message.findings)})" if message.findings else "NO CAUSE FOUND"]
-        for number, finding in enumerate(message.findings, start=1):
+        shown, hidden = bounded_findings(message)
+        if message.diagnosis_error is not None:
+            lines += ["", "COULD NOT DIAGNOSE THE GATEWAY", f"  {_cut(message.diagnosis_error, _REASON_MAX)}"]
+        elif message.findings:
+            lines += ["", f"FINDINGS ({len(message.findings)})"]
+        else:
+            lines += ["", "NO CAUSE FOUND"]
+        for number, finding in enumerate(shown, start=1):
             lines += ["", f"{number}. [{finding.severity.value.upper()}] {finding.title}"]
             lines.append(f"   Resource: {finding.resource_label} — {finding.code}")
             lines.append(f"   {finding.resource_id}")
@@ -98,6 +146,8 @@ def render_text(message: IncidentMessage) -> str:
                 lines.append(f"     {finding.fix_command}")
             if finding.fix_action:
                 lines.append(f"   Safe automatic fix: {finding.fix_action}")
+        if hidden:
+            lines += ["", overflow_line(message, hidden)]
         if message.actions:
             lines += ["", "REMEDIATION"]
             lines += [
@@ -111,7 +161,13 @@ def render_text(message: IncidentMessage) -> str:
             ]
         if message.checks_not_run:
             lines += ["", "CHECKS THAT COULD NOT RUN"]
-            lines += [f"  {c.name}: {c.reason or c.status.value}" for c in message.checks_not_run]
+            lines += [f"  {c.name}: {_cut(c.reason or 'error', _REASON_MAX)}" for c in message.checks_not_run]
+        if message.checks_not_applicable:
+            lines += ["", "Not applicable to this gateway:"]
+            lines += [
+                f"  {c.name}" + (f": {_cut(c.reason, _REASON_MAX)}" if c.reason else "")
+                for c in message.checks_not_applicable
+            ]
     lines += ["", *(f"{title}: {url}" for title, url in message.links())]
     return "\n".join(lines) + "\n"
 
@@ -136,9 +192,16 @@ def render_html(message: IncidentMessage) -> str:
         "</table>",
     ]
     if message.kind == "incident":
-        heading = f"Findings ({len(message.findings)})" if message.findings else "No cause found"
-        parts.append(_html_heading(heading))
-        parts += [_html_finding(f) for f in message.findings]
+        shown, hidden = bounded_findings(message)
+        if message.diagnosis_error is not None:
+            parts.append(_html_heading("Could not diagnose the gateway"))
+            parts.append(f"<p>{escape(_cut(message.diagnosis_error, _REASON_MAX))}</p>")
+        else:
+            heading = f"Findings ({len(message.findings)})" if message.findings else "No cause found"
+            parts.append(_html_heading(heading))
+        parts += [_html_finding(f) for f in shown]
+        if hidden:
+            parts.append(f"<p><b>{escape(overflow_line(message, hidden))}</b></p>")
         if message.actions:
             parts.append(_html_heading("Remediation"))
             parts.append("<ul>")
@@ -156,13 +219,79 @@ def render_html(message: IncidentMessage) -> str:
             parts.append(_html_heading("Checks that could not run"))
             parts.append("<ul>")
             parts += [
-                f"<li><b>{escape(c.name)}</b>: {escape(c.reason or c.status.value)}</li>"
+                f"<li><b>{escape(c.name)}</b>: {escape(_cut(c.reason or 'error', _REASON_MAX))}</li>"
                 for c in message.checks_not_run
             ]
             parts.append("</ul>")
+        if message.checks_not_applicable:
+            parts.append('<p style="color:#616161;font-size:12px"><b>Not applicable to this gateway:</b> ')
+            parts.append(
+                "; ".join(
+                    escape(c.name) + (f" ({escape(_cut(c.reason, _REASON_MAX))})" if c.reason else "")
+                    for c in message.checks_not_applicable
+                )
+                + "</p>"
+            )
     links = " · ".join(f'<a href="{escape(url)}">{escape(title)}</a>' for title, url in message.links())
     parts.append(f'<p style="margin-top:16px">{links}</p></body></html>')
     return "\n".join(parts)
+
+
+def bounded_findings(message: IncidentMessage) -> tuple[list[FindingLine], list[FindingLine]]:
+    """(shown, hidden): every finding with its long fields capped, worst first, as many as fit in
+    `FINDINGS_BUDGET` bytes; the rest are hidden and counted by `overflow_line`."""
+    shown: list[FindingLine] = []
+    used = 0
+    for index, finding in enumerate(message.findings):
+        capped = _capped(finding)
+        used += _size(capped)
+        if used > FINDINGS_BUDGET and shown:
+            return shown, list(message.findings[index:])
+        shown.append(capped)
+    return shown, []
+
+
+def overflow_line(message: IncidentMessage, hidden: list[FindingLine]) -> str:
+    counts = ", ".join(
+        f"{sum(1 for f in hidden if f.severity is s)} {s.value}"
+        for s in Severity
+        if any(f.severity is s for f in hidden)
+    )
+    record = "incident" if message.incident_id else "diagnosis"
+    where = (
+        f"the incident record has them: {message.record_url}"
+        if message.record_url
+        else f"they are recorded with {record} {message.message_id}"
+    )
+    noun = "finding" if len(hidden) == 1 else "findings"
+    return f"{len(hidden)} more {noun} not shown, to keep this email deliverable ({counts}); {where}."
+
+
+def _capped(finding: FindingLine) -> FindingLine:
+    evidence = tuple((key, _cut(value, _EVIDENCE_VALUE_MAX)) for key, value in finding.evidence)
+    if len(evidence) > _EVIDENCE_ITEMS_MAX:
+        more = len(evidence) - _EVIDENCE_ITEMS_MAX
+        evidence = (*evidence[:_EVIDENCE_ITEMS_MAX], ("…", f"{more} more evidence items not shown"))
+    return replace(
+        finding,
+        title=_cut(finding.title, _TITLE_MAX),
+        evidence=evidence,
+        fix_summary=_cut(finding.fix_summary, _FIX_MAX),
+        fix_command=_cut(finding.fix_command, _COMMAND_MAX) if finding.fix_command else None,
+    )
+
+
+def _size(finding: FindingLine) -> int:
+    texts = [finding.title, finding.resource_id, finding.fix_summary, finding.fix_command or ""]
+    texts += [key + value for key, value in finding.evidence]
+    return sum(len(text.encode("utf-8")) for text in texts)
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and a note of how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [cut; {len(text):,} characters in all]"
 
 
 def _html_heading(text: str) -> str:

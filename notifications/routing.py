@@ -5,7 +5,8 @@ App settings (secrets as Key Vault references in Azure):
   TEAMS_WEBHOOK_URL_<CHANNEL>  a named webhook a gateway can pick with a tag
   NOTIFY_EMAIL_TO              default recipients, comma- or semicolon-separated
   SMTP_HOST, SMTP_PORT (587), SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM,
-  SMTP_STARTTLS (auto | always | never; true/false read as always/never)
+  SMTP_STARTTLS (auto | always | never; true/false read as always/never; `auto` never sends the
+    password without TLS, only `never` allows AUTH in clear text)
   TEAMS_MIN_SEVERITY, EMAIL_MIN_SEVERITY (critical | warning | info; default info = everything)
 
 Gateway tags (names are case-insensitive, as in Azure):
@@ -16,7 +17,9 @@ Gateway tags (names are case-insensitive, as in Azure):
 A tag names a webhook rather than holding its URL: a Workflows URL carries its signature (anyone
 with Reader on the gateway could post to the channel) and is often longer than the 256 characters a
 tag value may hold. A tag that cannot be honoured (unknown channel, unknown severity) is logged and
-ignored, so a typo in a tag never silences an incident; malformed app settings raise `RoutingError`.
+ignored, so a typo in a tag never silences an incident. Each channel is resolved on its own (`route`):
+malformed settings for one channel make that channel a `ChannelProblem` (reported as a failed delivery)
+and never stop the other.
 """
 
 from __future__ import annotations
@@ -81,41 +84,115 @@ class EmailTarget:
 ChannelTarget = TeamsTarget | EmailTarget
 
 
-def targets_for(settings: Mapping[str, str], tags: Mapping[str, str] | None = None) -> list[ChannelTarget]:
-    """The channels a gateway's notifications go to, given app settings and the gateway's tags."""
+@dataclass(frozen=True)
+class ChannelProblem:
+    """A channel that is meant to be used (a webhook or recipients are set) but cannot be: `reason` is
+    the one-line configuration error, `target` what it would have gone to (never a secret)."""
+
+    channel: str
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The channels a message can go to, and those that are set up but misconfigured."""
+
+    targets: list[ChannelTarget]
+    problems: list[ChannelProblem]
+
+
+def route(settings: Mapping[str, str], tags: Mapping[str, str] | None = None) -> Routing:
+    """Resolve each channel on its own: a misconfigured email channel never costs Teams its
+    notification, nor the reverse. A channel that cannot be configured becomes a `ChannelProblem`."""
     tag = {name.lower(): value.strip() for name, value in (tags or {}).items() if value is not None}
     override = _tag_severity(tag.get(TAG_MIN_SEVERITY))
     targets: list[ChannelTarget] = []
+    problems: list[ChannelProblem] = []
+    for resolve in (_teams_target, _email_target):
+        try:
+            target = resolve(settings, tag, override)
+        except _ChannelError as error:
+            problems.append(ChannelProblem(error.channel, error.target, str(error)))
+            continue
+        if target is not None:
+            targets.append(target)
+    return Routing(targets, problems)
 
+
+def targets_for(settings: Mapping[str, str], tags: Mapping[str, str] | None = None) -> list[ChannelTarget]:
+    """The channels a gateway's notifications go to; `RoutingError` for the first misconfigured one
+    (for validating settings; the notify stage uses `route`, which keeps the good channels)."""
+    routing = route(settings, tags)
+    if routing.problems:
+        raise RoutingError(routing.problems[0].reason)
+    return routing.targets
+
+
+class _ChannelError(RoutingError):
+    def __init__(self, channel: str, target: str, reason: str) -> None:
+        super().__init__(reason)
+        self.channel = channel
+        self.target = target
+
+
+def _teams_target(
+    settings: Mapping[str, str], tag: Mapping[str, str], override: Severity | None
+) -> TeamsTarget | None:
     webhook = _setting(settings, "TEAMS_WEBHOOK_URL")
     channel = tag.get(TAG_TEAMS_CHANNEL)
     if channel is not None:
         if channel.lower() == _OFF:
-            webhook = None
+            return None
+        named = _setting(settings, f"TEAMS_WEBHOOK_URL_{_setting_suffix(channel)}")
+        if named:
+            webhook = named
         else:
-            named = _setting(settings, f"TEAMS_WEBHOOK_URL_{_setting_suffix(channel)}")
-            if named:
-                webhook = named
-            else:
-                log.warning(
-                    "tag %s=%r names no TEAMS_WEBHOOK_URL_%s setting; using the default webhook",
-                    TAG_TEAMS_CHANNEL,
-                    channel,
-                    _setting_suffix(channel),
-                )
-    if webhook:
-        targets.append(TeamsTarget(webhook, override or _severity(settings, "TEAMS_MIN_SEVERITY")))
+            log.warning(
+                "tag %s=%r names no TEAMS_WEBHOOK_URL_%s setting; using the default webhook",
+                TAG_TEAMS_CHANNEL,
+                channel,
+                _setting_suffix(channel),
+            )
+    if not webhook:
+        return None
+    label = webhook.split("?", 1)[0]
+    try:
+        if not webhook.lower().startswith(("https://", "http://")):
+            raise RoutingError(f"the Teams webhook must be an https:// URL, not {label[:40]!r}")
+        return TeamsTarget(webhook, override or _severity(settings, "TEAMS_MIN_SEVERITY"))
+    except RoutingError as error:
+        raise _ChannelError("teams", label, str(error)) from None
 
+
+def _email_target(
+    settings: Mapping[str, str], tag: Mapping[str, str], override: Severity | None
+) -> EmailTarget | None:
     recipients = parse_recipients(_setting(settings, "NOTIFY_EMAIL_TO") or "")
     if TAG_EMAIL_TO in tag:
-        recipients = () if tag[TAG_EMAIL_TO].lower() == _OFF else parse_recipients(tag[TAG_EMAIL_TO])
-    if recipients:
-        targets.append(
-            EmailTarget(
-                recipients, smtp_settings(settings), override or _severity(settings, "EMAIL_MIN_SEVERITY")
+        tagged = () if tag[TAG_EMAIL_TO].lower() == _OFF else parse_recipients(tag[TAG_EMAIL_TO])
+        bad = [address for address in tagged if not _is_address(address)]
+        if bad:
+            log.warning(
+                "tag %s=%r holds %s, not an email address; using NOTIFY_EMAIL_TO",
+                TAG_EMAIL_TO,
+                tag[TAG_EMAIL_TO],
+                ", ".join(repr(address) for address in bad),
             )
+        else:
+            recipients = tagged
+    if not recipients:
+        return None
+    label = ", ".join(recipients)
+    try:
+        bad = [address for address in recipients if not _is_address(address)]
+        if bad:
+            raise RoutingError(f"NOTIFY_EMAIL_TO holds {bad[0]!r}, which is not an email address")
+        return EmailTarget(
+            recipients, smtp_settings(settings), override or _severity(settings, "EMAIL_MIN_SEVERITY")
         )
-    return targets
+    except RoutingError as error:
+        raise _ChannelError("email", label, str(error)) from None
 
 
 def should_send(message: IncidentMessage, target: ChannelTarget) -> bool:
@@ -164,6 +241,11 @@ def _severity(settings: Mapping[str, str], name: str) -> Severity:
         return Severity(value)
     except ValueError:
         raise RoutingError(f"{name} must be critical, warning or info, not {value!r}") from None
+
+
+def _is_address(text: str) -> bool:
+    local, _, domain = text.rpartition("@")
+    return bool(local) and bool(domain)
 
 
 def _tag_severity(value: str | None) -> Severity | None:

@@ -6,7 +6,8 @@ links to the portal and the incident record.
 
 Teams rejects a post larger than about 28 KB, so `build_payload` keeps the whole serialized message
 within `PAYLOAD_BUDGET` bytes: every field has a length cap, and findings that do not fit are
-replaced by one "N more findings" line pointing at the full report. Text that comes from Azure or
+replaced by one "N more findings" line pointing at the full report (the incident record when there is
+a link to it, else the email). Text that comes from Azure or
 from a diagnosis goes into `TextRun`s, which Teams never reads as markdown, so a `*` in an NSG rule or
 an `_` in a name shows as typed.
 """
@@ -17,7 +18,7 @@ import json
 from typing import Any
 
 from diagnostics.findings import Severity
-from notifications.content import ActionStatus, FindingLine, IncidentMessage
+from notifications.content import ActionStatus, CheckLine, FindingLine, IncidentMessage
 
 SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
@@ -133,6 +134,9 @@ def _facts(message: IncidentMessage) -> dict[str, Any]:
 
 
 def _findings_section(message: IncidentMessage, max_findings: int) -> list[dict[str, Any]]:
+    if message.diagnosis_error is not None:
+        reason = _cut(message.diagnosis_error, _REASON_MAX * 2)
+        return [_heading("Could not diagnose the gateway"), _rich([_run(reason)], spacing="Small")]
     if not message.findings:
         return [_heading("No cause found")]
     shown = message.findings[:max_findings]
@@ -145,7 +149,9 @@ def _findings_section(message: IncidentMessage, max_findings: int) -> list[dict[
             for s in Severity
             if any(f.severity is s for f in hidden)
         )
-        where = "the incident record has the full report" if message.record_url else "see the incident record"
+        where = (
+            "the incident record has the full report" if message.record_url else "the email has every finding"
+        )
         noun = "finding" if len(hidden) == 1 else "findings"
         line = f"{len(hidden)} more {noun} not shown ({counts}) — {where}."
         section.append(_rich([_run(line, weight="Bolder")], separator=True))
@@ -246,15 +252,33 @@ def _checks_section(message: IncidentMessage, max_checks: int) -> list[dict[str,
                 separator=True,
             )
         )
-    if not not_run:
-        return section
-    section.append(_heading("Checks that could not run"))
+    if not_run:
+        section += _not_run_section(not_run, max_checks)
+    not_applicable = message.checks_not_applicable
+    if not_applicable:
+        names = ", ".join(c.name for c in not_applicable)
+        section.append(
+            _rich(
+                [
+                    _run(
+                        f"Not applicable to this gateway ({len(not_applicable)}): ", size="Small", subtle=True
+                    ),
+                    _run(_cut(names, _FIX_MAX), size="Small", subtle=True),
+                ],
+                separator=True,
+            )
+        )
+    return section
+
+
+def _not_run_section(not_run: tuple[CheckLine, ...], max_checks: int) -> list[dict[str, Any]]:
+    section = [_heading("Checks that could not run")]
     for check in not_run[:max_checks]:
         section.append(
             _rich(
                 [
                     _run(f"{check.name}: ", weight="Bolder"),
-                    _run(_cut(check.reason or check.status.value, _REASON_MAX)),
+                    _run(_cut(check.reason or "error", _REASON_MAX)),
                 ],
                 spacing="Small",
             )

@@ -10,6 +10,7 @@ from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severit
 from notifications.content import (
     ActionStatus,
     AlertFacts,
+    ChangeFacts,
     MessageError,
     ResourceRef,
     build_message,
@@ -73,7 +74,9 @@ def test_findings_sorted_worst_first_and_headline_names_the_worst(findings, chec
         "NSG blocks infrastructure ports 65200-65535 from GatewayManager"
     )
     assert "could not run" not in message.headline  # the causes lead; the summary counts the rest
-    assert message.summary == "Alert appgw-5xx fired; the doctor ran 3 checks, 2 could not run."
+    assert (
+        message.summary == "Alert appgw-5xx fired; the doctor ran 3 checks, 1 could not run, 1 did not apply."
+    )
 
 
 def test_finding_line_carries_resource_label_evidence_and_fix(findings) -> None:
@@ -123,7 +126,7 @@ def test_sweep_with_only_info_and_every_check_passing_is_info() -> None:
         GATEWAY_ID, incident_id="s", findings=[note], checks=[CheckResult("dns", "passed")]
     )
     assert message.level is Severity.INFO
-    assert message.headline == "no cause of 502s found; 1 note"
+    assert message.headline == "scheduled check: no cause of 502s found; 1 note"
     assert message.summary == "A scheduled check ran; the doctor ran 1 check."
 
 
@@ -191,3 +194,98 @@ def test_any_findings_sort_worst_first_and_set_the_level(found: list[Finding]) -
         assert message.level.rank == min(f.severity.rank for f in found)
     causes = [f for f in found if f.severity is not Severity.INFO]
     assert len(message.causes) == len(causes)
+
+
+def test_an_alert_that_fired_is_at_least_a_warning_whatever_was_found(alert_data) -> None:
+    note = Finding(
+        "CUSTOM_DNS_UNVERIFIED", Severity.INFO, "Custom DNS servers could not be checked", GATEWAY_ID
+    )
+    with_note = build_message(GATEWAY_ID, incident_id="i", findings=[note], alert=alert_data)
+    without = build_message(GATEWAY_ID, incident_id="i", findings=[], alert=alert_data)
+    assert with_note.level is without.level is Severity.WARNING
+    assert with_note.subject.startswith("[WARNING] agw-contoso: no cause of 502s found; 1 note")
+
+
+@given(st.lists(finding_strategy, max_size=6), st.lists(st.sampled_from(list(CheckStatus)), max_size=4))
+def test_message_level_floor(found: list[Finding], statuses: list[CheckStatus]) -> None:
+    checks = [CheckResult(f"c{i}", status) for i, status in enumerate(statuses)]
+    alerted = build_message(GATEWAY_ID, incident_id="i", findings=found, checks=checks, alert={})
+    sweep = build_message(GATEWAY_ID, incident_id="i", findings=found, checks=checks)
+    worst = min((f.severity.rank for f in found), default=Severity.INFO.rank)
+    assert alerted.level.rank == min(worst, Severity.WARNING.rank)
+    partial = CheckStatus.ERROR in statuses
+    assert sweep.level.rank == (min(worst, Severity.WARNING.rank) if partial else worst)
+
+
+def test_checks_that_did_not_apply_are_not_checks_that_could_not_run() -> None:
+    checks = [
+        CheckResult("nsg-infra-ports", CheckStatus.PASSED),
+        CheckResult("udr-default-route", CheckStatus.SKIPPED, "the gateway subnet has no route table"),
+        CheckResult("tls-hostname", CheckStatus.SKIPPED, "no backend settings use HTTPS"),
+    ]
+    message = build_message(GATEWAY_ID, incident_id="i", findings=[], checks=checks)
+    assert message.checks_not_run == ()
+    assert [c.name for c in message.checks_not_applicable] == ["udr-default-route", "tls-hostname"]
+    assert message.headline == "scheduled check: no cause of 502s found"
+    assert message.summary == "A scheduled check ran; the doctor ran 1 check, 2 did not apply."
+    assert message.level is Severity.INFO  # nothing found, nothing missed
+
+
+def test_a_failed_diagnosis_leads_with_why(alert_data) -> None:
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="i",
+        findings=[],
+        alert=alert_data,
+        diagnosis_error="GatewayUnavailable: 403 AuthorizationFailed\ndetails on the next line",
+    )
+    assert message.headline == "could not be diagnosed — GatewayUnavailable: 403 AuthorizationFailed"
+    assert (
+        message.summary
+        == "Alert appgw-5xx fired; the doctor could not diagnose the gateway (the reason is below)."
+    )
+    swept = build_message(GATEWAY_ID, findings=[], diagnosis_error="boom")
+    assert (
+        swept.level is Severity.WARNING and swept.headline == "scheduled check: could not be diagnosed — boom"
+    )
+
+
+@pytest.mark.parametrize(
+    ("resource", "operation", "sentence"),
+    [
+        (
+            f"{RG}/networkSecurityGroups/nsg-agw",
+            "Microsoft.Network/networkSecurityGroups/securityRules/delete",
+            "NSG nsg-agw was changed at 2026-11-25T03:00:00+00:00",
+        ),
+        (
+            f"{RG}/routeTables/rt-agw",
+            "Microsoft.Network/routeTables/delete",
+            "route table rt-agw was deleted at 2026-11-25T03:00:00+00:00",
+        ),
+        (
+            f"{RG}/virtualNetworks/vnet/subnets/agw-subnet",
+            "Microsoft.Network/virtualNetworks/subnets/write",
+            "subnet agw-subnet in vnet was changed at 2026-11-25T03:00:00+00:00",
+        ),
+    ],
+)
+def test_a_change_is_worded_as_what_changed(resource: str, operation: str, sentence: str) -> None:
+    change = ChangeFacts(resource, operation, "2026-11-25T03:00:00+00:00")
+    note = Finding("NSG_BLOCKS_INFRA_PORTS", Severity.CRITICAL, "NSG blocks GatewayManager", GATEWAY_ID)
+    message = build_message(GATEWAY_ID, diagnosis_id="d-1", findings=[note], change=change, new_only=True)
+    assert change.sentence == sentence
+    assert message.summary == sentence[0].upper() + sentence[1:] + "."
+    assert (
+        message.headline
+        == f"{change.what} was {change.verb}: 1 new cause of 502s — NSG blocks GatewayManager"
+    )
+    facts = message.facts()
+    assert ("Diagnosis", "d-1") in facts and ("Changed at", "2026-11-25T03:00:00+00:00") in facts
+    assert ("Changed", f"{change.what} ({operation})") in facts
+
+
+def test_a_message_without_an_incident_or_a_diagnosis_id_gets_a_fresh_id() -> None:
+    first = build_message(GATEWAY_ID, findings=[])
+    second = build_message(GATEWAY_ID, findings=[])
+    assert first.message_id and first.message_id != second.message_id and first.incident_id is None

@@ -10,10 +10,11 @@ from email.policy import default as default_policy
 from email.utils import format_datetime
 
 import pytest
+from aiosmtpd.smtp import AuthResult
 
 from diagnostics.findings import Severity
 from notifications.content import build_message, build_resolution_message
-from notifications.dispatch import DeliveryResult, RetryPolicy, notify, parse_retry_after
+from notifications.dispatch import DeliveryResult, RetryPolicy, notify, parse_retry_after, redact
 from notifications.email import SmtpSettings
 from notifications.routing import EmailTarget, TeamsTarget
 
@@ -170,7 +171,9 @@ def test_outbox_writes_card_and_eml_instead_of_sending(message, webhook, tmp_pat
     card_validator.validate(json.loads(card_file.read_bytes())["attachments"][0]["content"])
     parsed = email.message_from_bytes(eml_file.read_bytes(), policy=default_policy)
     assert parsed["Subject"] == message.subject and parsed["To"] == "on-call@localhost"
-    resolved = build_resolution_message(GATEWAY_ID, incident_id="inc/2026-11-23 10:27")
+    resolved = build_resolution_message(
+        GATEWAY_ID, incident_id="inc/2026-11-23 10:27", incident_level=Severity.CRITICAL
+    )
     notify(resolved, [], outbox_dir=tmp_path / "outbox")
     assert (tmp_path / "outbox" / "inc_2026-11-23_10_27-resolved-teams.json").exists()
 
@@ -181,3 +184,50 @@ def test_parse_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30
     assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_a_connection_error_never_carries_the_webhook_signature(message, policy, closed_port) -> None:
+    url = (
+        f"http://127.0.0.1:{closed_port}/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=SECRET"
+    )
+    [result] = notify(message, [TeamsTarget(url)], retry=policy)
+    assert not result.ok and "ConnectionError" in result.error
+    assert "SECRET" not in result.error and "api-version" not in result.error
+    assert "/workflows/abc/triggers/manual/paths/invoke?[query redacted]" in result.error
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Max retries exceeded with url: /paths/invoke?api-version=2016-06-01&sig=S3CR3T (Caused by X)",
+            "Max retries exceeded with url: /paths/invoke?[query redacted] (Caused by X)",
+        ),
+        ("Invalid URL 'https://h/p?sig=S3CR3T&x=1'", "Invalid URL 'https://h/p?[query redacted]'"),
+        ("signature in a body: sig=S3CR3T&sv=1", "signature in a body: sig=[redacted]&sv=1"),
+        ("url-encoded: %3Fsig%3DS3CR3T", "url-encoded: %3Fsig%3D[redacted]"),
+        ("HTTP 500: is it down? yes", "HTTP 500: is it down? yes"),
+    ],
+)
+def test_redact_removes_query_strings_and_signatures(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("username", "starttls", "reason"),
+    [
+        ("u", "auto", "not sending the SMTP password in clear text (set SMTP_STARTTLS=never to allow it)"),
+        (None, "always", "does not offer STARTTLS (SMTP_STARTTLS=always)"),
+    ],
+)
+def test_a_server_without_tls_when_tls_is_needed_is_a_permanent_failure(
+    message, smtp_factory, policy, username, starttls, reason
+) -> None:
+    server = smtp_factory(authenticator=lambda *args: AuthResult(success=True), auth_require_tls=False)
+    smtp = SmtpSettings(
+        host=server.host, port=server.port, sender="a@b", username=username, password="p", starttls=starttls
+    )
+    [result] = notify(message, [EmailTarget(("oncall@contoso.com",), smtp)], retry=policy)
+    assert not result.ok and result.attempts == 1
+    assert result.error.endswith(reason)
+    assert server.handler.messages == []

@@ -12,8 +12,16 @@ import pytest
 import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from diagnostics.findings import Finding, Fix, Severity
 from notifications.content import ActionStatus, build_message, build_resolution_message
-from notifications.email import SmtpSecurityError, SmtpSettings, build_email, render_text, send_email
+from notifications.email import (
+    SmtpSecurityError,
+    SmtpSettings,
+    build_email,
+    incident_message_id,
+    render_text,
+    send_email,
+)
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
@@ -133,8 +141,100 @@ def test_starttls_always_refuses_a_server_without_it(message, smtp_server) -> No
 
 def test_resolution_email_is_short(alert_data) -> None:
     resolved = build_resolution_message(
-        GATEWAY_ID, incident_id="inc-1", alert=alert_data, resolved_at="10:52Z"
+        GATEWAY_ID,
+        incident_id="inc-1",
+        incident_level=Severity.WARNING,
+        alert=alert_data,
+        resolved_at="10:52Z",
     )
     text = render_text(resolved)
     assert text.startswith("[RESOLVED] agw-contoso: Alert appgw-5xx resolved")
     assert "FINDINGS" not in text and len(text.splitlines()) < 16
+
+
+@pytest.fixture
+def plain_auth_server(smtp_factory):
+    """A server that offers AUTH but no STARTTLS, recording every login it is sent."""
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=True)
+
+    server = smtp_factory(authenticator=authenticator, auth_require_tls=False)
+    return server, logins
+
+
+def test_auto_never_sends_the_password_without_tls(message, plain_auth_server) -> None:
+    server, logins = plain_auth_server
+    settings = SmtpSettings(
+        host=server.host, port=server.port, sender="a@b", username="doctor", password="s3cret"
+    )
+    with pytest.raises(SmtpSecurityError, match="not sending the SMTP password in clear text") as raised:
+        send_email(build_email(message, sender="a@b", recipients=["c@d"]), settings)
+    assert "SMTP_STARTTLS=never" in str(raised.value)
+    assert logins == [] and server.handler.messages == []
+
+
+def test_starttls_never_is_the_explicit_way_to_allow_auth_in_clear(message, plain_auth_server) -> None:
+    server, logins = plain_auth_server
+    settings = SmtpSettings(
+        host=server.host,
+        port=server.port,
+        sender="a@b",
+        username="doctor",
+        password="s3cret",
+        starttls="never",
+    )
+    send_email(build_email(message, sender="a@b", recipients=["c@d"]), settings)
+    assert logins == [(b"doctor", b"s3cret")] and len(server.handler.messages) == 1
+
+
+def test_auto_without_credentials_still_sends_without_tls(message, smtp_server) -> None:
+    settings = SmtpSettings(host=smtp_server.host, port=smtp_server.port, sender="a@b")
+    send_email(build_email(message, sender="a@b", recipients=["c@d"]), settings)
+    assert len(smtp_server.handler.messages) == 1
+
+
+def test_the_resolution_email_threads_under_the_incident_email(message, alert_data) -> None:
+    incident = build_email(message, sender="a@b", recipients=["c@d"])
+    resolved = build_email(
+        build_resolution_message(
+            GATEWAY_ID, incident_id=message.incident_id, incident_level=message.level, alert=alert_data
+        ),
+        sender="a@b",
+        recipients=["c@d"],
+    )
+    assert (
+        incident["Message-ID"]
+        == incident_message_id("inc-20261123-1027")
+        == "<incident.inc-20261123-1027@appgw-doctor>"
+    )
+    assert incident["In-Reply-To"] is None
+    assert resolved["In-Reply-To"] == resolved["References"] == incident["Message-ID"]
+    assert resolved["Message-ID"] not in (None, incident["Message-ID"])
+
+
+def test_a_huge_report_stays_a_deliverable_email_and_says_what_was_cut() -> None:
+    def huge(i: int) -> Finding:
+        return Finding(
+            code=f"CODE_{i}",
+            severity=[Severity.INFO, Severity.WARNING, Severity.CRITICAL][i % 3],
+            title=f"Finding {i} " + "日本語" * 80,
+            resource=f"{RG}/networkSecurityGroups/nsg/securityRules/r{i}",
+            evidence={f"k{j}": "€" * 500 for j in range(60)},
+            fix=Fix(summary="Do the thing " + "x" * 5_000, command="az network " + "y" * 20_000),
+        )
+
+    found = [huge(i) for i in range(150)]
+    message = build_message(GATEWAY_ID, incident_id="inc-big", findings=found)
+    raw = build_email(message, sender="a@b", recipients=["c@d"]).as_bytes()
+
+    assert len(raw) < 2_000_000
+    _, plain, visible = parts(raw)
+    for text in (plain, visible):
+        assert re.search(r"\d+ more findings not shown, to keep this email deliverable \(", text)
+        assert "recorded with incident inc-big" in text
+        assert "20 more evidence items not shown" in text
+        assert "[cut; 20,011 characters in all]" in text
+        assert message.findings[0].title in text  # the worst finding is always shown

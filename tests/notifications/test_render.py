@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 import re
 
-from diagnostics.findings import Finding, Fix, Severity
-from notifications.content import ActionStatus, build_message, build_resolution_message
+from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from notifications.content import ActionStatus, ChangeFacts, build_message, build_resolution_message
 from notifications.teams import build_payload
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -80,8 +80,49 @@ def test_overflowing_card_renders_with_the_more_findings_line(render_card) -> No
 
 def test_resolution_card_renders(alert_data, render_card) -> None:
     message = build_resolution_message(
-        GATEWAY_ID, incident_id="inc-1", alert=alert_data, resolved_at="2026-11-23T10:52Z"
+        GATEWAY_ID,
+        incident_id="inc-1",
+        incident_level=Severity.WARNING,
+        alert=alert_data,
+        resolved_at="2026-11-23T10:52Z",
     )
     rendered = render_card(build_payload(message), "resolved", height=500)
     assert rendered.events == []
     assert "RESOLVED" in visible_text(rendered.dom)
+
+
+def test_change_and_failed_diagnosis_cards_render(render_card) -> None:
+    nsg = GATEWAY_ID.replace("applicationGateways/agw", "networkSecurityGroups/nsg")
+    change = ChangeFacts(
+        nsg, "Microsoft.Network/networkSecurityGroups/securityRules/write", "2026-11-25T03:02:11+00:00"
+    )
+    finding = Finding(
+        "NSG_BLOCKS_INFRA_PORTS",
+        Severity.CRITICAL,
+        "NSG nsg blocks GatewayManager on 65200-65535 (rule DenyGatewayManager, priority 100)",
+        f"{nsg}/securityRules/DenyGatewayManager",
+        {"requiredPorts": "65200-65535", "decidingRule": "DenyGatewayManager"},
+        Fix("Allow inbound TCP 65200-65535 from GatewayManager ahead of rule DenyGatewayManager."),
+    )
+    checks = [
+        CheckResult("nsg-infra-ports", CheckStatus.FAILED),
+        CheckResult("udr-default-route", CheckStatus.SKIPPED, "the gateway subnet has no route table"),
+        CheckResult("tls-hostname", CheckStatus.SKIPPED, "no backend settings use HTTPS"),
+    ]
+    changed = build_message(
+        GATEWAY_ID, diagnosis_id="d-1", findings=[finding], checks=checks, change=change, new_only=True
+    )
+    rendered = render_card(build_payload(changed), "change", height=900)
+    assert rendered.events == []
+    text = visible_text(rendered.dom)
+    assert "NSG nsg was changed: 1 new cause of 502s" in text and "Not applicable to this gateway (2)" in text
+
+    failed = build_message(
+        GATEWAY_ID,
+        incident_id="inc-2",
+        findings=[],
+        diagnosis_error="GatewayUnavailable: (AuthorizationFailed) The client does not have authorization",
+    )
+    rendered = render_card(build_payload(failed), "failed", height=700)
+    assert rendered.events == []
+    assert "could not be diagnosed — GatewayUnavailable" in visible_text(rendered.dom)

@@ -9,10 +9,12 @@ import pytest
 from diagnostics.findings import Finding, Severity
 from notifications.content import build_message, build_resolution_message
 from notifications.routing import (
+    ChannelProblem,
     EmailTarget,
     RoutingError,
     TeamsTarget,
     parse_recipients,
+    route,
     should_send,
     targets_for,
 )
@@ -138,3 +140,49 @@ def test_webhook_signature_stays_out_of_labels_and_reprs() -> None:
 def test_parse_recipients() -> None:
     assert parse_recipients(" a@x ,b@x;  c@x a@x ") == ("a@x", "b@x", "c@x")
     assert parse_recipients("") == ()
+
+
+def test_route_keeps_the_good_channel_and_reports_the_bad_one() -> None:
+    routing = route({**SETTINGS, "SMTP_FROM": "", "TEAMS_MIN_SEVERITY": "warning"}, {})
+    assert routing.targets == [TeamsTarget(DEFAULT_HOOK, Severity.WARNING)]
+    assert routing.problems == [
+        ChannelProblem(
+            "email", "oncall@contoso.com, net@contoso.com", "email recipients are set but SMTP_FROM is not"
+        )
+    ]
+    routing = route({**SETTINGS, "TEAMS_MIN_SEVERITY": "loud"}, {})
+    assert [target.channel for target in routing.targets] == ["email"]
+    [problem] = routing.problems
+    assert (
+        problem.channel == "teams"
+        and "SECRET" not in problem.target
+        and "TEAMS_MIN_SEVERITY" in problem.reason
+    )
+
+
+def test_an_email_tag_on_a_gateway_without_smtp_settings_is_an_email_problem_only() -> None:
+    routing = route({"TEAMS_WEBHOOK_URL": DEFAULT_HOOK}, {"appgw-doctor-email-to": "payments@contoso.com"})
+    assert routing.targets == [TeamsTarget(DEFAULT_HOOK)]
+    assert [(p.channel, p.target) for p in routing.problems] == [("email", "payments@contoso.com")]
+
+
+def test_an_email_tag_that_holds_no_address_falls_back_to_the_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="notifications.routing"):
+        [_, mail] = targets_for(SETTINGS, {"appgw-doctor-email-to": "payments oncall"})
+    assert mail.recipients == ("oncall@contoso.com", "net@contoso.com")
+    assert "'payments', 'oncall', not an email address" in caplog.text
+
+
+def test_settings_that_are_not_addresses_or_urls_are_channel_problems() -> None:
+    routing = route(
+        {**SETTINGS, "NOTIFY_EMAIL_TO": "oncall", "TEAMS_WEBHOOK_URL": "prod-01.logic.azure.com/x?sig=S"}
+    )
+    assert routing.targets == []
+    reasons = {p.channel: p.reason for p in routing.problems}
+    assert reasons["email"] == "NOTIFY_EMAIL_TO holds 'oncall', which is not an email address"
+    assert (
+        reasons["teams"].startswith("the Teams webhook must be an https:// URL")
+        and "sig=S" not in reasons["teams"]
+    )

@@ -15,7 +15,9 @@ from appgw_doctor.azure_clients import ArmTarget
 from appgw_doctor.pipeline import Outcome, Pipeline, clients_for_target
 from intake.alerts import parse_alert_document
 from notifications.dispatch import RetryPolicy
+from notifications.email import incident_message_id
 from notifications.stage import NotifyStage
+from simulator import FaultRule
 from state import StateStore
 from state.sqlite import SqliteBackend
 
@@ -32,8 +34,8 @@ def alert_document() -> dict:
 def pipeline_with(simulator, tmp_path):
     stores: list[StateStore] = []
 
-    def make(settings: dict[str, str]) -> Pipeline:
-        sim = simulator(SCENARIO / "world.json")
+    def make(settings: dict[str, str], *, scenario: Path = SCENARIO, faults: tuple = ()) -> Pipeline:
+        sim = simulator(scenario / "world.json", faults=list(faults))
         store = StateStore(SqliteBackend(tmp_path / "state.db"))
         stores.append(store)
         retry = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.01, total_seconds=2)
@@ -115,8 +117,14 @@ def test_a_resolved_alert_sends_the_resolution(pipeline_with, alert_document, we
     assert report.outcome == Outcome.CLOSED
     assert len(webhook.posts) == 2
     assert "resolved" in webhook.posts[1].decode().lower()
-    subject = email.message_from_bytes(smtp_server.handler.messages[1][2], policy=default_policy)["Subject"]
-    assert subject.startswith("[RESOLVED]")
+    incident, resolution = (
+        email.message_from_bytes(raw, policy=default_policy) for _, _, raw in smtp_server.handler.messages
+    )
+    assert resolution["Subject"].startswith("[RESOLVED]")
+    # Mail clients thread the resolution under the incident email.
+    assert incident["Message-ID"] == incident_message_id(report.incident_id)
+    assert resolution["In-Reply-To"] == resolution["References"] == incident["Message-ID"]
+    assert resolution["Message-ID"] != incident["Message-ID"]
 
 
 def test_no_channel_configured_skips_with_a_reason(pipeline_with, alert_document):
@@ -127,3 +135,56 @@ def test_no_channel_configured_skips_with_a_reason(pipeline_with, alert_document
 
     notify = next(stage for stage in report.stages if stage.name == "notify")
     assert (notify.status, notify.detail) == ("skipped", "no Teams webhook or email recipients configured")
+
+
+def test_a_webhook_signature_stays_out_of_the_incident_record(pipeline_with, alert_document, closed_port):
+    secret_url = (
+        f"http://127.0.0.1:{closed_port}/workflows/abc/triggers/manual/paths/invoke"
+        "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=TOPSECRETSIGNATURE"
+    )
+    pipeline = pipeline_with({"TEAMS_WEBHOOK_URL": secret_url})
+    [item] = Pipeline.alert_items(parse_alert_document(alert_document, allowed_subscriptions=None))
+
+    report = pipeline.process(item)
+
+    notify = next(stage for stage in report.stages if stage.name == "notify")
+    assert notify.status == "error" and "teams: FAILED" in notify.detail
+    incident = pipeline.store.get_incident(item.gateway_id, report.incident_id)
+    assert "TOPSECRETSIGNATURE" not in json.dumps(incident.report)
+    assert "TOPSECRETSIGNATURE" not in json.dumps(report.to_dict())
+
+
+def test_a_healthy_gateway_separates_checks_that_did_not_apply(pipeline_with, webhook, smtp_server):
+    """The healthy scenario has no route table, no HTTPS settings, no FQDN members: those checks do not
+    apply; they are not checks that could not run."""
+    pipeline = pipeline_with(channels(webhook, smtp_server), scenario=ROOT / "scenarios" / "healthy")
+    document = json.loads((ROOT / "scenarios" / "healthy" / "alert.json").read_text())
+    [item] = Pipeline.alert_items(parse_alert_document(document, allowed_subscriptions=None))
+
+    report = pipeline.process(item)
+
+    assert any(check["status"] == "skipped" for check in report.checks)
+    [(_, _, raw)] = smtp_server.handler.messages
+    sent = email.message_from_bytes(raw, policy=default_policy)
+    assert sent["Subject"] == "[WARNING] agw-contoso: no cause of 502s found"
+    text = sent.get_body(preferencelist=("plain",)).get_content()
+    assert "could not run" not in text
+    assert "Not applicable to this gateway:" in text and "the gateway subnet has no route table" in text
+    assert "Not applicable to this gateway" in webhook.posts[0].decode()
+
+
+def test_a_gateway_that_cannot_be_read_is_reported_as_not_diagnosed(pipeline_with, alert_document, webhook):
+    denied = FaultRule(
+        operation="applicationGateways.get", kind="error", status=403, code="AuthorizationFailed"
+    )
+    pipeline = pipeline_with({"TEAMS_WEBHOOK_URL": webhook.url}, faults=[denied])
+    [item] = Pipeline.alert_items(parse_alert_document(alert_document, allowed_subscriptions=None))
+
+    report = pipeline.process(item)
+
+    assert report.outcome == Outcome.FAILED
+    [post] = webhook.posts
+    card = json.loads(post)["attachments"][0]["content"]
+    assert "agw-contoso: could not be diagnosed — " in card["fallbackText"]
+    assert "AuthorizationFailed" in post.decode() and "Could not diagnose the gateway" in post.decode()
+    assert "no cause" not in post.decode().lower()

@@ -111,7 +111,11 @@ def test_no_cause_card_lists_checks_that_ran_and_could_not(alert_data, card_vali
 
 def test_resolution_card_is_short_valid_and_green(alert_data, card_validator) -> None:
     message = build_resolution_message(
-        GATEWAY_ID, incident_id="i", alert=alert_data, resolved_at="2026-11-23T11:00Z"
+        GATEWAY_ID,
+        incident_id="i",
+        incident_level=Severity.WARNING,
+        alert=alert_data,
+        resolved_at="2026-11-23T11:00Z",
     )
     card = card_of(build_payload(message))
     card_validator.validate(card)
@@ -225,3 +229,46 @@ def test_any_message_stays_within_budget_and_valid(
     payload = build_payload(message)
     assert payload_size(payload) <= PAYLOAD_BUDGET
     card_validator.validate(card_of(payload))
+
+
+def test_overflow_without_a_record_link_points_at_the_email(card_validator) -> None:
+    message = build_message(
+        GATEWAY_ID, incident_id="inc-big", findings=many_findings(200, evidence_chars=2_000)
+    )
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    [line] = [text for text in texts(card) if " more findings not shown (" in text]
+    assert line.endswith("— the email has every finding.")
+    assert "incident record" not in line
+
+
+def test_the_card_separates_checks_that_did_not_apply_and_says_why_a_diagnosis_failed(
+    alert_data, card_validator
+) -> None:
+    checks = [
+        CheckResult("nsg-infra-ports", CheckStatus.PASSED),
+        CheckResult("udr-default-route", CheckStatus.SKIPPED, "the gateway subnet has no route table"),
+    ]
+    quiet = card_of(
+        build_payload(
+            build_message(GATEWAY_ID, incident_id="i", findings=[], checks=checks, alert=alert_data)
+        )
+    )
+    card_validator.validate(quiet)
+    shown = texts(quiet)
+    assert "Checks that could not run" not in shown
+    assert "Not applicable to this gateway (1): " in shown and "udr-default-route" in shown
+    failed = card_of(
+        build_payload(
+            build_message(
+                GATEWAY_ID,
+                incident_id="i",
+                findings=[],
+                alert=alert_data,
+                diagnosis_error="HttpResponseError: 403",
+            )
+        )
+    )
+    card_validator.validate(failed)
+    assert "Could not diagnose the gateway" in texts(failed) and "HttpResponseError: 403" in texts(failed)
+    assert "No cause found" not in texts(failed)

@@ -1,0 +1,207 @@
+"""The notify stage on pipeline reports built by hand: each channel is routed on its own (a broken
+email setting never silences Teams), secrets stay out of what is recorded, the resolution follows its
+incident's level, and a failed diagnosis or a preventive check is worded for what it is."""
+
+from __future__ import annotations
+
+import email
+import json
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+
+from appgw_doctor.pipeline import ALERT, CHANGE, SWEEP, Outcome, Report, StageResult, WorkItem
+from intake.alerts import parse_alert_document
+from intake.events import ResourceChange
+from notifications.dispatch import RetryPolicy
+from notifications.stage import NotifyStage, message_for
+
+ROOT = Path(__file__).resolve().parents[2]
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
+GATEWAY_ID = f"{RG}/applicationGateways/agw-contoso"
+NSG_ID = f"{RG}/networkSecurityGroups/nsg-agw"
+RETRY = RetryPolicy(max_attempts=1, initial_wait=0.01, max_wait=0.01, total_seconds=2, http_timeout=5)
+CRITICAL_FINDING = {
+    "code": "NSG_BLOCKS_INFRA_PORTS",
+    "severity": "critical",
+    "title": "NSG nsg-agw blocks GatewayManager on 65200-65535",
+    "resource": f"{NSG_ID}/securityRules/deny-all",
+    "evidence": {"priority": 100},
+    "fix": {"action": None, "summary": "Allow GatewayManager.", "command": None},
+}
+INFO_FINDING = {
+    "code": "CUSTOM_DNS_UNVERIFIED",
+    "severity": "info",
+    "title": "Custom DNS servers could not be checked",
+    "resource": GATEWAY_ID,
+    "evidence": {},
+    "fix": {"action": None, "summary": "Check the DNS servers.", "command": None},
+}
+
+
+def alert_report(outcome: Outcome = Outcome.DIAGNOSED, *, resolved: bool = False, **fields) -> Report:
+    document = json.loads((ROOT / "scenarios" / "healthy" / "alert.json").read_text())
+    if resolved:
+        document["data"]["essentials"]["monitorCondition"] = "Resolved"
+        document["data"]["essentials"]["resolvedDateTime"] = "2026-11-23T10:52:00Z"
+    [alert] = parse_alert_document(document, allowed_subscriptions=None)
+    item = WorkItem(kind=ALERT, gateway_id=alert.gateway_id, alert=alert)
+    return Report(item=item, outcome=outcome, incident_id="inc-1", **fields)
+
+
+def change_report(event_id: str = "ev-1") -> Report:
+    change = ResourceChange(
+        event_id=event_id,
+        resource_id=NSG_ID,
+        operation="Microsoft.Network/networkSecurityGroups/securityRules/write",
+        event_time=None,
+    )
+    item = WorkItem(kind=CHANGE, gateway_id=GATEWAY_ID, change=change)
+    finding = dict(CRITICAL_FINDING)
+    return Report(item=item, outcome=Outcome.DIAGNOSED, findings=[finding], reported=[finding])
+
+
+def smtp_channel(server) -> dict[str, str]:
+    return {
+        "NOTIFY_EMAIL_TO": "oncall@contoso.com",
+        "SMTP_HOST": server.host,
+        "SMTP_PORT": str(server.port),
+        "SMTP_FROM": "doctor@contoso.com",
+        "SMTP_STARTTLS": "never",
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "tags", "reason"),
+    [
+        ({"NOTIFY_EMAIL_TO": "a@contoso.com", "SMTP_HOST": "127.0.0.1"}, {}, "SMTP_FROM is not"),
+        (
+            {
+                "NOTIFY_EMAIL_TO": "a@contoso.com",
+                "SMTP_HOST": "h",
+                "SMTP_FROM": "d@c",
+                "EMAIL_MIN_SEVERITY": "warn",
+            },
+            {},
+            "EMAIL_MIN_SEVERITY must be critical, warning or info, not 'warn'",
+        ),
+        ({}, {"appgw-doctor-email-to": "payments@contoso.com"}, "SMTP_HOST is not"),
+    ],
+)
+def test_a_misconfigured_email_channel_does_not_cut_off_teams(webhook, settings, tags, reason) -> None:
+    report = alert_report(findings=[CRITICAL_FINDING], reported=[CRITICAL_FINDING], gateway_tags=tags)
+
+    result = NotifyStage({"TEAMS_WEBHOOK_URL": webhook.url, **settings}, retry=RETRY)(report)
+
+    assert len(webhook.posts) == 1
+    assert result.status == "error"
+    assert f"teams: delivered to {webhook.url}" in result.detail
+    assert "email: FAILED (not configured)" in result.detail and reason in result.detail
+
+
+def test_a_misconfigured_teams_channel_does_not_cut_off_email(smtp_server) -> None:
+    settings = {"TEAMS_WEBHOOK_URL": "https://x.example/hook?sig=S", "TEAMS_MIN_SEVERITY": "loud"}
+    report = alert_report(findings=[CRITICAL_FINDING], reported=[CRITICAL_FINDING])
+
+    result = NotifyStage({**settings, **smtp_channel(smtp_server)}, retry=RETRY)(report)
+
+    assert len(smtp_server.handler.messages) == 1
+    assert result.status == "error" and "email: delivered to oncall@contoso.com" in result.detail
+    assert "teams: FAILED (not configured)" in result.detail and "TEAMS_MIN_SEVERITY" in result.detail
+    assert "sig=S" not in result.detail
+
+
+def test_a_webhook_signature_never_reaches_the_stage_detail(closed_port) -> None:
+    url = (
+        f"http://127.0.0.1:{closed_port}/workflows/abc/triggers/manual/paths/invoke"
+        "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=TOPSECRETSIGNATURE"
+    )
+    report = alert_report(findings=[CRITICAL_FINDING], reported=[CRITICAL_FINDING])
+
+    result = NotifyStage({"TEAMS_WEBHOOK_URL": url}, retry=RETRY)(report)
+
+    assert result.status == "error" and "ConnectionError" in result.detail
+    assert "TOPSECRETSIGNATURE" not in result.detail and "api-version" not in result.detail
+
+
+@pytest.mark.parametrize(
+    ("recorded", "teams_threshold", "posted"),
+    [
+        ([], "critical", False),  # the incident was a warning: the critical-only channel never got it
+        ([], "warning", True),
+        ([CRITICAL_FINDING], "critical", True),
+        ([INFO_FINDING], "critical", False),
+    ],
+)
+def test_the_resolution_reaches_the_channels_the_incident_reached(
+    webhook, recorded, teams_threshold, posted
+) -> None:
+    incident = alert_report(findings=recorded, reported=recorded)
+    resolution = alert_report(Outcome.CLOSED, resolved=True, findings=recorded)
+    stage = NotifyStage(
+        {"TEAMS_WEBHOOK_URL": webhook.url, "TEAMS_MIN_SEVERITY": teams_threshold}, retry=RETRY
+    )
+
+    incident_result = stage(incident)
+    resolution_result = stage(resolution)
+
+    incident_posted = len(webhook.posts) >= 1
+    assert incident_posted is posted, incident_result.detail
+    assert len(webhook.posts) == (2 if posted else 0), resolution_result.detail
+    if posted:
+        assert "RESOLVED" in webhook.posts[1].decode()
+
+
+def test_a_failed_diagnosis_says_the_gateway_could_not_be_diagnosed_and_why() -> None:
+    reason = (
+        "GatewayUnavailable: 403 AuthorizationFailed: The client 'x' does not have authorization to perform "
+        "action 'Microsoft.Network/applicationGateways/read'"
+    )
+    report = alert_report(Outcome.FAILED)
+    report.stages.append(StageResult("diagnose", "error", reason))
+
+    message = message_for(report)
+
+    assert message.headline.startswith("could not be diagnosed — GatewayUnavailable: 403 AuthorizationFailed")
+    assert "no cause" not in message.headline and "no cause" not in message.summary
+    assert message.diagnosis_error == reason
+    assert message.level.value == "warning"
+
+
+def test_a_change_is_announced_as_the_change_with_its_own_id_and_no_incident_link(tmp_path) -> None:
+    first, second = change_report("ev-1"), change_report("ev-2")
+    first.diagnosis_id = "diag-1"  # set by the pipeline before notify; a fresh id without it
+    template = "https://ops.example.com/incidents/{incident_id}"
+
+    message = message_for(first, record_url_template=template)
+
+    assert message.subject.startswith(
+        "[CRITICAL] agw-contoso: NSG nsg-agw was changed: 1 new cause of 502s — NSG nsg-agw blocks"
+    )
+    assert message.summary == "NSG nsg-agw was changed."
+    assert ("Changed", "NSG nsg-agw (Microsoft.Network/networkSecurityGroups/securityRules/write)") in (
+        message.facts()
+    )
+    assert (message.message_id, message.incident_id, message.record_url) == ("diag-1", None, None)
+    assert ("Diagnosis", "diag-1") in message.facts() and "change-check" not in str(message.facts())
+    stage = NotifyStage({}, outbox_dir=tmp_path)
+    stage(first)
+    stage(second)
+    assert len(list(tmp_path.glob("*-email.eml"))) == 2  # one file per preventive message
+    parsed = email.message_from_bytes((tmp_path / "diag-1-email.eml").read_bytes(), policy=default_policy)
+    assert parsed["X-AppGW-Doctor-Diagnosis"] == "diag-1" and parsed["X-AppGW-Doctor-Incident"] is None
+
+
+def test_a_sweep_says_it_was_a_scheduled_check_of_new_findings() -> None:
+    report = Report(
+        item=WorkItem(kind=SWEEP, gateway_id=GATEWAY_ID, sweep_id="s-1"),
+        outcome=Outcome.DIAGNOSED,
+        findings=[CRITICAL_FINDING],
+        reported=[CRITICAL_FINDING],
+    )
+    message = message_for(report, record_url_template="https://ops.example.com/incidents/{incident_id}")
+    assert message.headline.startswith("scheduled check: 1 new cause of 502s — ")
+    assert message.summary == "A scheduled check ran."
+    assert message.record_url is None and message.incident_id is None and message.message_id
