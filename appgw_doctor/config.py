@@ -137,7 +137,8 @@ _telemetry_configured = False
 
 def configure_telemetry(settings: Settings) -> None:
     """Export traces, logs and SDK calls to Application Insights via OpenTelemetry when a connection
-    string is set. The exporter (`azure-monitor-opentelemetry`) is optional and imported only then."""
+    string is set. The exporter (`azure-monitor-opentelemetry`) is imported only then, so a run without
+telemetry does not pay for it."""
     global _telemetry_configured
     if not settings.app_insights_connection_string:
         return
