@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from simulator.faults import FaultPlan, FaultRule
+from simulator.faults import FaultPlan, FaultRule, error_code_for
 from simulator.lro import ArmFailure, Operation, OperationRegistry, Outcome
+from simulator.references import BackReferences
+from simulator.validation import gateway_problem
 from simulator.world import CHILD_COLLECTIONS, PROVIDER, World, canonical_collection
 
 DEFAULT_API_VERSION = "2024-05-01"
@@ -193,6 +195,7 @@ class _Call:
     request: ArmRequest
     params: dict[str, str]
     faults: list[FaultRule]
+    operation: str  # the fault-rule operation id, e.g. "applicationGateways.createOrUpdate"
     lro_seconds: float = 0.0
 
     @property
@@ -212,12 +215,15 @@ class _Call:
         return expected if expected and expected.lower() == self.params["child"].lower() else None
 
     def lro_failure(self) -> ArmFailure | None:
+        """The error a failing long-running operation ends with (an `lro-fail` fault that fired)."""
         for rule in self.faults:
             if rule.kind == "lro-fail":
+                code = rule.code or error_code_for(rule.status)
                 return ArmFailure(
                     rule.status,
-                    rule.code or "InternalServerError",
-                    f"The operation failed (injected fault {rule.operation}).",
+                    code,
+                    f"The {self.operation} operation ended Failed: {code} "
+                    f"(HTTP {rule.status}, injected lro-fail fault).",
                 )
         return None
 
@@ -310,6 +316,12 @@ class ArmApi:
                     f"The simulator does not support {request.method} on {request.path}.",
                 )
             raise ArmError(404, "NotFound", f"The simulator serves no API at {request.path}.")
+        if not request.query.get("api-version"):
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
         subscription = params.get("sub") or _subscription_of(params.get("resource", ""))
         if subscription.lower() != self.world.subscription_id.lower():
             raise ArmError(
@@ -319,7 +331,7 @@ class ArmApi:
         kinds |= {"lro-fail"} if route.long_running else set()
         kinds |= {"concurrent-write"} if route.put else set()
         fired = self.faults.draw(operation_id, kinds)
-        call = _Call(request, params, fired)
+        call = _Call(request, params, fired, operation_id)
         latency = sum(rule.seconds for rule in fired if rule.kind == "latency")
         if route.long_running:
             call.lro_seconds = latency
@@ -335,16 +347,20 @@ class ArmApi:
     # -- reads -----------------------------------------------------------------------------------
 
     def _get(self, call: _Call) -> ArmResponse:
-        return ArmResponse(200, self._existing(call))
+        return ArmResponse(200, self._references().resource(self._existing(call)))
 
     def _list(self, call: _Call) -> ArmResponse:
         p = call.params
         if not self.world.resource_group_exists(p["sub"], p["rg"]):
             raise _resource_group_not_found(p["rg"])
-        return ArmResponse(200, {"value": self.world.list_resources(call.collection, p["sub"], p["rg"])})
+        found = self.world.list_resources(call.collection, p["sub"], p["rg"])
+        references = self._references()
+        return ArmResponse(200, {"value": [references.resource(resource) for resource in found]})
 
     def _list_all(self, call: _Call) -> ArmResponse:
-        return ArmResponse(200, {"value": self.world.list_resources(call.collection, call.params["sub"])})
+        found = self.world.list_resources(call.collection, call.params["sub"])
+        references = self._references()
+        return ArmResponse(200, {"value": [references.resource(resource) for resource in found]})
 
     def _get_child(self, call: _Call) -> ArmResponse:
         collection = self._child_collection(call)
@@ -355,11 +371,26 @@ class ArmApi:
                 "NotFound",
                 f"Resource {call.resource_id}/{collection}/{call.params['child_name']} not found.",
             )
-        return ArmResponse(200, child)
+        return ArmResponse(200, self._served_child(collection, child))
 
     def _list_children(self, call: _Call) -> ArmResponse:
         collection = self._child_collection(call)
-        return ArmResponse(200, {"value": self.world.list_children(call.resource_id, collection)})
+        children = self.world.list_children(call.resource_id, collection) or []
+        return ArmResponse(200, {"value": [self._served_child(collection, child) for child in children]})
+
+    def _references(self) -> BackReferences:
+        return BackReferences(self.world.stored_resources())
+
+    def _served_child(self, collection: str, child: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An inline child as ARM serves it: a subnet with its back-references."""
+        if child is not None and collection == "subnets":
+            return self._references().subnet(child)
+        return child
+
+    def _lookup(self, resource_id: str) -> dict[str, Any] | None:
+        """A top-level resource as ARM serves it (back-references included), or None."""
+        resource = self.world.get(resource_id)
+        return self._references().resource(resource) if resource is not None else None
 
     def _metrics(self, call: _Call) -> ArmResponse:
         from simulator.metrics import query_metrics
@@ -395,12 +426,13 @@ class ArmApi:
 
         synthesized = synthesize_traffic_metrics(
             gateway,
-            self.world.get,
+            self._lookup,
             self.world.backends,
             self.world.dns,
             start=since,
             end=self._clock(),
             requests_per_minute=requests_per_minute(recorded, since),
+            recorded=self.world.recorded_backend_health(gateway["id"]),
         )
         return overlay_metrics(recorded, synthesized, since)
 
@@ -420,6 +452,9 @@ class ArmApi:
         if "location" not in body and existing is None:
             raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
         gateway = _gateway_for_put(call, body, existing, self._pool_references)
+        problem = gateway_problem(gateway)
+        if problem is not None:
+            raise ArmError(400, *problem)
         stored = self.world.put(gateway)
         gateway_id = stored["id"]
 
@@ -453,12 +488,14 @@ class ArmApi:
         child["type"] = f"{parent['type']}/{collection}"
         child["properties"]["provisioningState"] = "Updating"
         _validate_child(collection, child, self.world.list_children(call.resource_id, collection) or [])
-        stored = self.world.put_child(call.resource_id, collection, child)
+        stored = self._served_child(collection, self.world.put_child(call.resource_id, collection, child))
         parent_id = parent["id"]
 
         def complete() -> Outcome:
             self.world.set_provisioning_state(parent_id, "Succeeded", child=(collection, child["name"]))
-            return 200, self.world.get_child(parent_id, collection, child["name"])
+            return 200, self._served_child(
+                collection, self.world.get_child(parent_id, collection, child["name"])
+            )
 
         def rollback() -> None:
             if existing is None:
@@ -498,7 +535,12 @@ class ArmApi:
 
             body = self._derive(
                 lambda: derive_backend_health(
-                    gateway, self.world.get, self.world.backends, self.world.dns, self._clock()
+                    gateway,
+                    self._lookup,
+                    self.world.backends,
+                    self.world.dns,
+                    self._clock(),
+                    recorded=self.world.recorded_backend_health(gateway["id"]),
                 )
             )
         return self._post_result(call, body)
@@ -510,7 +552,13 @@ class ArmApi:
         probe_request = _json_object_body(call.request, need_properties=False)
         body = self._derive(
             lambda: probe_on_demand(
-                gateway, probe_request, self.world.get, self.world.backends, self.world.dns, self._clock()
+                gateway,
+                probe_request,
+                self._lookup,
+                self.world.backends,
+                self.world.dns,
+                self._clock(),
+                recorded=self.world.recorded_backend_health(gateway["id"]),
             )
         )
         return self._post_result(call, body)

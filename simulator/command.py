@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -47,7 +48,20 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _check_dump_target(path: Path) -> None:
+    """Refuse at start a `--dump-on-exit` file that could not be written at the end."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"--dump-on-exit {path}: is a directory")
+    if not directory.is_dir():
+        raise UsageError(f"--dump-on-exit {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--dump-on-exit {path}: not writable")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.dump_on_exit is not None:
+        _check_dump_target(args.dump_on_exit)
     try:
         faults = parse_fault_spec(args.faults) if args.faults else []
         simulator = Simulator(args.world, faults=faults, seed=args.seed, port=args.port)
@@ -72,7 +86,10 @@ def run(args: argparse.Namespace) -> int:
         finally:
             simulator.stop()
         if args.dump_on_exit is not None:
-            args.dump_on_exit.write_text(json.dumps(simulator.dump(), indent=2) + "\n", encoding="utf-8")
+            try:
+                args.dump_on_exit.write_text(json.dumps(simulator.dump(), indent=2) + "\n", encoding="utf-8")
+            except OSError as error:
+                raise UsageError(f"--dump-on-exit {args.dump_on_exit}: {error.strerror or error}") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -6,6 +6,13 @@ subnet (its VNet's address space and route table) and from the NSGs on the subne
 and on the NIC, in the REST shape of ``getEffectiveRouteTable`` and
 ``listEffectiveNetworkSecurityGroups``.
 
+VNet peering (declared on both VNets, under ``properties.virtualNetworkPeerings``) joins
+address spaces: a peering whose ``peeringState`` is ``Connected`` (or not given) adds
+the remote VNet's address space to the ``VirtualNetwork`` service tag and a system
+route (next hop ``VNetPeering``, source ``Default``) per remote prefix. The remote
+space is the peering's ``remoteVirtualNetworkAddressSpace`` and ``remoteAddressSpace``,
+else the remote VNet's own address space when the world holds it.
+
 Also holds the small topology look-ups the backend-health derivation shares: a
 subnet lives inside its VNet's ``properties.subnets``, so it is found through the VNet.
 """
@@ -51,6 +58,54 @@ def vnet_prefixes(vnet: dict | None) -> list[str]:
     return list((props(vnet).get("addressSpace") or {}).get("addressPrefixes") or [])
 
 
+def connected_peerings(vnet: dict | None) -> list[dict]:
+    """The VNet's peerings that carry traffic: state ``Connected``, or no state given."""
+    return [
+        peering
+        for peering in props(vnet).get("virtualNetworkPeerings") or []
+        if str(props(peering).get("peeringState") or "Connected").lower() == "connected"
+    ]
+
+
+def peering_prefixes(peering: dict, lookup: Lookup) -> list[str]:
+    """The remote address space a peering reaches (see the module docstring)."""
+    peering_props = props(peering)
+    found: list[str] = []
+    for key in ("remoteVirtualNetworkAddressSpace", "remoteAddressSpace"):
+        for prefix in (peering_props.get(key) or {}).get("addressPrefixes") or []:
+            if prefix not in found:
+                found.append(prefix)
+    if not found:
+        remote = (peering_props.get("remoteVirtualNetwork") or {}).get("id")
+        found = vnet_prefixes(lookup(remote)) if remote else []
+    return found
+
+
+def peered_prefixes(vnet: dict | None, lookup: Lookup) -> list[str]:
+    """Every remote prefix the VNet's connected peerings reach, without repeats."""
+    found: list[str] = []
+    for peering in connected_peerings(vnet):
+        found += [p for p in peering_prefixes(peering, lookup) if p not in found]
+    return found
+
+
+def virtual_network_tag(vnet: dict | None, lookup: Lookup) -> list[str]:
+    """What the ``VirtualNetwork`` service tag stands for in the VNet: its space and its peers'."""
+    own = vnet_prefixes(vnet)
+    return own + [p for p in peered_prefixes(vnet, lookup) if p not in own]
+
+
+def peered_vnets(vnet: dict | None, lookup: Lookup) -> list[dict]:
+    """The remote VNets of the VNet's connected peerings that the world holds."""
+    found = []
+    for peering in connected_peerings(vnet):
+        remote_id = (props(peering).get("remoteVirtualNetwork") or {}).get("id")
+        remote = lookup(remote_id) if remote_id else None
+        if remote is not None:
+            found.append(remote)
+    return found
+
+
 def nic_ip_configuration(nic: dict, ip_config_id: str | None = None) -> dict | None:
     """The NIC's IP configuration with ``ip_config_id``, else its primary (or first) one."""
     configs = props(nic).get("ipConfigurations") or []
@@ -89,15 +144,16 @@ def _route(prefix: str, next_hop_type: str, *, source: str = "Default", name: st
     return route
 
 
-def system_routes(prefixes: list[str]) -> list[dict]:
+def system_routes(prefixes: list[str], peered: list[str] | None = None) -> list[dict]:
     """Azure's default routes of a subnet in a VNet with address space ``prefixes``.
 
-    Each VNet prefix goes to VnetLocal, 0.0.0.0/0 to Internet, and the reserved private
-    ranges to None, except a reserved range the VNet uses exactly or inside a larger
-    prefix of its own (Azure drops that None route).
+    Each VNet prefix goes to VnetLocal, each ``peered`` prefix to VNetPeering, 0.0.0.0/0
+    to Internet, and the reserved private ranges to None, except a reserved range the
+    VNet uses exactly or inside a larger prefix of its own (Azure drops that None route).
     """
     networks = [ipaddress.ip_network(p, strict=False) for p in prefixes]
     routes = [_route(p, "VnetLocal") for p in prefixes]
+    routes += [_route(p, "VNetPeering") for p in peered or []]
     routes.append(_route("0.0.0.0/0", "Internet"))
     for reserved in RESERVED_PREFIXES:
         network = ipaddress.ip_network(reserved)
@@ -114,12 +170,17 @@ def _same_prefix(a: str, b: str) -> bool:
 
 
 def effective_route_table(nic: dict, lookup: Lookup) -> dict:
-    """The ``getEffectiveRouteTable`` body of a NIC: system routes plus its subnet's user routes.
+    """The ``getEffectiveRouteTable`` body of a NIC: the routes of its subnet."""
+    subnet, vnet = nic_subnet(nic, lookup)
+    return {"value": subnet_routes(subnet, vnet, lookup)}
+
+
+def subnet_routes(subnet: dict | None, vnet: dict | None, lookup: Lookup) -> list[dict]:
+    """The effective routes of a subnet: system routes (with peerings) plus its route table's.
 
     A user route with the same prefix as a default route makes the default ``Invalid``.
     """
-    subnet, vnet = nic_subnet(nic, lookup)
-    routes = system_routes(vnet_prefixes(vnet))
+    routes = system_routes(vnet_prefixes(vnet), peered_prefixes(vnet, lookup))
     table = linked(subnet, "routeTable", lookup)
     disable_bgp = bool(props(table).get("disableBgpRoutePropagation"))
     user_routes = []
@@ -139,7 +200,7 @@ def effective_route_table(nic: dict, lookup: Lookup) -> dict:
         route["disableBgpRoutePropagation"] = disable_bgp
         if any(_same_prefix(route["addressPrefix"][0], user["addressPrefix"][0]) for user in user_routes):
             route["state"] = "Invalid"
-    return {"value": routes + user_routes}
+    return routes + user_routes
 
 
 # --- effective NSG rules -------------------------------------------------------------
@@ -264,7 +325,7 @@ def nic_group_addresses(nic: dict) -> dict[str, list[str]]:
 def effective_network_security_groups(nic: dict, lookup: Lookup) -> dict:
     """The ``listEffectiveNetworkSecurityGroups`` body of a NIC: its own NSG, then its subnet's."""
     subnet, vnet = nic_subnet(nic, lookup)
-    prefixes = vnet_prefixes(vnet)
+    prefixes = virtual_network_tag(vnet, lookup)
     members = nic_group_addresses(nic)
     groups = []
     nic_nsg = linked(nic, "networkSecurityGroup", lookup)

@@ -15,8 +15,20 @@ d. TLS (HTTPS probes): host name coverage, validity dates, chain;
 e. response time against the probe timeout;
 f. the status code (and body) against the probe's match conditions.
 
+The ``VirtualNetwork`` tag and the routes include connected VNet peerings, so a member
+in a peered VNet is reached through its own subnet's and NIC's NSGs. A member given by
+IP address that is a NIC's private IP (found through the subnet's ``ipConfigurations``,
+as ARM lists them) is guarded by that NIC's NSG and application security groups too.
+
+A member the world's ``backends`` does not describe (and, under Azure DNS, an FQDN it
+does not list) says nothing about how the server behaves: once steps a-c pass, it keeps
+the entry the world recorded for it in ``backendHealth`` (matched by pool, settings and
+address, else by address), so a write that does not touch it leaves it as recorded; with
+no recorded entry either, it cannot be connected to.
+
 Everything here is pure: ``lookup`` returns the current ARM JSON of a top-level
-resource, ``backends`` / ``dns`` are the world's sections, ``now`` the simulated time.
+resource (as ARM serves it, back-references included), ``backends`` / ``dns`` are the
+world's sections, ``recorded`` its ``backendHealth`` of the gateway, ``now`` the simulated time.
 """
 
 from __future__ import annotations
@@ -31,10 +43,19 @@ from azure.mgmt.network import models
 from netrules.addresses import parse_port_range
 from netrules.nsg import Flow, evaluate_nsg, evaluate_path
 from netrules.probes import ProbeLogKind, ProbeSpec, effective_probe, probe_log_message, status_matches
-from netrules.routes import select_route
+from netrules.routes import select_effective_route
 from netrules.tls import hostname_matches
 from simulator.dns import answer
-from simulator.effective import Lookup, find_subnet, linked, nic_ip_configuration, props, vnet_prefixes
+from simulator.effective import (
+    Lookup,
+    find_subnet,
+    linked,
+    nic_ip_configuration,
+    peered_vnets,
+    props,
+    subnet_routes,
+    virtual_network_tag,
+)
 
 INFRA_PORTS_V1 = (65503, 65534)
 INFRA_PORTS_V2 = (65200, 65535)
@@ -55,7 +76,11 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Member:
-    """A pool member as the probe sees it: reported address, NIC IP configuration, NIC."""
+    """A pool member as the probe sees it: reported address, NIC IP configuration, NIC.
+
+    ``ip_configuration_id`` is set for members the pool lists as NIC IP configurations
+    (they are reported with it); an address member's NIC is found when it is probed.
+    """
 
     address: str
     ip_configuration_id: str | None = None
@@ -64,13 +89,48 @@ class Member:
 
 @dataclass(frozen=True)
 class Site:
-    """The gateway's side of the network: its subnet, VNet, NSG and route table."""
+    """The gateway's side of the network: its subnet's VNet, NSG and effective routes."""
 
     source_ip: str
     vnet: dict | None
+    vnet_tag: list[str]  # what VirtualNetwork stands for there (peered spaces included)
     nsg: dict | None
-    route_table: dict | None
+    routes: list[dict]  # EffectiveRoute JSON of the gateway subnet
     infra_failure: Verdict | None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What guards a backend address: subnet and NIC NSGs, the NIC's application security
+    groups, and what VirtualNetwork stands for in the backend's VNet."""
+
+    subnet_nsg: dict | None = None
+    nic_nsg: dict | None = None
+    groups: frozenset[str] = frozenset()
+    vnet_tag: tuple[str, ...] = ()
+
+
+class RecordedHealth:
+    """The world's recorded ``backendHealth`` of a gateway, looked up per member."""
+
+    def __init__(self, body: dict | None) -> None:
+        self._exact: dict[tuple[str, str, str], Verdict] = {}
+        self._by_address: dict[str, Verdict] = {}
+        for pool in (body or {}).get("backendAddressPools") or []:
+            pool_id = str(_ref(pool.get("backendAddressPool")) or "").lower()
+            for entry in pool.get("backendHttpSettingsCollection") or []:
+                settings_id = str(_ref(entry.get("backendHttpSettings")) or "").lower()
+                for server in entry.get("servers") or []:
+                    address = str(server.get("address") or "").lower()
+                    verdict = Verdict(
+                        str(server.get("health") or UNKNOWN), str(server.get("healthProbeLog") or "")
+                    )
+                    self._exact[(pool_id, settings_id, address)] = verdict
+                    self._by_address.setdefault(address, verdict)
+
+    def find(self, pool_id: str, settings_id: str, address: str) -> Verdict | None:
+        key = (pool_id.lower(), settings_id.lower(), address.lower())
+        return self._exact.get(key) or self._by_address.get(address.lower())
 
 
 def _ids_equal(a: str | None, b: str | None) -> bool:
@@ -198,11 +258,12 @@ def gateway_site(gateway: dict, lookup: Lookup) -> Site:
     source_ip = _host_ip(prefix)
     nsg = linked(subnet, "networkSecurityGroup", lookup)
     route_table = linked(subnet, "routeTable", lookup)
+    vnet_tag = virtual_network_tag(vnet, lookup)
     failure = None
-    blocked = infra_ports_blocked(nsg, v1=v1, destination=source_ip, vnet=vnet_prefixes(vnet))
+    blocked = infra_ports_blocked(nsg, v1=v1, destination=source_ip, vnet=vnet_tag)
     if blocked or (not v1 and default_route_diverted(route_table)):
         failure = Verdict(UNKNOWN, probe_log_message(ProbeLogKind.UNKNOWN))
-    return Site(source_ip, vnet, nsg, route_table, failure)
+    return Site(source_ip, vnet, vnet_tag, nsg, subnet_routes(subnet, vnet, lookup), failure)
 
 
 # --- the members ---------------------------------------------------------------------
@@ -230,6 +291,17 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def resolution_known(name: str, vnet: dict | None, backends: dict, dns: dict) -> bool:
+    """Whether the world says what ``name`` resolves to: an IP, a name a world DNS server of
+    the VNet answers for (or not), or under Azure DNS a name ``backends`` lists."""
+    if _is_ip(name):
+        return True
+    servers = (props(vnet).get("dhcpOptions") or {}).get("dnsServers") or []
+    if servers:
+        return any(server in dns for server in servers)
+    return backend_behaviour(backends, name) is not None
 
 
 def resolve(name: str, vnet: dict | None, backends: dict, dns: dict) -> str | None:
@@ -267,60 +339,81 @@ def _unhealthy(kind: ProbeLogKind, **details: object) -> Verdict:
     return Verdict(UNHEALTHY, probe_log_message(kind, **details))
 
 
-def _backend_side(
-    ip: str, member: Member, lookup: Lookup, vnet: dict | None
-) -> tuple[dict | None, dict | None, list]:
-    """(subnet NSG, NIC NSG, VNet prefixes) that guard a backend address."""
+def _subnet_holding(ip: str, vnets: list[dict]) -> tuple[dict | None, dict | None]:
+    """(subnet, VNet) whose address prefix contains ``ip``, among ``vnets``' subnets."""
+    address = ipaddress.ip_address(ip)
+    for vnet in vnets:
+        for subnet in props(vnet).get("subnets") or []:
+            subnet_props = props(subnet)
+            for prefix in [subnet_props.get("addressPrefix"), *(subnet_props.get("addressPrefixes") or [])]:
+                if prefix and address in ipaddress.ip_network(prefix, strict=False):
+                    return subnet, vnet
+    return None, None
+
+
+def _nic_behind(ip: str, subnet: dict | None, lookup: Lookup) -> tuple[dict | None, dict | None]:
+    """(NIC, IP configuration) among the subnet's ``ipConfigurations`` whose private IP is ``ip``."""
+    for reference in props(subnet).get("ipConfigurations") or []:
+        config_id = str(reference.get("id") or "")
+        nic_id, found, _ = config_id.lower().rpartition("/ipconfigurations/")
+        nic = lookup(config_id[: len(nic_id)]) if found else None
+        config = nic_ip_configuration(nic, config_id) if nic else None
+        if config is not None and props(config).get("privateIPAddress") == ip:
+            return nic, config
+    return None, None
+
+
+def _guard(
+    nic: dict | None, config: dict | None, subnet: dict | None, vnet: dict | None, lookup: Lookup
+) -> Guard:
+    groups = frozenset(g["id"] for g in props(config).get("applicationSecurityGroups") or [] if g.get("id"))
+    return Guard(
+        subnet_nsg=linked(subnet, "networkSecurityGroup", lookup),
+        nic_nsg=linked(nic, "networkSecurityGroup", lookup),
+        groups=groups,
+        vnet_tag=tuple(virtual_network_tag(vnet, lookup)) if vnet is not None else (),
+    )
+
+
+def backend_guard(ip: str, member: Member, site: Site, lookup: Lookup) -> Guard:
+    """The NSGs and groups that guard a backend address (none for an address outside the VNets)."""
     if member.nic is not None:
         config = nic_ip_configuration(member.nic, member.ip_configuration_id)
         subnet_id = _ref(props(config).get("subnet"))
-        subnet, backend_vnet = find_subnet(subnet_id, lookup) if subnet_id else (None, vnet)
-        nic_nsg = linked(member.nic, "networkSecurityGroup", lookup)
-        return linked(subnet, "networkSecurityGroup", lookup), nic_nsg, vnet_prefixes(backend_vnet)
-    address = ipaddress.ip_address(ip)
-    for subnet in props(vnet).get("subnets") or []:
-        subnet_props = props(subnet)
-        for prefix in [subnet_props.get("addressPrefix"), *(subnet_props.get("addressPrefixes") or [])]:
-            if prefix and address in ipaddress.ip_network(prefix, strict=False):
-                return linked(subnet, "networkSecurityGroup", lookup), None, vnet_prefixes(vnet)
-    return None, None, vnet_prefixes(vnet)
-
-
-def _security_groups(member: Member) -> frozenset[str]:
-    """The application security groups of the member's NIC IP configuration (none for an address)."""
-    if member.nic is None:
-        return frozenset()
-    config = nic_ip_configuration(member.nic, member.ip_configuration_id)
-    return frozenset(g["id"] for g in props(config).get("applicationSecurityGroups") or [] if g.get("id"))
+        subnet, vnet = find_subnet(subnet_id, lookup) if subnet_id else (None, None)
+        return _guard(member.nic, config, subnet, vnet, lookup)
+    vnets = [site.vnet] if site.vnet is not None else []
+    subnet, vnet = _subnet_holding(ip, vnets + peered_vnets(site.vnet, lookup))
+    if subnet is None:
+        return Guard()
+    nic, config = _nic_behind(ip, subnet, lookup)
+    return _guard(nic, config, subnet, vnet, lookup)
 
 
 def _path_blocked(site: Site, ip: str, member: Member, port: int, lookup: Lookup) -> bool:
-    vnet = vnet_prefixes(site.vnet)
     if not _is_ip(ip):
         outbound = Flow(direction="Outbound", source=site.source_ip, destination="Internet", port=port)
         return not evaluate_path(
-            outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=vnet
+            outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=site.vnet_tag
         ).allowed
-    table = models.RouteTable(site.route_table) if site.route_table is not None else None
-    route = select_route(ip, route_table=table, vnet_prefixes=vnet)
-    if str(route.next_hop_type).lower() in BLOCKING_NEXT_HOPS:
+    route = select_effective_route(ip, [models.EffectiveRoute(r) for r in site.routes])
+    if route is None or str(route.next_hop_type).lower() in BLOCKING_NEXT_HOPS:
         return True
     outbound = Flow(direction="Outbound", source=site.source_ip, destination=ip, port=port)
-    if not evaluate_path(outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=vnet).allowed:
+    gateway_side = evaluate_path(
+        outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=site.vnet_tag
+    )
+    if not gateway_side.allowed:
         return True
-    subnet_nsg, nic_nsg, backend_vnet = _backend_side(ip, member, lookup, site.vnet)
+    guard = backend_guard(ip, member, site, lookup)
     inbound = Flow(
-        direction="Inbound",
-        source=site.source_ip,
-        destination=ip,
-        port=port,
-        destination_groups=_security_groups(member),
+        direction="Inbound", source=site.source_ip, destination=ip, port=port, destination_groups=guard.groups
     )
     verdict = evaluate_path(
         inbound,
-        subnet_nsg=_nsg_model(subnet_nsg),
-        nic_nsg=_nsg_model(nic_nsg),
-        vnet_prefixes=backend_vnet or vnet,
+        subnet_nsg=_nsg_model(guard.subnet_nsg),
+        nic_nsg=_nsg_model(guard.nic_nsg),
+        vnet_prefixes=list(guard.vnet_tag) or site.vnet_tag,
     )
     return not verdict.allowed
 
@@ -368,17 +461,35 @@ def _response(probe: ProbeSpec, behaviour: dict) -> tuple[int, str | None]:
 
 
 def probe_member(
-    member: Member, probe: ProbeSpec, *, site: Site, lookup: Lookup, backends: dict, dns: dict, now: datetime
+    member: Member,
+    probe: ProbeSpec,
+    *,
+    site: Site,
+    lookup: Lookup,
+    backends: dict,
+    dns: dict,
+    now: datetime,
+    recorded: Verdict | None = None,
 ) -> Verdict:
-    """Run one probe against one member; the first failing step decides."""
+    """Run one probe against one member; the first failing step decides.
+
+    ``recorded`` is the member's recorded health, which stands in for what the world
+    does not describe (see the module docstring).
+    """
     if site.infra_failure is not None:
         return site.infra_failure
-    ip = resolve(member.address, site.vnet, backends, dns) if member.address else None
-    if ip is None:
-        return _unhealthy(ProbeLogKind.DNS) if member.address else _unhealthy(ProbeLogKind.CONNECT)
-    behaviour = backend_behaviour(backends, member.address, ip)
-    if probe.port is None or behaviour is None or _path_blocked(site, ip, member, probe.port, lookup):
+    if not member.address:
         return _unhealthy(ProbeLogKind.CONNECT)
+    ip = resolve(member.address, site.vnet, backends, dns)
+    if ip is None:
+        if recorded is not None and not resolution_known(member.address, site.vnet, backends, dns):
+            return recorded
+        return _unhealthy(ProbeLogKind.DNS)
+    behaviour = backend_behaviour(backends, member.address, ip)
+    if probe.port is None or _path_blocked(site, ip, member, probe.port, lookup):
+        return _unhealthy(ProbeLogKind.CONNECT)
+    if behaviour is None:
+        return recorded if recorded is not None else _unhealthy(ProbeLogKind.CONNECT)
     if probe.port not in [int(p) for p in behaviour.get("ports") or []]:
         return _unhealthy(ProbeLogKind.CONNECT)
     if str(probe.protocol).lower() == "https":
@@ -414,6 +525,7 @@ def probe_pool(
     backends: dict,
     dns: dict,
     now: datetime,
+    recorded: RecordedHealth | None = None,
 ) -> list[dict]:
     """The server entries of one pool probed under one backend settings."""
     model = models.ApplicationGateway(gateway)
@@ -421,14 +533,23 @@ def probe_pool(
     servers = []
     for member in pool_members(pool, lookup):
         probe = effective_probe(model, settings_model, member.address)
-        verdict = probe_member(member, probe, site=site, lookup=lookup, backends=backends, dns=dns, now=now)
+        known = recorded.find(pool["id"], settings["id"], member.address) if recorded else None
+        verdict = probe_member(
+            member, probe, site=site, lookup=lookup, backends=backends, dns=dns, now=now, recorded=known
+        )
         servers.append(_server(member, verdict))
     return servers
 
 
-def derive_backend_health(gateway: dict, lookup: Lookup, backends: dict, dns: dict, now: datetime) -> dict:
-    """The ApplicationGatewayBackendHealth body for the gateway's current configuration."""
+def derive_backend_health(
+    gateway: dict, lookup: Lookup, backends: dict, dns: dict, now: datetime, *, recorded: dict | None = None
+) -> dict:
+    """The ApplicationGatewayBackendHealth body for the gateway's current configuration.
+
+    ``recorded`` is the world's recorded ``backendHealth`` of the gateway, if any.
+    """
     site = gateway_site(gateway, lookup)
+    history = RecordedHealth(recorded)
     by_pool: dict[str, dict] = {}
     for pool_id, settings_id in used_pairs(gateway):
         pool = gateway_child(gateway, "backendAddressPools", pool_id)
@@ -440,7 +561,15 @@ def derive_backend_health(gateway: dict, lookup: Lookup, backends: dict, dns: di
             {"backendAddressPool": {"id": pool["id"]}, "backendHttpSettingsCollection": []},
         )
         servers = probe_pool(
-            gateway, pool, settings, site=site, lookup=lookup, backends=backends or {}, dns=dns or {}, now=now
+            gateway,
+            pool,
+            settings,
+            site=site,
+            lookup=lookup,
+            backends=backends or {},
+            dns=dns or {},
+            now=now,
+            recorded=history,
         )
         entry["backendHttpSettingsCollection"].append(
             {"backendHttpSettings": {"id": settings["id"]}, "servers": servers}
@@ -480,7 +609,14 @@ def _on_demand_gateway(gateway: dict, request: dict, settings: dict) -> dict:
 
 
 def probe_on_demand(
-    gateway: dict, request: dict, lookup: Lookup, backends: dict, dns: dict, now: datetime
+    gateway: dict,
+    request: dict,
+    lookup: Lookup,
+    backends: dict,
+    dns: dict,
+    now: datetime,
+    *,
+    recorded: dict | None = None,
 ) -> dict:
     """The ApplicationGatewayBackendHealthOnDemand body for an ApplicationGatewayOnDemandProbe.
 
@@ -507,6 +643,7 @@ def probe_on_demand(
         backends=backends or {},
         dns=dns or {},
         now=now,
+        recorded=RecordedHealth(recorded),
     )
     return {
         "backendAddressPool": {"id": pool["id"]},

@@ -19,6 +19,7 @@ from appgw_doctor.iso8601 import format_time, parse_time
 from simulator.effective import Lookup, props
 from simulator.health import (
     HEALTHY,
+    RecordedHealth,
     backend_behaviour,
     gateway_child,
     gateway_site,
@@ -53,11 +54,19 @@ def _status_group(status: int) -> str:
 
 def _pair_traffic(
     gateway: dict, pool: dict, settings: dict, requests: float, *, lookup: Lookup, backends: dict, dns: dict,
-    now: datetime,
+    now: datetime, recorded: RecordedHealth,
 ) -> PairTraffic:  # fmt: skip
     site = gateway_site(gateway, lookup)
     servers = probe_pool(
-        gateway, pool, settings, site=site, lookup=lookup, backends=backends, dns=dns, now=now
+        gateway,
+        pool,
+        settings,
+        site=site,
+        lookup=lookup,
+        backends=backends,
+        dns=dns,
+        now=now,
+        recorded=recorded,
     )
     members = pool_members(pool, lookup)
     traffic = PairTraffic(pool["name"], settings["name"])
@@ -136,13 +145,15 @@ def synthesize_traffic_metrics(
     start: datetime,
     end: datetime,
     requests_per_minute: float,
+    recorded: dict | None = None,
 ) -> list[dict]:
     """Per-minute metric items for ``[start, end)`` under the gateway's current configuration.
 
     Requests split evenly over the pairs the routing rules use and over each pair's
-    healthy members. Produces ResponseStatus, BackendResponseStatus, FailedRequests,
-    HealthyHostCount, UnhealthyHostCount and BackendLastByteResponseTime with the
-    dimensions Azure gives them.
+    healthy members (health as derived, with ``recorded`` the world's recorded backend
+    health of the gateway; a member healthy only by its record answers 200 at once).
+    Produces ResponseStatus, BackendResponseStatus, FailedRequests, HealthyHostCount,
+    UnhealthyHostCount and BackendLastByteResponseTime with the dimensions Azure gives them.
     """
     pairs = []
     for pool_id, settings_id in used_pairs(gateway):
@@ -151,12 +162,14 @@ def synthesize_traffic_metrics(
         if pool is not None and settings is not None:
             pairs.append((pool, settings))
     share = requests_per_minute / len(pairs) if pairs else 0.0
+    history = RecordedHealth(recorded)
     traffic = [
         _pair_traffic(
-            gateway, pool, settings, share, lookup=lookup, backends=backends or {}, dns=dns or {}, now=start
+            gateway, pool, settings, share, lookup=lookup, backends=backends or {}, dns=dns or {}, now=start,
+            recorded=history,
         )
         for pool, settings in pairs
-    ]
+    ]  # fmt: skip
     stamps = _minutes(start, end)
     gateway_5xx = sum(t.gateway_5xx for t in traffic)
     by_group: dict[str, float] = {}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from netrules.nsg import default_security_rules
+from simulator.backend_spec import backend_problem
 
 SCHEMA = "appgw-world/v1"
 PROVIDER = "Microsoft.Network"
@@ -153,6 +154,9 @@ class World:
         self._diverged = IdMap()  # gateway id -> when the first write it depends on happened
         self._resources = resources
         self._backend_health = backend_health
+        self._recorded_health = IdMap()  # backendHealth as the world recorded it, kept after writes
+        for key, value in backend_health.items():
+            self._recorded_health.set(key, copy.deepcopy(value))
         self._effective_route_tables = effective_route_tables
         self._effective_nsgs = effective_network_security_groups
         self._metrics = metrics
@@ -204,6 +208,16 @@ class World:
         have not been written to."""
         body = self._backend_health.get(gateway_id)
         return copy.deepcopy(body) if body is not None else None
+
+    def recorded_backend_health(self, gateway_id: str) -> dict[str, Any] | None:
+        """The world's `backendHealth` of a gateway as recorded, even after writes: what it says
+        of servers the world's `backends` does not describe still holds."""
+        body = self._recorded_health.get(gateway_id)
+        return copy.deepcopy(body) if body is not None else None
+
+    def stored_resources(self) -> Iterator[dict[str, Any]]:
+        """The stored resources themselves, not copies: for callers that only read them."""
+        yield from self._resources.values()
 
     def effective_route_table(self, nic_id: str) -> dict[str, Any] | None:
         body = self._effective_route_tables.get(nic_id)
@@ -426,7 +440,7 @@ class _WorldReader:
             effective_network_security_groups=per_nic["effectiveNetworkSecurityGroups"],
             metrics=self.id_keyed(document, "metrics", None, None, list),
             dns=self.object_section(document, "dns"),
-            backends=self.object_section(document, "backends"),
+            backends=self.backends(document),
         )
 
     def clock(self, value: Any) -> datetime:
@@ -524,6 +538,14 @@ class _WorldReader:
                 raise self.fail(where, "duplicate resource id (ids are case-insensitive)")
             store.set(key, copy.deepcopy(value))
         return store
+
+    def backends(self, document: dict[str, Any]) -> dict[str, Any]:
+        backends = self.object_section(document, "backends")
+        for address, entry in backends.items():
+            problem = backend_problem(entry)
+            if problem is not None:
+                raise self.fail(f"$.backends[{json.dumps(address)}]{problem[0]}", problem[1])
+        return backends
 
     def object_section(self, document: dict[str, Any], section: str) -> dict[str, Any]:
         raw = document.get(section, {})

@@ -82,10 +82,12 @@ def test_bad_world_is_one_line_and_exit_2(tmp_path, text, message):
     assert "Traceback" not in result.stderr
 
 
-def test_missing_world_and_bad_faults_exit_2(tmp_path):
+def test_missing_world_bad_faults_and_unwritable_dump_exit_2(tmp_path):
     for arguments in (
         ["--world", str(tmp_path / "absent.json")],
         ["--world", str(SCENARIO), "--faults", '[{"operation": "*", "kind": "meteor"}]'],
+        ["--world", str(SCENARIO), "--dump-on-exit", str(tmp_path / "absent" / "dump.json")],
+        ["--world", str(SCENARIO), "--dump-on-exit", str(tmp_path)],
     ):
         result = subprocess.run(
             [str(CLI), "simulate", *arguments], capture_output=True, text=True, timeout=60

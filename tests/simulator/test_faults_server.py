@@ -51,7 +51,7 @@ def test_throttling_is_retried_after_retry_after(simulator, clients):
 
 def test_throttle_answer_carries_retry_after_and_code(simulator):
     sim = simulator(SCENARIO, faults=[FaultRule("*", "throttle", retry_after=7)])
-    status, headers = raw_status(sim, "GET", GATEWAY_ID)
+    status, headers = raw_status(sim, "GET", f"{GATEWAY_ID}?api-version=2024-05-01")
     assert status == 429
     assert headers["Retry-After"] == "7"
 
@@ -88,8 +88,21 @@ def test_failed_put_surfaces_and_rolls_back(simulator, clients):
 
 def test_failed_backend_health_surfaces(simulator, clients):
     sim = simulator(SCENARIO, faults=[FaultRule("applicationGateways.backendHealth", "lro-fail")])
-    with pytest.raises(HttpResponseError):
+    with pytest.raises(HttpResponseError) as raised:
         clients(sim).network.application_gateways.begin_backend_health(RG, GATEWAY).result()
+    assert raised.value.error.code == "InternalServerError"
+    assert "applicationGateways.backendHealth operation ended Failed" in raised.value.error.message
+
+
+def test_failed_operation_code_follows_the_fault_status(simulator, clients):
+    fault = FaultRule("networkInterfaces.getEffectiveRouteTable", "lro-fail", status=409)
+    sim = simulator(SCENARIO, faults=[fault])
+    with pytest.raises(HttpResponseError) as raised:
+        clients(sim).network.network_interfaces.begin_get_effective_route_table(
+            RG, "nic-contoso-web-1"
+        ).result()
+    assert raised.value.error.code == "Conflict"
+    assert "HTTP 409" in raised.value.error.message
 
 
 def test_failed_security_rule_create_leaves_no_rule(simulator, clients):
@@ -143,7 +156,7 @@ def test_latency_delays_a_plain_answer(simulator, clients):
 def test_seeded_rate_repeats(simulator):
     def run(seed: int) -> list[int]:
         sim = simulator(SCENARIO, faults=[FaultRule("*", "throttle", rate=0.5)], seed=seed)
-        return [raw_status(sim, "GET", GATEWAY_ID)[0] for _ in range(16)]
+        return [raw_status(sim, "GET", f"{GATEWAY_ID}?api-version=2024-05-01")[0] for _ in range(16)]
 
     first = run(3)
     assert first == run(3)

@@ -16,12 +16,16 @@ from netrules.nsg import Flow, evaluate_nsg
 from netrules.probes import ProbeLogKind, classify_probe_log, health_state
 from simulator.effective import find_subnet
 from simulator.health import (
+    backend_behaviour,
     derive_backend_health,
     infra_ports_blocked,
     port_breakpoints,
     probe_on_demand,
+    resolution_known,
+    resolve,
     used_pairs,
 )
+from simulator.references import BackReferences
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)
@@ -52,7 +56,15 @@ class World:
         self.dns: dict = copy.deepcopy(data.get("dns") or {})
 
     def lookup(self, resource_id: str) -> dict | None:
-        return self.resources.get(resource_id.lower())
+        """A resource as ARM serves it (with back-references, as the server's lookup gives)."""
+        resource = self.resources.get(resource_id.lower())
+        if resource is None:
+            return None
+        return BackReferences(self.resources.values()).resource(copy.deepcopy(resource))
+
+    def stored(self, resource_id: str) -> dict:
+        """The stored resource itself, to edit."""
+        return self.resources[resource_id.lower()]
 
     def add(self, resource: dict) -> None:
         self.resources[resource["id"].lower()] = resource
@@ -65,7 +77,8 @@ class World:
         return next(c for c in self.gateway["properties"][collection] if c["name"] == name)
 
     def subnet(self, subnet_id: str) -> dict:
-        subnet, _ = find_subnet(subnet_id, self.lookup)
+        """The stored subnet itself, to edit."""
+        subnet, _ = find_subnet(subnet_id, lambda rid: self.resources.get(rid.lower()))
         assert subnet is not None
         return subnet
 
@@ -150,38 +163,38 @@ def fast() -> World:
 
 # --- verbatim scenarios reproduced from backend behaviour ----------------------------
 
-SCENARIO_BACKENDS = {
-    "healthy": {"10.1.1.4": listening(8080), "10.1.1.5": listening(8080)},
-    "request-timeout": {"10.1.1.4": listening(8080), "10.1.1.5": listening(8080)},
-    "nsg-backend-subnet": {"10.1.1.4": listening(8080), "10.1.1.5": listening(8080)},
-    "udr-blackhole": {"10.1.1.4": listening(8080), "10.1.1.5": listening(8080)},
-    "nsg-infra-ports-v2": {"10.1.1.4": listening(8080), "10.1.1.5": listening(8080)},
-    "probe-timeout": {"10.1.1.4": listening(8080, seconds=45), "10.1.1.5": listening(8080, seconds=45)},
-    "default-probe": {
-        "10.1.1.4": {"ports": [8080], "responseSeconds": 0.05, "paths": {"/healthz": 200}},
-        "10.1.1.5": {"ports": [8080], "responseSeconds": 0.05, "paths": {"/healthz": 200}},
-    },
-    "tls-cn-mismatch": {
-        ip: listening(
-            443,
-            certificate={
-                "subject": "CN=backend.internal",
-                "san": ["backend.internal"],
-                "notAfter": "2027-06-01T00:00:00Z",
-                "chain": "complete",
-            },
-        )  # fmt: skip
-        for ip in ("10.1.1.4", "10.1.1.5")
-    },
-    "custom-dns": {"10.1.1.4": listening(8080)},
-}
+RECORDED_SCENARIOS = sorted(
+    path.parent.name
+    for path in (ROOT / "scenarios").glob("*/world.json")
+    if "backendHealth" in json.loads(path.read_text())
+)
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIO_BACKENDS))
+def test_every_recorded_scenario_describes_its_servers():
+    """A scenario whose health is recorded says how each recorded server behaves, so a
+    write (a fix) is judged by derivation rather than by the record."""
+    for scenario in RECORDED_SCENARIOS:
+        world = World(scenario)
+        recorded = [
+            server["address"]
+            for pool in world.data["backendHealth"][GW]["backendAddressPools"]
+            for entry in pool["backendHttpSettingsCollection"]
+            for server in entry["servers"]
+        ]
+        _, vnet = find_subnet(APPGW_SUBNET, world.lookup)
+        for address in recorded:
+            ip = resolve(address, vnet, world.backends, world.dns)
+            decided = resolution_known(address, vnet, world.backends, world.dns)
+            described = backend_behaviour(world.backends, address, ip) is not None
+            assert described or (decided and ip is None), (scenario, address)
+
+
+# pool-empty records the servers its pool had before it was emptied (re-adding them heals).
+@pytest.mark.parametrize("scenario", [s for s in RECORDED_SCENARIOS if s != "pool-empty"])
 def test_derivation_reproduces_the_verbatim_backend_health(scenario):
-    """Every pool/settings entry of the scenario's verbatim health is derived identically."""
+    """Every pool/settings entry of the scenario's verbatim health is derived identically
+    from the world's own ``backends`` (no record to fall back on)."""
     world = World(scenario)
-    world.backends = copy.deepcopy(SCENARIO_BACKENDS[scenario])
     derived = {
         (pool["backendAddressPool"]["id"].lower(), entry["backendHttpSettings"]["id"].lower()): entry[
             "servers"
@@ -197,6 +210,32 @@ def test_derivation_reproduces_the_verbatim_backend_health(scenario):
             assert [s["address"] for s in got] == [s["address"] for s in want]
             assert [health_state(s["health"]) for s in got] == [health_state(s["health"]) for s in want]
             assert [s["healthProbeLog"] for s in got] == [s["healthProbeLog"] for s in want]
+
+
+def test_an_undescribed_member_keeps_its_recorded_entry_matched_by_address():
+    world = World("probe-timeout")
+    recorded = copy.deepcopy(world.data["backendHealth"][GW])
+    del world.backends["10.1.1.5"]
+    pool = recorded["backendAddressPools"][0]
+    pool["backendAddressPool"]["id"] += "-renamed"  # no exact match: the address decides
+    health = derive_backend_health(
+        world.gateway, world.lookup, world.backends, world.dns, NOW, recorded=recorded
+    )
+    servers = health["backendAddressPools"][0]["backendHttpSettingsCollection"][0]["servers"]
+    assert [(s["address"], s["health"]) for s in servers] == [("10.1.1.4", "Unhealthy"), ("10.1.1.5", "Down")]
+    assert (
+        servers[1]["healthProbeLog"]
+        == pool["backendHttpSettingsCollection"][0]["servers"][1]["healthProbeLog"]
+    )
+    without = derive_backend_health(world.gateway, world.lookup, world.backends, world.dns, NOW)
+    assert (
+        classify_probe_log(
+            without["backendAddressPools"][0]["backendHttpSettingsCollection"][0]["servers"][1][
+                "healthProbeLog"
+            ]
+        )
+        == ProbeLogKind.CONNECT
+    )
 
 
 # --- NIC members and the healthy path ------------------------------------------------
@@ -319,7 +358,7 @@ def test_first_known_dns_server_answers(fqdn_world):
     fqdn_world.gw("backendAddressPools", "web-pool")["properties"]["backendAddresses"] = [
         {"fqdn": "www.contoso.net"}
     ]
-    vnet = fqdn_world.lookup(VNET)
+    vnet = fqdn_world.stored(VNET)
     vnet["properties"]["dhcpOptions"]["dnsServers"] = ["10.60.0.1", "10.50.0.11"]
     assert fqdn_world.kinds() == [ProbeLogKind.HEALTHY]
     fqdn_world.dns["10.50.0.11"] = {}
@@ -329,7 +368,7 @@ def test_first_known_dns_server_answers(fqdn_world):
 
 
 def test_azure_dns_resolves_names_the_world_knows(fqdn_world):
-    del fqdn_world.lookup(VNET)["properties"]["dhcpOptions"]
+    del fqdn_world.stored(VNET)["properties"]["dhcpOptions"]
     assert fqdn_world.kinds() == [ProbeLogKind.DNS]
     fqdn_world.backends["API.internal.contoso.net"] = listening(8080)
     assert fqdn_world.kinds() == [ProbeLogKind.HEALTHY]
@@ -351,7 +390,7 @@ def test_nic_nsg_deny_hits_only_that_member(fast):
     fast.add({"id": nsg_id, "name": "nsg-nic1", "type": "Microsoft.Network/networkSecurityGroups",
               "properties": {"securityRules": [rule("DenyAll8080", access="Deny", priority=100, ports="8080",
                                                     nsg=nsg_id)]}})  # fmt: skip
-    fast.lookup(NIC1)["properties"]["networkSecurityGroup"] = {"id": nsg_id}
+    fast.stored(NIC1)["properties"]["networkSecurityGroup"] = {"id": nsg_id}
     assert fast.kinds() == [ProbeLogKind.CONNECT, ProbeLogKind.HEALTHY]
 
 
@@ -710,7 +749,7 @@ def test_an_allow_to_an_application_security_group_reaches_only_its_members(fast
     del allow["properties"]["destinationAddressPrefix"]
     allow["properties"]["destinationApplicationSecurityGroups"] = [{"id": ASG_WEB}]
     fast.nsg_rules(BACKEND_NSG)[:] = [allow, rule("DenyAll", access="Deny", priority=4096, nsg=BACKEND_NSG)]
-    fast.lookup(NIC1)["properties"]["ipConfigurations"][0]["properties"]["applicationSecurityGroups"] = [
+    fast.stored(NIC1)["properties"]["ipConfigurations"][0]["properties"]["applicationSecurityGroups"] = [
         {"id": ASG_WEB.upper()}
     ]
     assert fast.kinds() == [ProbeLogKind.HEALTHY, ProbeLogKind.CONNECT]

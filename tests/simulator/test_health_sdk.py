@@ -155,3 +155,50 @@ def test_verbatim_health_is_replaced_by_derived_health_after_a_write(simulator, 
     assert health_summary(network) == {("Unhealthy", ProbeLogKind.CONNECT)}
     network.security_rules.begin_delete(RG, "nsg-contoso-backend", "DenyAppGateway").result()
     assert health_summary(network) == {("Healthy", ProbeLogKind.HEALTHY)}
+
+
+def test_a_tag_only_write_keeps_a_healthy_scenario_healthy(simulator, clients):
+    network = clients(simulator("scenarios/healthy/world.json")).network
+    assert health_summary(network) == {("Healthy", ProbeLogKind.HEALTHY)}
+    gateway = network.application_gateways.get(RG, GW_NAME)
+    gateway.tags = {"owner": "sre"}
+    network.application_gateways.begin_create_or_update(RG, GW_NAME, gateway).result()
+    assert health_summary(network) == {("Healthy", ProbeLogKind.HEALTHY)}
+
+
+def test_deleting_the_deny_rule_heals_the_bundled_scenario(simulator, clients):
+    network = clients(simulator("scenarios/nsg-backend-subnet/world.json")).network
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.CONNECT)}
+    network.security_rules.begin_delete(RG, "nsg-contoso-backend", "DenyAppGateway").result()
+    assert health_summary(network) == {("Healthy", ProbeLogKind.HEALTHY)}
+
+
+def test_a_server_the_world_does_not_describe_keeps_its_recorded_health(simulator, clients):
+    world = copy.deepcopy(load("probe-timeout"))
+    del world["backends"]["10.1.1.5"]  # 10.1.1.4 answers in 45 s, 10.1.1.5 is only recorded
+    network = clients(simulator(world)).network
+    gateway = network.application_gateways.get(RG, GW_NAME)
+    gateway.probes[0].timeout = 60
+    network.application_gateways.begin_create_or_update(RG, GW_NAME, gateway).result()
+    health = network.application_gateways.begin_backend_health(RG, GW_NAME).result()
+    by_address = {s.address: classify_probe_log(s.health_probe_log) for s in servers(health)}
+    assert by_address == {"10.1.1.4": ProbeLogKind.HEALTHY, "10.1.1.5": ProbeLogKind.PROBE_TIMEOUT}
+
+
+def test_a_blocked_path_overrides_the_recorded_health(simulator, clients):
+    world = copy.deepcopy(load("healthy"))
+    del world["backends"]
+    network = clients(simulator(world)).network
+    rule = models.SecurityRule(
+        protocol="Tcp",
+        source_address_prefix="*",
+        source_port_range="*",
+        destination_address_prefix="*",
+        destination_port_range="*",
+        access="Deny",
+        priority=101,
+        direction="Inbound",
+    )
+    network.security_rules.begin_delete(RG, "nsg-contoso-backend", "AllowFromAppGateway").result()
+    network.security_rules.begin_create_or_update(RG, "nsg-contoso-backend", "DenyAll", rule).result()
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.CONNECT)}

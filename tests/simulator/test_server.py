@@ -14,6 +14,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.network import models
 
+from appgw_doctor.azure_clients import ArmTarget, make_clients
 from simulator import Simulator
 from simulator.metrics import query_metrics
 
@@ -318,9 +319,25 @@ def test_unknown_path_and_method(sim):
 
 
 def test_other_subscription_is_not_found(sim):
-    path = GATEWAY_ID.replace(SUB, "11111111-1111-1111-1111-111111111111")
+    path = GATEWAY_ID.replace(SUB, "11111111-1111-1111-1111-111111111111") + "?api-version=2024-05-01"
     status, _, payload = raw(sim, "GET", path, headers={"Authorization": "Bearer t"})
     assert status == 404 and payload["error"]["code"] == "SubscriptionNotFound"
+
+
+def test_other_subscription_through_the_sdk_is_not_found(sim):
+    other = make_clients("11111111-1111-1111-1111-111111111111", target=ArmTarget(sim.endpoint, sim.ca_cert))
+    try:
+        with pytest.raises(ResourceNotFoundError) as raised:
+            other.network.application_gateways.get(RG, GATEWAY)
+    finally:
+        other.close()
+    assert raised.value.error.code == "SubscriptionNotFound"
+
+
+@pytest.mark.parametrize("query", ["", "?api-version=", "?other=1"])
+def test_a_request_without_api_version_is_400(sim, query):
+    status, _, payload = raw(sim, "GET", GATEWAY_ID + query, headers={"Authorization": "Bearer t"})
+    assert status == 400 and payload["error"]["code"] == "MissingApiVersionParameter"
 
 
 def _rule(priority: int) -> models.SecurityRule:

@@ -151,6 +151,14 @@ def test_verbatim_health_survives_until_the_gateway_is_written():
     assert world.verbatim_backend_health(GW) is None
 
 
+def test_recorded_health_outlives_writes():
+    world = load(tiny_world())
+    world.put(world.get(GW))
+    assert world.verbatim_backend_health(GW) is None
+    assert world.recorded_backend_health(GW.upper()) == {"backendAddressPools": []}
+    assert world.recorded_backend_health(NSG) is None
+
+
 def test_verbatim_health_dropped_when_a_dependency_is_written():
     world = load(tiny_world())
     world.put(world.get(OTHER_NSG))
@@ -245,6 +253,30 @@ def _broken(edit) -> dict:
         (lambda d: d.update(backendHealth={NSG: {}}), r"\$\.backendHealth\["),
         (lambda d: d.update(metrics={GW: {}}), r"\$\.metrics\[.*must be a JSON list"),
         (lambda d: d.update(dns=[]), r"\$\.dns"),
+        (lambda d: d.update(backends=[]), r"\$\.backends: must be a JSON object"),
+        (lambda d: d.update(backends={"10.0.1.4": 80}), r"\$\.backends\[\"10\.0\.1\.4\"\]: must be a JSON"),
+        (lambda d: d.update(backends={"10.0.1.4": {"ports": "eighty"}}), r"\]\.ports: must be a list"),
+        (lambda d: d.update(backends={"10.0.1.4": {"ports": [0]}}), r"\]\.ports: must be a list"),
+        (
+            lambda d: d.update(backends={"a": {"responseSeconds": -1}}),
+            r"\]\.responseSeconds: must be a number",
+        ),
+        (
+            lambda d: d.update(backends={"a": {"responseSeconds": "1"}}),
+            r"\]\.responseSeconds: must be a number",
+        ),
+        (lambda d: d.update(backends={"a": {"paths": {"/": "ok"}}}), r"\]\.paths: must map"),
+        (lambda d: d.update(backends={"a": {"bodies": {"/": 1}}}), r"\]\.bodies: must map"),
+        (lambda d: d.update(backends={"a": {"requireHost": 1}}), r"\]\.requireHost: must be a string"),
+        (lambda d: d.update(backends={"a": {"port": [80]}}), r"\]\.port: unknown key"),
+        (lambda d: d.update(backends={"a": {"certificate": "x"}}), r"\]\.certificate: must be a JSON"),
+        (
+            lambda d: d.update(backends={"a": {"certificate": {"chain": "broken"}}}),
+            r"certificate\.chain: must be",
+        ),
+        (lambda d: d.update(backends={"a": {"certificate": {"san": "x"}}}), r"certificate\.san: must be"),
+        (lambda d: d.update(backends={"a": {"certificate": {"notAfter": "soon"}}}), r"certificate\.notAfter"),
+        (lambda d: d.update(backends={"a": {"certificate": {"cn": "x"}}}), r"certificate\.cn: unknown key"),
     ],
 )
 def test_bad_worlds_name_the_problem(edit, where):
