@@ -45,6 +45,27 @@ class _LroTimeout(Exception):
     pass
 
 
+class _LroFailed(Exception):
+    """The long-running operation ran and ended `Failed` (ARM answered the poll with 200 and an error)."""
+
+
+def lro_failure(error: HttpResponseError) -> str | None:
+    """`long-running operation failed: <code>: <message>` when `error` is an operation that ended
+    Failed (its poll answered 2xx), else None (an HTTP error of the request itself)."""
+    status = status_of(error)
+    if status is None or not 200 <= status < 300:
+        return None
+    odata = getattr(error, "error", None)
+    code = getattr(odata, "code", None) or "Failed"
+    message = " ".join(str(getattr(odata, "message", None) or error.reason or "").split())
+    text = (
+        f"long-running operation failed: {code}: {message}"
+        if message
+        else f"long-running operation failed: {code}"
+    )
+    return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 1] + "…"
+
+
 def describe(error: BaseException) -> str:
     """One line: `403 AuthorizationFailed: The client ...` for ARM errors, the message otherwise."""
     if isinstance(error, HttpResponseError):
@@ -147,12 +168,19 @@ class Arm:
 
         def run() -> T:
             poller = begin(*args, **self._options(), **kwargs)
-            poller.wait(timeout=max(0.0, self.remaining()))
-            if not poller.done():
-                raise _LroTimeout(
-                    f"timed out: still running when the diagnosis' {self.budget_seconds:g} s budget ran out"
-                )
-            return poller.result()
+            try:
+                poller.wait(timeout=max(0.0, self.remaining()))
+                if not poller.done():
+                    raise _LroTimeout(
+                        f"timed out: still running when the diagnosis' {self.budget_seconds:g} s "
+                        "budget ran out"
+                    )
+                return poller.result()
+            except HttpResponseError as error:
+                failed = lro_failure(error)
+                if failed is None:
+                    raise
+                raise _LroFailed(failed) from error
 
         return self._retrying(run)
 
@@ -181,7 +209,7 @@ class Arm:
         )
         try:
             return retrying(counted)
-        except _LroTimeout as error:
+        except (_LroTimeout, _LroFailed) as error:
             raise ArmCallFailed(str(error)) from None
         except Exception as error:
             reason = describe(error)

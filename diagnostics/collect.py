@@ -5,8 +5,11 @@ The dependency graph, each fetch started the moment its inputs are known:
     gateway GET ─┬─ backend health (long-running)
                  ├─ metrics queries (one per dimension filter)
                  ├─ gateway VNet GET ─┬─ gateway subnet NSG GET, route table GET
-                 │                    ├─ NSGs of backend subnets that hold IP pool members
-                 │                    └─ custom DNS lookups of FQDN pool members
+                 │                    ├─ per IP pool member: its subnet (in the VNet, or in a peered
+                 │                    │  VNet GET) ─┬─ the subnet's NSG GET
+                 │                    │             └─ the NICs its `ipConfigurations` name (GETs, or
+                 │                    │                one list per resource group) ─ the holding NIC's NSG
+                 │                    └─ DNS lookups of FQDN pool members (custom DNS, else Azure DNS)
                  └─ per NIC pool member:
                       ├─ effective routes (long-running), effective NSGs (long-running)
                       └─ NIC GET ─┬─ NIC NSG GET
@@ -22,6 +25,7 @@ have filled ("nsgs", "backend_health", ...), with the one-line reason.
 from __future__ import annotations
 
 import ipaddress
+import re
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -34,15 +38,31 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.resolver
 from azure.mgmt.core.tools import parse_resource_id
 
 from diagnostics.arm import Arm, ArmCallFailed
-from diagnostics.snapshot import Snapshot, backend_members, key, name_of, parent_id, subnet_containing
+from diagnostics.snapshot import (
+    AZURE_DNS,
+    Snapshot,
+    backend_members,
+    custom_dns_servers,
+    key,
+    name_of,
+    parent_id,
+    peered_vnet_holding,
+    subnet_containing,
+)
 
 DEFAULT_WINDOW = timedelta(minutes=30)
 METRIC_INTERVAL = "PT1M"
 DNS_TIMEOUT_SECONDS = 1.0
 DEFAULT_WORKERS = 16
+# A subnet naming more NICs than this is searched with one NIC list per resource group instead.
+MAX_SUBNET_NIC_GETS = 16
+_NIC_IP_CONFIGURATION = re.compile(
+    r"/providers/microsoft\.network/networkinterfaces/[^/]+/ipconfigurations/[^/]+$", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,8 @@ PIECE_OF_KIND = {
     "nsg": "nsgs",
     "route_table": "route_tables",
     "nic": "nics",
+    "nic_list": "nics",
+    "peered_vnet": "peered_vnets",
     "backend_health": "backend_health",
     "effective_routes": "effective_routes",
     "effective_nsgs": "effective_nsgs",
@@ -78,6 +100,16 @@ PIECE_OF_KIND = {
 def arm_parts(resource_id: str) -> dict[str, str]:
     """The named parts of an ARM id (subscription, resource_group, name, child_name_1, ...)."""
     return {name: str(value) for name, value in parse_resource_id(resource_id or "").items()}
+
+
+@dataclass(frozen=True)
+class NicLookup:
+    """The NIC that holds an IP pool member, or why it could not be identified (neither: no NIC
+    holds the address, so only the subnet's NSG filters it)."""
+
+    address: str
+    nic: Any = None
+    unidentified: str | None = None
 
 
 class GatewayUnavailable(ArmCallFailed):
@@ -123,6 +155,18 @@ def resolve_fqdn(
         records = [rrset for rrset in response.answer if rrset.rdtype == dns.rdatatype.A]
         return sorted({rdata.address for rrset in records for rdata in rrset}, key=ipaddress.ip_address)
     return [] if answered_failure else None
+
+
+def resolve_system(fqdn: str, *, timeout: float = DNS_TIMEOUT_SECONDS) -> list[str] | None:
+    """A records for `fqdn` (sorted) through the system's resolver ([] = does not resolve; None =
+    no answer in time)."""
+    try:
+        answer = dns.resolver.Resolver().resolve(fqdn, "A", lifetime=timeout)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except (dns.exception.DNSException, OSError):
+        return None
+    return sorted({rdata.address for rdata in answer}, key=ipaddress.ip_address)
 
 
 class _Graph:
@@ -188,6 +232,7 @@ class _Collector:
         self.gateway_subnet_id = subnet_id
         self.gateway_vnet_id = parent_id(subnet_id) if subnet_id else None
         self.dns_task: Future[Any] | None = None
+        self.nic_lookups: list[Future[NicLookup]] = []
 
     # --- fetches (each one SDK operation, memoised) ---
 
@@ -218,6 +263,18 @@ class _Collector:
 
     def nic(self, nic_id: str) -> Future[Any]:
         return self._get("nic", nic_id, self.network.network_interfaces.get)
+
+    def peered_vnet(self, vnet_id: str) -> Future[Any]:
+        return self._get("peered_vnet", vnet_id, self.network.virtual_networks.get)
+
+    def nic_list(self, resource_group: str) -> Future[Any]:
+        def call() -> Any:
+            def listed(group: str, **options: Any) -> list[Any]:
+                return list(self.network.network_interfaces.list(group, **options))
+
+            return self.arm.call(listed, resource_group)
+
+        return self.graph.fetch("nic_list", resource_group, call)
 
     def subnet(self, subnet_id: str) -> Future[Any]:
         def call() -> Any:
@@ -277,18 +334,30 @@ class _Collector:
                 self.nsg(subnet.network_security_group.id)
             if subnet.route_table and subnet.route_table.id:
                 self.route_table(subnet.route_table.id)
-        for member in backend_members(self.gateway, vnet):
-            member_subnet = _by_id(vnet.subnets, member.subnet_id) if member.subnet_id else None
-            if member_subnet is not None and member_subnet.network_security_group:
-                self.nsg(member_subnet.network_security_group.id)
-        servers = list(vnet.dhcp_options.dns_servers or []) if vnet.dhcp_options else []
+        for address in sorted(
+            {m.address for m in backend_members(self.gateway, vnet) if m.address and not m.is_fqdn}
+        ):
+            self.nic_lookups.append(self.graph.link(self._ip_member, address, vnet))
         fqdns = sorted({m.address.lower() for m in backend_members(self.gateway, vnet) if m.is_fqdn})
-        if servers and fqdns and self.resolve_dns:
-            self.dns_task = self.graph.link(self._resolve, fqdns, servers)
+        if not fqdns:
+            return
+        if custom_dns_servers(vnet):
+            if self.resolve_dns:  # custom servers are reachable only from inside (or joined to) the VNet
+                servers = list(vnet.dhcp_options.dns_servers or [])
+                self.dns_task = self.graph.link(self._resolve, fqdns, servers)
+        elif self.dns_servers is None or AZURE_DNS in self.dns_servers:
+            self.dns_task = self.graph.link(self._resolve, fqdns, [AZURE_DNS])
+
+    def _lookup(self, fqdn: str, servers: list[str]) -> list[str] | None:
+        """`fqdn` through `servers`; Azure DNS in production through the system resolver, which
+        answers public names as Azure DNS does (a private DNS zone linked to the VNet can differ)."""
+        if self.dns_servers is None and servers == [AZURE_DNS]:
+            return resolve_system(fqdn)
+        addresses = self.dns_servers if self.dns_servers is not None else {ip: (ip, 53) for ip in servers}
+        return resolve_fqdn(fqdn, servers, addresses)
 
     def _resolve(self, fqdns: list[str], servers: list[str]) -> dict[str, list[str] | None]:
-        addresses = self.dns_servers if self.dns_servers is not None else {ip: (ip, 53) for ip in servers}
-        answers = {fqdn: resolve_fqdn(fqdn, servers, addresses) for fqdn in fqdns}
+        answers = {fqdn: self._lookup(fqdn, servers) for fqdn in fqdns}
         # A name that resolves into the VNet reaches a subnet whose NSG can block the gateway.
         vnet = _value(self.vnet(self.gateway_vnet_id)) if self.gateway_vnet_id else None
         for ip in sorted({ip for ips in answers.values() for ip in ips or []}):
@@ -296,6 +365,72 @@ class _Collector:
             if subnet is not None and subnet.network_security_group and subnet.network_security_group.id:
                 self.nsg(subnet.network_security_group.id)
         return answers
+
+    def _ip_member(self, address: str, vnet: Any) -> NicLookup:
+        """Find an IP pool member's subnet (in the gateway's VNet or a peered one), fetch its NSG, and
+        identify the NIC holding the address, whose NSG and security groups filter it too."""
+        subnet = _by_id(vnet.subnets, subnet_containing(vnet, address))
+        if subnet is None:
+            remote_id = peered_vnet_holding(vnet, address)
+            if remote_id is None:
+                return NicLookup(address)  # outside every VNet we know: no NSG of ours filters it
+            fetched = self.peered_vnet(remote_id)
+            remote = _value(fetched)
+            if remote is None:
+                return NicLookup(
+                    address,
+                    unidentified=f"{address} is in peered VNet {name_of(remote_id)}, which could not be read "
+                    f"({_reason(fetched)}), so its subnet and NIC NSGs are unknown",
+                )
+            subnet = _by_id(remote.subnets, subnet_containing(remote, address))
+            if subnet is None:
+                return NicLookup(address)
+        if subnet.network_security_group and subnet.network_security_group.id:
+            self.nsg(subnet.network_security_group.id)
+        return self._nic_holding(address, subnet)
+
+    def _nic_holding(self, address: str, subnet: Any) -> NicLookup:
+        """The NIC whose IP configuration in `subnet` has `address`, among those the subnet names."""
+        references = [r.id for r in subnet.ip_configurations or [] if r.id]
+        nic_ids = {key(parent_id(r)): parent_id(r) for r in references if _NIC_IP_CONFIGURATION.search(r)}
+        unread: list[str] = []
+        if len(nic_ids) <= MAX_SUBNET_NIC_GETS:
+            futures = {nic_id: self.nic(nic_id) for nic_id in nic_ids.values()}
+            nics = [nic for nic in (_value(f) for f in futures.values()) if nic is not None]
+            unread = [f"NIC {name_of(n)}" for n, f in futures.items() if f.exception() is not None]
+        else:
+            groups = {
+                key(arm_parts(n)["resource_group"]): arm_parts(n)["resource_group"] for n in nic_ids.values()
+            }
+            nics = []
+            for group in groups.values():
+                listed = _value(self.nic_list(group))
+                if listed is None:
+                    unread.append(f"the NICs of resource group {group}")
+                nics += [nic for nic in listed or [] if key(nic.id) in nic_ids]
+        for nic in nics:
+            for ip_configuration in nic.ip_configurations or []:
+                in_subnet = ip_configuration.subnet is not None and key(ip_configuration.subnet.id) == key(
+                    subnet.id
+                )
+                if in_subnet and ip_configuration.private_ip_address == address:
+                    if nic.network_security_group and nic.network_security_group.id:
+                        self.nsg(nic.network_security_group.id)
+                    return NicLookup(address, nic=nic)
+        others = [
+            r
+            for r in references
+            if not _NIC_IP_CONFIGURATION.search(r) and "/networkinterfaces/" in r.lower()
+        ]
+        if others:
+            unread.append(f"{len(others)} scale-set NIC configuration(s)")
+        if unread:
+            return NicLookup(
+                address,
+                unidentified=f"the NIC holding {address} in subnet {name_of(subnet.id)} could not be "
+                f"identified: {', '.join(unread)} could not be read",
+            )
+        return NicLookup(address)
 
     def _backend_nic(self, nic_id: str) -> None:
         nic = _value(self.nic(nic_id))
@@ -328,7 +463,7 @@ class _Collector:
             if error is None:
                 self._place(snapshot, kind, resource_id, future.result())
                 continue
-            reason = error.reason if isinstance(error, ArmCallFailed) else str(error)
+            reason = _reason(future)
             if kind == "metrics":
                 metric_failures.update({name: reason for name in resource_id.split(",")})
             elif kind == "backend_health":  # one per gateway: the reason alone says it
@@ -343,14 +478,23 @@ class _Collector:
                 failures.setdefault("subnets", []).extend(failures["vnet"])
             elif snapshot.gateway_subnet is None:
                 failures["gateway_subnet"] = [f"{name_of(self.gateway_subnet_id)}: not found in its VNet"]
+        for lookup in (future.result() for future in self.nic_lookups):
+            if lookup.nic is not None:
+                snapshot.nics[key(lookup.nic.id)] = lookup.nic
+            if lookup.unidentified:
+                snapshot.unidentified_nics[lookup.address] = lookup.unidentified
         if self.dns_task is not None:
             answers = self.dns_task.result()
             snapshot.dns_answers = {fqdn: ips for fqdn, ips in answers.items() if ips is not None}
             silent = [fqdn for fqdn, ips in answers.items() if ips is None]
+            which = (
+                "no custom DNS server answered"
+                if snapshot.custom_dns_servers()
+                else "Azure DNS did not answer"
+            )
             if silent:
                 failures["dns_answers"] = [
-                    f"{fqdn}: no custom DNS server answered within {DNS_TIMEOUT_SECONDS:g} s"
-                    for fqdn in silent
+                    f"{fqdn}: {which} within {DNS_TIMEOUT_SECONDS:g} s" for fqdn in silent
                 ]
         for piece, reasons in failures.items():
             snapshot.errors[piece] = "; ".join(reasons)
@@ -369,6 +513,10 @@ class _Collector:
         if kind == "vnet":
             if key(resource_id) == key(self.gateway_vnet_id):
                 snapshot.vnet = value
+            for subnet in value.subnets or []:
+                snapshot.subnets[key(subnet.id)] = subnet
+        elif kind == "peered_vnet":
+            snapshot.peered_vnets[key(resource_id)] = value
             for subnet in value.subnets or []:
                 snapshot.subnets[key(subnet.id)] = subnet
         elif kind == "subnet":
@@ -395,6 +543,11 @@ def _value(future: Future[Any]) -> Any:
     return None if future.exception() is not None else future.result()
 
 
+def _reason(future: Future[Any]) -> str:
+    error = future.exception()
+    return error.reason if isinstance(error, ArmCallFailed) else str(error)
+
+
 def _by_id(items: list[Any] | None, item_id: str | None) -> Any:
     return next((item for item in items or [] if key(item.id) == key(item_id)), None)
 
@@ -412,9 +565,11 @@ def collect(
 ) -> Snapshot:
     """Everything a diagnosis needs about one gateway, for the window ending at `incident_time`.
 
-    `dns_servers` maps a custom DNS server IP to the (host, port) to query instead (the simulator's
-    responders); FQDN pool members are resolved through the VNet's custom DNS servers only when
-    `resolve_dns` is true. Raises GatewayUnavailable when the gateway itself cannot be read.
+    `dns_servers` maps a DNS server IP (custom, or Azure DNS 168.63.129.16) to the (host, port) to
+    query instead (the simulator's responders). FQDN pool members are resolved through the VNet's
+    custom DNS servers only when `resolve_dns` is true (they are reachable only from the VNet); on
+    Azure-provided DNS they are resolved through `dns_servers`' Azure DNS entry, else (production)
+    the system resolver. Raises GatewayUnavailable when the gateway itself cannot be read.
     """
     say = progress or (lambda _: None)
     group, name = gateway_names(gateway_id)

@@ -24,10 +24,12 @@ from typing import Any
 
 from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
 from appgw_doctor.cli import EXIT_OK, UsageError
-from appgw_doctor.iso8601 import parse_duration, parse_time
+from appgw_doctor.iso8601 import parse_time
 from diagnostics.collect import GatewayUnavailable, arm_parts, gateway_names
 from diagnostics.diagnosis import Diagnosis, diagnose
 from diagnostics.report import FORMATS, render
+from intake.alerts import parse_alert_body
+from intake.errors import IntakeError
 
 EXIT_CANNOT_DIAGNOSE = 1
 # The project root: scenarios/ sits next to the installed packages (an editable install).
@@ -67,11 +69,15 @@ def _progress(verbose: bool) -> Callable[[str], None] | None:
     return lambda line: print(f"appgw-doctor: {line}", file=sys.stderr, flush=True)
 
 
-def _incident(at: str | None, alert_path: str | None) -> Incident:
+def _incident(at: str | None, alert_path: str | None, gateway_id: str) -> Incident:
     """The alert's fired time and window, overridden by --at."""
     time, window = None, None
     if alert_path:
-        time, window = _alert_incident(_read_json(alert_path, "--alert"), alert_path)
+        try:
+            body = Path(alert_path).read_bytes()
+        except OSError as error:
+            raise UsageError(f"--alert {alert_path}: cannot read: {error.strerror or error}") from None
+        time, window = alert_incident(body, f"--alert {alert_path}", gateway_id)
     if at:
         try:
             time = parse_time(at)
@@ -80,23 +86,18 @@ def _incident(at: str | None, alert_path: str | None) -> Incident:
     return Incident(time, window)
 
 
-def _read_json(path: str, option: str) -> Any:
+def alert_incident(
+    body: bytes, label: str, gateway_id: str | None = None
+) -> tuple[datetime | None, timedelta | None]:
+    """The incident time and window of an alert (common alert schema), read by the same parser the
+    webhook uses: the alert instance for `gateway_id` when it targets several. UsageError, one line,
+    for anything that parser refuses."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"{option} {path}: cannot read: {error.strerror or error}") from None
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{option} {path}: not JSON: {error.msg} at line {error.lineno}") from None
-
-
-def _alert_incident(alert: Any, label: str) -> tuple[datetime | None, timedelta | None]:
-    data = alert.get("data", {}) if isinstance(alert, dict) else {}
-    fired = (data.get("essentials") or {}).get("firedDateTime")
-    size = ((data.get("alertContext") or {}).get("condition") or {}).get("windowSize")
-    try:
-        return (parse_time(fired) if fired else None), (parse_duration(size) if size else None)
-    except ValueError as error:
-        raise UsageError(f"{label}: {error}") from None
+        alerts = parse_alert_body(body, allowed_subscriptions=None)
+    except IntakeError as error:
+        raise UsageError(f"{label}: not a usable alert: {error.message}") from None
+    alert = next((a for a in alerts if a.gateway_id.lower() == (gateway_id or "").lower()), alerts[0])
+    return alert.incident_time, alert.window_size
 
 
 @contextmanager
@@ -142,7 +143,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
         gateway_names(gateway_id)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    incident = _incident(args.at, args.alert)
+    incident = _incident(args.at, args.alert, gateway_id)
     progress = _progress(args.verbose)
     options: dict[str, Any] = {"window_size": incident.window, "progress": progress}
     try:
@@ -196,8 +197,7 @@ def bundled_scenarios(root: Path = SCENARIOS) -> list[Scenario]:
         alert_path = directory / "alert.json"
         incident = Incident(None, None)
         if alert_path.is_file():
-            alert = json.loads(alert_path.read_text(encoding="utf-8"))
-            incident = Incident(*_alert_incident(alert, str(alert_path)))
+            incident = Incident(*alert_incident(alert_path.read_bytes(), str(alert_path), gateway))
         scenarios.append(Scenario(directory.name, directory / "world.json", gateway, incident))
     return scenarios
 

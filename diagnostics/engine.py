@@ -26,9 +26,10 @@ def run_check(check: Check, snapshot: Snapshot) -> CheckResult:
         return CheckResult(
             check.name, CheckStatus.ERROR, reason=f"internal error: {type(error).__name__}: {error}"
         )
+    note = getattr(findings, "note", "")
     if findings:
-        return CheckResult(check.name, CheckStatus.FAILED, findings=tuple(findings))
-    return CheckResult(check.name, CheckStatus.PASSED)
+        return CheckResult(check.name, CheckStatus.FAILED, reason=note, findings=tuple(findings))
+    return CheckResult(check.name, CheckStatus.PASSED, reason=note)
 
 
 def run_checks(snapshot: Snapshot, checks: Sequence[Check] = CHECKS) -> list[CheckResult]:
@@ -36,10 +37,21 @@ def run_checks(snapshot: Snapshot, checks: Sequence[Check] = CHECKS) -> list[Che
     return [run_check(check, snapshot) for check in checks]
 
 
+# Findings that say *that* backends fail, not why: within a severity they come after the causes, so
+# the first line a person reads at 3 a.m. is the thing to fix.
+SYMPTOM_CODES = frozenset({"ALL_BACKENDS_UNHEALTHY", "BACKEND_HEALTH_UNKNOWN"})
+
+
+def finding_order(finding: Finding) -> tuple[int, bool, str]:
+    """Most severe first; within a severity, causes before symptoms; then by code."""
+    return (finding.severity.rank, finding.code in SYMPTOM_CODES, finding.code)
+
+
 def findings_of(results: Iterable[CheckResult]) -> list[Finding]:
-    """All findings, most severe first then by code; one per (code, resource)."""
+    """All findings in `finding_order` (the report, JSON and notifications share it); one per
+    (code, resource)."""
     unique: dict[tuple[str, str], Finding] = {}
     for result in results:
         for finding in result.findings:
             unique.setdefault((finding.code, key(finding.resource)), finding)
-    return sorted(unique.values(), key=lambda f: (f.severity.rank, f.code))
+    return sorted(unique.values(), key=finding_order)

@@ -134,6 +134,9 @@ def render_text(diagnosis: Diagnosis, *, compact: bool = False) -> str:
         )
     else:
         lines.append(f"No cause found: all {len(diagnosis.checks)} checks ran and none found a problem.")
+        noted = [c.name for c in diagnosis.checks if c.status is CheckStatus.PASSED and c.reason]
+        if noted:
+            lines.append(f"Read the notes of {', '.join(noted)} below: what they could not examine, or why.")
     lines.append("")
     lines.append(f"Checks: {_tally(diagnosis)}")
     for check in _listed_checks(diagnosis, compact=compact):
@@ -148,9 +151,16 @@ def render_text(diagnosis: Diagnosis, *, compact: bool = False) -> str:
 
 
 def _listed_checks(diagnosis: Diagnosis, *, compact: bool) -> list[CheckResult]:
-    """Checks worth a line: the ones that could not run always; skipped ones unless compact."""
-    shown = (CheckStatus.ERROR,) if compact else (CheckStatus.ERROR, CheckStatus.SKIPPED)
-    return [check for status in shown for check in diagnosis.checks_with(status)]
+    """Checks worth a line: the ones that could not run, and the ones that ran but say what they
+    left out, always; skipped ones unless compact."""
+    noted = [
+        check
+        for status in (CheckStatus.FAILED, CheckStatus.PASSED)
+        for check in diagnosis.checks_with(status)
+        if check.reason
+    ]
+    skipped = [] if compact else diagnosis.checks_with(CheckStatus.SKIPPED)
+    return [*diagnosis.checks_with(CheckStatus.ERROR), *noted, *skipped]
 
 
 def _md(text: str) -> str:

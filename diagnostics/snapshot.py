@@ -12,7 +12,7 @@ needs it calls `require(...)`, which raises MissingData, and the engine reports 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,6 +68,7 @@ class Snapshot:
     gateway: net.ApplicationGateway
     gateway_subnet: net.Subnet | None = None
     vnet: net.VirtualNetwork | None = None
+    peered_vnets: dict[str, net.VirtualNetwork] = field(default_factory=dict)  # that hold IP pool members
     subnets: dict[str, net.Subnet] = field(default_factory=dict)
     nsgs: dict[str, net.NetworkSecurityGroup] = field(default_factory=dict)
     route_tables: dict[str, net.RouteTable] = field(default_factory=dict)
@@ -76,7 +77,9 @@ class Snapshot:
     effective_routes: dict[str, list[net.EffectiveRoute]] = field(default_factory=dict)
     effective_nsgs: dict[str, list[net.EffectiveNetworkSecurityGroup]] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)  # metric name -> azure.mgmt.monitor Metric
-    dns_answers: dict[str, list[str]] | None = None  # FQDN -> IPs via the VNet's custom DNS
+    dns_answers: dict[str, list[str]] | None = None  # FQDN -> IPs via the VNet's DNS (custom or Azure)
+    # IP pool member -> why the NIC holding it (whose NSG also filters) could not be identified
+    unidentified_nics: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # piece -> why it is missing
 
     def require(self, piece: str) -> Any:
@@ -89,9 +92,7 @@ class Snapshot:
 
     @property
     def is_v2(self) -> bool:
-        sku = self.gateway.sku
-        tier = str(getattr(sku, "tier", "") or getattr(sku, "name", "") or "")
-        return tier.lower().endswith("_v2")
+        return is_v2_sku(self.gateway.sku)
 
     @property
     def gateway_subnet_id(self) -> str | None:
@@ -116,9 +117,8 @@ class Snapshot:
         return self.route_tables.get(key(subnet.route_table.id))
 
     def custom_dns_servers(self) -> list[str]:
-        if self.vnet is None or self.vnet.dhcp_options is None:
-            return []
-        return list(self.vnet.dhcp_options.dns_servers or [])
+        """The VNet's own DNS servers; Azure DNS (168.63.129.16) listed explicitly is not custom."""
+        return custom_dns_servers(self.vnet)
 
     def pool(self, pool_id: str) -> net.ApplicationGatewayBackendAddressPool | None:
         return _by_id(self.gateway.backend_address_pools, pool_id)
@@ -135,7 +135,7 @@ class Snapshot:
     def backend_members(self, pool_id: str | None = None) -> list[BackendMember]:
         """Pool servers, NIC members resolved to their private IP and subnet through `nics`."""
         resolved = []
-        for member in backend_members(self.gateway, self.vnet):
+        for member in backend_members(self.gateway, self.vnet, self.peered_vnets.values()):
             if pool_id is not None and key(member.pool_id) != key(pool_id):
                 continue
             if member.ip_configuration_id:
@@ -155,6 +155,35 @@ class Snapshot:
     def ip_configuration(self, ip_configuration_id: str) -> net.NetworkInterfaceIPConfiguration | None:
         nic = self.nics.get(key(parent_id(ip_configuration_id)))
         return _by_id(nic.ip_configurations, ip_configuration_id) if nic is not None else None
+
+
+# The v1 family: tiers Standard and WAF (sizes Small/Medium/Large). Everything else — Standard_v2,
+# WAF_v2 and Basic — is the v2 family, with its infrastructure ports 65200-65535.
+V1_TIERS = frozenset({"standard", "waf"})
+V1_SKU_NAMES = frozenset({"standard_small", "standard_medium", "standard_large", "waf_medium", "waf_large"})
+
+
+def is_v2_sku(sku: Any) -> bool:
+    """Whether a gateway SKU is of the v2 family (Basic included); judged by tier, else by name."""
+    tier, name = _wire(getattr(sku, "tier", None)), _wire(getattr(sku, "name", None))
+    if tier:
+        return tier.lower() not in V1_TIERS
+    return name.lower() not in V1_SKU_NAMES
+
+
+def _wire(value: Any) -> str:
+    """The ARM spelling of an SDK str-enum member or plain string ("" for None)."""
+    return str(getattr(value, "value", value) or "")
+
+
+AZURE_DNS = "168.63.129.16"
+
+
+def custom_dns_servers(vnet: net.VirtualNetwork | None) -> list[str]:
+    """The DNS servers a VNet sets other than Azure DNS ([] = the VNet resolves through Azure DNS)."""
+    if vnet is None or vnet.dhcp_options is None:
+        return []
+    return [s for s in vnet.dhcp_options.dns_servers or [] if s.strip() != AZURE_DNS]
 
 
 def _by_id(items: list[Any] | None, item_id: str) -> Any:
@@ -198,6 +227,11 @@ def _is_ip(address: str) -> bool:
     return True
 
 
+def subnet_in(vnets: Iterable[net.VirtualNetwork | None], ip: str) -> str | None:
+    """The id of the subnet holding `ip` in the first of `vnets` that has one."""
+    return next((found for vnet in vnets if (found := subnet_containing(vnet, ip))), None)
+
+
 def subnet_containing(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
     """The id of the VNet subnet whose prefix holds `ip` (longest prefix), if any."""
     if vnet is None or not _is_ip(ip):
@@ -215,9 +249,69 @@ def subnet_containing(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
     return best[1] if best else None
 
 
-def backend_members(gateway: net.ApplicationGateway, vnet: net.VirtualNetwork | None) -> list[BackendMember]:
-    """Every server of every pool. NIC members carry their ip-configuration id; their private IP and
+def _connected(peering: Any) -> bool:
+    """A peering that carries traffic: Connected (when the state is given) and VNet access allowed."""
+    state = _wire(peering.peering_state)
+    return (not state or state.lower() == "connected") and peering.allow_virtual_network_access is not False
+
+
+def peering_prefixes(vnet: net.VirtualNetwork | None) -> list[str]:
+    """The address space of every connected peered VNet (`remoteVirtualNetworkAddressSpace`, the
+    remote's current space, and `remoteAddressSpace`, the space as peered), each prefix once.
+
+    Azure adds a system route (next hop `VNetPeering`) for each, and counts them in the
+    `VirtualNetwork` service tag — so in hub-and-spoke, AllowVnetInBound/OutBound cover the spokes.
+    A peering with `allowVirtualNetworkAccess: false` is left out of the tag, as Azure does.
+    """
+    prefixes: dict[str, None] = {}
+    for peering in (vnet.virtual_network_peerings or []) if vnet is not None else []:
+        if _connected(peering):
+            prefixes.update(dict.fromkeys(_remote_prefixes(peering)))
+    return list(prefixes)
+
+
+def _remote_prefixes(peering: Any) -> list[str]:
+    spaces = (peering.remote_virtual_network_address_space, peering.remote_address_space)
+    return [p.strip() for space in spaces if space is not None for p in space.address_prefixes or []]
+
+
+def peered_vnet_holding(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
+    """The id of the connected peered VNet whose address space holds `ip`, if any."""
+    if vnet is None or not _is_ip(ip):
+        return None
+    address = ipaddress.ip_address(ip)
+    for peering in vnet.virtual_network_peerings or []:
+        remote = peering.remote_virtual_network
+        if not _connected(peering) or remote is None or not remote.id:
+            continue
+        if any(address in ipaddress.ip_network(p, strict=False) for p in _remote_prefixes(peering)):
+            return remote.id
+    return None
+
+
+def virtual_network_tag(vnet: net.VirtualNetwork | None) -> list[str]:
+    """The prefixes the `VirtualNetwork` service tag stands for, as seen from `vnet`: its own address
+    space and its connected peerings' (on-premises ranges behind a VPN/ExpressRoute gateway are also
+    in the tag, but ARM does not show them on the VNet)."""
+    return list(dict.fromkeys([*address_space(vnet), *peering_prefixes(vnet)]))
+
+
+def address_space(vnet: net.VirtualNetwork | None) -> list[str]:
+    """A VNet's own address prefixes."""
+    if vnet is None or vnet.address_space is None:
+        return []
+    return list(vnet.address_space.address_prefixes or [])
+
+
+def backend_members(
+    gateway: net.ApplicationGateway,
+    vnet: net.VirtualNetwork | None,
+    peered: Iterable[net.VirtualNetwork] = (),
+) -> list[BackendMember]:
+    """Every server of every pool. IP members carry the subnet that holds them, in the gateway's VNet
+    or one of the `peered` VNets. NIC members carry their ip-configuration id; their private IP and
     subnet are known only once the NIC is fetched (Snapshot.backend_members resolves them)."""
+    vnets = [vnet, *peered]
     members: list[BackendMember] = []
     for pool in gateway.backend_address_pools or []:
         for address in pool.backend_addresses or []:
@@ -227,7 +321,7 @@ def backend_members(gateway: net.ApplicationGateway, vnet: net.VirtualNetwork | 
                         pool_id=pool.id,
                         address=address.ip_address,
                         is_fqdn=False,
-                        subnet_id=subnet_containing(vnet, address.ip_address),
+                        subnet_id=subnet_in(vnets, address.ip_address),
                     )
                 )
             elif address.fqdn:

@@ -12,8 +12,10 @@ How a prefix covers an endpoint:
 - `VirtualNetwork` covers addresses inside the VNet prefixes the caller passes, `AzureLoadBalancer`
   covers 168.63.129.16, `Internet` covers public addresses outside the VNet (168.63.129.16 is the
   host's virtual IP, not Internet) and the tag endpoints whose addresses are public Azure ranges
-  (`GatewayManager`, `AzureCloud`, ...). Any tag covers an endpoint that is the same tag; a region
-  suffix (`GatewayManager.WestEurope`) is ignored on both sides.
+  (`GatewayManager`, `AzureCloud`, ...). `AzureCloud` (every Azure datacenter public address)
+  covers the tags of Azure services inside it, `GatewayManager` among them — but not
+  `AzureLoadBalancer`, the host's 168.63.129.16. Any tag covers an endpoint that is the same tag;
+  a region suffix (`GatewayManager.WestEurope`) is ignored on both sides.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ _PUBLIC_TAGS = frozenset(
         "azuretrafficmanager",
     }
 )
+
+
+# Service tags whose addresses all lie in `AzureCloud` (Azure's public datacenter ranges).
+_AZURE_CLOUD_TAGS = frozenset({"gatewaymanager", "storage", "sql", "azuremonitor", "appservice"})
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,11 @@ def prefix_covers(prefix: str, endpoint: Endpoint, vnet: tuple[Network, ...]) ->
         )
     tag = tag_base(text)
     if endpoint.tag is not None:
-        return tag == endpoint.tag or (tag == "internet" and endpoint.tag in _PUBLIC_TAGS)
+        return (
+            tag == endpoint.tag
+            or (tag == "internet" and endpoint.tag in _PUBLIC_TAGS)
+            or (tag == "azurecloud" and endpoint.tag in _AZURE_CLOUD_TAGS)
+        )
     target = endpoint.network
     assert target is not None
     if tag == "virtualnetwork":

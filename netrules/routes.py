@@ -21,6 +21,7 @@ _NEXT_HOP_TYPES = {
     for name in (
         "VirtualNetworkGateway",
         "VnetLocal",
+        "VNetPeering",
         "Internet",
         "VirtualAppliance",
         "VirtualApplianceEcmp",
@@ -30,7 +31,8 @@ _NEXT_HOP_TYPES = {
 _SOURCE_RANK = {"user": 0, "virtualnetworkgateway": 1, "default": 2}
 _UNKNOWN_SOURCE_RANK = 3
 
-# System routes Azure adds to every subnet besides one VnetLocal route per VNet prefix. The
+# System routes Azure adds to every subnet besides one VnetLocal route per VNet prefix (and one
+# VNetPeering route per prefix of each peered VNet). The
 # private and shared ranges go nowhere unless something more specific (the VNet's own prefixes,
 # peerings, user routes) claims them.
 _SYSTEM_ROUTES = (
@@ -89,11 +91,18 @@ def _best(candidates: Iterable[tuple[Network, RouteChoice]], address: Any) -> Ro
     return chosen
 
 
-def system_routes(vnet_prefixes: Iterable[Any]) -> list[tuple[Network, RouteChoice]]:
-    """Azure's system routes for a subnet of a VNet with these address prefixes."""
+def system_routes(
+    vnet_prefixes: Iterable[Any], peering_prefixes: Iterable[Any] = ()
+) -> list[tuple[Network, RouteChoice]]:
+    """Azure's system routes for a subnet of a VNet with these address prefixes, and with peered
+    VNets of these address prefixes (one `VNetPeering` route per prefix)."""
     routes = [
         (network, RouteChoice(str(network), "VnetLocal", None, "Default", None, None))
         for network in parse_networks(str(p) for p in vnet_prefixes or ())
+    ]
+    routes += [
+        (network, RouteChoice(str(network), "VNetPeering", None, "Default", None, None))
+        for network in parse_networks(str(p) for p in peering_prefixes or ())
     ]
     for prefix, next_hop in _SYSTEM_ROUTES:
         routes.append(
@@ -121,10 +130,13 @@ def user_routes(route_table: Any) -> list[tuple[Network, RouteChoice]]:
     return routes
 
 
-def select_route(ip: str, *, route_table: Any, vnet_prefixes: Iterable[Any]) -> RouteChoice:
-    """The route for `ip` from a subnet's route table (or None) plus Azure's system routes."""
+def select_route(
+    ip: str, *, route_table: Any, vnet_prefixes: Iterable[Any], peering_prefixes: Iterable[Any] = ()
+) -> RouteChoice:
+    """The route for `ip` from a subnet's route table (or None) plus Azure's system routes, including
+    the `VNetPeering` routes of peered VNets' prefixes."""
     address = _address(ip)
-    choice = _best([*user_routes(route_table), *system_routes(vnet_prefixes)], address)
+    choice = _best([*user_routes(route_table), *system_routes(vnet_prefixes, peering_prefixes)], address)
     assert choice is not None  # 0.0.0.0/0 and ::/0 contain every address
     return choice
 

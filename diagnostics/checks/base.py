@@ -9,7 +9,7 @@ per-check status instead of "no problem found".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -20,6 +20,15 @@ from diagnostics.snapshot import MissingData, Snapshot
 
 class NotApplicable(Exception):
     """The check has nothing to examine on this gateway (e.g. no HTTPS settings)."""
+
+
+class Findings(list[Finding]):
+    """A check's findings with a note on what it could only partly examine; the engine reports the
+    note as the check's reason, so a pass that left something out says what."""
+
+    def __init__(self, findings: Iterable[Finding] = (), *, note: str = "") -> None:
+        super().__init__(findings)
+        self.note = note
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,20 @@ def wire(value: Any) -> str:
 def same(value: Any, expected: str) -> bool:
     """Case-insensitive comparison of an SDK enum/str against its wire spelling."""
     return wire(value).lower() == expected.lower()
+
+
+TITLE_LIST_LIMIT = 3
+
+
+def listed(items: Iterable[str], limit: int = TITLE_LIST_LIMIT) -> str:
+    """Names for a one-line title: `a, b` or, past `limit`, `a, b, c and 22 more` (duplicates dropped).
+
+    Titles are read at a glance; the full list belongs in the finding's evidence.
+    """
+    unique = list(dict.fromkeys(items))
+    if len(unique) <= limit:
+        return ", ".join(unique)
+    return f"{', '.join(unique[:limit])} and {len(unique) - limit} more"
 
 
 def need(snapshot: Snapshot, piece: str, what: str) -> Any:

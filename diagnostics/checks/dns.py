@@ -12,12 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diagnostics.checks.backend_health import server_state
-from diagnostics.checks.base import Check, NotApplicable
+from diagnostics.checks.base import Check, NotApplicable, listed
 from diagnostics.findings import Finding, Fix, Severity
-from diagnostics.snapshot import MissingData, Snapshot, iter_health_servers, key, name_of
+from diagnostics.snapshot import AZURE_DNS, MissingData, Snapshot, iter_health_servers, key, name_of
 from netrules.probes import ProbeLogKind, classify_probe_log
-
-AZURE_DNS = "168.63.129.16"
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ def dns_cannot_resolve(snapshot: Snapshot) -> list[Finding]:
         by_pool.setdefault(member.pool_id, []).append(evidence)
     findings = []
     for pool_id, items in by_pool.items():
-        names = ", ".join(item["fqdn"] for item in items)
+        names = listed(item["fqdn"] for item in items)
         servers = snapshot.custom_dns_servers()
         through = (
             f"through custom DNS {', '.join(servers)}" if servers else "(probe log reports a DNS failure)"
@@ -120,7 +118,7 @@ def dns_cannot_resolve(snapshot: Snapshot) -> list[Finding]:
 def dns_unverified(snapshot: Snapshot) -> list[Finding]:
     servers = snapshot.custom_dns_servers()
     if not servers:
-        raise NotApplicable("the VNet uses Azure-provided DNS")
+        raise NotApplicable(f"the VNet uses Azure-provided DNS ({AZURE_DNS})")
     members = _fqdn_members(snapshot)
     failing = _dns_failures(snapshot)
     health = _health_by_address(snapshot)
@@ -136,7 +134,7 @@ def dns_unverified(snapshot: Snapshot) -> list[Finding]:
         Finding(
             code="CUSTOM_DNS_UNVERIFIED",
             severity=Severity.INFO,
-            title=f"Could not verify that {', '.join(names)} (pool {name_of(pool_id)}) resolves through "
+            title=f"Could not verify that {listed(names)} (pool {name_of(pool_id)}) resolves through "
             f"custom DNS {', '.join(servers)}",
             resource=pool_id,
             evidence={

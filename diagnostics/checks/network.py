@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diagnostics.checks.base import NotApplicable, collected, need, parse_arm_id, same
-from diagnostics.snapshot import MissingData, Snapshot, name_of
+from diagnostics.snapshot import MissingData, Snapshot, name_of, virtual_network_tag
 from netrules.nsg import Flow, RuleMatch, evaluate_nsg, nsg_rules
 
 LOWEST_CUSTOM_PRIORITY = 4096
@@ -18,10 +18,9 @@ HIGHEST_CUSTOM_PRIORITY = 100
 
 
 def vnet_prefixes(snapshot: Snapshot) -> list[str]:
-    vnet = snapshot.vnet
-    if vnet is None or vnet.address_space is None:
-        return []
-    return list(vnet.address_space.address_prefixes or [])
+    """What the `VirtualNetwork` tag covers for the gateway's VNet: its address space and its
+    connected peerings' (a spoke's backends are "VirtualNetwork" to the hub's gateway)."""
+    return virtual_network_tag(snapshot.vnet)
 
 
 def gateway_subnet(snapshot: Snapshot) -> Any:

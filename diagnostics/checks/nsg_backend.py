@@ -3,9 +3,11 @@
 For every pool+settings pair that carries traffic, each server is checked on the settings' port
 from every part of the gateway subnet (a deny for part of it blocks the instances there): outbound
 through the gateway subnet's NSG, then inbound through the backend's subnet NSG and NIC NSG — the
-NIC's effective rules when they were collected, else the NSG models. FQDN members are checked at
-the addresses the VNet's DNS gave, when known.
-One finding per deciding rule lists every server and port it blocks.
+NIC's effective rules when they were collected, else the NSG models (for an IP member, the NIC the
+collector found holding the address). FQDN members are checked at the addresses the VNet's DNS gave,
+when known. The `VirtualNetwork` tag includes connected peerings' address space.
+Every NSG on the path that denies gets its own finding (fixing one would leave the others
+blocking), listing every server and port its rule blocks, with an allow rule for that NSG.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from diagnostics.checks.base import Check, NotApplicable, collected
+from diagnostics.checks.base import Check, Findings, NotApplicable, collected, listed
 from diagnostics.checks.network import (
     blamed_resource,
     gateway_subnet,
@@ -25,7 +27,16 @@ from diagnostics.checks.network import (
     vnet_prefixes,
 )
 from diagnostics.findings import Finding, Fix, Severity
-from diagnostics.snapshot import BackendMember, MissingData, Snapshot, key, name_of, subnet_containing
+from diagnostics.snapshot import (
+    BackendMember,
+    MissingData,
+    Snapshot,
+    key,
+    name_of,
+    parent_id,
+    subnet_containing,
+    virtual_network_tag,
+)
 from netrules.nsg import Flow, PathVerdict, RuleMatch, evaluate_effective, evaluate_path, nsg_rules
 
 
@@ -48,7 +59,17 @@ class Blocked:
     source: str  # the part of the gateway subnet the rule blocks
 
 
-def _targets(snapshot: Snapshot, unchecked: list[str]) -> list[Target]:
+@dataclass(frozen=True)
+class Unresolved:
+    """An FQDN member on Azure-provided DNS whose address is unknown, and the port it is reached on."""
+
+    fqdn: str
+    port: int
+
+
+def _targets(snapshot: Snapshot, unchecked: list[str], unresolved: list[Unresolved]) -> list[Target]:
+    """Addresses and ports to check. An unresolved FQDN goes to `unresolved` when the VNet resolves
+    through Azure DNS (typically a public endpoint such as App Service), else to `unchecked`."""
     targets: list[Target] = []
     seen: set[tuple[str, int]] = set()
     answers = snapshot.dns_answers or {}
@@ -59,8 +80,10 @@ def _targets(snapshot: Snapshot, unchecked: list[str]) -> list[Target]:
         for member in snapshot.backend_members(pair.pool_id):
             if member.is_fqdn:
                 addresses = answers.get(member.address) or answers.get(member.address.lower()) or []
-                if not addresses:
+                if not addresses and snapshot.custom_dns_servers():
                     unchecked.append(f"{member.address}: FQDN not resolved")
+                elif not addresses and Unresolved(member.address, int(settings.port)) not in unresolved:
+                    unresolved.append(Unresolved(member.address, int(settings.port)))
             elif not member.address:
                 unchecked.append(f"{name_of(member.nic_id)}: NIC not collected")
                 addresses = []
@@ -115,8 +138,19 @@ def _security_groups(nic: Any, target: Target) -> frozenset[str]:
     return frozenset(g.id for ipc in configs for g in ipc.application_security_groups or [] if g.id)
 
 
+def _backend_vnet_tag(snapshot: Snapshot, subnet_id: str | None, gateway_tag: list[str]) -> list[str]:
+    """The `VirtualNetwork` tag as the backend's NSGs see it: its own VNet's, when that is a peered
+    VNet the snapshot holds (a spoke's tag covers the hub through the peering)."""
+    vnet = snapshot.peered_vnets.get(key(parent_id(subnet_id))) if subnet_id else None
+    return virtual_network_tag(vnet) if vnet is not None else gateway_tag
+
+
 def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list[str]) -> PathVerdict | None:
-    """The backend side's verdict; None when the backend sits outside the VNet (no NSG we can see)."""
+    """The backend side's verdict; None when the backend sits outside the VNet (no NSG we can see).
+
+    MissingData when an NSG on the way could not be read, or when the NIC behind an IP member could
+    not be identified and the subnet's NSG alone lets the traffic through (the NIC's may not).
+    """
     nic = _nic_for(snapshot, target.member, target.address)
     flow = Flow(
         "Inbound", source, target.address, target.port, destination_groups=_security_groups(nic, target)
@@ -135,9 +169,16 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
     nic_nsg = None
     if nic is not None and nic.network_security_group is not None:
         nic_nsg = nsg_or_missing(snapshot, nic.network_security_group.id)
+    unidentified = snapshot.unidentified_nics.get(target.address) if nic is None else None
     if subnet is None and nic is None:
+        if unidentified:  # e.g. in a peered VNet that could not be read: its NSGs are unknown
+            raise MissingData(unidentified)
         return None
-    return evaluate_path(flow, subnet_nsg=subnet_nsg, nic_nsg=nic_nsg, vnet_prefixes=vnet)
+    tag = _backend_vnet_tag(snapshot, subnet_id, vnet)
+    verdict = evaluate_path(flow, subnet_nsg=subnet_nsg, nic_nsg=nic_nsg, vnet_prefixes=tag)
+    if unidentified and verdict.allowed:
+        raise MissingData(unidentified)
+    return verdict
 
 
 def _rule_sources(snapshot: Snapshot) -> list[str]:
@@ -185,24 +226,40 @@ def source_pieces(prefix: str, boundaries: list[str]) -> list[str]:
     ]
 
 
+def _path_denies(
+    snapshot: Snapshot, target: Target, source: str, gateway_nsg: Any, vnet: list[str]
+) -> list[Blocked]:
+    """Every NSG rule that denies `source` -> `target` on the way: the gateway subnet's outbound, then
+    the backend subnet's and NIC's inbound. Fixing one of them leaves the others blocking, so each
+    is reported. MissingData when the backend side could not be read and nothing else denies."""
+    outbound = evaluate_path(
+        Flow("Outbound", source, target.address, target.port),
+        subnet_nsg=gateway_nsg,
+        nic_nsg=None,
+        vnet_prefixes=vnet,
+    )
+    denies = [Blocked(target, "Outbound", m, source) for m in outbound.matches if not m.allows]
+    try:
+        inbound = _inbound_verdict(snapshot, target, source, vnet)
+    except MissingData:
+        if not denies:
+            raise
+        return denies  # the outbound deny stands whatever the backend side does
+    matches = inbound.matches if inbound is not None else []
+    return denies + [Blocked(target, "Inbound", m, source) for m in matches if not m.allows]
+
+
 def _block_of(
     snapshot: Snapshot, target: Target, sources: list[str], gateway_nsg: Any, vnet: list[str]
-) -> Blocked | None:
-    """The first block any part of the gateway subnet meets on its way to `target` (MissingData
-    when the backend side could not be read)."""
+) -> list[Blocked]:
+    """The denying rules the parts of the gateway subnet meet on their way to `target`, each rule
+    once, with the first part of the subnet it blocks."""
+    found: dict[tuple[str, str, str], Blocked] = {}
     for source in sources:
-        outbound = evaluate_path(
-            Flow("Outbound", source, target.address, target.port),
-            subnet_nsg=gateway_nsg,
-            nic_nsg=None,
-            vnet_prefixes=vnet,
-        )
-        if not outbound.allowed and outbound.deciding is not None:
-            return Blocked(target, "Outbound", outbound.deciding, source)
-        inbound = _inbound_verdict(snapshot, target, source, vnet)
-        if inbound is not None and not inbound.allowed and inbound.deciding is not None:
-            return Blocked(target, "Inbound", inbound.deciding, source)
-    return None
+        for block in _path_denies(snapshot, target, source, gateway_nsg, vnet):
+            rule_key = (key(block.deciding.nsg_id), block.deciding.rule_name.lower(), block.direction)
+            found.setdefault(rule_key, block)
+    return list(found.values())
 
 
 def _blocks(snapshot: Snapshot, targets: list[Target], unchecked: list[str]) -> list[Blocked]:
@@ -215,12 +272,9 @@ def _blocks(snapshot: Snapshot, targets: list[Target], unchecked: list[str]) -> 
     blocked: list[Blocked] = []
     for target in targets:
         try:
-            block = _block_of(snapshot, target, sources, gateway_nsg, vnet)
+            blocked += _block_of(snapshot, target, sources, gateway_nsg, vnet)
         except MissingData as missing:
             unchecked.append(f"{target.address}:{target.port}: {missing}")
-            continue
-        if block is not None:
-            blocked.append(block)
     return blocked
 
 
@@ -273,29 +327,87 @@ def _finding(snapshot: Snapshot, group: list[Blocked], source: str, unchecked: l
         code="NSG_BLOCKS_BACKEND",
         severity=Severity.CRITICAL,
         title=f"NSG {name_of(nsg_id)} rule {deciding.rule_name} (priority {deciding.priority}) blocks the "
-        f"gateway from backend {', '.join(addresses)} on port {', '.join(ports)} ({direction.lower()})",
+        f"gateway from backend {listed(addresses)} on port {', '.join(ports)} ({direction.lower()})",
         resource=blamed_resource(deciding, nsg_id),
         evidence=evidence,
         fix=fix,
     )
 
 
+def _internet_notes(snapshot: Snapshot, unresolved: list[Unresolved], unchecked: list[str]) -> list[str]:
+    """What is known of FQDNs Azure DNS did not resolve for us: a public endpoint is reached over the
+    Internet, so the gateway subnet's outbound rules for Internet on the port are checked; an NSG at a
+    private address the name may have (a private DNS zone) is not. Where those rules deny, whether
+    the backend is blocked depends on the unknown address: that goes to `unchecked`."""
+    if not unresolved:
+        return []
+    subnet = gateway_subnet(snapshot)
+    gateway_nsg = None
+    if subnet.network_security_group is not None:
+        gateway_nsg = nsg_or_missing(snapshot, subnet.network_security_group.id)
+    sources = source_pieces(gateway_subnet_prefix(snapshot), _rule_sources(snapshot))
+    vnet = vnet_prefixes(snapshot)
+    notes = []
+    for item in unresolved:
+        why = _why_unresolved(snapshot, item.fqdn)
+        deny = next(
+            (
+                verdict.deciding
+                for verdict in (
+                    evaluate_path(
+                        Flow("Outbound", source, "Internet", item.port),
+                        subnet_nsg=gateway_nsg,
+                        nic_nsg=None,
+                        vnet_prefixes=vnet,
+                    )
+                    for source in sources
+                )
+                if not verdict.allowed and verdict.deciding is not None
+            ),
+            None,
+        )
+        if deny is not None:
+            unchecked.append(
+                f"{item.fqdn}:{item.port}: {why}, and the gateway subnet NSG denies outbound Internet on "
+                f"{item.port} (rule {deny.rule_name}), which blocks it if it is a public endpoint"
+            )
+        else:
+            notes.append(
+                f"{item.fqdn}:{item.port}: {why}; the gateway subnet NSG allows outbound Internet on "
+                f"{item.port}, so a public endpoint is reachable; NSGs at a private address of the name "
+                "were not checked"
+            )
+    return notes
+
+
+def _why_unresolved(snapshot: Snapshot, fqdn: str) -> str:
+    answers = {name.lower(): ips for name, ips in (snapshot.dns_answers or {}).items()}
+    if answers.get(fqdn.lower()) == []:
+        return "Azure DNS has no address for it"
+    if fqdn.lower() in snapshot.errors.get("dns_answers", "").lower():
+        return "Azure DNS did not answer"
+    return "not resolved (Azure DNS could not be asked from here)"
+
+
 def nsg_blocks_backend(snapshot: Snapshot) -> list[Finding]:
     unchecked: list[str] = []
-    targets = _targets(snapshot, unchecked)
-    if not targets and not unchecked:
+    unresolved: list[Unresolved] = []
+    targets = _targets(snapshot, unchecked, unresolved)
+    if not targets and not unchecked and not unresolved:
         raise NotApplicable("no backend server addresses to check")
+    notes = _internet_notes(snapshot, unresolved, unchecked)
     blocked = _blocks(snapshot, targets, unchecked)
     if not blocked:
         if unchecked:
-            raise MissingData("could not check " + "; ".join(unchecked))
-        return []
+            raise MissingData("could not check " + "; ".join(unchecked + notes))
+        return Findings(note="; ".join(notes))
     groups: dict[tuple[str, str, str], list[Blocked]] = {}
     for item in blocked:
         rule_key = (key(item.deciding.nsg_id), item.deciding.rule_name.lower(), item.direction)
         groups.setdefault(rule_key, []).append(item)
     source = gateway_subnet_prefix(snapshot)
-    return [_finding(snapshot, group, source, unchecked) for group in groups.values()]
+    findings = [_finding(snapshot, group, source, unchecked) for group in groups.values()]
+    return Findings(findings, note="; ".join(notes))
 
 
 CHECK = Check(name="nsg-backend", codes=("NSG_BLOCKS_BACKEND",), run=nsg_blocks_backend)

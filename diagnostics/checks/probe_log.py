@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnostics.checks.backend_health import servers_by_pair
-from diagnostics.checks.base import Check, NotApplicable
+from diagnostics.checks.base import Check, NotApplicable, listed
 from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import Snapshot, key, name_of
 from netrules.probes import ProbeLogKind, classify_probe_log, parse_status_mismatch
@@ -154,7 +154,7 @@ def _finding(snapshot: Snapshot, group: LogGroup) -> Finding:
     details = _details(snapshot, group.settings_id, [s["healthProbeLog"] for s in group.servers])
     title = spec.what.format(
         subject=group.subject,
-        servers=", ".join(dict.fromkeys(s["address"] for s in group.servers)),
+        servers=listed(s["address"] for s in group.servers),
         expected=", ".join(details["expected"] or ["?"]),
         received=", ".join(details["receivedCodes"] or ["?"]),
         port=details["port"],

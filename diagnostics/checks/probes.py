@@ -1,7 +1,11 @@
 """Probe configuration: which probe each backend settings really uses, and whether it can work.
 
 - DEFAULT_PROBE_FAILING: settings without a custom probe whose servers are unhealthy (the default
-  probe asks `/` of 127.0.0.1 or the settings' host, which many apps do not answer with 2xx/3xx).
+  probe asks `/` of 127.0.0.1 or the settings' host, which many apps do not answer with 2xx/3xx in
+  time). The safe automatic fix (reattach a detached probe) is offered only when the failures are
+  ones a probe definition can cure — a status or body mismatch, a time-out, a certificate name
+  mismatch; a connect, DNS or Unknown failure is not the probe's doing and a new probe would not
+  fix it.
 - PROBE_DETACHED: a custom probe no settings use while settings of its protocol fall back to the
   default probe — typically a probe someone forgot to attach.
 - PROBE_REFERENCE_BROKEN: settings point at a probe id the gateway does not have.
@@ -17,7 +21,17 @@ from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, gateway_cli, wire
 from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import Snapshot, key, name_of
-from netrules.probes import probe_problems
+from netrules.probes import ProbeLogKind, classify_probe_log, probe_problems
+
+# Probe-log failures a different probe definition (path, host, match, time-out) can cure.
+PROBE_CAUSED = frozenset(
+    {
+        ProbeLogKind.STATUS_MISMATCH,
+        ProbeLogKind.BODY_MISMATCH,
+        ProbeLogKind.PROBE_TIMEOUT,
+        ProbeLogKind.CN_MISMATCH,
+    }
+)
 
 
 def _protocol(item: Any) -> str:
@@ -84,17 +98,27 @@ def default_probe_failing(snapshot: Snapshot) -> list[Finding]:
             if key(settings_id) == key(settings.id)
             for address, state, log in items
         ]
-        states = {s["health"] for s in servers}
-        if "unhealthy" not in states or "healthy" in states:
+        unhealthy_servers = [s for s in servers if s["health"] == "unhealthy"]
+        if not unhealthy_servers or any(s["health"] == "healthy" for s in servers):
             continue
+        probe_caused = [
+            s for s in unhealthy_servers if classify_probe_log(s["healthProbeLog"]) in PROBE_CAUSED
+        ]
         candidates = [p for p in _detached_probes(snapshot) if _protocol(p) == _protocol(settings)]
         evidence: dict[str, Any] = {
             "settings": settings.name,
             "defaultProbe": _default_probe_url(settings),
             "servers": servers,
             "detachedProbes": [p.name for p in candidates],
+            "probeDefinitionCanCure": bool(probe_caused),
         }
-        if len(candidates) == 1:
+        if not probe_caused:
+            fix = Fix(
+                summary=f"The servers of settings {settings.name} fail before the probe's path or host "
+                "matters (they cannot be reached); fix that first — the other findings say why — then "
+                "check that the default probe suits the backend."
+            )
+        elif len(candidates) == 1:
             evidence["reattach"] = _reattach(candidates[0], [settings])
             fix = Fix(
                 summary=f"Attach custom probe {candidates[0].name} to settings {settings.name}.",
@@ -106,7 +130,7 @@ def default_probe_failing(snapshot: Snapshot) -> list[Finding]:
                 summary=f"Create a custom probe with a path and host the backend answers with 200-399 and "
                 f"attach it to settings {settings.name}."
             )
-        unhealthy = sum(1 for s in servers if s["health"] == "unhealthy")
+        unhealthy = len(unhealthy_servers)
         findings.append(
             Finding(
                 code="DEFAULT_PROBE_FAILING",

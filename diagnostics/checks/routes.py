@@ -1,10 +1,14 @@
 """Routing from the gateway subnet.
 
-- UDR_DEFAULT_ROUTE_NOT_INTERNET: the gateway subnet's route table sends 0.0.0.0/0 elsewhere than
-  Internet (the v2 control plane then breaks).
+- UDR_DEFAULT_ROUTE_NOT_INTERNET: the gateway subnet's route table sends Internet-bound traffic
+  elsewhere than Internet (the v2 control plane then breaks) — judged by the route that wins for
+  representative public addresses, so a split default (0.0.0.0/1 + 128.0.0.0/1) counts too.
 - UDR_DIVERTS_BACKEND_TRAFFIC: the route that wins (longest prefix, user over system) for a backend
   address drops it (`None`) or sends it through an appliance or VPN/ExpressRoute gateway. A broad
-  user route does not divert a backend that a longer route keeps local.
+  user route does not divert a backend that a longer route keeps local. Forcing backend traffic
+  through a firewall is a common, working design: when backend health shows every server behind
+  an appliance or gateway hop healthy, that route is not causing 502s and is not reported (a
+  `None` hop always drops traffic, and without health the route stays suspect).
 - BGP_DEFAULT_ROUTE: an active effective 0.0.0.0/0 learned from a virtual network gateway (seen on
   backend NICs of the VNet), unless the gateway subnet is shielded from it: a route table there with
   BGP route propagation disabled, or with its own 0.0.0.0/0 user route (a user route beats a
@@ -15,14 +19,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from diagnostics.checks.base import Check, NotApplicable, collected, parse_arm_id, same, wire
-from diagnostics.checks.network import gateway_subnet, vnet_prefixes
+from diagnostics.checks.backend_health import servers_by_pair
+from diagnostics.checks.base import (
+    Check,
+    Findings,
+    NotApplicable,
+    collected,
+    listed,
+    parse_arm_id,
+    same,
+    wire,
+)
+from diagnostics.checks.network import gateway_subnet
 from diagnostics.findings import Finding, Fix, Severity
-from diagnostics.snapshot import MissingData, Snapshot, key, name_of
+from diagnostics.snapshot import MissingData, Snapshot, address_space, key, name_of, peering_prefixes
 from netrules.routes import select_route
 
 DEFAULT_PREFIX = "0.0.0.0/0"
+# Public addresses spread over the IPv4 space, most in Azure's own ranges (where the v2 control
+# plane lives): a route that captures any of them takes Internet-bound traffic off the Internet.
+PUBLIC_PROBES = (
+    "1.1.1.1",
+    "8.8.8.8",
+    "13.107.4.50",
+    "20.38.96.1",
+    "23.96.0.1",
+    "40.64.0.1",
+    "51.104.0.1",
+    "52.96.0.1",
+    "104.40.0.1",
+    "137.116.0.1",
+    "168.61.0.1",
+    "191.232.0.1",
+)
 DIVERTING_HOPS = ("None", "VirtualAppliance", "VirtualNetworkGateway")
+FORWARDING_HOPS = ("VirtualAppliance", "VirtualNetworkGateway")  # they may well deliver the traffic
 
 
 def _route_table(snapshot: Snapshot) -> Any:
@@ -38,34 +69,49 @@ def _hop(next_hop_type: Any, next_hop_ip: Any) -> str:
     return f"{hop} {next_hop_ip}" if next_hop_ip else hop
 
 
+def _internet_routes(snapshot: Snapshot, table: Any) -> dict[str, tuple[Any, list[str]]]:
+    """User routes of `table` that win (longest prefix) for public addresses, with those addresses;
+    route id lower-cased -> (route choice, addresses)."""
+    own, peered = address_space(snapshot.vnet), peering_prefixes(snapshot.vnet)
+    winners: dict[str, tuple[Any, list[str]]] = {}
+    for address in PUBLIC_PROBES:
+        choice = select_route(address, route_table=table, vnet_prefixes=own, peering_prefixes=peered)
+        if choice.route_id and not same(choice.next_hop_type, "Internet"):
+            winners.setdefault(key(choice.route_id), (choice, []))[1].append(address)
+    return winners
+
+
 def default_route_not_internet(snapshot: Snapshot) -> list[Finding]:
+    """Where public Internet traffic really goes: a literal 0.0.0.0/0 and a split default
+    (0.0.0.0/1 + 128.0.0.0/1) to an appliance are the same problem, and a 0.0.0.0/0 that longer
+    routes to Internet override is none."""
     table = _route_table(snapshot)
     findings = []
-    for route in table.routes or []:
-        if (route.address_prefix or "").strip() != DEFAULT_PREFIX or same(route.next_hop_type, "Internet"):
-            continue
-        arm = parse_arm_id(route.id)
-        hop = _hop(route.next_hop_type, route.next_hop_ip_address)
+    for choice, addresses in _internet_routes(snapshot, table).values():
+        arm = parse_arm_id(choice.route_id)
+        hop = _hop(choice.next_hop_type, choice.next_hop_ip)
+        name = choice.route_name or arm.name
+        what = "0.0.0.0/0" if choice.prefix == DEFAULT_PREFIX else f"Internet-bound traffic ({choice.prefix})"
         findings.append(
             Finding(
                 code="UDR_DEFAULT_ROUTE_NOT_INTERNET",
                 severity=Severity.CRITICAL,
-                title=f"Route table {table.name} on the gateway subnet sends 0.0.0.0/0 to {hop}, "
-                "not Internet",
-                resource=route.id,
+                title=f"Route table {table.name} on the gateway subnet sends {what} to {hop}, not Internet",
+                resource=choice.route_id,
                 evidence={
                     "routeTable": table.id,
-                    "route": route.name,
-                    "addressPrefix": DEFAULT_PREFIX,
-                    "nextHopType": wire(route.next_hop_type),
-                    "nextHopIpAddress": route.next_hop_ip_address,
+                    "route": name,
+                    "addressPrefix": choice.prefix,
+                    "nextHopType": wire(choice.next_hop_type),
+                    "nextHopIpAddress": choice.next_hop_ip,
+                    "publicAddressesRouted": addresses,
                 },
                 fix=Fix(
-                    summary=f"Send 0.0.0.0/0 to Internet in route table {table.name} (or remove route "
-                    f"{route.name}); the gateway subnet must reach the Internet directly.",
+                    summary=f"Send {choice.prefix} to Internet in route table {table.name} (or remove route "
+                    f"{name}); the gateway subnet must reach the Internet directly.",
                     command=(
                         f"az network route-table route update -g {arm.resource_group} --route-table-name "
-                        f"{arm.parent_name} -n {route.name} --next-hop-type Internet"
+                        f"{arm.parent_name} -n {name} --next-hop-type Internet"
                     ),
                 ),
             )
@@ -75,7 +121,8 @@ def default_route_not_internet(snapshot: Snapshot) -> list[Finding]:
 
 def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
     table = _route_table(snapshot)
-    vnet = vnet_prefixes(snapshot)
+    own = address_space(snapshot.vnet)
+    peered = peering_prefixes(snapshot.vnet)
     diverted: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
     unchecked: list[str] = []
     for pair in snapshot.routing_pairs():
@@ -88,22 +135,31 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
             for address in addresses:
                 if not address:
                     continue
-                choice = select_route(address, route_table=table, vnet_prefixes=vnet)
+                choice = select_route(address, route_table=table, vnet_prefixes=own, peering_prefixes=peered)
                 # Only a user route of this table is at fault: a system route to `None` (e.g. for
                 # 10.0.0.0/8) also covers peered and on-premises ranges whose routes we cannot see.
                 if choice is None or not choice.route_id or wire(choice.next_hop_type) not in DIVERTING_HOPS:
                     continue
                 route_key = key(choice.route_id)
                 entry = diverted.setdefault(route_key, (choice, []))
-                hit = {"address": address, "pool": name_of(pair.pool_id)}
+                hit = {"address": address, "pool": name_of(pair.pool_id), "member": member.address}
                 if hit not in entry[1]:
                     entry[1].append(hit)
     if not diverted and unchecked:
         raise MissingData("could not route-check unresolved backends: " + ", ".join(unchecked))
-    findings = []
-    for choice, hits in diverted.values():
+    health = _health_by_member(snapshot)
+    findings, healthy = [], []
+    for choice, member_hits in diverted.values():
+        if wire(choice.next_hop_type) in FORWARDING_HOPS and _all_healthy(member_hits, health):
+            name = choice.route_name or name_of(choice.route_id)
+            healthy.append(
+                f"route {name} sends {listed(h['address'] for h in member_hits)} through "
+                f"{_hop(choice.next_hop_type, choice.next_hop_ip)}, and backend health shows them all healthy"
+            )
+            continue
+        hits = [{"address": h["address"], "pool": h["pool"]} for h in member_hits]
         hop = _hop(choice.next_hop_type, choice.next_hop_ip)
-        servers = ", ".join(h["address"] for h in hits)
+        servers = listed(h["address"] for h in hits)
         name = choice.route_name or name_of(choice.route_id)
         findings.append(
             Finding(
@@ -131,7 +187,28 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
                 ),
             )
         )
-    return findings
+    return Findings(findings, note="; ".join(healthy))
+
+
+def _health_by_member(snapshot: Snapshot) -> dict[tuple[str, str], set[str]] | None:
+    """(pool name, member address) lower-cased -> the health states backend health reports for it;
+    None when backend health was not collected."""
+    try:
+        pairs = servers_by_pair(snapshot)
+    except MissingData:
+        return None
+    states: dict[tuple[str, str], set[str]] = {}
+    for (pool_id, _), servers in pairs.items():
+        for address, state, _ in servers:
+            states.setdefault((name_of(pool_id).lower(), address.lower()), set()).add(state)
+    return states
+
+
+def _all_healthy(hits: list[dict[str, Any]], health: dict[tuple[str, str], set[str]] | None) -> bool:
+    """Whether backend health shows every server reached through a route healthy."""
+    if health is None:
+        return False
+    return all(health.get((h["pool"].lower(), h["member"].lower())) == {"healthy"} for h in hits)
 
 
 def gateway_subnet_shield(snapshot: Snapshot) -> str | None:

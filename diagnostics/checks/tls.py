@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from diagnostics.checks.backend_health import servers_by_pair
-from diagnostics.checks.base import Check, NotApplicable, gateway_cli, same
+from diagnostics.checks.base import Check, NotApplicable, gateway_cli, listed, same
 from diagnostics.checks.probe_log import effective_probe
 from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import Snapshot, key, name_of
@@ -47,8 +47,8 @@ def tls_hostname_mismatch(snapshot: Snapshot) -> list[Finding]:
         ]
         if not servers:
             continue
-        hosts = ", ".join(dict.fromkeys(s["host"] for s in servers))
-        addresses = ", ".join(dict.fromkeys(s["address"] for s in servers))
+        hosts = listed(s["host"] for s in servers)
+        addresses = listed(s["address"] for s in servers)
         findings.append(
             Finding(
                 code="TLS_HOSTNAME_MISMATCH",

@@ -90,6 +90,12 @@ def snapshot_from_world(world: dict[str, Any] | str | Path, *, gateway_id: str |
                 snapshot.vnet = vnet
     if snapshot.gateway_subnet_id:
         snapshot.gateway_subnet = snapshot.subnets.get(key(snapshot.gateway_subnet_id))
+    for peering in (snapshot.vnet.virtual_network_peerings or []) if snapshot.vnet else []:
+        remote = bodies.get(
+            key(peering.remote_virtual_network.id if peering.remote_virtual_network else None)
+        )
+        if remote is not None:  # the collector reads a peered VNet that holds an IP pool member
+            snapshot.peered_vnets[key(remote["id"])] = net.VirtualNetwork(remote)
     health = _by_key(world.get("backendHealth"), gateway.id)
     if health is not None:
         snapshot.backend_health = net.ApplicationGatewayBackendHealth(health)
@@ -108,7 +114,10 @@ def snapshot_from_world(world: dict[str, Any] | str | Path, *, gateway_id: str |
     for item in metric_items or []:
         metric = monitor.Metric.deserialize(item)
         snapshot.metrics[metric.name.value] = metric
-    servers = snapshot.custom_dns_servers()
+    # Like the collector: custom DNS servers when the VNet has them, else Azure DNS if the world has it.
+    servers = snapshot.custom_dns_servers() or (
+        ["168.63.129.16"] if "168.63.129.16" in world.get("dns", {}) else []
+    )
     if servers:
         fqdns = sorted({m.address for m in backend_members(gateway, snapshot.vnet) if m.is_fqdn})
         snapshot.dns_answers, silent = _dns_answers(world, servers, fqdns)

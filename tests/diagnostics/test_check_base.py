@@ -7,7 +7,7 @@ from azure.mgmt.network import models as net
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagnostics.checks.base import parse_arm_id
+from diagnostics.checks.base import listed, parse_arm_id
 from diagnostics.checks.network import blocked_ranges, propose_allow_rule
 from netrules.nsg import Flow, RuleMatch, evaluate_nsg
 
@@ -120,3 +120,20 @@ def test_the_rule_name_does_not_collide_and_the_command_quotes_wildcards():
     assert rule.name == "AllowX-2"
     assert "--destination-address-prefixes '*'" in rule.command()
     assert rule.to_evidence()["properties"]["priority"] == 299
+
+
+def test_titles_list_a_few_names_and_count_the_rest():
+    addresses = [f"10.1.1.{n}" for n in range(4, 29)]
+    assert listed(addresses) == "10.1.1.4, 10.1.1.5, 10.1.1.6 and 22 more"
+    assert listed(["a", "b", "a"]) == "a, b"
+    assert listed(["a", "b", "c"]) == "a, b, c"
+
+
+@given(st.lists(st.sampled_from("abcdefgh"), max_size=12))
+def test_a_capped_list_names_each_distinct_item_once_or_counts_it(items):
+    text = listed(items)
+    distinct = list(dict.fromkeys(items))
+    if len(distinct) <= 3:
+        assert text == ", ".join(distinct)
+    else:
+        assert text.endswith(f" and {len(distinct) - 3} more")

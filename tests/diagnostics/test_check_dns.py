@@ -90,3 +90,18 @@ def test_nothing_known_at_all_is_missing_data_for_the_critical_check(kit):
         CANNOT_RESOLVE.run(kit.snapshot(world))
     [finding] = UNVERIFIED.run(kit.snapshot(world))
     assert finding.evidence["backendHealthCollected"] is False
+
+
+def test_azure_dns_listed_explicitly_is_not_a_custom_server(kit):
+    world = custom_dns(kit)
+    kit.resource(world, "vnet-contoso")["properties"]["dhcpOptions"] = {"dnsServers": ["168.63.129.16"]}
+    kit.set_health(world, "Healthy", "Success. Received 200 status code")
+    snapshot = kit.snapshot(world)
+    assert snapshot.custom_dns_servers() == []
+    assert CANNOT_RESOLVE.run(snapshot) == []
+    with pytest.raises(NotApplicable, match="Azure-provided DNS"):
+        UNVERIFIED.run(snapshot)
+    kit.resource(world, "vnet-contoso")["properties"]["dhcpOptions"] = {
+        "dnsServers": ["10.50.0.10", "168.63.129.16"]
+    }
+    assert kit.snapshot(world).custom_dns_servers() == ["10.50.0.10"]

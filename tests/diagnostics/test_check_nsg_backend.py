@@ -292,3 +292,115 @@ def test_an_allow_to_an_application_security_group_covers_only_member_nics(kit):
     [finding] = CHECK.run(kit.snapshot(world))
     assert finding.resource.endswith("/securityRules/DenyAll")
     assert [b["address"] for b in finding.evidence["blocked"]] == ["10.1.1.5"]
+
+
+def ip_members(world, kit, *addresses):
+    pool = kit.gateway_part(world, "backendAddressPools", "web-pool")["properties"]
+    pool["backendIPConfigurations"] = []
+    pool["backendAddresses"] = [{"ipAddress": address} for address in addresses]
+
+
+def test_every_nsg_that_denies_on_the_path_gets_its_own_finding_and_fix(kit):
+    world = kit.healthy_world()
+    nsg = nic_nsg(world, kit)
+    kit.nsg_rule(world, nsg["name"], "DenyGw", priority=100, access="Deny", source="10.1.0.0/24")
+    subnet_allow = kit.resource(world, "nsg-contoso-backend")["properties"]["securityRules"][0]
+    subnet_allow["properties"]["access"] = "Deny"
+    kit.nsg_rule(world, "nsg-contoso-appgw", "DenyOut", priority=300, access="Deny",
+                 destination="10.1.1.4", ports="8080", direction="Outbound")  # fmt: skip
+    findings = CHECK.run(kit.snapshot(world))
+    by_nsg = {f.evidence["nsg"].rsplit("/", 1)[1]: f for f in findings}
+    assert sorted(by_nsg) == ["nsg-contoso-appgw", "nsg-contoso-backend", "nsg-nic-web-1"]
+    for name, finding in by_nsg.items():
+        assert finding.evidence["proposedRule"]["nsg"].endswith(f"/{name}")
+        assert finding.fix.action == "add-nsg-allow-rule"
+    assert [b["address"] for b in by_nsg["nsg-nic-web-1"].evidence["blocked"]] == ["10.1.1.4"]
+    assert [b["address"] for b in by_nsg["nsg-contoso-backend"].evidence["blocked"]] == [
+        "10.1.1.4",
+        "10.1.1.5",
+    ]
+    assert by_nsg["nsg-contoso-appgw"].evidence["direction"] == "Outbound"
+
+
+def test_an_ip_member_whose_nic_could_not_be_identified_is_not_passed(kit):
+    world = kit.healthy_world()
+    ip_members(world, kit, "10.1.1.4")
+    world["resources"] = [r for r in world["resources"] if r["name"] != "nic-contoso-web-1"]
+    snapshot = kit.snapshot(world)
+    assert CHECK.run(snapshot) == []  # no NIC holds the address: only the subnet NSG filters it
+    snapshot.unidentified_nics["10.1.1.4"] = "the NIC holding 10.1.1.4 could not be identified: 403"
+    with pytest.raises(MissingData, match="NIC holding 10.1.1.4"):
+        CHECK.run(snapshot)
+    subnet_allow = kit.resource(world, "nsg-contoso-backend")["properties"]["securityRules"][0]
+    subnet_allow["properties"]["access"] = "Deny"
+    snapshot = kit.snapshot(world)
+    snapshot.unidentified_nics["10.1.1.4"] = "403"
+    [finding] = CHECK.run(snapshot)  # the subnet's deny stands whatever the NIC's NSG says
+    assert finding.resource.endswith("nsg-contoso-backend/securityRules/AllowFromAppGateway")
+
+
+def peered(world, kit, *, access=True, state="Connected"):
+    """Peer the gateway's VNet with a spoke 10.2.0.0/16 and put the pool's only server there."""
+    vnet = kit.resource(world, "vnet-contoso")
+    vnet["properties"]["virtualNetworkPeerings"] = [
+        {
+            "id": f"{vnet['id']}/virtualNetworkPeerings/to-spoke",
+            "name": "to-spoke",
+            "properties": {
+                "peeringState": state,
+                "allowVirtualNetworkAccess": access,
+                "remoteVirtualNetwork": {"id": f"{SUB}/virtualNetworks/vnet-spoke"},
+                "remoteAddressSpace": {"addressPrefixes": ["10.2.0.0/16"]},
+            },
+        }
+    ]
+    ip_members(world, kit, "10.2.1.4")
+
+
+def test_the_virtual_network_tag_covers_connected_peerings(kit):
+    world = kit.healthy_world()
+    peered(world, kit)
+    assert CHECK.run(kit.snapshot(world)) == []  # AllowVnetOutBound covers the spoke
+
+
+@pytest.mark.parametrize(("access", "state"), [(False, "Connected"), (True, "Disconnected")])
+def test_a_peering_without_vnet_access_or_not_connected_is_not_in_the_tag(kit, access, state):
+    world = kit.healthy_world()
+    peered(world, kit, access=access, state=state)
+    kit.nsg_rule(world, "nsg-contoso-appgw", "DenyAllOut", priority=4000, access="Deny",
+                 direction="Outbound", protocol="*")  # fmt: skip
+    kit.nsg_rule(world, "nsg-contoso-appgw", "AllowVnetOut", priority=3000, access="Allow",
+                 source="VirtualNetwork", destination="VirtualNetwork", direction="Outbound")  # fmt: skip
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert finding.evidence["decidingRule"]["name"] == "DenyAllOut"
+
+
+def app_service(kit):
+    return kit.load_world("tests/worlds/app-service-backend-decoy/world.json")
+
+
+def test_an_unresolved_name_on_azure_dns_passes_on_the_internet_path_and_says_what_it_left_out(kit):
+    findings = CHECK.run(kit.snapshot(app_service(kit)))
+    assert findings == []
+    assert findings.note.startswith("contoso-web.azurewebsites.net:443: not resolved")
+    assert "allows outbound Internet on 443" in findings.note
+    assert "private address of the name were not checked" in findings.note
+
+
+def test_an_unresolved_name_behind_an_internet_deny_is_an_error_not_a_pass(kit):
+    world = app_service(kit)
+    kit.nsg_rule(world, "nsg-contoso-appgw", "DenyInternetOut", priority=200, access="Deny",
+                 destination="Internet", ports="443", direction="Outbound")  # fmt: skip
+    with pytest.raises(MissingData, match="denies outbound Internet on 443 \\(rule DenyInternetOut\\)"):
+        CHECK.run(kit.snapshot(world))
+
+
+def test_a_name_azure_dns_resolved_is_checked_at_its_address(kit):
+    world = app_service(kit)
+    kit.nsg_rule(world, "nsg-contoso-appgw", "DenyAppServiceIp", priority=200, access="Deny",
+                 destination="20.50.2.10", ports="443", direction="Outbound")  # fmt: skip
+    snapshot = kit.snapshot(world)
+    snapshot.dns_answers = {"contoso-web.azurewebsites.net": ["20.50.2.10"]}
+    [finding] = CHECK.run(snapshot)
+    assert finding.evidence["blocked"][0]["address"] == "20.50.2.10"
+    assert finding.evidence["decidingRule"]["name"] == "DenyAppServiceIp"

@@ -212,3 +212,19 @@ def test_denying_only_smtp_outbound_or_being_v1_is_not_a_finding(kit):
     make_v1(world, kit)
     with pytest.raises(NotApplicable):
         INTERNET_OUTBOUND.run(kit.snapshot(world))
+
+
+@pytest.mark.parametrize(
+    ("sku", "blocked"),
+    [
+        ({"name": "Basic", "tier": "Basic"}, ["65200-65502", "65535"]),
+        ({"name": "WAF_v2", "tier": "WAF_v2"}, ["65200-65502", "65535"]),
+        ({"name": "WAF_Large", "tier": "WAF"}, None),
+        ({"name": "Standard_Small"}, None),
+    ],
+)
+def test_basic_is_a_v2_family_sku_and_only_standard_and_waf_tiers_are_v1(kit, sku, blocked):
+    world = kit.load_world("tests/worlds/v1-infra-narrow/world.json")
+    kit.gateway_body(world)["properties"]["sku"] = sku
+    findings = INFRA_PORTS.run(kit.snapshot(world))
+    assert [f.evidence["blockedPorts"] for f in findings] == ([blocked] if blocked else [])

@@ -10,6 +10,7 @@ from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.probes import DEFAULT_FAILING, DETACHED, INVALID, REFERENCE_BROKEN
 from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from netrules.probes import ProbeLogKind, probe_log_message
 
 REATTACH = (
     "az network application-gateway http-settings update -g rg-contoso-web --gateway-name agw-contoso "
@@ -65,6 +66,34 @@ def test_the_default_probe_is_not_blamed_while_a_server_passes_it(kit):
     server = gateway_health["backendAddressPools"][0]["backendHttpSettingsCollection"][0]["servers"][0]
     server.update(health="Healthy", healthProbeLog="Success. Received 200 status code")
     assert DEFAULT_FAILING.run(kit.snapshot(world)) == []
+
+
+@pytest.mark.parametrize(
+    "kind", [ProbeLogKind.CONNECT, ProbeLogKind.DNS, ProbeLogKind.UNKNOWN, ProbeLogKind.CERT_EXPIRED]
+)
+def test_failures_no_probe_definition_cures_get_no_automatic_reattach(kit, kind):
+    world = default_probe(kit)
+    kit.set_health(world, "Unhealthy", probe_log_message(kind))
+    [finding] = DEFAULT_FAILING.run(kit.snapshot(world))
+    assert finding.fix.action is None and finding.fix.command is None
+    assert "fix that first" in finding.fix.summary
+    assert finding.evidence["probeDefinitionCanCure"] is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "details"),
+    [
+        (ProbeLogKind.STATUS_MISMATCH, {"received": 404}),
+        (ProbeLogKind.BODY_MISMATCH, {"body": "ok"}),
+        (ProbeLogKind.PROBE_TIMEOUT, {}),
+        (ProbeLogKind.CN_MISMATCH, {}),
+    ],
+)
+def test_the_default_probe_is_blamed_for_failures_its_definition_causes(kit, kind, details):
+    world = default_probe(kit)
+    kit.set_health(world, "Unhealthy", probe_log_message(kind, **details))
+    [finding] = DEFAULT_FAILING.run(kit.snapshot(world))
+    assert finding.fix.action == "reattach-probe"
 
 
 def test_default_probe_check_needs_health_and_settings_on_the_default_probe(kit):

@@ -8,6 +8,7 @@ from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.routes import BGP_DEFAULT, DEFAULT_ROUTE, DIVERTS_BACKEND
 from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from netrules.probes import ProbeLogKind, probe_log_message
 
 RG = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-contoso-web"
 NIC1 = f"{RG}/providers/Microsoft.Network/networkInterfaces/nic-contoso-web-1"
@@ -52,8 +53,30 @@ def test_a_user_route_equal_to_the_vnet_prefix_beats_the_system_route(kit, hop):
     world = udr_world(
         kit, route("vnet-via-fw", "10.1.0.0/16", hop, "10.1.2.4" if hop == "VirtualAppliance" else None)
     )
+    kit.set_health(world, "Unhealthy", probe_log_message(ProbeLogKind.CONNECT))
     [finding] = DIVERTS_BACKEND.run(kit.snapshot(world))
     assert finding.evidence["nextHopType"] == hop
+
+
+@pytest.mark.parametrize("hop", ["VirtualAppliance", "VirtualNetworkGateway"])
+def test_a_forwarding_hop_is_not_blamed_while_every_server_behind_it_is_healthy(kit, hop):
+    world = udr_world(kit, route("vnet-via-fw", "10.1.0.0/16", hop, "10.1.2.4"))
+    findings = DIVERTS_BACKEND.run(kit.snapshot(world))
+    assert findings == []
+    assert findings.note.startswith("route vnet-via-fw sends 10.1.1.4, 10.1.1.5 through ")
+    [gateway_health] = world["backendHealth"].values()
+    servers = gateway_health["backendAddressPools"][0]["backendHttpSettingsCollection"][0]["servers"]
+    servers[1]["health"] = "Down"
+    [finding] = DIVERTS_BACKEND.run(kit.snapshot(world))
+    assert [b["address"] for b in finding.evidence["backends"]] == ["10.1.1.4", "10.1.1.5"]
+
+
+def test_a_forwarding_hop_stays_suspect_without_backend_health_and_a_blackhole_always(kit):
+    world = udr_world(kit, route("vnet-via-fw", "10.1.0.0/16", "VirtualAppliance", "10.1.2.4"))
+    del world["backendHealth"]
+    assert len(DIVERTS_BACKEND.run(kit.snapshot(world))) == 1
+    world = udr_world(kit, route("drop", "10.1.0.0/16", "None"))
+    assert len(DIVERTS_BACKEND.run(kit.snapshot(world))) == 1
 
 
 def test_a_longer_vnetlocal_route_keeps_the_backends_local(kit):
@@ -85,6 +108,30 @@ def test_a_default_route_to_internet_or_a_blackhole_elsewhere_is_not_a_default_r
     world = udr_world(kit, route("default", "0.0.0.0/0", "Internet"), route("drop", "10.9.0.0/16", "None"))
     assert DEFAULT_ROUTE.run(kit.snapshot(world)) == []
     assert DEFAULT_ROUTE.run(kit.snapshot(kit.load_world("scenarios/udr-blackhole/world.json"))) == []
+
+
+def test_a_split_default_route_to_an_appliance_is_a_default_route_problem(kit):
+    world = udr_world(
+        kit,
+        route("low-half", "0.0.0.0/1", "VirtualAppliance", "10.1.2.4"),
+        route("high-half", "128.0.0.0/1", "VirtualAppliance", "10.1.2.4"),
+    )
+    findings = DEFAULT_ROUTE.run(kit.snapshot(world))
+    assert sorted(f.evidence["route"] for f in findings) == ["high-half", "low-half"]
+    assert all(f.evidence["publicAddressesRouted"] for f in findings)
+    by_route = {f.evidence["route"]: f for f in findings}
+    assert "Internet-bound traffic (0.0.0.0/1)" in by_route["low-half"].title
+    assert "8.8.8.8" in by_route["low-half"].evidence["publicAddressesRouted"]
+
+
+def test_a_default_route_that_longer_internet_routes_override_is_harmless(kit):
+    world = udr_world(
+        kit,
+        route("default-to-fw", "0.0.0.0/0", "VirtualAppliance", "10.1.2.4"),
+        route("low-half", "0.0.0.0/1", "Internet"),
+        route("high-half", "128.0.0.0/1", "Internet"),
+    )
+    assert DEFAULT_ROUTE.run(kit.snapshot(world)) == []
 
 
 def test_without_a_route_table_there_is_nothing_to_check(kit):

@@ -51,12 +51,18 @@ def test_scenario_expectations_hold(scenario_dir, kit):
     for code, action in expected.get("fix", {}).items():
         if code in found:
             assert {f.fix.action for f in findings if f.code == code} == {action}
-    for code, text in expected.get("evidence", {}).items():
+    for code, wanted in expected.get("evidence", {}).items():
         if code in needs_simulator:
             continue  # the finding needs derived health: its evidence is the end-to-end test's
-        assert any(text in json.dumps(f.to_dict()) for f in findings if f.code == code)
-    for code, text in expected.get("evidence_not", {}).items():
-        assert not any(text in json.dumps(f.to_dict()) for f in findings if f.code == code)
+        for text in as_list(wanted):
+            assert any(text in json.dumps(f.to_dict()) for f in findings if f.code == code), (code, text)
+    for code, unwanted in expected.get("evidence_not", {}).items():
+        for text in as_list(unwanted):
+            assert not any(text in json.dumps(f.to_dict()) for f in findings if f.code == code), (code, text)
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def test_every_finding_is_complete_and_has_its_contract_severity(scenario_dir, kit):

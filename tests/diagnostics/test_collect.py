@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from diagnostics.arm import MAX_ATTEMPTS, Arm
-from diagnostics.collect import GatewayUnavailable, collect
+from diagnostics.collect import MAX_SUBNET_NIC_GETS, GatewayUnavailable, collect
 from diagnostics.diagnosis import diagnose
 from diagnostics.findings import CheckStatus
 from diagnostics.snapshot import key
@@ -189,7 +189,9 @@ def test_failed_long_running_operation_is_an_error(simulator, clients):
     )
     diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT)
 
-    assert "nic-contoso-web-1" in diagnosis.snapshot.errors["effective_routes"]
+    reason = diagnosis.snapshot.errors["effective_routes"]
+    assert "nic-contoso-web-1: long-running operation failed: InternalServerError: " in reason
+    assert "200" not in reason
     assert not diagnosis.snapshot.effective_routes
     assert diagnosis.snapshot.effective_nsgs  # the other long-running operations completed
     errored = [c for c in checks_by_status(diagnosis, CheckStatus.ERROR) if "effective_routes" in c.reason]
@@ -286,8 +288,85 @@ def test_ip_members_get_the_nsg_of_the_vnet_subnet_they_fall_in(simulator, clien
 
     assert set(snapshot.nsgs) == {key(NSG_APPGW), key(NSG_BACKEND)}
     assert [m.subnet_id.rsplit("/", 1)[1] for m in snapshot.backend_members()] == ["backend-subnet"]
-    assert sim.requests.count("networkInterfaces.get") == 0
+    # the subnet's ipConfigurations name both NICs; the one holding 10.1.1.4 is identified
+    assert sim.requests.count("networkInterfaces.get") == 2
     assert sim.requests.count("networkInterfaces.getEffectiveRouteTable") == 0
+    assert not snapshot.unidentified_nics
+
+
+def ip_pool(data: dict, *addresses: str) -> None:
+    pool = _gateway_resource(data)["properties"]["backendAddressPools"][0]["properties"]
+    pool["backendIPConfigurations"] = []
+    pool["backendAddresses"] = [{"ipAddress": address} for address in addresses]
+
+
+def with_nic_nsg(data: dict) -> str:
+    """nic-contoso-web-1 (10.1.1.4) gets an NSG of its own; returns its id."""
+    nsg_id = f"{RG}/networkSecurityGroups/nsg-nic"
+    data["resources"].append(
+        {"id": nsg_id, "name": "nsg-nic", "type": "Microsoft.Network/networkSecurityGroups",
+         "location": "westeurope", "properties": {"securityRules": []}}
+    )  # fmt: skip
+    nic = next(r for r in data["resources"] if r["id"] == NICS[0])
+    nic["properties"]["networkSecurityGroup"] = {"id": nsg_id}
+    return nsg_id
+
+
+def test_the_nic_holding_an_ip_member_brings_its_nsg(simulator, clients):
+    data = world("request-timeout")
+    ip_pool(data, "10.1.1.4", "10.1.1.5")
+    nsg_id = with_nic_nsg(data)
+    sim = simulator(data)
+
+    snapshot = snapshot_of(sim, clients(sim))
+
+    assert key(nsg_id) in snapshot.nsgs
+    assert {key(n) for n in NICS} <= set(snapshot.nics)
+    assert sim.requests.count("networkInterfaces.get") == 2  # memoised across both members
+
+
+def test_a_subnet_with_many_nics_is_searched_with_one_list_per_resource_group(simulator, clients):
+    data = world("request-timeout")
+    ip_pool(data, "10.1.1.4")
+    nsg_id = with_nic_nsg(data)
+    template = next(r for r in data["resources"] if r["id"] == NICS[1])
+    for n in range(MAX_SUBNET_NIC_GETS):
+        nic = copy.deepcopy(template)
+        nic["id"], nic["name"] = f"{RG}/networkInterfaces/nic-extra-{n}", f"nic-extra-{n}"
+        ip_configuration = nic["properties"]["ipConfigurations"][0]
+        ip_configuration["id"] = f"{nic['id']}/ipConfigurations/ipconfig1"
+        ip_configuration["properties"]["privateIPAddress"] = f"10.1.1.{100 + n}"
+        data["resources"].append(nic)
+    sim = simulator(data)
+
+    snapshot = snapshot_of(sim, clients(sim))
+
+    assert sim.requests.count("networkInterfaces.get") == 0
+    assert sim.requests.count("networkInterfaces.list") == 1
+    assert key(nsg_id) in snapshot.nsgs and key(NICS[0]) in snapshot.nics
+
+
+def test_an_unreadable_nic_behind_an_ip_member_makes_the_backend_nsg_check_an_error(simulator, clients):
+    data = world("request-timeout")
+    ip_pool(data, "10.1.1.4")
+    sim = simulator(data, faults=[FaultRule("networkInterfaces.get", "error", status=403)])
+
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT)
+
+    assert "10.1.1.4" in diagnosis.snapshot.unidentified_nics
+    [check] = [c for c in diagnosis.checks if c.name == "nsg-backend"]
+    assert check.status == CheckStatus.ERROR
+    assert "NIC holding 10.1.1.4" in check.reason
+
+
+def test_an_ip_member_in_a_peered_vnet_brings_that_vnets_subnet_and_nsgs(simulator, clients):
+    sim = simulator("tests/worlds/nsg-peered-spoke-ip-decoy/world.json")
+    snapshot = snapshot_of(sim, clients(sim))
+
+    assert [v.name for v in snapshot.peered_vnets.values()] == ["vnet-spoke"]
+    [member] = snapshot.backend_members()
+    assert member.subnet_id.endswith("/virtualNetworks/vnet-spoke/subnets/spoke-backend")
+    assert key(f"{RG}/networkSecurityGroups/nsg-spoke") in snapshot.nsgs
 
 
 def test_missing_nic_and_nic_in_another_subscription_are_recorded_not_raised(simulator, clients):
@@ -319,3 +398,37 @@ def test_an_fqdn_resolving_into_the_vnet_brings_its_subnet_nsg(simulator, client
     assert key(NSG_BACKEND) in snapshot.nsgs
     diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT, dns_servers=sim.dns_servers)
     assert {check.name: check.status for check in diagnosis.checks}["nsg-backend"] == CheckStatus.PASSED
+
+
+def test_fqdns_on_azure_provided_dns_are_resolved_through_azure_dns(simulator, clients):
+    data = json.loads((ROOT / "tests/worlds/dns-azure-dns-explicit-decoy/world.json").read_text())
+    vnet = next(r for r in data["resources"] if r["name"] == "vnet-contoso")
+    vnet["properties"].pop("dhcpOptions")  # Azure-provided DNS, nothing listed
+    sim = simulator(data)
+
+    snapshot = snapshot_of(sim, clients(sim), dns_servers=sim.dns_servers)
+    assert snapshot.dns_answers == {"app.contoso.com": ["20.50.2.10"]}
+
+    # Azure DNS cannot be asked (no responder for it): nothing is made up, nothing recorded as failed
+    snapshot = snapshot_of(sim, clients(sim), dns_servers={})
+    assert snapshot.dns_answers is None and "dns_answers" not in snapshot.errors
+
+
+def test_an_ip_member_in_a_peered_vnet_that_cannot_be_read_makes_the_backend_nsg_check_an_error(
+    simulator, clients
+):
+    data = json.loads((ROOT / "tests/worlds/nsg-peered-spoke-ip-decoy/world.json").read_text())
+    hub = next(r for r in data["resources"] if r["name"] == "vnet-contoso")
+    [peering] = hub["properties"]["virtualNetworkPeerings"]
+    remote = peering["properties"]["remoteVirtualNetwork"]
+    remote["id"] = remote["id"].replace(
+        "00000000-0000-0000-0000-000000000001", "99999999-0000-0000-0000-000000000009"
+    )
+    sim = simulator(data)
+
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT)
+
+    [check] = [c for c in diagnosis.checks if c.name == "nsg-backend"]
+    assert check.status == CheckStatus.ERROR
+    assert "10.2.1.4 is in peered VNet vnet-spoke, which could not be read" in check.reason
+    assert "outside the gateway's subscription" in check.reason

@@ -91,6 +91,10 @@ def test_the_alert_gives_the_incident_time():
         (["--gateway", GATEWAY, "--world", WORLD, "--at", "yesterday"], "--at"),
         (["--gateway", GATEWAY, "--world", WORLD, "--format", "yaml"], "format"),
         (["--world", WORLD], "--gateway"),
+        (
+            ["--gateway", GATEWAY, "--world", WORLD, "--alert", str(ROOT / "no-such-alert.json")],
+            "cannot read",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fragment):
@@ -100,6 +104,29 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment):
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+    assert fragment in result.stderr
+
+
+def bad_fired_time() -> dict:
+    document = json.loads((ROOT / "scenarios" / "request-timeout" / "alert.json").read_text())
+    document["data"]["essentials"]["firedDateTime"] = "yesterday"
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ({}, "alert.json: not a usable alert: schemaId"),
+        (bad_fired_time(), "firedDateTime is not an ISO 8601"),
+    ],
+)
+def test_an_alert_the_webhook_parser_refuses_is_bad_input(document, fragment, tmp_path):
+    alert = tmp_path / "alert.json"
+    alert.write_text(json.dumps(document))
+    result = run("diagnose", "--gateway", GATEWAY, "--world", WORLD, "--alert", str(alert))
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert fragment in result.stderr
 
 

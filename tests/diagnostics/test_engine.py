@@ -95,6 +95,32 @@ def test_findings_are_sorted_by_severity_then_code_and_deduplicated_case_insensi
     ]
 
 
+def test_causes_come_before_symptoms_of_the_same_severity():
+    results = [
+        CheckResult(
+            "health",
+            CheckStatus.FAILED,
+            findings=(
+                finding("ALL_BACKENDS_UNHEALTHY"),
+                finding("BACKEND_HEALTH_UNKNOWN", Severity.WARNING),
+            ),
+        ),
+        CheckResult(
+            "causes",
+            CheckStatus.FAILED,
+            findings=(finding("PROBE_STATUS_MISMATCH"), finding("CUSTOM_PROBE_INVALID", Severity.WARNING)),
+        ),
+        CheckResult("info", CheckStatus.FAILED, findings=(finding("CUSTOM_DNS_UNVERIFIED", Severity.INFO),)),
+    ]
+    assert [f.code for f in findings_of(results)] == [
+        "PROBE_STATUS_MISMATCH",
+        "ALL_BACKENDS_UNHEALTHY",
+        "CUSTOM_PROBE_INVALID",
+        "BACKEND_HEALTH_UNKNOWN",
+        "CUSTOM_DNS_UNVERIFIED",
+    ]
+
+
 def test_the_real_registry_never_errors_internally_on_a_minimal_gateway(kit):
     world = kit.healthy_world()
     gateway = kit.gateway_body(world)

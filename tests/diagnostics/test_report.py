@@ -126,3 +126,16 @@ def test_incident_window_is_thirty_minutes_or_the_alerts_window_if_longer():
     assert incident_window(fired, parse_duration("PT1H")) == (fired - timedelta(hours=1), fired)
     assert parse_time("2026-11-23T10:27:00") == fired  # naive times are UTC
     assert parse_duration("P1DT2H") == timedelta(days=1, hours=2)
+
+
+def test_a_check_that_passed_with_a_note_says_what_it_left_out():
+    note = "app.contoso.com:443: not resolved; NSGs at a private address of the name were not checked"
+    ran = [
+        CheckResult("nsg-backend", CheckStatus.PASSED, reason=note),
+        CheckResult("nsg-infra-ports", CheckStatus.PASSED),
+    ]
+    for compact in (False, True):
+        text = render_text(diagnosis_of([], ran), compact=compact)
+        assert "Read the notes of nsg-backend below" in text
+        assert "passed  nsg-backend: app.contoso.com:443" in text
+        assert "nsg-infra-ports" not in text

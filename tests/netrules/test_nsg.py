@@ -198,7 +198,8 @@ def test_allow_shadowed_by_higher_priority_deny():
 
 
 @pytest.mark.parametrize(
-    "prefix", ["Internet", "GatewayManager", "GatewayManager.WestEurope", "gatewaymanager", "*"]
+    "prefix",
+    ["Internet", "GatewayManager", "GatewayManager.WestEurope", "gatewaymanager", "AzureCloud", "*"],
 )
 def test_tags_that_cover_gateway_manager(prefix):
     group = nsg(rule("DenyIt", 100, access="Deny", source=prefix, ports="65200-65535"))
@@ -211,9 +212,7 @@ def test_region_suffix_on_the_flow_endpoint_is_ignored():
     assert evaluate_nsg(group, flow, vnet_prefixes=VNET).rule_name == "AllowGwm"
 
 
-@pytest.mark.parametrize(
-    "prefix", ["AzureCloud", "VirtualNetwork", "AzureLoadBalancer", "52.0.0.0/8", "10.1.0.0/16"]
-)
+@pytest.mark.parametrize("prefix", ["VirtualNetwork", "AzureLoadBalancer", "52.0.0.0/8", "10.1.0.0/16"])
 def test_prefixes_that_do_not_cover_gateway_manager(prefix):
     group = nsg(rule("AllowIt", 100, source=prefix, ports="*"))
     assert evaluate_nsg(group, infra_flow(65200), vnet_prefixes=VNET).rule_name == "DenyAllInBound"
@@ -572,3 +571,29 @@ def test_a_group_side_matches_no_flow_that_names_no_group():
     assert evaluate_nsg(group, flow, vnet_prefixes=VNET).rule_name == "AllowVnetInBound"
     from_db = Flow("Inbound", "10.1.2.0/24", "10.1.1.4", 8080, source_groups=[ASG_DB])
     assert evaluate_nsg(group, from_db, vnet_prefixes=VNET).rule_name == "DenyFromDb"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "tag", "covered"),
+    [
+        ("AzureCloud", "gatewaymanager", True),
+        ("AzureCloud.WestEurope", "gatewaymanager", True),
+        ("AzureCloud", "azureloadbalancer", False),
+        ("Internet", "azureloadbalancer", False),
+        ("Internet", "azurecloud", True),
+        ("GatewayManager", "azurecloud", False),
+    ],
+)
+def test_tag_containment(prefix, tag, covered):
+    assert prefix_covers(prefix, Endpoint(tag=tag), ()) is covered
+
+
+def test_a_deny_of_azure_cloud_ahead_of_the_gateway_manager_allow_blocks_it():
+    group = nsg(
+        rule("DenyAzureCloud", 90, access="Deny", source="AzureCloud", ports="*"),
+        rule("AllowGwm", 100, source="GatewayManager", ports="65200-65535"),
+    )
+    match = evaluate_nsg(group, infra_flow(65200), vnet_prefixes=VNET)
+    assert (match.access, match.rule_name) == ("Deny", "DenyAzureCloud")
+    lb = Flow("Inbound", "AzureLoadBalancer", GW_IP, 65200)
+    assert evaluate_nsg(group, lb, vnet_prefixes=VNET).rule_name == "AllowAzureLoadBalancerInBound"

@@ -83,6 +83,21 @@ def test_appliance_slash16_with_slash24_back_to_vnet_local():
     )
 
 
+def test_peered_prefixes_route_over_the_peering_unless_a_user_route_claims_them():
+    peered = ["10.2.0.0/16", "192.168.10.0/24"]
+    spoke = select_route("10.2.1.4", route_table=None, vnet_prefixes=VNET, peering_prefixes=peered)
+    assert (spoke.prefix, spoke.next_hop_type, spoke.source) == ("10.2.0.0/16", "VNetPeering", "Default")
+    other = select_route("192.168.10.9", route_table=None, vnet_prefixes=VNET, peering_prefixes=peered)
+    assert other.next_hop_type == "VNetPeering"
+    assert (
+        select_route("10.3.0.1", route_table=None, vnet_prefixes=VNET, peering_prefixes=peered).next_hop_type
+        == "None"
+    )
+    via_fw = route_table(("spoke-via-fw", "10.2.0.0/16", "VirtualAppliance", "10.1.9.4"))
+    choice = select_route("10.2.1.4", route_table=via_fw, vnet_prefixes=VNET, peering_prefixes=peered)
+    assert (choice.next_hop_type, choice.route_name) == ("VirtualAppliance", "spoke-via-fw")
+
+
 def test_user_route_beats_system_route_of_same_prefix():
     table = route_table(
         ("Blackhole", "10.1.0.0/16", "None", None), ("Default", "0.0.0.0/0", "VirtualAppliance", "10.1.9.9")
