@@ -101,8 +101,11 @@ def alert_incident(
 
 
 @contextmanager
-def _simulated(world: str | Path | dict[str, Any]) -> Iterator[tuple[Any, AzureClients]]:
-    """The simulator serving `world`, and SDK clients pointed at it."""
+def _simulated(
+    world: str | Path | dict[str, Any], subscription: str | None = None
+) -> Iterator[tuple[Any, AzureClients]]:
+    """The simulator serving `world`, and SDK clients pointed at it for `subscription` (default: the
+    world's; a gateway in another subscription is then not found, as in Azure)."""
     from simulator import Simulator, WorldError
 
     try:
@@ -111,7 +114,7 @@ def _simulated(world: str | Path | dict[str, Any]) -> Iterator[tuple[Any, AzureC
         raise UsageError(str(error)) from None
     with sim:
         clients = make_clients(
-            sim.subscription_id,
+            subscription or sim.subscription_id,
             target=ArmTarget(sim.endpoint, sim.ca_cert),
             polling_interval=SIMULATOR_POLLING_SECONDS,
         )
@@ -148,7 +151,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"window_size": incident.window, "progress": progress}
     try:
         if args.world:
-            with _simulated(args.world) as (sim, clients):
+            with _simulated(args.world, arm_parts(gateway_id)["subscription"]) as (sim, clients):
                 diagnosis = _diagnose(
                     gateway_id,
                     clients,

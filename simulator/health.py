@@ -293,14 +293,29 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+AZURE_DNS = "168.63.129.16"  # Azure-provided DNS: listing it in dnsServers is not custom DNS
+
+
+def _answering_server(vnet: dict | None, dns: dict) -> str | None:
+    """The VNet DNS server whose answers count: the first one the world has a table for, else Azure
+    DNS when the VNet lists it (or lists none); "" when only unknown custom servers are listed."""
+    servers = (props(vnet).get("dhcpOptions") or {}).get("dnsServers") or []
+    for server in servers:
+        if server in dns:
+            return server
+        if server == AZURE_DNS:
+            return None
+    return "" if servers else None
+
+
 def resolution_known(name: str, vnet: dict | None, backends: dict, dns: dict) -> bool:
     """Whether the world says what ``name`` resolves to: an IP, a name a world DNS server of
     the VNet answers for (or not), or under Azure DNS a name ``backends`` lists."""
     if _is_ip(name):
         return True
-    servers = (props(vnet).get("dhcpOptions") or {}).get("dnsServers") or []
-    if servers:
-        return any(server in dns for server in servers)
+    server = _answering_server(vnet, dns)
+    if server is not None:
+        return server != ""
     return backend_behaviour(backends, name) is not None
 
 
@@ -313,13 +328,12 @@ def resolve(name: str, vnet: dict | None, backends: dict, dns: dict) -> str | No
     """
     if _is_ip(name):
         return name
-    servers = (props(vnet).get("dhcpOptions") or {}).get("dnsServers") or []
-    if servers:
-        for server in servers:
-            if server in dns:
-                addresses = answer(dns[server], name)
-                return addresses[0] if addresses else None
+    server = _answering_server(vnet, dns)
+    if server == "":
         return None
+    if server is not None:
+        addresses = answer(dns[server], name)
+        return addresses[0] if addresses else None
     return name if backend_behaviour(backends, name) is not None else None
 
 

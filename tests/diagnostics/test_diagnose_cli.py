@@ -151,3 +151,10 @@ def test_demo_diagnoses_every_bundled_scenario():
         expected = json.loads((ROOT / "scenarios" / name / "expected.json").read_text())
         for code in expected["must"]:
             assert f"  {code}  " in by_name[name], f"{name}: {code} not shown"
+
+
+def test_a_gateway_in_another_subscription_than_the_world_is_not_found():
+    other = GATEWAY.replace("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002")
+    result = run("diagnose", "--gateway", other, "--world", str(ROOT / "scenarios/healthy/world.json"))
+    assert result.returncode == 2
+    assert "SubscriptionNotFound" in result.stderr and len(result.stderr.strip().splitlines()) == 1

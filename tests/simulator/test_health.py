@@ -374,6 +374,14 @@ def test_azure_dns_resolves_names_the_world_knows(fqdn_world):
     assert fqdn_world.kinds() == [ProbeLogKind.HEALTHY]
 
 
+def test_azure_dns_listed_as_a_dns_server_is_not_custom_dns(fqdn_world):
+    fqdn_world.stored(VNET)["properties"]["dhcpOptions"]["dnsServers"] = ["168.63.129.16"]
+    fqdn_world.backends["api.internal.contoso.net"] = listening(8080)
+    assert fqdn_world.kinds() == [ProbeLogKind.HEALTHY]
+    fqdn_world.dns["168.63.129.16"] = {}  # a world may still say what Azure DNS answers
+    assert fqdn_world.kinds() == [ProbeLogKind.DNS]
+
+
 # --- (c) the network path ------------------------------------------------------------
 
 
