@@ -34,7 +34,9 @@ lint: setup
 	$(BIN)/mypy appgw_doctor diagnostics netrules simulator notifications intake state function_app.py
 
 bench: setup
+	$(BIN)/python bench/simulator_bench.py
 	$(BIN)/python bench/diagnosis_bench.py
+	$(BIN)/python bench/webhook_bench.py
 
 # Security checks of infra/*.bicep (checkov, offline), in a venv of its own: checkov pins versions
 # the app's dependencies must not be tied to.
