@@ -25,13 +25,16 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	$(BIN)/appgw-doctor demo
 
+TYPED := appgw_doctor diagnostics netrules simulator notifications intake state function_app.py
+
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(TYPED)
 	$(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy appgw_doctor diagnostics netrules simulator notifications intake state function_app.py
+	$(BIN)/mypy $(TYPED)
 
 bench: setup
 	$(BIN)/python bench/simulator_bench.py

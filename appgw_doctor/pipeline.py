@@ -37,9 +37,10 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
+from appgw_doctor.arm_ids import is_gateway_id, subscription_of
 from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
 from appgw_doctor.config import ConfigError, Settings
-from intake.alerts import FIRED, RESOLVED, Alert, is_gateway_id, subscription_of
+from intake.alerts import FIRED, RESOLVED, Alert
 from intake.events import ResourceChange
 from state import CloseReason, DiagnosisRecord, Incident, IncidentStatus, Lease, StateStore
 from state.backend import RecordChanged
@@ -651,7 +652,7 @@ def watched_resources(diagnosis: Any) -> list[str]:
     route table on it: writes to these can break the gateway."""
     snapshot = getattr(diagnosis, "snapshot", None)
     subnet_id = snapshot.gateway_subnet_id if snapshot is not None else None
-    if not subnet_id:
+    if snapshot is None or not subnet_id:
         return []
     lowered = subnet_id.lower()
     vnet = [subnet_id[: lowered.rindex("/subnets/")]] if "/subnets/" in lowered else []

@@ -39,8 +39,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
-from azure.mgmt.core.tools import parse_resource_id
 
+from appgw_doctor.arm_ids import gateway_names, name_of, parent_id, parse
 from diagnostics.arm import Arm, ArmCallFailed
 from diagnostics.snapshot import (
     AZURE_DNS,
@@ -48,8 +48,6 @@ from diagnostics.snapshot import (
     backend_members,
     custom_dns_servers,
     key,
-    name_of,
-    parent_id,
     peered_vnet_holding,
     subnet_containing,
 )
@@ -95,11 +93,6 @@ PIECE_OF_KIND = {
     "effective_nsgs": "effective_nsgs",
     "metrics": "metrics",
 }
-
-
-def arm_parts(resource_id: str) -> dict[str, str]:
-    """The named parts of an ARM id (subscription, resource_group, name, child_name_1, ...)."""
-    return {name: str(value) for name, value in parse_resource_id(resource_id or "").items()}
 
 
 @dataclass(frozen=True)
@@ -227,7 +220,7 @@ class _Collector:
         self.dns_servers = dns_servers
         self.resolve_dns = resolve_dns
         self.graph = _Graph(workers)
-        self.subscription = arm_parts(gateway.id)["subscription"]
+        self.subscription = parse(gateway.id)["subscription"]
         subnet_id = next((c.subnet.id for c in gateway.gateway_ip_configurations or [] if c.subnet), None)
         self.gateway_subnet_id = subnet_id
         self.gateway_vnet_id = parent_id(subnet_id) if subnet_id else None
@@ -237,7 +230,7 @@ class _Collector:
     # --- fetches (each one SDK operation, memoised) ---
 
     def _names(self, resource_id: str) -> tuple[str, str]:
-        parts = arm_parts(resource_id)
+        parts = parse(resource_id)
         if not parts.get("resource_group") or not parts.get("name"):
             raise ArmCallFailed(f"not an ARM resource id: {resource_id}")
         if key(parts.get("subscription")) != key(self.subscription):
@@ -278,7 +271,7 @@ class _Collector:
 
     def subnet(self, subnet_id: str) -> Future[Any]:
         def call() -> Any:
-            parts = arm_parts(subnet_id)
+            parts = parse(subnet_id)
             group, vnet_name = self._names(parent_id(subnet_id))
             return self.arm.call(self.network.subnets.get, group, vnet_name, parts["child_name_1"])
 
@@ -399,9 +392,7 @@ class _Collector:
             nics = [nic for nic in (_value(f) for f in futures.values()) if nic is not None]
             unread = [f"NIC {name_of(n)}" for n, f in futures.items() if f.exception() is not None]
         else:
-            groups = {
-                key(arm_parts(n)["resource_group"]): arm_parts(n)["resource_group"] for n in nic_ids.values()
-            }
+            groups = {key(parse(n)["resource_group"]): parse(n)["resource_group"] for n in nic_ids.values()}
             nics = []
             for group in groups.values():
                 listed = _value(self.nic_list(group))
@@ -601,18 +592,3 @@ def collect(
     finally:
         collector.graph.close()
     return snapshot
-
-
-def gateway_names(gateway_id: str) -> tuple[str, str]:
-    """(resource group, name) of an Application Gateway id; ValueError for any other string."""
-    parts = arm_parts(gateway_id)
-    if (
-        not parts.get("subscription")
-        or not parts.get("resource_group")
-        or key(parts.get("namespace")) != "microsoft.network"
-        or key(parts.get("type")) != "applicationgateways"
-        or not parts.get("name")
-        or parts.get("children")
-    ):
-        raise ValueError(f"not an Application Gateway resource id: {gateway_id}")
-    return parts["resource_group"], parts["name"]

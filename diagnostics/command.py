@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from appgw_doctor.arm_ids import gateway_names, parse
 from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
 from appgw_doctor.cli import EXIT_OK, UsageError
 from appgw_doctor.iso8601 import parse_time
-from diagnostics.collect import GatewayUnavailable, arm_parts, gateway_names
+from diagnostics.collect import GatewayUnavailable
 from diagnostics.diagnosis import Diagnosis, diagnose
 from diagnostics.report import FORMATS, render
 from intake.alerts import parse_alert_body
@@ -151,7 +152,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"window_size": incident.window, "progress": progress}
     try:
         if args.world:
-            with _simulated(args.world, arm_parts(gateway_id)["subscription"]) as (sim, clients):
+            with _simulated(args.world, parse(gateway_id)["subscription"]) as (sim, clients):
                 diagnosis = _diagnose(
                     gateway_id,
                     clients,
@@ -160,7 +161,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
                     **options,
                 )
         else:
-            subscription = arm_parts(gateway_id)["subscription"]
+            subscription = parse(gateway_id)["subscription"]
             clients = make_clients(subscription, polling_interval=AZURE_POLLING_SECONDS)
             try:
                 diagnosis = _diagnose(gateway_id, clients, incident_time=incident.time, **options)

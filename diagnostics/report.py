@@ -11,10 +11,10 @@ import json
 import textwrap
 from typing import Any
 
+from appgw_doctor.arm_ids import name_of, resource_group_of
 from appgw_doctor.iso8601 import as_utc
 from diagnostics.diagnosis import Diagnosis
 from diagnostics.findings import CheckResult, CheckStatus, Finding
-from diagnostics.snapshot import name_of
 
 FORMATS = ("text", "json", "markdown")
 WIDTH = 110
@@ -35,14 +35,6 @@ def render(diagnosis: Diagnosis, fmt: str = "text") -> str:
 
 def render_json(diagnosis: Diagnosis) -> str:
     return json.dumps(diagnosis.to_dict(), indent=2, default=str)
-
-
-def resource_group_of(resource_id: str) -> str:
-    parts = resource_id.strip("/").split("/")
-    lowered = [part.lower() for part in parts]
-    if "resourcegroups" in lowered and lowered.index("resourcegroups") + 1 < len(parts):
-        return parts[lowered.index("resourcegroups") + 1]
-    return "?"
 
 
 def _when(diagnosis: Diagnosis) -> str:
@@ -106,7 +98,7 @@ def _wrap(label: str, text: str, indent: str = "    ") -> list[str]:
 
 def render_text(diagnosis: Diagnosis, *, compact: bool = False) -> str:
     """The report a person reads; `compact` leaves out evidence and the per-check list."""
-    group = resource_group_of(diagnosis.gateway)
+    group = resource_group_of(diagnosis.gateway) or "?"
     lines = [
         f"Application Gateway {name_of(diagnosis.gateway)} (resource group {group})",
         f"Incident time {_when(diagnosis)}",
@@ -172,7 +164,7 @@ def render_markdown(diagnosis: Diagnosis) -> str:
     lines = [
         f"# Application Gateway diagnosis: {gateway}",
         "",
-        f"- **Resource group:** {resource_group_of(diagnosis.gateway)}",
+        f"- **Resource group:** {resource_group_of(diagnosis.gateway) or '?'}",
         f"- **Gateway:** `{diagnosis.gateway}`",
         f"- **Incident time:** {_when(diagnosis)}",
         f"- **Checks:** {_tally(diagnosis)}",

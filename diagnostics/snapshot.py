@@ -19,6 +19,8 @@ from typing import Any
 
 from azure.mgmt.network import models as net
 
+from appgw_doctor.arm_ids import parent_id
+
 
 class MissingData(Exception):
     """A check needs a piece of the snapshot that could not be collected."""
@@ -27,16 +29,6 @@ class MissingData(Exception):
 def key(resource_id: str | None) -> str:
     """ARM ids compare case-insensitively."""
     return (resource_id or "").lower()
-
-
-def name_of(resource_id: str | None) -> str:
-    return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
-
-
-def parent_id(child_id: str, levels: int = 2) -> str:
-    """`.../networkInterfaces/nic/ipConfigurations/ip` -> `.../networkInterfaces/nic`."""
-    parts = child_id.rstrip("/").split("/")
-    return "/".join(parts[:-levels])
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,12 @@ else is refused with an IntakeError naming what is wrong.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from appgw_doctor.arm_ids import is_gateway_id, subscription_of
 from appgw_doctor.iso8601 import parse_duration
 from appgw_doctor.iso8601 import parse_time as parse_iso_time
 from intake.errors import IntakeError, bad_request
@@ -25,13 +24,6 @@ FIRED = "Fired"
 RESOLVED = "Resolved"
 ACCEPTED_SIGNALS = ("Metric", "Log")
 
-_GATEWAY_ID = re.compile(  # matched against the whole id (fullmatch)
-    r"/subscriptions/(?P<sub>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-    r"/resourcegroups/[^/]+/providers/microsoft\.network/applicationgateways/[^/]+",
-    re.IGNORECASE,
-)
-# Control and format characters (newline, NUL, bidi overrides, ...) never occur in ARM names.
-_UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp")
 # Alert times outside this range are not real (and break time arithmetic near year 1 or 9999).
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 MAX_FUTURE = timedelta(days=366)
@@ -245,21 +237,6 @@ def parse_alert_document(document: Any, *, allowed_subscriptions: Iterable[str] 
         metric=MetricCriterion.first_of(condition_block),
     )
     return [replace(first, gateway_id=target) for target in dict.fromkeys(targets)]
-
-
-def subscription_of(resource_id: str) -> str:
-    """Lower-case subscription GUID of an ARM id ('' when there is none)."""
-    parts = resource_id.split("/")
-    if len(parts) > 2 and parts[1].lower() == "subscriptions":
-        return parts[2].lower()
-    return ""
-
-
-def is_gateway_id(resource_id: str) -> bool:
-    """An Application Gateway's ARM id, the whole string, without control or format characters."""
-    return bool(_GATEWAY_ID.fullmatch(resource_id)) and not any(
-        unicodedata.category(char) in _UNPRINTABLE for char in resource_id
-    )
 
 
 def parse_time(value: str | None) -> datetime | None:

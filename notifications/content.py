@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from appgw_doctor.arm_ids import ArmId
 from diagnostics.findings import CheckResult, CheckStatus, Finding, Severity
 
 Kind = Literal["incident", "resolved"]
@@ -72,34 +73,20 @@ class ResourceRef:
 
     @classmethod
     def parse(cls, resource_id: str) -> ResourceRef:
-        parts = resource_id.strip("/").split("/")
-        lowered = [p.lower() for p in parts]
-        if len(parts) < 8 or lowered[0] != "subscriptions" or lowered[2] != "resourcegroups":
-            raise MessageError(f"not an ARM resource id: {resource_id!r}")
-        if lowered[4] != "providers":
-            raise MessageError(f"not an ARM resource id: {resource_id!r}")
-        # subscriptions/S/resourceGroups/G/providers/NS/type/name[/childType/childName]...
-        top = parts[:8]
-        child = parts[8:]
-        if child and len(child) % 2:
-            raise MessageError(f"not an ARM resource id: {resource_id!r}")
-        if child:
-            kind = _CHILD_KINDS.get(child[-2].lower(), child[-2])
-            name = child[-1]
-            parent = child[-3] if len(child) > 2 else parts[7]
-        else:
-            kind = _TOP_KINDS.get(lowered[6], parts[6])
-            name = parts[7]
-            parent = None
+        try:
+            arm = ArmId.parse(resource_id)
+        except ValueError as error:
+            raise MessageError(str(error)) from None
+        kinds = _CHILD_KINDS if arm.is_child else _TOP_KINDS
         return cls(
             id=resource_id,
-            name=name,
-            kind=kind,
-            parent=parent,
-            resource_group=parts[3],
-            subscription=parts[1],
+            name=arm.name,
+            kind=kinds.get(arm.resource_type.lower(), arm.resource_type),
+            parent=arm.holder,
+            resource_group=arm.resource_group,
+            subscription=arm.subscription,
             # Child resources have no portal blade of their own; the parent's blade shows them.
-            portal_url=f"{PORTAL_BASE}/{'/'.join(top)}/overview",
+            portal_url=f"{PORTAL_BASE}{arm.top_id}/overview",
         )
 
     @property

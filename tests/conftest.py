@@ -10,16 +10,24 @@ closed when the test ends.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
 from simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests judge logic, not speed: no per-example deadline on a shared 2-core machine. In CI
+# the examples are derandomized, so a run is repeatable; locally they vary and keep finding cases.
+settings.register_profile("local", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
+from appgw_doctor.arm_ids import name_of
 from diagnostics.checks.base import Check, need, wire
 from diagnostics.findings import Finding, Fix, Severity
-from diagnostics.snapshot import Snapshot, iter_health_servers, key, name_of
+from diagnostics.snapshot import Snapshot, iter_health_servers, key
 from netrules.probes import health_state
 
 # (pool id, settings id) -> [(address, state, probe log)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from appgw_doctor.arm_ids import ArmId
 from diagnostics.findings import Finding
 from diagnostics.snapshot import MissingData, Snapshot
 
@@ -87,29 +88,7 @@ def collected(snapshot: Snapshot, piece: str, value: Any, what: str) -> Any:
     raise MissingData(f"{piece}: {what} was not collected")
 
 
-@dataclass(frozen=True)
-class ArmId:
-    """The parts of an ARM id a CLI command needs."""
-
-    resource_group: str
-    name: str
-    parent_name: str  # the top-level resource (gateway, NSG, route table) that holds `name`
-
-
-def parse_arm_id(resource_id: str) -> ArmId:
-    """`/subscriptions/s/resourceGroups/RG/providers/NS/type/NAME[/child/CHILD]` -> its parts."""
-    parts = resource_id.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-    try:
-        group = parts[lowered.index("resourcegroups") + 1]
-        provider_at = lowered.index("providers")
-        top_name = parts[provider_at + 3]
-    except (ValueError, IndexError):
-        raise ValueError(f"not an ARM resource id: {resource_id!r}") from None
-    return ArmId(resource_group=group, name=parts[-1], parent_name=top_name)
-
-
 def gateway_cli(snapshot: Snapshot) -> str:
     """`-g RG --gateway-name GW`, the arguments every `az network application-gateway <child>` takes."""
-    arm = parse_arm_id(snapshot.gateway_id)
+    arm = ArmId.parse(snapshot.gateway_id)
     return f"-g {arm.resource_group} --gateway-name {arm.name}"

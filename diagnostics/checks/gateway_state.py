@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from diagnostics.checks.base import Check, parse_arm_id, same, wire
+from appgw_doctor.arm_ids import ArmId
+from diagnostics.checks.base import Check, same, wire
 from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import MissingData, Snapshot
 
@@ -14,7 +15,7 @@ def gateway_not_running(snapshot: Snapshot) -> list[Finding]:
         raise MissingData("gateway: operationalState was not reported")
     if same(state, "Running"):
         return []
-    arm = parse_arm_id(snapshot.gateway_id)
+    arm = ArmId.parse(snapshot.gateway_id)
     start = f"az network application-gateway start -g {arm.resource_group} -n {arm.name}"
     return [
         Finding(

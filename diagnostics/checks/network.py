@@ -9,8 +9,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from diagnostics.checks.base import NotApplicable, collected, need, parse_arm_id, same
-from diagnostics.snapshot import MissingData, Snapshot, name_of, virtual_network_tag
+from appgw_doctor.arm_ids import ArmId, name_of
+from diagnostics.checks.base import NotApplicable, collected, need, same
+from diagnostics.snapshot import MissingData, Snapshot, virtual_network_tag
 from netrules.nsg import Flow, RuleMatch, evaluate_nsg, nsg_rules
 
 LOWEST_CUSTOM_PRIORITY = 4096
@@ -178,7 +179,7 @@ class AllowRule:
         return evidence
 
     def command(self) -> str:
-        arm = parse_arm_id(self.nsg_id)
+        arm = ArmId.parse(self.nsg_id)
 
         def words(values: tuple[str, ...]) -> str:
             return " ".join(shlex.quote(v) for v in values)

@@ -16,6 +16,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
+from appgw_doctor.arm_ids import name_of, parent_id
 from diagnostics.checks.base import Check, Findings, NotApplicable, collected, listed
 from diagnostics.checks.network import (
     blamed_resource,
@@ -32,8 +33,6 @@ from diagnostics.snapshot import (
     MissingData,
     Snapshot,
     key,
-    name_of,
-    parent_id,
     subnet_containing,
     virtual_network_tag,
 )
@@ -189,10 +188,10 @@ def _rule_sources(snapshot: Snapshot) -> list[str]:
             prefixes += rule.sources
     for groups in snapshot.effective_nsgs.values():
         for group in groups:
-            for rule in group.effective_security_rules or []:
-                prefixes += rule.source_address_prefixes or []
-                prefixes += [rule.source_address_prefix] if rule.source_address_prefix else []
-                prefixes += rule.expanded_source_address_prefix or []
+            for effective in group.effective_security_rules or []:
+                prefixes += effective.source_address_prefixes or []
+                prefixes += [effective.source_address_prefix] if effective.source_address_prefix else []
+                prefixes += effective.expanded_source_address_prefix or []
     return prefixes
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from appgw_doctor.arm_ids import name_of
 from diagnostics.checks.base import Check, gateway_cli, same, wire
 from diagnostics.findings import Finding, Fix, Severity
-from diagnostics.snapshot import Snapshot, key, name_of
+from diagnostics.snapshot import Snapshot, key
 
 
 def _member_count(pool: Any) -> int:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from appgw_doctor.arm_ids import name_of
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, gateway_cli, wire
 from diagnostics.findings import Finding, Fix, Severity
-from diagnostics.snapshot import Snapshot, key, name_of
+from diagnostics.snapshot import Snapshot, key
 from netrules.probes import ProbeLogKind, classify_probe_log, probe_problems
 
 # Probe-log failures a different probe definition (path, host, match, time-out) can cure.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from appgw_doctor.arm_ids import ArmId, name_of
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import (
     Check,
@@ -26,13 +27,12 @@ from diagnostics.checks.base import (
     NotApplicable,
     collected,
     listed,
-    parse_arm_id,
     same,
     wire,
 )
 from diagnostics.checks.network import gateway_subnet
 from diagnostics.findings import Finding, Fix, Severity
-from diagnostics.snapshot import MissingData, Snapshot, address_space, key, name_of, peering_prefixes
+from diagnostics.snapshot import MissingData, Snapshot, address_space, key, peering_prefixes
 from netrules.routes import select_route
 
 DEFAULT_PREFIX = "0.0.0.0/0"
@@ -88,7 +88,7 @@ def default_route_not_internet(snapshot: Snapshot) -> list[Finding]:
     table = _route_table(snapshot)
     findings = []
     for choice, addresses in _internet_routes(snapshot, table).values():
-        arm = parse_arm_id(choice.route_id)
+        arm = ArmId.parse(choice.route_id)
         hop = _hop(choice.next_hop_type, choice.next_hop_ip)
         name = choice.route_name or arm.name
         what = "0.0.0.0/0" if choice.prefix == DEFAULT_PREFIX else f"Internet-bound traffic ({choice.prefix})"
@@ -181,7 +181,7 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
                     summary=f"Change or remove route {name} so the backend addresses route VnetLocal from "
                     "the gateway subnet (or make sure the next hop forwards them).",
                     command=(
-                        f"az network route-table route delete -g {parse_arm_id(table.id).resource_group} "
+                        f"az network route-table route delete -g {ArmId.parse(table.id).resource_group} "
                         f"--route-table-name {table.name} -n {name}"
                     ),
                 ),

@@ -7,7 +7,8 @@ from azure.mgmt.network import models as net
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagnostics.checks.base import listed, parse_arm_id
+from appgw_doctor.arm_ids import ArmId
+from diagnostics.checks.base import listed
 from diagnostics.checks.network import blocked_ranges, propose_allow_rule
 from netrules.nsg import Flow, RuleMatch, evaluate_nsg
 
@@ -44,11 +45,11 @@ def nsg(*rules: tuple[str, int, str, str]) -> net.NetworkSecurityGroup:
 
 
 def test_arm_ids_give_group_name_and_parent():
-    arm = parse_arm_id(f"{NSG_ID}/securityRules/DenyAll")
+    arm = ArmId.parse(f"{NSG_ID}/securityRules/DenyAll")
     assert (arm.resource_group, arm.name, arm.parent_name) == ("rg-net", "DenyAll", "nsg-a")
-    assert parse_arm_id(NSG_ID).name == "nsg-a"
+    assert ArmId.parse(NSG_ID).name == "nsg-a"
     with pytest.raises(ValueError, match="not an ARM resource id"):
-        parse_arm_id("nsg-a")
+        ArmId.parse("nsg-a")
 
 
 rule_strategy = st.tuples(
