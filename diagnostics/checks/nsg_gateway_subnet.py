@@ -112,12 +112,26 @@ def nsg_blocks_load_balancer(snapshot: Snapshot) -> list[Finding]:
             f"priority {first.priority})",
             resource=blamed_resource(first, nsg.id),
             evidence=_blocked_evidence(nsg, blocked, flow, f"{low}-{high}"),
-            fix=Fix(
-                summary=f"Allow inbound from the AzureLoadBalancer service tag on NSG {nsg.name} with a "
-                f"priority ahead of {first.rule_name}; Azure's health probes come from it."
+            fix=_allow_fix(
+                nsg,
+                first,
+                f"Allow inbound from the AzureLoadBalancer service tag on NSG {nsg.name} with a priority "
+                f"ahead of {first.rule_name}; Azure's health probes come from it.",
+                name="AllowAzureLoadBalancerInbound",
+                direction="Inbound",
+                sources=("AzureLoadBalancer",),
+                destinations=("*",),
+                ports=(f"{low}-{high}",),
             ),
         )
     ]
+
+
+def _allow_fix(nsg: Any, deciding: Any, summary: str, **rule: Any) -> Fix:
+    """A person's fix with a ready `az` command for an allow rule ahead of `deciding` (no automatic
+    action: FINDINGS.md names no safe fix for these codes)."""
+    proposed = propose_allow_rule(nsg, deciding=deciding, **rule)
+    return Fix(summary=summary, command=proposed.command() if proposed is not None else None)
 
 
 def nsg_blocks_internet_outbound(snapshot: Snapshot) -> list[Finding]:
@@ -138,9 +152,16 @@ def nsg_blocks_internet_outbound(snapshot: Snapshot) -> list[Finding]:
             f"(rule {first.rule_name}); a v2 gateway needs it",
             resource=blamed_resource(first, nsg.id),
             evidence=_blocked_evidence(nsg, blocked, flow, ", ".join(str(p) for p in INTERNET_PORTS)),
-            fix=Fix(
-                summary=f"Remove or narrow rule {first.rule_name} on NSG {nsg.name}: a v2 gateway subnet "
-                "must keep outbound Internet connectivity."
+            fix=_allow_fix(
+                nsg,
+                first,
+                f"Remove or narrow rule {first.rule_name} on NSG {nsg.name}, or allow outbound Internet "
+                "ahead of it: a v2 gateway subnet must keep outbound Internet connectivity.",
+                name="AllowInternetOutbound",
+                direction="Outbound",
+                sources=("*",),
+                destinations=("Internet",),
+                ports=tuple(str(port) for port in INTERNET_PORTS),
             ),
         )
     ]

@@ -152,8 +152,11 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
     detached = _detached_probes(snapshot)
     findings = []
     for probe in detached:
+        # Every settings of the protocol counts, used by a rule or not (as FINDINGS.md words it).
         fallback = [
-            s for s in _used_settings(snapshot) if _falls_back(s) and _protocol(s) == _protocol(probe)
+            s
+            for s in snapshot.gateway.backend_http_settings_collection or []
+            if _falls_back(s) and _protocol(s) == _protocol(probe)
         ]
         if not fallback:
             continue

@@ -5,10 +5,10 @@
   representative public addresses, so a split default (0.0.0.0/1 + 128.0.0.0/1) counts too.
 - UDR_DIVERTS_BACKEND_TRAFFIC: the route that wins (longest prefix, user over system) for a backend
   address drops it (`None`) or sends it through an appliance or VPN/ExpressRoute gateway. A broad
-  user route does not divert a backend that a longer route keeps local. Forcing backend traffic
-  through a firewall is a common, working design: when backend health shows every server behind
-  an appliance or gateway hop healthy, that route is not causing 502s and is not reported (a
-  `None` hop always drops traffic, and without health the route stays suspect).
+  user route does not divert a backend that a longer route keeps local. It is raised as the
+  contract says whatever backend health shows; when health reports every server behind an
+  appliance or gateway hop healthy the evidence and title say so (a firewall that forwards today
+  is a working design, and the person reading decides).
 - BGP_DEFAULT_ROUTE: an active effective 0.0.0.0/0 learned from a virtual network gateway (seen on
   backend NICs of the VNet), unless the gateway subnet is shielded from it: a route table there with
   BGP route propagation disabled, or with its own 0.0.0.0/0 user route (a user route beats a
@@ -23,7 +23,6 @@ from appgw_doctor.arm_ids import ArmId, name_of
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import (
     Check,
-    Findings,
     NotApplicable,
     collected,
     listed,
@@ -148,15 +147,11 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
     if not diverted and unchecked:
         raise MissingData("could not route-check unresolved backends: " + ", ".join(unchecked))
     health = _health_by_member(snapshot)
-    findings, healthy = [], []
+    findings = []
     for choice, member_hits in diverted.values():
-        if wire(choice.next_hop_type) in FORWARDING_HOPS and _all_healthy(member_hits, health):
-            name = choice.route_name or name_of(choice.route_id)
-            healthy.append(
-                f"route {name} sends {listed(h['address'] for h in member_hits)} through "
-                f"{_hop(choice.next_hop_type, choice.next_hop_ip)}, and backend health shows them all healthy"
-            )
-            continue
+        forwarding_and_healthy = wire(choice.next_hop_type) in FORWARDING_HOPS and _all_healthy(
+            member_hits, health
+        )
         hits = [{"address": h["address"], "pool": h["pool"]} for h in member_hits]
         hop = _hop(choice.next_hop_type, choice.next_hop_ip)
         servers = listed(h["address"] for h in hits)
@@ -166,7 +161,12 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
                 code="UDR_DIVERTS_BACKEND_TRAFFIC",
                 severity=Severity.CRITICAL,
                 title=f"Route {name} ({choice.prefix} -> {hop}) in {table.name} diverts gateway traffic to "
-                f"backend {servers}",
+                f"backend {servers}"
+                + (
+                    " (backend health reports them healthy: the hop forwards today)"
+                    if forwarding_and_healthy
+                    else ""
+                ),
                 resource=choice.route_id,
                 evidence={
                     "routeTable": table.id,
@@ -176,6 +176,7 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
                     "nextHopIpAddress": choice.next_hop_ip,
                     "source": wire(choice.source),
                     "backends": hits,
+                    "backendsHealthy": forwarding_and_healthy,
                 },
                 fix=Fix(
                     summary=f"Change or remove route {name} so the backend addresses route VnetLocal from "
@@ -187,7 +188,7 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
                 ),
             )
         )
-    return Findings(findings, note="; ".join(healthy))
+    return findings
 
 
 def _health_by_member(snapshot: Snapshot) -> dict[tuple[str, str], set[str]] | None:
@@ -226,6 +227,12 @@ def gateway_subnet_shield(snapshot: Snapshot) -> str | None:
     return None
 
 
+def _nic_resource_id(snapshot: Snapshot, nic_id: str) -> str:
+    """The NIC's id as ARM spells it (effective routes are keyed by the lower-cased id)."""
+    nic = snapshot.nics.get(key(nic_id))
+    return (nic.id if nic is not None else None) or nic_id
+
+
 def bgp_default_route(snapshot: Snapshot) -> list[Finding]:
     if gateway_subnet_shield(snapshot) is not None:
         return []
@@ -250,9 +257,9 @@ def bgp_default_route(snapshot: Snapshot) -> list[Finding]:
                         severity=Severity.WARNING,
                         title=f"A 0.0.0.0/0 route learned over VPN/ExpressRoute (next hop {hops}) is active "
                         f"on NIC {name_of(nic_id)}",
-                        resource=nic_id,
+                        resource=_nic_resource_id(snapshot, nic_id),
                         evidence={
-                            "nic": nic_id,
+                            "nic": _nic_resource_id(snapshot, nic_id),
                             "addressPrefix": DEFAULT_PREFIX,
                             "source": wire(route.source),
                             "state": wire(route.state),

@@ -148,6 +148,10 @@ def test_denying_azure_load_balancer_is_critical(kit):
     [finding] = LOAD_BALANCER.run(kit.snapshot(world))
     assert (finding.code, finding.severity) == ("NSG_BLOCKS_LOAD_BALANCER", Severity.CRITICAL)
     assert finding.resource.endswith("/securityRules/DenyLb")
+    assert finding.fix.action is None  # FINDINGS.md names no safe automatic fix
+    assert finding.fix.command.startswith("az network nsg rule create -g rg-contoso-web --nsg-name ")
+    assert "--priority 104 --direction Inbound --access Allow" in finding.fix.command
+    assert "--source-address-prefixes AzureLoadBalancer" in finding.fix.command
 
 
 def test_a_deny_all_after_the_load_balancer_allow_is_fine_but_before_it_is_not(kit):
@@ -183,6 +187,9 @@ def test_v2_denying_outbound_internet_is_critical(kit):
     [finding] = INTERNET_OUTBOUND.run(kit.snapshot(world))
     assert (finding.code, finding.severity) == ("NSG_BLOCKS_INTERNET_OUTBOUND", Severity.CRITICAL)
     assert finding.resource.endswith("/securityRules/DenyInternetOut")
+    assert finding.fix.action is None
+    assert "--direction Outbound --access Allow" in finding.fix.command
+    assert "--destination-address-prefixes Internet" in finding.fix.command
     assert finding.evidence["blockedPorts"] == ["443", "80"]
 
 

@@ -126,6 +126,20 @@ def test_two_detached_probes_of_one_protocol_are_both_reported_without_an_automa
         assert len(finding.evidence["otherDetachedProbes"]) == 1
 
 
+def test_settings_no_rule_uses_still_make_a_probe_detached(kit):
+    world = kit.healthy_world()
+    spare = add_probe(world, kit, "spare-probe")
+    collection = kit.gateway_body(world)["properties"]["backendHttpSettingsCollection"]
+    unused = copy.deepcopy(collection[0])
+    unused["id"] = unused["id"].rsplit("/", 1)[0] + "/spare-settings"
+    unused["name"] = "spare-settings"
+    unused["properties"].pop("probe", None)
+    collection.append(unused)
+    [finding] = DETACHED.run(kit.snapshot(world))
+    assert finding.resource == spare["id"]
+    assert finding.evidence["settings"] == ["spare-settings"]
+
+
 def test_an_unused_probe_is_not_detached_when_every_settings_has_a_probe(kit):
     world = kit.healthy_world()
     add_probe(world, kit, "spare-probe")

@@ -59,15 +59,16 @@ def test_a_user_route_equal_to_the_vnet_prefix_beats_the_system_route(kit, hop):
 
 
 @pytest.mark.parametrize("hop", ["VirtualAppliance", "VirtualNetworkGateway"])
-def test_a_forwarding_hop_is_not_blamed_while_every_server_behind_it_is_healthy(kit, hop):
+def test_a_forwarding_hop_is_raised_as_the_contract_says_and_says_when_servers_are_healthy(kit, hop):
     world = udr_world(kit, route("vnet-via-fw", "10.1.0.0/16", hop, "10.1.2.4"))
-    findings = DIVERTS_BACKEND.run(kit.snapshot(world))
-    assert findings == []
-    assert findings.note.startswith("route vnet-via-fw sends 10.1.1.4, 10.1.1.5 through ")
+    [finding] = DIVERTS_BACKEND.run(kit.snapshot(world))
+    assert finding.evidence["backendsHealthy"] is True
+    assert "backend health reports them healthy" in finding.title
     [gateway_health] = world["backendHealth"].values()
     servers = gateway_health["backendAddressPools"][0]["backendHttpSettingsCollection"][0]["servers"]
     servers[1]["health"] = "Down"
     [finding] = DIVERTS_BACKEND.run(kit.snapshot(world))
+    assert finding.evidence["backendsHealthy"] is False
     assert [b["address"] for b in finding.evidence["backends"]] == ["10.1.1.4", "10.1.1.5"]
 
 
@@ -174,7 +175,7 @@ def bgp_world(kit, **overrides):
 def test_an_advertised_default_route_is_a_warning(kit):
     [finding] = BGP_DEFAULT.run(kit.snapshot(bgp_world(kit)))
     assert (finding.code, finding.severity) == ("BGP_DEFAULT_ROUTE", Severity.WARNING)
-    assert finding.resource.lower() == NIC1.lower()
+    assert finding.resource == NIC1  # as ARM spells it, not the lower-cased key effective routes use
     assert finding.evidence["nextHopIpAddress"] == ["10.255.0.1"]
 
 
