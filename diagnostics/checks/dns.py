@@ -4,7 +4,8 @@
   (`snapshot.dns_answers` maps it to no address), or the probe log reports a DNS failure.
 - CUSTOM_DNS_UNVERIFIED: custom DNS servers and FQDN members, but whether they resolve could not
   be checked and backend health does not show those servers healthy either.
-Pools with IP or NIC members only raise nothing here.
+Pools with IP or NIC members raise nothing here unless backend health itself reports a DNS failure
+for one of their servers (FINDINGS.md: "or the probe log reports a DNS resolution failure").
 """
 
 from __future__ import annotations
@@ -81,14 +82,47 @@ def _dns_failures(snapshot: Snapshot) -> dict[FqdnMember, dict]:
     return failures
 
 
+def _probe_log_failures(snapshot: Snapshot, known: set[str]) -> dict[FqdnMember, dict]:
+    """Servers (of any kind) whose probe log reports a DNS failure, beyond the FQDNs in `known`."""
+    if snapshot.backend_health is None or "backend_health" in snapshot.errors:
+        return {}
+    failures: dict[FqdnMember, dict] = {}
+    for pool_id, _, server in iter_health_servers(snapshot.backend_health):
+        address = server.address or ""
+        log = server.health_probe_log or ""
+        if address.lower() in known or classify_probe_log(log) != ProbeLogKind.DNS:
+            continue
+        failures.setdefault(
+            FqdnMember(pool_id, address),
+            {
+                "fqdn": address,
+                "dnsServers": snapshot.custom_dns_servers() or ["Azure-provided DNS"],
+                "customDnsAnswer": None,
+                "healthProbeLog": log,
+            },
+        )
+    return failures
+
+
 def dns_cannot_resolve(snapshot: Snapshot) -> list[Finding]:
-    failures = _dns_failures(snapshot)
+    try:
+        failures = _dns_failures(snapshot)
+    except NotApplicable:  # no FQDN members: only a DNS failure in the probe log can still count
+        failures = _probe_log_failures(snapshot, known=set())
+        if not failures:
+            raise
+        return _cannot_resolve_findings(snapshot, failures)
+    failures.update(_probe_log_failures(snapshot, known={m.fqdn.lower() for m in failures}))
     if not failures and _health_by_address(snapshot) is None:
         unknown = [m.fqdn for m in _fqdn_members(snapshot) if _answer(snapshot, m.fqdn) is None]
         if unknown:
             raise MissingData(
                 f"neither backend health nor DNS answers were collected for {', '.join(unknown)}"
             )
+    return _cannot_resolve_findings(snapshot, failures)
+
+
+def _cannot_resolve_findings(snapshot: Snapshot, failures: dict[FqdnMember, dict]) -> list[Finding]:
     by_pool: dict[str, list[dict]] = {}
     for member, evidence in failures.items():
         by_pool.setdefault(member.pool_id, []).append(evidence)

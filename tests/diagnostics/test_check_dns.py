@@ -105,3 +105,18 @@ def test_azure_dns_listed_explicitly_is_not_a_custom_server(kit):
         "dnsServers": ["10.50.0.10", "168.63.129.16"]
     }
     assert kit.snapshot(world).custom_dns_servers() == ["10.50.0.10"]
+
+
+def test_a_dns_failure_in_the_probe_log_counts_even_for_ip_members(kit):
+    world = kit.healthy_world()  # IP/NIC members only, Azure-provided DNS
+    with pytest.raises(NotApplicable):
+        CANNOT_RESOLVE.run(kit.snapshot(world))
+    kit.set_health(
+        world,
+        "Unhealthy",
+        "Application Gateway could not create a probe for this backend. This usually happens when the "
+        "FQDN of the backend has not been entered correctly.",
+    )
+    [finding] = CANNOT_RESOLVE.run(kit.snapshot(world))
+    assert (finding.code, finding.severity) == ("CUSTOM_DNS_CANNOT_RESOLVE", Severity.CRITICAL)
+    assert all(member["healthProbeLog"] for member in finding.evidence["members"])
