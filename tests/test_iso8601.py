@@ -33,16 +33,23 @@ def test_not_a_time_is_a_value_error_naming_it(text):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("PT5M", timedelta(minutes=5)), ("PT1H", timedelta(hours=1)), ("P1D", timedelta(days=1)),
-     ("P1W", timedelta(weeks=1)), ("PT0.5S", timedelta(seconds=0.5)), ("pt15m", timedelta(minutes=15))],
+     ("P1W", timedelta(weeks=1)), ("PT0.5S", timedelta(seconds=0.5)), ("pt15m", timedelta(minutes=15)),
+     ("P1DT2H30M", timedelta(days=1, hours=2, minutes=30))],
 )  # fmt: skip
 def test_durations(text, expected):
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["P", "PT", "P1DT", "5 minutes", "PT-5M", ""])
+@pytest.mark.parametrize("text", ["P", "PT", "P1DT", "5 minutes", "PT-5M", "", "5M", "PT5X"])
 def test_not_a_duration_is_a_value_error(text):
     with pytest.raises(ValueError, match="not an ISO-8601 duration"):
         parse_duration(text)
+
+
+def test_format_duration_uses_azure_spelling():
+    assert format_duration(timedelta(minutes=1)) == "PT1M"
+    assert format_duration(timedelta(hours=1)) == "PT1H"
+    assert format_duration(timedelta(days=1)) == "P1D"
 
 
 @given(st.integers(min_value=1, max_value=10 * 86400))

@@ -17,8 +17,6 @@ from simulator.metrics import (
     combine_points,
     evaluate_filter,
     filter_dimensions,
-    format_duration,
-    parse_duration,
     parse_filter,
     parse_timespan,
     query_metrics,
@@ -52,39 +50,6 @@ def series_by(result: dict, dimension: str) -> dict[str, list[dict]]:
 
 
 # --- durations and time spans --------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("PT1M", timedelta(minutes=1)),
-        ("PT5M", timedelta(minutes=5)),
-        ("PT1H", timedelta(hours=1)),
-        ("P1D", timedelta(days=1)),
-        ("P1DT2H30M", timedelta(days=1, hours=2, minutes=30)),
-        ("pt30s", timedelta(seconds=30)),
-    ],
-)
-def test_parse_duration(text, expected):
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "P", "PT", "5M", "PT5X", "P1DT"])
-def test_parse_duration_rejects_garbage(text):
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration(text)
-
-
-@given(st.integers(min_value=1, max_value=10 * 86400))
-def test_format_duration_round_trips(seconds):
-    delta = timedelta(seconds=seconds)
-    assert parse_duration(format_duration(delta)) == delta
-
-
-def test_format_duration_uses_azure_spelling():
-    assert format_duration(timedelta(minutes=1)) == "PT1M"
-    assert format_duration(timedelta(hours=1)) == "PT1H"
-    assert format_duration(timedelta(days=1)) == "P1D"
 
 
 def test_timespan_forms():
