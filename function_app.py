@@ -12,16 +12,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 
 import azure.functions as func
 
-from appgw_doctor.config import ConfigError, Settings, configure_telemetry
-from appgw_doctor.pipeline import Pipeline, WorkItem, pipeline_from_settings
+from appgw_doctor.pipeline import Pipeline, WorkItem
+from appgw_doctor.wiring import pipeline_from_settings
+from core.settings import ConfigError, Settings, configure_telemetry
 from intake.errors import IntakeError
 from intake.events import parse_resource_write
 from intake.webhook import AlertWebhook
-from notifications.stage import NotifyStage
 
 WORK_QUEUE = "appgw-doctor-work"
 STORAGE_CONNECTION = "AzureWebJobsStorage"
@@ -33,8 +32,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 @functools.lru_cache(maxsize=8)
 def _wired(settings: Settings) -> tuple[AlertWebhook, Pipeline]:
-    notify = NotifyStage(os.environ)
-    return AlertWebhook.from_settings(settings), pipeline_from_settings(settings, notify=notify)
+    return AlertWebhook.from_settings(settings), pipeline_from_settings(settings)
 
 
 def _current() -> tuple[Settings, AlertWebhook, Pipeline]:

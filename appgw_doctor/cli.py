@@ -1,4 +1,4 @@
-"""`appgw-doctor` command line. Each subcommand lives with its package; this file only wires them.
+"""`appgw-doctor` command line. Each subcommand is a module of `appgw_doctor.commands`; this file wires them.
 
 Bad input is reported as one line on stderr with exit code 2, never a traceback.
 """
@@ -11,13 +11,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
+from appgw_doctor.commands import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL_ERROR,
+    UsageError,
+    demo,
+    diagnose,
+    handle_alert,
+    simulate,
+)
 
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit 2."""
+# Each module has `register(subparsers)`, which adds its subcommand with `func=run(args) -> int`.
+COMMANDS = (simulate, handle_alert, diagnose, demo)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,22 +30,11 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-# Each module exposes `register(subparsers)` which adds its subcommand with `func=run(args) -> int`.
-_COMMAND_MODULES: tuple[str, ...] = (
-    "simulator.command",
-    "intake.command",
-    "diagnostics.command",
-    "appgw_doctor.demo",
-)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = _Parser(prog="appgw-doctor", description="Diagnose Azure Application Gateway 502s.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module_name in _COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 

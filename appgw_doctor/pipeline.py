@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -37,9 +36,10 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
-from appgw_doctor.arm_ids import is_gateway_id, subscription_of
-from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
-from appgw_doctor.config import ConfigError, Settings
+from core.arm_ids import is_gateway_id, subscription_of
+from core.azure_clients import AzureClients
+from diagnostics.diagnosis import Diagnosis
+from diagnostics.diagnosis import diagnose as diagnose_gateway
 from intake.alerts import FIRED, RESOLVED, Alert
 from intake.events import ResourceChange
 from state import CloseReason, DiagnosisRecord, Incident, IncidentStatus, Lease, StateStore
@@ -145,9 +145,7 @@ class Report:
     stages: list[StageResult] = field(default_factory=list)
     gateway_tags: dict[str, str] = field(default_factory=dict)  # per-gateway routing of notifications
     diagnosis_id: str | None = None  # the DiagnosisRecord, set before the notify stage runs
-    diagnosis: Any = field(
-        default=None, repr=False
-    )  # the Diagnosis itself, for in-process callers; not recorded
+    diagnosis: Diagnosis | None = field(default=None, repr=False)  # for in-process callers; not recorded
 
     def to_dict(self) -> dict[str, Any]:
         """Every finding once; what was reported, as their keys [code, resource]."""
@@ -183,6 +181,7 @@ class Report:
 
 Stage = Callable[[Report], StageResult]
 ClientsFor = Callable[[str], AzureClients]
+Diagnose = Callable[..., Diagnosis]  # diagnostics.diagnosis.diagnose's signature
 
 
 def no_remediation(report: Report) -> StageResult:
@@ -193,24 +192,18 @@ def no_notification(report: Report) -> StageResult:
     return StageResult("notify", "skipped", "no notifier configured")
 
 
-def real_diagnose(gateway_id: str, **kwargs: Any) -> Any:
-    """diagnostics.diagnosis.diagnose, imported on first use (it pulls in every check)."""
-    from diagnostics.diagnosis import diagnose
-
-    return diagnose(gateway_id, **kwargs)
-
-
 class Pipeline:
     def __init__(
         self,
         *,
         store: StateStore,
         clients_for: ClientsFor,
-        diagnose: Callable[..., Any] = real_diagnose,
+        diagnose: Diagnose = diagnose_gateway,
         remediate: Stage = no_remediation,
         notify: Stage = no_notification,
         allowed_subscriptions: Iterable[str] | None = None,
         dns_servers: Mapping[str, tuple[str, int]] | None = None,
+        resolve_dns: bool | None = None,
         lease_ttl: timedelta = timedelta(minutes=10),
         join_window: timedelta = timedelta(hours=6),
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
@@ -222,6 +215,7 @@ class Pipeline:
         self._notify = notify
         self._allowed = None if allowed_subscriptions is None else {s.lower() for s in allowed_subscriptions}
         self._dns_servers = dns_servers
+        self._resolve_dns = resolve_dns
         self._lease_ttl = lease_ttl
         self._join_window = join_window
         self._clock = clock
@@ -483,6 +477,7 @@ class Pipeline:
                 incident_time=incident_time,
                 window_size=window_size,
                 dns_servers=self._dns_servers,
+                resolve_dns=self._resolve_dns,
             )
         except Exception as error:  # recorded on the report; the incident says it could not be diagnosed
             log.exception("diagnosis of %s failed", gateway, extra=_fields(report))
@@ -641,16 +636,16 @@ def _alert_ids(alerts: list[dict[str, Any]], condition: str) -> set[str]:
     return {str(a.get("alertId") or "").lower() for a in alerts if a.get("monitorCondition") == condition}
 
 
-def gateway_tags(diagnosis: Any) -> dict[str, str]:
-    snapshot = getattr(diagnosis, "snapshot", None)
+def gateway_tags(diagnosis: Diagnosis) -> dict[str, str]:
+    snapshot = diagnosis.snapshot
     tags = snapshot.gateway.tags if snapshot is not None else None
     return {str(name): str(value) for name, value in (tags or {}).items()}
 
 
-def watched_resources(diagnosis: Any) -> list[str]:
+def watched_resources(diagnosis: Diagnosis) -> list[str]:
     """The gateway subnet, its virtual network (a whole-VNet PUT rewrites the subnet) and the NSG and
     route table on it: writes to these can break the gateway."""
-    snapshot = getattr(diagnosis, "snapshot", None)
+    snapshot = diagnosis.snapshot
     subnet_id = snapshot.gateway_subnet_id if snapshot is not None else None
     if snapshot is None or not subnet_id:
         return []
@@ -680,53 +675,3 @@ def _log_outcome(report: Report) -> None:
         report.incident_id or "-", report.item.gateway_id, report.item.kind, outcome, len(report.findings),
         extra={**_fields(report), "outcome": outcome},
     )  # fmt: skip
-
-
-class _ClientCache:
-    """One set of SDK clients per subscription, shared by concurrent work (the clients are thread-safe)."""
-
-    def __init__(self, factory: Callable[[str], AzureClients]) -> None:
-        self._factory = factory
-        self._clients: dict[str, AzureClients] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, subscription_id: str) -> AzureClients:
-        with self._lock:
-            if subscription_id not in self._clients:
-                self._clients[subscription_id] = self._factory(subscription_id)
-            return self._clients[subscription_id]
-
-
-def clients_for_target(target: ArmTarget, *, polling_interval: float) -> ClientsFor:
-    return _ClientCache(lambda sub: make_clients(sub, target=target, polling_interval=polling_interval))
-
-
-def pipeline_from_settings(
-    settings: Settings, *, remediate: Stage = no_remediation, notify: Stage = no_notification
-) -> Pipeline:
-    """The Functions app's pipeline: Table Storage state, SDK clients for the configured ARM endpoint."""
-    from state.tables import TableBackend
-
-    if settings.table_endpoint:
-        from azure.identity import DefaultAzureCredential
-
-        backend = TableBackend.from_endpoint(
-            settings.table_endpoint, DefaultAzureCredential(), prefix=settings.table_prefix
-        )
-    elif settings.storage_connection_string:
-        backend = TableBackend.from_connection_string(
-            settings.storage_connection_string, prefix=settings.table_prefix
-        )
-    else:
-        raise ConfigError("no state storage: set AzureWebJobsStorage or STATE_TABLE_ENDPOINT")
-    target = ArmTarget(settings.arm_endpoint, settings.arm_ca_bundle)
-    return Pipeline(
-        store=StateStore(backend),
-        clients_for=clients_for_target(target, polling_interval=settings.arm_polling_interval),
-        allowed_subscriptions=settings.allowed_subscriptions,
-        dns_servers={ip: (host, port) for ip, host, port in settings.dns_server_map} or None,
-        lease_ttl=timedelta(seconds=settings.lease_seconds),
-        join_window=timedelta(hours=settings.incident_join_hours),
-        remediate=remediate,
-        notify=notify,
-    )

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appgw_doctor.azure_clients import ArmTarget, make_clients  # noqa: E402
-from diagnostics.arm import Arm  # noqa: E402
+from core.arm import Arm  # noqa: E402
+from core.azure_clients import ArmTarget, make_clients  # noqa: E402
 from diagnostics.collect import collect  # noqa: E402
 from diagnostics.diagnosis import diagnose  # noqa: E402
 from diagnostics.engine import run_checks  # noqa: E402

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appgw_doctor.azure_clients import ArmTarget, make_clients  # noqa: E402
+from core.azure_clients import ArmTarget, make_clients  # noqa: E402
 from simulator import Simulator  # noqa: E402
 
 WORLD = ROOT / "scenarios" / "live-slow-backend" / "world.json"  # health derived, not recorded

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import dns.exception
@@ -40,12 +40,14 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from appgw_doctor.arm_ids import gateway_names, name_of, parent_id, parse
-from diagnostics.arm import Arm, ArmCallFailed
+from core.arm import Arm, ArmCallFailed
+from core.arm_ids import gateway_names, name_of, parent_id, parse
+from core.iso8601 import format_time
 from diagnostics.snapshot import (
     AZURE_DNS,
     Snapshot,
     backend_members,
+    by_id,
     custom_dns_servers,
     key,
     peered_vnet_holding,
@@ -111,11 +113,7 @@ class GatewayUnavailable(ArmCallFailed):
 
 def timespan(start: datetime, end: datetime) -> str:
     """`2026-11-23T09:57:00Z/2026-11-23T10:27:00Z`, the form Azure Monitor takes."""
-
-    def iso(moment: datetime) -> str:
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    return f"{iso(start)}/{iso(end)}"
+    return f"{format_time(start)}/{format_time(end)}"
 
 
 def resolve_fqdn(
@@ -321,7 +319,7 @@ class _Collector:
         vnet = _value(self.vnet(vnet_id))
         if vnet is None:
             return
-        subnet = _by_id(vnet.subnets, self.gateway_subnet_id)
+        subnet = by_id(vnet.subnets, self.gateway_subnet_id)
         if subnet is not None:
             if subnet.network_security_group and subnet.network_security_group.id:
                 self.nsg(subnet.network_security_group.id)
@@ -354,7 +352,7 @@ class _Collector:
         # A name that resolves into the VNet reaches a subnet whose NSG can block the gateway.
         vnet = _value(self.vnet(self.gateway_vnet_id)) if self.gateway_vnet_id else None
         for ip in sorted({ip for ips in answers.values() for ip in ips or []}):
-            subnet = _by_id(vnet.subnets, subnet_containing(vnet, ip)) if vnet is not None else None
+            subnet = by_id(vnet.subnets, subnet_containing(vnet, ip)) if vnet is not None else None
             if subnet is not None and subnet.network_security_group and subnet.network_security_group.id:
                 self.nsg(subnet.network_security_group.id)
         return answers
@@ -362,7 +360,7 @@ class _Collector:
     def _ip_member(self, address: str, vnet: Any) -> NicLookup:
         """Find an IP pool member's subnet (in the gateway's VNet or a peered one), fetch its NSG, and
         identify the NIC holding the address, whose NSG and security groups filter it too."""
-        subnet = _by_id(vnet.subnets, subnet_containing(vnet, address))
+        subnet = by_id(vnet.subnets, subnet_containing(vnet, address))
         if subnet is None:
             remote_id = peered_vnet_holding(vnet, address)
             if remote_id is None:
@@ -375,7 +373,7 @@ class _Collector:
                     unidentified=f"{address} is in peered VNet {name_of(remote_id)}, which could not be read "
                     f"({_reason(fetched)}), so its subnet and NIC NSGs are unknown",
                 )
-            subnet = _by_id(remote.subnets, subnet_containing(remote, address))
+            subnet = by_id(remote.subnets, subnet_containing(remote, address))
             if subnet is None:
                 return NicLookup(address)
         if subnet.network_security_group and subnet.network_security_group.id:
@@ -441,7 +439,7 @@ class _Collector:
         vnet_id = parent_id(subnet_id)
         if self.gateway_vnet_id and key(vnet_id) == key(self.gateway_vnet_id):
             vnet = _value(self.vnet(vnet_id))
-            return _by_id(vnet.subnets, subnet_id) if vnet is not None else None
+            return by_id(vnet.subnets, subnet_id) if vnet is not None else None
         return _value(self.subnet(subnet_id))
 
     # --- the snapshot ---
@@ -537,10 +535,6 @@ def _value(future: Future[Any]) -> Any:
 def _reason(future: Future[Any]) -> str:
     error = future.exception()
     return error.reason if isinstance(error, ArmCallFailed) else str(error)
-
-
-def _by_id(items: list[Any] | None, item_id: str | None) -> Any:
-    return next((item for item in items or [] if key(item.id) == key(item_id)), None)
 
 
 def collect(

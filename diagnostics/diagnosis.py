@@ -7,23 +7,19 @@ minutes, or the alert's window size when that is longer.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from appgw_doctor.azure_clients import AzureClients
-from appgw_doctor.iso8601 import as_utc, format_time
-from diagnostics.arm import DEFAULT_BUDGET_SECONDS, Arm
+from core.arm import DEFAULT_BUDGET_SECONDS, Arm
+from core.azure_clients import AzureClients
+from core.iso8601 import as_utc, format_time
 from diagnostics.collect import DEFAULT_WINDOW, collect
 from diagnostics.engine import findings_of, run_checks
-from diagnostics.findings import CheckResult, CheckStatus, Finding
 from diagnostics.snapshot import Snapshot
-
-# In Azure Functions the VNet's custom DNS servers are reachable only with VNet integration.
-DNS_SETTING = "DNS_RESOLVE_CUSTOM"
+from model.findings import CheckResult, CheckStatus, Finding
 
 
 @dataclass(frozen=True)
@@ -59,10 +55,6 @@ def incident_window(
     return end - max(DEFAULT_WINDOW, window_size or DEFAULT_WINDOW), end
 
 
-def resolve_dns_enabled() -> bool:
-    return os.environ.get(DNS_SETTING, "").strip().lower() in ("1", "true", "yes")
-
-
 def diagnose(
     gateway_id: str,
     *,
@@ -77,14 +69,15 @@ def diagnose(
     """Diagnose `gateway_id` at `incident_time` (default: now).
 
     `dns_servers` redirects queries for a custom DNS server IP to (host, port); FQDN members are
-    resolved when `resolve_dns` is true (default: when `dns_servers` is given, or the app setting
-    DNS_RESOLVE_CUSTOM is true). ARM calls retry throttling and server errors within
+    resolved when `resolve_dns` is true (default: when `dns_servers` is given; the app setting
+    DNS_RESOLVE_CUSTOM turns it on in Azure, where the VNet's servers need VNet integration). ARM
+    calls retry throttling and server errors within
     `budget_seconds` for the whole diagnosis. Raises GatewayUnavailable when the gateway cannot be
     read and ValueError for an id that is not an Application Gateway's.
     """
     started = time.monotonic()
     start, end = incident_window(incident_time or datetime.now(timezone.utc), window_size)
-    resolve = resolve_dns if resolve_dns is not None else (dns_servers is not None or resolve_dns_enabled())
+    resolve = resolve_dns if resolve_dns is not None else dns_servers is not None
     arm = Arm(clients, budget_seconds=budget_seconds)
     snapshot = collect(
         gateway_id,

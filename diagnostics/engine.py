@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 
 from diagnostics.checks import CHECKS
 from diagnostics.checks.base import Check, NotApplicable
-from diagnostics.findings import CheckResult, CheckStatus, Finding
 from diagnostics.snapshot import MissingData, Snapshot, key
+from model.findings import CheckResult, CheckStatus, Finding
 
 
 def run_check(check: Check, snapshot: Snapshot) -> CheckResult:

@@ -11,10 +11,10 @@ import json
 import textwrap
 from typing import Any
 
-from appgw_doctor.arm_ids import name_of, resource_group_of
-from appgw_doctor.iso8601 import as_utc
+from core.arm_ids import name_of, resource_group_of
+from core.iso8601 import as_utc
 from diagnostics.diagnosis import Diagnosis
-from diagnostics.findings import CheckResult, CheckStatus, Finding
+from model.findings import CheckResult, CheckStatus, Finding
 
 FORMATS = ("text", "json", "markdown")
 WIDTH = 110

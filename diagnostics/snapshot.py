@@ -19,7 +19,8 @@ from typing import Any
 
 from azure.mgmt.network import models as net
 
-from appgw_doctor.arm_ids import parent_id
+from core.arm_ids import parent_id
+from core.sdk_values import wire
 
 
 class MissingData(Exception):
@@ -113,13 +114,13 @@ class Snapshot:
         return custom_dns_servers(self.vnet)
 
     def pool(self, pool_id: str) -> net.ApplicationGatewayBackendAddressPool | None:
-        return _by_id(self.gateway.backend_address_pools, pool_id)
+        return by_id(self.gateway.backend_address_pools, pool_id)
 
     def settings(self, settings_id: str) -> net.ApplicationGatewayBackendHttpSettings | None:
-        return _by_id(self.gateway.backend_http_settings_collection, settings_id)
+        return by_id(self.gateway.backend_http_settings_collection, settings_id)
 
     def probe(self, probe_id: str) -> net.ApplicationGatewayProbe | None:
-        return _by_id(self.gateway.probes, probe_id)
+        return by_id(self.gateway.probes, probe_id)
 
     def routing_pairs(self) -> list[RoutingPair]:
         return routing_pairs(self.gateway)
@@ -146,7 +147,7 @@ class Snapshot:
 
     def ip_configuration(self, ip_configuration_id: str) -> net.NetworkInterfaceIPConfiguration | None:
         nic = self.nics.get(key(parent_id(ip_configuration_id)))
-        return _by_id(nic.ip_configurations, ip_configuration_id) if nic is not None else None
+        return by_id(nic.ip_configurations, ip_configuration_id) if nic is not None else None
 
 
 # The v1 family: tiers Standard and WAF (sizes Small/Medium/Large). Everything else — Standard_v2,
@@ -157,15 +158,10 @@ V1_SKU_NAMES = frozenset({"standard_small", "standard_medium", "standard_large",
 
 def is_v2_sku(sku: Any) -> bool:
     """Whether a gateway SKU is of the v2 family (Basic included); judged by tier, else by name."""
-    tier, name = _wire(getattr(sku, "tier", None)), _wire(getattr(sku, "name", None))
+    tier, name = wire(getattr(sku, "tier", None)), wire(getattr(sku, "name", None))
     if tier:
         return tier.lower() not in V1_TIERS
     return name.lower() not in V1_SKU_NAMES
-
-
-def _wire(value: Any) -> str:
-    """The ARM spelling of an SDK str-enum member or plain string ("" for None)."""
-    return str(getattr(value, "value", value) or "")
 
 
 AZURE_DNS = "168.63.129.16"
@@ -178,11 +174,9 @@ def custom_dns_servers(vnet: net.VirtualNetwork | None) -> list[str]:
     return [s for s in vnet.dhcp_options.dns_servers or [] if s.strip() != AZURE_DNS]
 
 
-def _by_id(items: list[Any] | None, item_id: str) -> Any:
-    for item in items or []:
-        if key(item.id) == key(item_id):
-            return item
-    return None
+def by_id(items: list[Any] | None, item_id: str | None) -> Any:
+    """The item of an SDK list whose ARM id is `item_id` (compared as ARM compares ids), or None."""
+    return next((item for item in items or [] if key(item.id) == key(item_id)), None)
 
 
 def routing_pairs(gateway: net.ApplicationGateway) -> list[RoutingPair]:
@@ -243,7 +237,7 @@ def subnet_containing(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
 
 def _connected(peering: Any) -> bool:
     """A peering that carries traffic: Connected (when the state is given) and VNet access allowed."""
-    state = _wire(peering.peering_state)
+    state = wire(peering.peering_state)
     return (not state or state.lower() == "connected") and peering.allow_virtual_network_access is not False
 
 

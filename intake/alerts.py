@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from appgw_doctor.arm_ids import is_gateway_id, subscription_of
-from appgw_doctor.iso8601 import parse_duration
-from appgw_doctor.iso8601 import parse_time as parse_iso_time
+from core.arm_ids import is_gateway_id, subscription_of
+from core.iso8601 import parse_duration
+from core.iso8601 import parse_time as parse_iso_time
 from intake.errors import IntakeError, bad_request
 
 SCHEMA_ID = "azureMonitorCommonAlertSchema"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from appgw_doctor.config import Settings
+from core.settings import Settings
 from intake.alerts import MAX_BODY_BYTES, Alert, parse_alert_body
 from intake.errors import IntakeError
 from intake.secure_webhook import SecureWebhookValidator

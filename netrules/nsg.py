@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from netrules._text import folded, wire
+from core.sdk_values import folded, wire
 from netrules.addresses import (
     Network,
     networks_cover,

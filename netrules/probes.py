@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from netrules._text import folded, wire
+from core.sdk_values import folded, wire
 from netrules.probe_log import ProbeLogKind, classify_probe_log, parse_status_mismatch, probe_log_message
 
 __all__ = [

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from netrules._text import folded, wire
+from core.sdk_values import folded, wire
 from netrules.addresses import Network, parse_networks
 
 _NEXT_HOP_TYPES = {

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from appgw_doctor.arm_ids import ArmId
-from diagnostics.findings import CheckResult, CheckStatus, Finding, Severity
+from core.arm_ids import ArmId
+from model.findings import CheckResult, CheckStatus, Finding, Severity
 
 Kind = Literal["incident", "resolved"]
 ACTION_STATES = ("planned", "dry-run", "applied", "verified", "rolled-back", "skipped")

@@ -22,14 +22,13 @@ import ssl
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import requests
 import tenacity
 
+from core.retry_after import parse_retry_after
 from notifications.content import IncidentMessage
 from notifications.email import SmtpSecurityError, build_email, send_email
 from notifications.routing import ChannelTarget, EmailTarget, TeamsTarget, should_send
@@ -141,22 +140,6 @@ def post_teams(payload_bytes: bytes, webhook_url: str, *, timeout: float) -> Non
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientDeliveryError(detail, parse_retry_after(response.headers.get("Retry-After")))
     raise PermanentDeliveryError(detail)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date; None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 def _deliver(

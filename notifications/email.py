@@ -27,7 +27,7 @@ from email.utils import formatdate, make_msgid
 from html import escape
 from typing import Literal
 
-from diagnostics.findings import Severity
+from model.findings import Severity
 from notifications.content import FindingLine, IncidentMessage
 
 StartTls = Literal["auto", "always", "never"]

@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from diagnostics.findings import Severity
+from model.findings import Severity
 from notifications.content import IncidentMessage
 from notifications.email import SmtpSettings, StartTls
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from diagnostics.findings import Severity
+from model.findings import Severity
 from notifications.content import ActionStatus, CheckLine, FindingLine, IncidentMessage
 
 SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"

@@ -29,9 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from simulator.effective import effective_network_security_groups, effective_route_table
 from simulator.faults import FaultPlan, FaultRule, error_code_for
+from simulator.health import derive_backend_health, probe_on_demand
 from simulator.lro import ArmFailure, Operation, OperationRegistry, Outcome
+from simulator.metrics import query_metrics
 from simulator.references import BackReferences
+from simulator.traffic import overlay_metrics, requests_per_minute, synthesize_traffic_metrics
 from simulator.validation import gateway_problem
 from simulator.world import CHILD_COLLECTIONS, PROVIDER, World, canonical_collection
 
@@ -393,8 +397,6 @@ class ArmApi:
         return self._references().resource(resource) if resource is not None else None
 
     def _metrics(self, call: _Call) -> ArmResponse:
-        from simulator.metrics import query_metrics
-
         resource_id = call.params["resource"]
         resource = self.world.get(resource_id)
         items = self.world.metric_items(resource_id)
@@ -422,8 +424,6 @@ class ArmApi:
     def _traffic_since(self, gateway: dict[str, Any], recorded: list[dict], since: datetime) -> list[dict]:
         """The recorded metrics up to `since`, then the traffic the gateway's current configuration
         produces (the same backend model as derived health)."""
-        from simulator.traffic import overlay_metrics, requests_per_minute, synthesize_traffic_metrics
-
         synthesized = synthesize_traffic_metrics(
             gateway,
             self._lookup,
@@ -531,8 +531,6 @@ class ArmApi:
         gateway = self._existing(call)
         body = self.world.verbatim_backend_health(gateway["id"])
         if body is None:
-            from simulator.health import derive_backend_health
-
             body = self._derive(
                 lambda: derive_backend_health(
                     gateway,
@@ -546,8 +544,6 @@ class ArmApi:
         return self._post_result(call, body)
 
     def _backend_health_on_demand(self, call: _Call) -> ArmResponse:
-        from simulator.health import probe_on_demand
-
         gateway = self._existing(call)
         probe_request = _json_object_body(call.request, need_properties=False)
         body = self._derive(
@@ -567,8 +563,6 @@ class ArmApi:
         nic = self._existing(call)
         body = self.world.effective_route_table(nic["id"])
         if body is None:
-            from simulator.effective import effective_route_table
-
             body = self._derive(lambda: effective_route_table(nic, self.world.get))
         return self._post_result(call, body)
 
@@ -576,8 +570,6 @@ class ArmApi:
         nic = self._existing(call)
         body = self.world.effective_network_security_groups(nic["id"])
         if body is None:
-            from simulator.effective import effective_network_security_groups
-
             body = self._derive(lambda: effective_network_security_groups(nic, self.world.get))
         return self._post_result(call, body)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from appgw_doctor.iso8601 import format_duration, format_time, parse_duration, parse_time
+from core.iso8601 import format_duration, format_time, parse_duration, parse_time
 
 AGGREGATION_FIELDS = ("average", "count", "maximum", "minimum", "total")
 

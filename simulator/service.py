@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.arm import ArmApi
+from simulator.dns import DnsResponders
 from simulator.faults import FaultPlan, FaultRule
 from simulator.server import HttpsServer, RequestLog
 from simulator.world import World, load_world
@@ -86,8 +87,6 @@ class Simulator:
     def start(self) -> Simulator:
         self._server.start()
         if self.world.dns:
-            from simulator.dns import DnsResponders
-
             self._dns = DnsResponders(self.world.dns).start()
         return self
 

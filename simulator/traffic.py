@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from appgw_doctor.iso8601 import format_time, parse_time
+from core.iso8601 import format_time, parse_time
 from simulator.effective import Lookup, props
 from simulator.health import (
     HEALTHY,

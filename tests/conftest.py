@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
+from core.azure_clients import ArmTarget, AzureClients, make_clients
 from simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from appgw_doctor.arm_ids import name_of
-from diagnostics.checks.base import Check, need, wire
-from diagnostics.findings import Finding, Fix, Severity
+from core.arm_ids import name_of
+from core.sdk_values import wire
+from diagnostics.checks.base import Check, need
 from diagnostics.snapshot import Snapshot, iter_health_servers, key
+from model.findings import Finding, Fix, Severity
 from netrules.probes import health_state
 
 # (pool id, settings id) -> [(address, state, probe log)]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
-from appgw_doctor.arm_ids import ArmId
-from diagnostics.findings import Finding
+from core.arm_ids import ArmId
+from core.sdk_values import wire
 from diagnostics.snapshot import MissingData, Snapshot
+from model.findings import Finding
 
 
 class NotApplicable(Exception):
@@ -37,15 +37,6 @@ class Check:
     name: str  # kebab-case, stable: it names the check in reports and the audit log
     codes: tuple[str, ...]
     run: Callable[[Snapshot], list[Finding]]
-
-
-def wire(value: Any) -> str:
-    """The ARM JSON spelling of an SDK enum member or string ("" for None)."""
-    if value is None:
-        return ""
-    if isinstance(value, Enum):
-        return str(value.value)
-    return str(value)
 
 
 def same(value: Any, expected: str) -> bool:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appgw_doctor.arm_ids import name_of
+from core.arm_ids import name_of
 from diagnostics.checks.backend_health import server_state
 from diagnostics.checks.base import Check, NotApplicable, listed
-from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import AZURE_DNS, MissingData, Snapshot, iter_health_servers, key
+from model.findings import Finding, Fix, Severity
 from netrules.probes import ProbeLogKind, classify_probe_log
 
 

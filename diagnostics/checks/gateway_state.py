@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from appgw_doctor.arm_ids import ArmId
-from diagnostics.checks.base import Check, same, wire
-from diagnostics.findings import Finding, Fix, Severity
+from core.arm_ids import ArmId
+from core.sdk_values import wire
+from diagnostics.checks.base import Check, same
 from diagnostics.snapshot import MissingData, Snapshot
+from model.findings import Finding, Fix, Severity
 
 
 def gateway_not_running(snapshot: Snapshot) -> list[Finding]:

@@ -5,13 +5,13 @@ port-range evaluation of an NSG, and the allow rule that would fix a block.
 from __future__ import annotations
 
 import ipaddress
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from appgw_doctor.arm_ids import ArmId, name_of
+from core.arm_ids import name_of
 from diagnostics.checks.base import NotApplicable, collected, need, same
 from diagnostics.snapshot import MissingData, Snapshot, virtual_network_tag
+from model.plans import AllowRule, RuleMove
 from netrules.nsg import Flow, RuleMatch, evaluate_nsg, nsg_rules
 
 LOWEST_CUSTOM_PRIORITY = 4096
@@ -123,81 +123,6 @@ def _free_name(nsg: Any, wanted: str) -> str:
     while name.lower() in names:
         name, suffix = f"{wanted}-{suffix}", suffix + 1
     return name
-
-
-@dataclass(frozen=True)
-class RuleMove:
-    """Renumber an existing rule (to make room for the allow rule right in front of it)."""
-
-    rule_id: str
-    name: str
-    from_priority: int
-    to_priority: int
-
-
-@dataclass(frozen=True)
-class AllowRule:
-    """A proposed NSG allow rule: ARM properties for the remediation action, and the az command.
-
-    `move`, when set, must be applied first: the deny it renumbers holds the only priority that
-    could precede it, and moving it one step (to a free number) keeps its order against every
-    other rule, so the only change in behaviour is the new allow.
-    """
-
-    nsg_id: str
-    name: str
-    priority: int
-    direction: str
-    sources: tuple[str, ...]
-    destinations: tuple[str, ...]
-    ports: tuple[str, ...]
-    protocol: str = "Tcp"
-    move: RuleMove | None = None
-
-    def to_evidence(self) -> dict[str, Any]:
-        evidence: dict[str, Any] = {
-            "nsg": self.nsg_id,
-            "name": self.name,
-            "properties": {
-                "priority": self.priority,
-                "direction": self.direction,
-                "access": "Allow",
-                "protocol": self.protocol,
-                "sourcePortRange": "*",
-                "sourceAddressPrefixes": list(self.sources),
-                "destinationAddressPrefixes": list(self.destinations),
-                "destinationPortRanges": list(self.ports),
-            },
-        }
-        if self.move is not None:
-            evidence["moveRule"] = {
-                "id": self.move.rule_id,
-                "name": self.move.name,
-                "fromPriority": self.move.from_priority,
-                "toPriority": self.move.to_priority,
-            }
-        return evidence
-
-    def command(self) -> str:
-        arm = ArmId.parse(self.nsg_id)
-
-        def words(values: tuple[str, ...]) -> str:
-            return " ".join(shlex.quote(v) for v in values)
-
-        create = (
-            f"az network nsg rule create -g {arm.resource_group} --nsg-name {arm.name} -n {self.name} "
-            f"--priority {self.priority} --direction {self.direction} --access Allow "
-            f"--protocol {self.protocol} "
-            f"--source-address-prefixes {words(self.sources)} --source-port-ranges '*' "
-            f"--destination-address-prefixes {words(self.destinations)} "
-            f"--destination-port-ranges {words(self.ports)}"
-        )
-        if self.move is None:
-            return create
-        return (
-            f"az network nsg rule update -g {arm.resource_group} --nsg-name {arm.name} -n {self.move.name} "
-            f"--priority {self.move.to_priority} && {create}"
-        )
 
 
 def propose_allow_rule(

@@ -16,7 +16,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from appgw_doctor.arm_ids import name_of, parent_id
+from core.arm_ids import name_of, parent_id
 from diagnostics.checks.base import Check, Findings, NotApplicable, collected, listed
 from diagnostics.checks.network import (
     blamed_resource,
@@ -27,7 +27,6 @@ from diagnostics.checks.network import (
     rule_summary,
     vnet_prefixes,
 )
-from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import (
     BackendMember,
     MissingData,
@@ -36,6 +35,7 @@ from diagnostics.snapshot import (
     subnet_containing,
     virtual_network_tag,
 )
+from model.findings import Finding, Fix, Severity
 from netrules.nsg import Flow, PathVerdict, RuleMatch, evaluate_effective, evaluate_path, nsg_rules
 
 
@@ -318,8 +318,7 @@ def _finding(snapshot: Snapshot, group: list[Blocked], source: str, unchecked: l
         f"NSG {name_of(nsg_id)}, ahead of rule {deciding.rule_name}."
     )
     if rule is not None:
-        evidence["proposedRule"] = rule.to_evidence()
-        fix = Fix(summary=summary, command=rule.command(), action="add-nsg-allow-rule")
+        fix = Fix(summary=summary, command=rule.command(), plan=rule)
     else:
         fix = Fix(summary=summary)
     return Finding(

@@ -25,8 +25,8 @@ from diagnostics.checks.network import (
     rule_summary,
     vnet_prefixes,
 )
-from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import Snapshot
+from model.findings import Finding, Fix, Severity
 from netrules.nsg import Flow
 
 V2_INFRA_PORTS = (65200, 65535)
@@ -76,8 +76,7 @@ def nsg_blocks_infra_ports(snapshot: Snapshot) -> list[Finding]:
         f"Allow inbound TCP {wanted} from GatewayManager on NSG {nsg.name}, ahead of rule {first.rule_name}."
     )
     if rule is not None:
-        evidence["proposedRule"] = rule.to_evidence()
-        fix = Fix(summary=summary, command=rule.command(), action="add-nsg-allow-rule")
+        fix = Fix(summary=summary, command=rule.command(), plan=rule)
     else:
         fix = Fix(
             summary=summary + f" No priority is free ahead of {first.rule_name}: change that rule instead."

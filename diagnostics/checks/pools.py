@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from appgw_doctor.arm_ids import name_of
-from diagnostics.checks.base import Check, gateway_cli, same, wire
-from diagnostics.findings import Finding, Fix, Severity
+from core.arm_ids import name_of
+from core.sdk_values import wire
+from diagnostics.checks.base import Check, gateway_cli, same
 from diagnostics.snapshot import Snapshot, key
+from model.findings import Finding, Fix, Severity
 
 
 def _member_count(pool: Any) -> int:

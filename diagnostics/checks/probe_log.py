@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from appgw_doctor.arm_ids import name_of
+from core.arm_ids import name_of
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, listed
-from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import Snapshot, key
+from model.findings import Finding, Fix, Severity
 from netrules.probes import ProbeLogKind, classify_probe_log, parse_status_mismatch
 
 DEFAULT_PROBE_TIMEOUT = 30

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from appgw_doctor.arm_ids import name_of
+from core.arm_ids import name_of
+from core.sdk_values import wire
 from diagnostics.checks.backend_health import servers_by_pair
-from diagnostics.checks.base import Check, NotApplicable, gateway_cli, wire
-from diagnostics.findings import Finding, Fix, Severity
+from diagnostics.checks.base import Check, NotApplicable, gateway_cli
 from diagnostics.snapshot import Snapshot, key
+from model.findings import Finding, Fix, Severity
+from model.plans import ProbeReattach
 from netrules.probes import ProbeLogKind, classify_probe_log, probe_problems
 
 # Probe-log failures a different probe definition (path, host, match, time-out) can cure.
@@ -73,9 +75,9 @@ def _reattach_command(snapshot: Snapshot, settings: Any, probe: Any) -> str:
     )
 
 
-def _reattach(probe: Any, settings: list[Any]) -> dict[str, Any]:
+def _reattach(probe: Any, settings: list[Any]) -> ProbeReattach:
     """What the `reattach-probe` action needs: which probe to reference from which settings."""
-    return {"probe": probe.id, "settings": [s.id for s in settings]}
+    return ProbeReattach(probe.id, tuple(s.id for s in settings))
 
 
 def _default_probe_url(settings: Any) -> str:
@@ -120,11 +122,10 @@ def default_probe_failing(snapshot: Snapshot) -> list[Finding]:
                 "check that the default probe suits the backend."
             )
         elif len(candidates) == 1:
-            evidence["reattach"] = _reattach(candidates[0], [settings])
             fix = Fix(
                 summary=f"Attach custom probe {candidates[0].name} to settings {settings.name}.",
                 command=_reattach_command(snapshot, settings, candidates[0]),
-                action="reattach-probe",
+                plan=_reattach(candidates[0], [settings]),
             )
         else:
             fix = Fix(
@@ -176,11 +177,10 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
                 f"to {names}."
             )
         else:
-            evidence["reattach"] = _reattach(probe, fallback)
             fix = Fix(
                 summary=f"Attach probe {probe.name} to {names}.",
                 command=" && ".join(_reattach_command(snapshot, s, probe) for s in fallback),
-                action="reattach-probe",
+                plan=_reattach(probe, fallback),
             )
         findings.append(
             Finding(
@@ -210,11 +210,10 @@ def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
             "candidates": [p.name for p in candidates],
         }
         if len(candidates) == 1:
-            evidence["reattach"] = _reattach(candidates[0], [settings])
             fix = Fix(
                 summary=f"Point settings {settings.name} at probe {candidates[0].name}.",
                 command=_reattach_command(snapshot, settings, candidates[0]),
-                action="reattach-probe",
+                plan=_reattach(candidates[0], [settings]),
             )
         else:
             fix = Fix(

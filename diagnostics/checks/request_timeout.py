@@ -13,8 +13,9 @@ import math
 from typing import Any
 
 from diagnostics.checks.base import Check, NotApplicable, collected, gateway_cli
-from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import Snapshot
+from model.findings import Finding, Fix, Severity
+from model.plans import RequestTimeoutRaise
 
 METRIC = "BackendLastByteResponseTime"
 SETTINGS_DIMENSION = "backendhttpsetting"
@@ -73,7 +74,7 @@ def _peaks_by_settings(snapshot: Snapshot, metric: Any) -> dict[str, dict[str, A
     return peaks
 
 
-def _fix(snapshot: Snapshot, settings_name: str, timeout: int, proposed: int) -> Fix:
+def _fix(snapshot: Snapshot, settings_id: str, settings_name: str, timeout: int, proposed: int) -> Fix:
     if proposed <= timeout:
         return Fix(
             summary=f"Settings {settings_name} already use the longest request time-out Azure allows; "
@@ -86,7 +87,7 @@ def _fix(snapshot: Snapshot, settings_name: str, timeout: int, proposed: int) ->
             f"az network application-gateway http-settings update {gateway_cli(snapshot)} "
             f"-n {settings_name} --timeout {proposed}"
         ),
-        action="raise-request-timeout",
+        plan=RequestTimeoutRaise(settings_id, settings_name, timeout, proposed),
     )
 
 
@@ -121,9 +122,8 @@ def request_timeout_too_low(snapshot: Snapshot) -> list[Finding]:
                     "ratio": round(ratio, 3),
                     "threshold": THRESHOLD,
                     "pools": peak["pools"],
-                    "proposedTimeoutSeconds": proposed,
                 },
-                fix=_fix(snapshot, settings.name, timeout, proposed),
+                fix=_fix(snapshot, settings.id, settings.name, timeout, proposed),
             )
         )
     return findings

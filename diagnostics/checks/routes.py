@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appgw_doctor.arm_ids import ArmId, name_of
+from core.arm_ids import ArmId, name_of
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import (
     Check,
@@ -30,8 +30,8 @@ from diagnostics.checks.base import (
     wire,
 )
 from diagnostics.checks.network import gateway_subnet
-from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import MissingData, Snapshot, address_space, key, peering_prefixes
+from model.findings import Finding, Fix, Severity
 from netrules.routes import select_route
 
 DEFAULT_PREFIX = "0.0.0.0/0"

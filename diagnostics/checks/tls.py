@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from appgw_doctor.arm_ids import name_of
+from core.arm_ids import name_of
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, gateway_cli, listed, same
 from diagnostics.checks.probe_log import effective_probe
-from diagnostics.findings import Finding, Fix, Severity
 from diagnostics.snapshot import Snapshot, key
+from model.findings import Finding, Fix, Severity
 from netrules.probes import ProbeLogKind, classify_probe_log
 
 

@@ -16,7 +16,7 @@ import pytest
 from azure.mgmt.monitor import models as monitor
 from azure.mgmt.network import models as net
 
-from appgw_doctor.arm_ids import parent_id
+from core.arm_ids import parent_id
 from diagnostics.snapshot import Snapshot, backend_members, key
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from diagnostics.checks.backend_health import ALL_UNHEALTHY, UNKNOWN
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
 
 POOL = "/backendAddressPools/web-pool"
 

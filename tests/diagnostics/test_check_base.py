@@ -7,7 +7,7 @@ from azure.mgmt.network import models as net
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appgw_doctor.arm_ids import ArmId
+from core.arm_ids import ArmId
 from diagnostics.checks.base import listed
 from diagnostics.checks.network import blocked_ranges, propose_allow_rule
 from netrules.nsg import Flow, RuleMatch, evaluate_nsg
@@ -120,7 +120,7 @@ def test_the_rule_name_does_not_collide_and_the_command_quotes_wildcards():
     rule = propose(nsg(("AllowX", 200, "Allow", "1")), deny(300))
     assert rule.name == "AllowX-2"
     assert "--destination-address-prefixes '*'" in rule.command()
-    assert rule.to_evidence()["properties"]["priority"] == 299
+    assert rule.to_dict()["properties"]["priority"] == 299
 
 
 def test_titles_list_a_few_names_and_count_the_rest():

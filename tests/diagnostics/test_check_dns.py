@@ -6,8 +6,8 @@ import pytest
 
 from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.dns import CANNOT_RESOLVE, UNVERIFIED
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
 
 FQDN = "api.internal.contoso.net"
 DNS_LOG = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from diagnostics.checks.gateway_state import CHECK
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
 
 
 @pytest.mark.parametrize("state", ["Stopped", "Stopping", "Starting"])

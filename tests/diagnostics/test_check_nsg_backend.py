@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.nsg_backend import CHECK, source_pieces
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
 
 RG = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-contoso-web"
 SUB = f"{RG}/providers/Microsoft.Network"
@@ -66,7 +66,7 @@ def test_a_backend_subnet_deny_is_blamed_with_every_blocked_server(kit):
         ("10.1.1.5", 8080),
     ]
     assert finding.fix.action == "add-nsg-allow-rule"
-    proposed = finding.evidence["proposedRule"]
+    proposed = finding.fix.plan.to_dict()
     assert proposed["nsg"] == f"{SUB}/networkSecurityGroups/nsg-contoso-backend"
     assert proposed["properties"]["sourceAddressPrefixes"] == ["10.1.0.0/24"]
     assert proposed["properties"]["destinationAddressPrefixes"] == ["10.1.1.4", "10.1.1.5"]
@@ -89,8 +89,8 @@ def test_a_gateway_subnet_outbound_deny_is_blamed(kit):
     [finding] = CHECK.run(kit.snapshot(world))
     assert finding.evidence["direction"] == "Outbound"
     assert finding.resource.endswith("nsg-contoso-appgw/securityRules/DenyToBackends")
-    assert finding.evidence["proposedRule"]["properties"]["priority"] == 199
-    assert finding.evidence["proposedRule"]["properties"]["direction"] == "Outbound"
+    assert finding.fix.plan.to_dict()["properties"]["priority"] == 199
+    assert finding.fix.plan.to_dict()["properties"]["direction"] == "Outbound"
 
 
 def test_a_nic_nsg_blocks_only_its_own_server(kit):
@@ -192,7 +192,7 @@ def test_the_port_checked_is_the_settings_port(kit):
     [finding] = CHECK.run(kit.snapshot(world))
     assert {b["port"] for b in finding.evidence["blocked"]} == {9090}
     assert finding.resource.endswith("/securityRules/DenyHighPorts")
-    assert finding.evidence["proposedRule"]["properties"]["priority"] == 199
+    assert finding.fix.plan.to_dict()["properties"]["priority"] == 199
 
 
 def test_fqdn_members_are_checked_at_their_resolved_address(kit):
@@ -240,7 +240,7 @@ def test_a_deny_for_part_of_the_gateway_subnet_blocks_the_instances_there(kit):
     [finding] = CHECK.run(kit.snapshot(world))
     assert finding.resource.endswith("/securityRules/DenyOldGatewayRange")
     assert {b["from"] for b in finding.evidence["blocked"]} == {"10.1.0.0/26"}
-    assert finding.evidence["proposedRule"]["properties"]["sourceAddressPrefixes"] == ["10.1.0.0/24"]
+    assert finding.fix.plan.to_dict()["properties"]["sourceAddressPrefixes"] == ["10.1.0.0/24"]
 
 
 def test_an_allow_for_part_of_the_gateway_subnet_leaves_the_rest_to_later_rules(kit):
@@ -312,7 +312,7 @@ def test_every_nsg_that_denies_on_the_path_gets_its_own_finding_and_fix(kit):
     by_nsg = {f.evidence["nsg"].rsplit("/", 1)[1]: f for f in findings}
     assert sorted(by_nsg) == ["nsg-contoso-appgw", "nsg-contoso-backend", "nsg-nic-web-1"]
     for name, finding in by_nsg.items():
-        assert finding.evidence["proposedRule"]["nsg"].endswith(f"/{name}")
+        assert finding.fix.plan.to_dict()["nsg"].endswith(f"/{name}")
         assert finding.fix.action == "add-nsg-allow-rule"
     assert [b["address"] for b in by_nsg["nsg-nic-web-1"].evidence["blocked"]] == ["10.1.1.4"]
     assert [b["address"] for b in by_nsg["nsg-contoso-backend"].evidence["blocked"]] == [

@@ -6,8 +6,8 @@ import pytest
 
 from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.nsg_gateway_subnet import INFRA_PORTS, INTERNET_OUTBOUND, LOAD_BALANCER
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
 
 NSG = "nsg-contoso-appgw"
 
@@ -54,9 +54,9 @@ def test_an_explicit_deny_is_blamed_and_fixed_with_an_allow_just_in_front(kit):
         "--source-address-prefixes GatewayManager --source-port-ranges '*' "
         "--destination-address-prefixes '*' --destination-port-ranges 65200-65535"
     )
-    proposed = finding.evidence["proposedRule"]["properties"]
+    proposed = finding.fix.plan.to_dict()["properties"]
     assert proposed["priority"] == 199 and proposed["access"] == "Allow"
-    assert "moveRule" not in finding.evidence["proposedRule"]
+    assert "moveRule" not in finding.fix.plan.to_dict()
 
 
 def test_without_any_allow_the_default_deny_blames_the_nsg(kit):
@@ -64,7 +64,7 @@ def test_without_any_allow_the_default_deny_blames_the_nsg(kit):
     [finding] = INFRA_PORTS.run(kit.snapshot(world))
     assert finding.resource == kit.resource(world, NSG)["id"]
     assert finding.evidence["decidingRules"][0]["name"] == "DenyAllInBound"
-    assert finding.evidence["proposedRule"]["properties"]["priority"] == 4096
+    assert finding.fix.plan.to_dict()["properties"]["priority"] == 4096
 
 
 def test_a_partial_gap_names_only_the_blocked_ports(kit):
@@ -91,7 +91,7 @@ def test_a_deny_ahead_of_the_allow_on_a_single_port_is_a_block(kit):
     [finding] = INFRA_PORTS.run(kit.snapshot(world))
     assert finding.evidence["blockedPorts"] == ["65300"]
     assert finding.resource.endswith("/securityRules/DenyOnePort")
-    assert finding.evidence["proposedRule"]["properties"]["priority"] == 139
+    assert finding.fix.plan.to_dict()["properties"]["priority"] == 139
 
 
 def test_v1_needs_only_65503_to_65534(kit):
@@ -106,7 +106,7 @@ def test_v1_needs_only_65503_to_65534(kit):
 def test_a_deny_holding_priority_100_is_moved_one_step_to_make_room(kit):
     snapshot = kit.snapshot(kit.load_world("scenarios/nsg-infra-ports-v2/world.json"))
     [finding] = INFRA_PORTS.run(snapshot)
-    proposed = finding.evidence["proposedRule"]
+    proposed = finding.fix.plan.to_dict()
     assert proposed["properties"]["priority"] == 100
     assert proposed["moveRule"]["name"] == "DenyGatewayManager"
     assert (proposed["moveRule"]["fromPriority"], proposed["moveRule"]["toPriority"]) == (100, 101)
@@ -122,7 +122,7 @@ def test_no_room_at_all_means_no_automatic_fix(kit):
     kit.nsg_rule(world, NSG, "Other101", priority=101, access="Allow", source="10.0.0.0/8", ports="22")
     [finding] = INFRA_PORTS.run(kit.snapshot(world))
     assert finding.fix.action is None and finding.fix.command is None
-    assert "proposedRule" not in finding.evidence
+    assert finding.fix.plan is None
 
 
 def test_no_nsg_on_the_gateway_subnet_is_not_applicable(kit):

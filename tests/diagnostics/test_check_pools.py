@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from diagnostics.checks.pools import EMPTY, NOT_PROVISIONED
-from diagnostics.findings import Severity
+from model.findings import Severity
 
 
 def empty_web_pool(kit):

@@ -7,8 +7,8 @@ import pytest
 
 from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.probe_log import CHECK
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
 from netrules.probes import ProbeLogKind, probe_log_message
 
 PROBE = "/probes/web-probe"

@@ -8,8 +8,9 @@ import pytest
 
 from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.probes import DEFAULT_FAILING, DETACHED, INVALID, REFERENCE_BROKEN
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
+from model.plans import ProbeReattach
 from netrules.probes import ProbeLogKind, probe_log_message
 
 REATTACH = (
@@ -39,8 +40,8 @@ def test_settings_on_the_default_probe_with_failing_servers_get_the_one_detached
     assert finding.evidence["defaultProbe"] == "http://127.0.0.1:8080/"
     assert finding.evidence["detachedProbes"] == ["web-probe"]
     assert (finding.fix.action, finding.fix.command) == ("reattach-probe", REATTACH)
-    assert finding.evidence["reattach"]["probe"].endswith("/probes/web-probe")
-    assert finding.evidence["reattach"]["settings"] == [finding.resource]
+    assert finding.fix.plan.to_dict()["probe"].endswith("/probes/web-probe")
+    assert finding.fix.plan.to_dict()["settings"] == [finding.resource]
 
 
 def test_two_candidate_probes_mean_no_automatic_choice(kit):
@@ -49,7 +50,7 @@ def test_two_candidate_probes_mean_no_automatic_choice(kit):
     [finding] = DEFAULT_FAILING.run(kit.snapshot(world))
     assert finding.fix.action is None and finding.fix.command is None
     assert sorted(finding.evidence["detachedProbes"]) == ["other-probe", "web-probe"]
-    assert "reattach" not in finding.evidence
+    assert finding.fix.plan is None
 
 
 def test_a_detached_probe_of_another_protocol_is_no_candidate(kit):
@@ -111,8 +112,8 @@ def test_a_detached_probe_next_to_default_probe_settings_is_a_warning_with_reatt
     assert finding.resource.endswith("/probes/web-probe")
     assert finding.evidence["settings"] == ["web-settings"]
     assert (finding.fix.action, finding.fix.command) == ("reattach-probe", REATTACH)
-    assert finding.evidence["reattach"]["probe"] == finding.resource
-    assert [s.rsplit("/", 1)[-1] for s in finding.evidence["reattach"]["settings"]] == ["web-settings"]
+    assert finding.fix.plan.to_dict()["probe"] == finding.resource
+    assert [s.rsplit("/", 1)[-1] for s in finding.fix.plan.to_dict()["settings"]] == ["web-settings"]
 
 
 def test_two_detached_probes_of_one_protocol_are_both_reported_without_an_automatic_choice(kit):
@@ -122,7 +123,7 @@ def test_two_detached_probes_of_one_protocol_are_both_reported_without_an_automa
     assert sorted(f.resource.rsplit("/", 1)[-1] for f in findings) == ["other-probe", "web-probe"]
     for finding in findings:
         assert finding.fix.action is None and finding.fix.command is None
-        assert "reattach" not in finding.evidence
+        assert finding.fix.plan is None
         assert len(finding.evidence["otherDetachedProbes"]) == 1
 
 
@@ -157,10 +158,8 @@ def test_a_reference_to_a_missing_probe_is_critical(kit):
     assert finding.resource == settings["id"]
     assert "ghost" in finding.title
     assert (finding.fix.action, finding.fix.command) == ("reattach-probe", REATTACH)
-    assert finding.evidence["reattach"] == {
-        "probe": kit.gateway_part(world, "probes", "web-probe")["id"],
-        "settings": [settings["id"]],
-    }
+    probe_id = kit.gateway_part(world, "probes", "web-probe")["id"]
+    assert finding.fix.plan == ProbeReattach(probe_id, (settings["id"],))
     add_probe(world, kit, "second-probe")
     [finding] = REFERENCE_BROKEN.run(kit.snapshot(world))
     assert finding.fix.action is None

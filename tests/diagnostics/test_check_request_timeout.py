@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.request_timeout import CHECK, proposed_timeout, reaches_threshold
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
 
 METRIC = "BackendLastByteResponseTime"
 
@@ -47,7 +47,7 @@ def test_only_the_settings_whose_backends_are_slow_are_flagged(kit):
     assert finding.evidence["requestTimeoutSeconds"] == 20
     assert finding.evidence["ratio"] == 0.995
     assert finding.evidence["aggregation"] == "maximum"
-    assert finding.evidence["proposedTimeoutSeconds"] == 30
+    assert finding.fix.plan.to_seconds == 30
     assert finding.fix.action == "raise-request-timeout"
     assert finding.fix.command == (
         "az network application-gateway http-settings update -g rg-contoso-web --gateway-name agw-contoso "
@@ -61,7 +61,7 @@ def test_only_the_settings_whose_backends_are_slow_are_flagged(kit):
 
 def test_over_the_timeout_proposes_half_again_rounded_to_five_seconds(kit):
     [finding] = CHECK.run(kit.snapshot(kit.load_world("scenarios/live-slow-backend/world.json")))
-    assert finding.evidence["proposedTimeoutSeconds"] == 40  # 25.1 s * 1.5 = 37.65 -> 40
+    assert finding.fix.plan.to_seconds == 40  # 25.1 s * 1.5 = 37.65 -> 40
     assert "--timeout 40" in finding.fix.command
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.routes import BGP_DEFAULT, DEFAULT_ROUTE, DIVERTS_BACKEND
-from diagnostics.findings import Severity
 from diagnostics.snapshot import MissingData
+from model.findings import Severity
 from netrules.probes import ProbeLogKind, probe_log_message
 
 RG = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-contoso-web"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from diagnostics.checks import CHECKS
 from diagnostics.engine import findings_of, run_checks
-from diagnostics.findings import CheckStatus
+from model.findings import CheckStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import pytest
 from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.tls import CHECK
 from diagnostics.engine import findings_of, run_checks
-from diagnostics.findings import Severity
+from model.findings import Severity
 from netrules.probes import ProbeLogKind, probe_log_message
 
 CN_V1 = "The Common Name (CN) of the backend certificate doesn't match the host header of the probe."

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from diagnostics.arm import MAX_ATTEMPTS, Arm
+from core.arm import MAX_ATTEMPTS, Arm
 from diagnostics.collect import MAX_SUBNET_NIC_GETS, GatewayUnavailable, collect
 from diagnostics.diagnosis import diagnose
-from diagnostics.findings import CheckStatus
 from diagnostics.snapshot import key
+from model.findings import CheckStatus
 from simulator import FaultRule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,7 +255,7 @@ def test_clients_built_without_the_counting_policy_still_work_and_count_operatio
     from azure.mgmt.monitor import MonitorManagementClient
     from azure.mgmt.network import NetworkManagementClient
 
-    from appgw_doctor.azure_clients import AzureClients, StaticTokenCredential
+    from core.azure_clients import AzureClients, StaticTokenCredential
 
     sim = simulator("scenarios/request-timeout/world.json")
     options = {"base_url": sim.endpoint, "connection_verify": sim.ca_cert, "polling_interval": 0.05}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from diagnostics.checks import CHECKS
 from diagnostics.checks.base import Check, NotApplicable
 from diagnostics.engine import findings_of, run_checks
-from diagnostics.findings import CheckResult, CheckStatus, Finding, Severity
 from diagnostics.snapshot import MissingData
+from model.findings import CheckResult, CheckStatus, Finding, Severity
 
 RESOURCE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/applicationGateways/gw"
 

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appgw_doctor.iso8601 import parse_duration, parse_time
+from core.iso8601 import parse_duration, parse_time
 from diagnostics.diagnosis import Diagnosis, incident_window
-from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from diagnostics.report import evidence_lines, render, render_markdown, render_text
+from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.plans import ProbeReattach, RequestTimeoutRaise
 
 RG = "/subscriptions/s/resourceGroups/rg-web/providers/Microsoft.Network"
 GATEWAY = f"{RG}/applicationGateways/agw-one"
@@ -36,7 +37,20 @@ findings = st.builds(
     title=WORDS.filter(bool),
     resource=NAMES.map(lambda name: f"{RG}/networkSecurityGroups/{name}"),
     evidence=st.dictionaries(NAMES, JSON_VALUES, max_size=4),
-    fix=st.builds(Fix, summary=WORDS, command=st.none() | WORDS, action=st.none() | NAMES),
+    fix=st.builds(
+        Fix,
+        summary=WORDS,
+        command=st.none() | WORDS,
+        plan=st.none()
+        | st.builds(ProbeReattach, probe_id=NAMES, settings_ids=st.tuples(NAMES))
+        | st.builds(
+            RequestTimeoutRaise,
+            settings_id=NAMES,
+            settings_name=NAMES,
+            from_seconds=st.integers(1, 86400),
+            to_seconds=st.integers(1, 86400),
+        ),  # fmt: skip
+    ),
 )
 checks = st.builds(
     CheckResult,

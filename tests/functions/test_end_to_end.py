@@ -12,8 +12,8 @@ import pytest
 from azure.functions.timer import TimerRequest
 from azure.mgmt.network import models
 
-from appgw_doctor.azure_clients import ArmTarget, make_clients
 from appgw_doctor.pipeline import WorkItem
+from core.azure_clients import ArmTarget, make_clients
 from state import IncidentStatus
 from tests.functions.harness import OutputBinding, post_alert, run_queue
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import function_app
-from appgw_doctor.config import Settings
+from core.settings import Settings
 from intake import events
 from notifications.routing import targets_for
 from tests.functions.harness import registered_functions
@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MAIN = (INFRA / "main.bicep").read_text()
 EVENTS = (INFRA / "events.bicep").read_text()
-SETTINGS_MODULES = [ROOT / "appgw_doctor" / "config.py", ROOT / "notifications" / "routing.py"]
+SETTINGS_MODULES = [ROOT / "core" / "settings.py", ROOT / "notifications" / "routing.py"]
 SETTINGS_DOCS = [ROOT / "docs" / "CONFIGURATION.md", ROOT / "docs" / "NOTIFICATIONS.md"]
-# The functions' accessors of app settings: config.py's `get(name)`, routing.py's `_setting(settings,
+# The functions' accessors of app settings: core/settings.py's `get(name)`, routing.py's `_setting(settings,
 # name)` and `_severity(settings, name)`.
 ACCESSORS = {"get", "_setting", "_severity"}
 # Settings the Functions host (not the app) reads; main.bicep may set them.

@@ -17,7 +17,8 @@ import jsonschema
 import pytest
 from aiosmtpd.controller import Controller
 
-from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.plans import AllowRule, RequestTimeoutRaise
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,15 @@ def sample_findings() -> list[Finding]:
                     "--source-address-prefixes GatewayManager --destination-port-ranges 65200-65535 "
                     "--destination-address-prefixes '*'"
                 ),
-                action="add-nsg-allow-rule",
+                plan=AllowRule(
+                    NSG_ID,
+                    "allow-gateway-manager",
+                    90,
+                    "Inbound",
+                    ("GatewayManager",),
+                    ("*",),
+                    ("65200-65535",),
+                ),
             ),
         ),
         Finding(
@@ -76,7 +85,9 @@ def sample_findings() -> list[Finding]:
                     "az network application-gateway http-settings update -g rg-contoso-web "
                     "--gateway-name agw-contoso -n web_settings --timeout 60"
                 ),
-                action="raise-request-timeout",
+                plan=RequestTimeoutRaise(
+                    f"{GATEWAY_ID}/backendHttpSettingsCollection/web_settings", "web_settings", 20, 60
+                ),
             ),
         ),
     ]

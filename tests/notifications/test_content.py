@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from notifications.content import (
     ActionStatus,
     AlertFacts,

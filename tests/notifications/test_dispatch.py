@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import email
 import json
-from datetime import datetime, timedelta, timezone
 from email.policy import default as default_policy
-from email.utils import format_datetime
 
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from diagnostics.findings import Severity
+from model.findings import Severity
 from notifications.content import build_message, build_resolution_message
-from notifications.dispatch import DeliveryResult, RetryPolicy, notify, parse_retry_after, redact
+from notifications.dispatch import DeliveryResult, RetryPolicy, notify, redact
 from notifications.email import SmtpSettings
 from notifications.routing import EmailTarget, TeamsTarget
 
@@ -176,14 +174,6 @@ def test_outbox_writes_card_and_eml_instead_of_sending(message, webhook, tmp_pat
     )
     notify(resolved, [], outbox_dir=tmp_path / "outbox")
     assert (tmp_path / "outbox" / "inc_2026-11-23_10_27-resolved-teams.json").exists()
-
-
-def test_parse_retry_after_reads_seconds_and_http_dates() -> None:
-    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-    assert parse_retry_after("7") == 7
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30
-    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
 
 
 def test_a_connection_error_never_carries_the_webhook_signature(message, policy, closed_port) -> None:

@@ -12,7 +12,7 @@ import pytest
 import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from diagnostics.findings import Finding, Fix, Severity
+from model.findings import Finding, Fix, Severity
 from notifications.content import ActionStatus, build_message, build_resolution_message
 from notifications.email import (
     SmtpSecurityError,
@@ -84,7 +84,7 @@ def test_plain_text_lists_findings_worst_first(message) -> None:
 
 
 def test_html_escapes_what_azure_returns(findings) -> None:
-    from diagnostics.findings import Finding, Severity
+    from model.findings import Finding, Severity
 
     odd = Finding("X", Severity.CRITICAL, "<script>alert(1)</script> rule", GATEWAY_ID)
     markup = build_email(

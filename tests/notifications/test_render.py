@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 
-from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from notifications.content import ActionStatus, ChangeFacts, build_message, build_resolution_message
 from notifications.teams import build_payload
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from diagnostics.findings import Finding, Severity
+from model.findings import Finding, Severity
 from notifications.content import build_message, build_resolution_message
 from notifications.routing import (
     ChannelProblem,

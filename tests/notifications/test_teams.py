@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diagnostics.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from notifications.content import ActionStatus, build_message, build_resolution_message
 from notifications.teams import PAYLOAD_BUDGET, build_card, build_payload, payload_size, serialize
 

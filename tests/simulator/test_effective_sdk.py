@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.sdk_values import wire
 from netrules.nsg import Flow, evaluate_effective
 from netrules.routes import select_effective_route
 
 ROOT = Path(__file__).resolve().parents[2]
 RG = "rg-contoso-web"
 VNET_PREFIXES = ["10.1.0.0/16"]
-
-
-def wire(value) -> str:
-    return str(getattr(value, "value", value))
 
 
 def with_backend_route_table(world: dict) -> dict:

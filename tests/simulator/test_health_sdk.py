@@ -10,6 +10,7 @@ import dns.message
 import dns.query
 from azure.mgmt.network import models
 
+from core.sdk_values import wire
 from netrules.probes import ProbeLogKind, classify_probe_log
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,11 +35,6 @@ def servers(
         for settings in pool.backend_http_settings_collection or []
         for server in settings.servers or []
     ]
-
-
-def wire(value) -> str:
-    """An SDK enum member or plain string as its wire spelling ("Unknown", "Healthy")."""
-    return str(getattr(value, "value", value))
 
 
 def health_summary(network) -> set[tuple[str, ProbeLogKind]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from azure.mgmt.network import models
 
+from core.sdk_values import wire
 from netrules.probes import ProbeLogKind, classify_probe_log
 from simulator.effective import effective_route_table, peered_prefixes, virtual_network_tag
 
@@ -105,11 +106,6 @@ def peered_world(*, member: str = "ip") -> dict:
         pool["backendIPConfigurations"] = [{"id": f"{PEER_NIC}/ipConfigurations/ipconfig1"}]
     world["backends"] = {"10.2.1.4": {"ports": [8080], "responseSeconds": 0.05, "paths": {"/health": 200}}}
     return world
-
-
-def wire(value) -> str:
-    """An SDK enum member or plain string as its wire spelling."""
-    return str(getattr(value, "value", value))
 
 
 def probe_kinds(network) -> list[tuple[str, ProbeLogKind]]:

@@ -14,7 +14,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.network import models
 
-from appgw_doctor.azure_clients import ArmTarget, make_clients
+from core.azure_clients import ArmTarget, make_clients
 from simulator import Simulator
 from simulator.metrics import query_metrics
 

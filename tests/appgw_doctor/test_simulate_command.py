@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appgw_doctor.azure_clients import ArmTarget, make_clients
+from core.azure_clients import ArmTarget, make_clients
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("appgw-doctor")

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appgw_doctor.cli import EXIT_OK, UsageError
+from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.local import open_pipeline
 from appgw_doctor.pipeline import Pipeline
-from diagnostics.command import SCENARIOS, bundled_scenarios
+from appgw_doctor.scenarios import SCENARIOS, bundled_scenarios
 from diagnostics.report import render_text
 from intake.alerts import parse_alert_body
-from intake.command import open_pipeline
 from intake.errors import IntakeError
 
 OUTBOX = SCENARIOS.parent / "out" / "demo"

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from model.plans import FixPlan, plan_from_dict
+
 
 class Severity(str, Enum):
     CRITICAL = "critical"
@@ -24,18 +26,33 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True)
 class Fix:
-    """What a person should do. `action` names a safe automatic fix (remediation action id)."""
+    """What a person should do, and, where a safe automatic fix exists, its typed `plan` (what the
+    remediation action `action` would change)."""
 
     summary: str
     command: str | None = None
-    action: str | None = None
+    plan: FixPlan | None = None
+
+    @property
+    def action(self) -> str | None:
+        """The remediation action id (docs/FINDINGS.md) of the plan, if there is one."""
+        return self.plan.action if self.plan is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "summary": self.summary, "command": self.command}
+        return {
+            "action": self.action,
+            "summary": self.summary,
+            "command": self.command,
+            "plan": self.plan.to_dict() if self.plan is not None else None,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fix:
-        return cls(summary=data.get("summary") or "", command=data.get("command"), action=data.get("action"))
+        return cls(
+            summary=data.get("summary") or "",
+            command=data.get("command"),
+            plan=plan_from_dict(data.get("plan")),
+        )
 
 
 @dataclass(frozen=True)

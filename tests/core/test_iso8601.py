@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appgw_doctor.iso8601 import format_duration, format_time, parse_duration, parse_time
+from core.iso8601 import format_duration, format_time, parse_duration, parse_time
 
 
 @pytest.mark.parametrize(

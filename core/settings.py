@@ -13,15 +13,20 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from appgw_doctor.azure_clients import ARM_ENDPOINT
+from core.arm_ids import is_guid
+from core.azure_clients import ARM_ENDPOINT
 
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _log = logging.getLogger("appgw_doctor")
 # A lease is renewed between stages, so it must outlast the longest one: a notification retries for
 # up to 120 s, a diagnosis makes many ARM calls with their own retries.
 MIN_LEASE_SECONDS = 300
 # The top-level packages whose loggers the app's telemetry exports (not the Azure SDK's chatter).
 APP_LOGGERS = ("appgw_doctor", "intake", "state", "diagnostics", "notifications", "remediation", "netrules")
+
+
+# App settings that configure notification channels (see notifications.routing).
+NOTIFICATION_PREFIXES = ("TEAMS_", "NOTIFY_", "SMTP_", "EMAIL_")
+REMEDIATION_MODES = ("tags", "dry-run", "off")
 
 
 class ConfigError(Exception):
@@ -46,6 +51,22 @@ class Settings:
     lease_seconds: int = 600
     incident_join_hours: float = 6.0  # an open incident older than this is not joined (closed as expired)
     app_insights_connection_string: str | None = None
+    # Resolve FQDN backends through the VNet's custom DNS servers (needs VNet integration in Azure).
+    dns_resolve_custom: bool = False
+    # The notification settings as given (TEAMS_*, NOTIFY_*, SMTP_*, EMAIL_*): the notifications
+    # package resolves each channel from them on its own, so a bad email setting never silences Teams.
+    notification_settings: tuple[tuple[str, str], ...] = ()
+    incident_url_template: str | None = None  # e.g. https://ops.example.com/incidents/{incident_id}
+    # Guarded remediation (docs/CONFIGURATION.md): the fleet-wide mode and the guards' limits.
+    remediation: str = "tags"  # tags | dry-run | off
+    remediation_max_request_timeout: int = 120
+    remediation_cooldown_minutes: float = 60.0
+    remediation_max_changes_per_hour: int = 10
+    remediation_verify_seconds: float = 300.0
+
+    @property
+    def notifications(self) -> dict[str, str]:
+        return dict(self.notification_settings)
 
     @property
     def secure_webhook_enabled(self) -> bool:
@@ -93,13 +114,39 @@ class Settings:
             lease_seconds=int(_number(get("LEASE_SECONDS"), "LEASE_SECONDS", 600, MIN_LEASE_SECONDS, 3600)),
             incident_join_hours=_number(get("INCIDENT_JOIN_HOURS"), "INCIDENT_JOIN_HOURS", 6, 0.25, 168),
             app_insights_connection_string=get("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+            dns_resolve_custom=_flag(get("DNS_RESOLVE_CUSTOM"), "DNS_RESOLVE_CUSTOM"),
+            notification_settings=tuple(
+                sorted(
+                    (name, value)
+                    for name, value in env.items()
+                    if name.upper().startswith(NOTIFICATION_PREFIXES) and value.strip()
+                )
+            ),
+            incident_url_template=_url_template(get("INCIDENT_URL_TEMPLATE")),
+            remediation=_choice(get("REMEDIATION"), "REMEDIATION", REMEDIATION_MODES),
+            remediation_max_request_timeout=int(
+                _number(
+                    get("REMEDIATION_MAX_REQUEST_TIMEOUT"), "REMEDIATION_MAX_REQUEST_TIMEOUT", 120, 1, 86400
+                )
+            ),
+            remediation_cooldown_minutes=_number(
+                get("REMEDIATION_COOLDOWN_MINUTES"), "REMEDIATION_COOLDOWN_MINUTES", 60, 0, 10080
+            ),
+            remediation_max_changes_per_hour=int(
+                _number(
+                    get("REMEDIATION_MAX_CHANGES_PER_HOUR"), "REMEDIATION_MAX_CHANGES_PER_HOUR", 10, 0, 1000
+                )
+            ),
+            remediation_verify_seconds=_number(
+                get("REMEDIATION_VERIFY_SECONDS"), "REMEDIATION_VERIFY_SECONDS", 300, 1, 3600
+            ),
         )
 
 
 def parse_subscriptions(text: str, setting: str) -> tuple[str, ...]:
     """Comma- or space-separated subscription GUIDs, lower-cased."""
     items = [item for item in re.split(r"[,\s;]+", text) if item]
-    bad = [item for item in items if not _GUID.match(item)]
+    bad = [item for item in items if not is_guid(item)]
     if bad:
         raise ConfigError(f"{setting}: {bad[0]!r} is not a subscription id")
     return tuple(dict.fromkeys(item.lower() for item in items))
@@ -117,6 +164,38 @@ def parse_dns_server_map(text: str) -> tuple[tuple[str, str, int], ...]:
             raise ConfigError(f"DNS_SERVER_MAP: {item!r} is not <server ip>=<host>:<port>")
         entries.append((server.strip(), host.strip(), int(port)))
     return tuple(entries)
+
+
+def _flag(text: str | None, name: str) -> bool:
+    if text is None:
+        return False
+    value = text.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {text!r}")
+
+
+def _choice(text: str | None, name: str, choices: tuple[str, ...]) -> str:
+    if text is None:
+        return choices[0]
+    if text.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {text!r}")
+    return text.lower()
+
+
+def _url_template(text: str | None) -> str | None:
+    """INCIDENT_URL_TEMPLATE, where `{incident_id}` is the only placeholder. A malformed one is logged
+    and dropped (messages go out without the link) rather than refusing every alert over a link."""
+    if text is None:
+        return None
+    try:
+        text.format(incident_id="x")
+    except (KeyError, IndexError, ValueError):
+        _log.warning("INCIDENT_URL_TEMPLATE ignored: it may hold only the placeholder {incident_id}")
+        return None
+    return text
 
 
 def _number(text: str | None, name: str, default: float, low: float, high: float) -> float:
@@ -137,8 +216,8 @@ _telemetry_configured = False
 
 def configure_telemetry(settings: Settings) -> None:
     """Export traces, logs and SDK calls to Application Insights via OpenTelemetry when a connection
-    string is set. The exporter (`azure-monitor-opentelemetry`) is imported only then, so a run without
-telemetry does not pay for it."""
+        string is set. The exporter (`azure-monitor-opentelemetry`) is imported only then, so a run without
+    telemetry does not pay for it."""
     global _telemetry_configured
     if not settings.app_insights_connection_string:
         return

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from appgw_doctor.notify import message_for
 from appgw_doctor.pipeline import ALERT, CHANGE, SWEEP, Outcome, Report, StageResult, WorkItem
+from appgw_doctor.wiring import notify_stage
+from core.settings import Settings
 from intake.alerts import parse_alert_document
 from intake.events import ResourceChange
 from notifications.dispatch import RetryPolicy
-from notifications.stage import NotifyStage, message_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -93,7 +95,7 @@ def smtp_channel(server) -> dict[str, str]:
 def test_a_misconfigured_email_channel_does_not_cut_off_teams(webhook, settings, tags, reason) -> None:
     report = alert_report(findings=[CRITICAL_FINDING], reported=[CRITICAL_FINDING], gateway_tags=tags)
 
-    result = NotifyStage({"TEAMS_WEBHOOK_URL": webhook.url, **settings}, retry=RETRY)(report)
+    result = stage_for({"TEAMS_WEBHOOK_URL": webhook.url, **settings}, retry=RETRY)(report)
 
     assert len(webhook.posts) == 1
     assert result.status == "error"
@@ -105,7 +107,7 @@ def test_a_misconfigured_teams_channel_does_not_cut_off_email(smtp_server) -> No
     settings = {"TEAMS_WEBHOOK_URL": "https://x.example/hook?sig=S", "TEAMS_MIN_SEVERITY": "loud"}
     report = alert_report(findings=[CRITICAL_FINDING], reported=[CRITICAL_FINDING])
 
-    result = NotifyStage({**settings, **smtp_channel(smtp_server)}, retry=RETRY)(report)
+    result = stage_for({**settings, **smtp_channel(smtp_server)}, retry=RETRY)(report)
 
     assert len(smtp_server.handler.messages) == 1
     assert result.status == "error" and "email: delivered to oncall@contoso.com" in result.detail
@@ -120,7 +122,7 @@ def test_a_webhook_signature_never_reaches_the_stage_detail(closed_port) -> None
     )
     report = alert_report(findings=[CRITICAL_FINDING], reported=[CRITICAL_FINDING])
 
-    result = NotifyStage({"TEAMS_WEBHOOK_URL": url}, retry=RETRY)(report)
+    result = stage_for({"TEAMS_WEBHOOK_URL": url}, retry=RETRY)(report)
 
     assert result.status == "error" and "ConnectionError" in result.detail
     assert "TOPSECRETSIGNATURE" not in result.detail and "api-version" not in result.detail
@@ -140,9 +142,7 @@ def test_the_resolution_reaches_the_channels_the_incident_reached(
 ) -> None:
     incident = alert_report(findings=recorded, reported=recorded)
     resolution = alert_report(Outcome.CLOSED, resolved=True, findings=recorded)
-    stage = NotifyStage(
-        {"TEAMS_WEBHOOK_URL": webhook.url, "TEAMS_MIN_SEVERITY": teams_threshold}, retry=RETRY
-    )
+    stage = stage_for({"TEAMS_WEBHOOK_URL": webhook.url, "TEAMS_MIN_SEVERITY": teams_threshold}, retry=RETRY)
 
     incident_result = stage(incident)
     resolution_result = stage(resolution)
@@ -186,7 +186,7 @@ def test_a_change_is_announced_as_the_change_with_its_own_id_and_no_incident_lin
     )
     assert (message.message_id, message.incident_id, message.record_url) == ("diag-1", None, None)
     assert ("Diagnosis", "diag-1") in message.facts() and "change-check" not in str(message.facts())
-    stage = NotifyStage({}, outbox_dir=tmp_path)
+    stage = stage_for({}, outbox_dir=tmp_path)
     stage(first)
     stage(second)
     assert len(list(tmp_path.glob("*-email.eml"))) == 2  # one file per preventive message
@@ -205,3 +205,8 @@ def test_a_sweep_says_it_was_a_scheduled_check_of_new_findings() -> None:
     assert message.headline.startswith("scheduled check: 1 new cause of 502s — ")
     assert message.summary == "A scheduled check ran."
     assert message.record_url is None and message.incident_id is None and message.message_id
+
+
+def stage_for(settings: dict[str, str], **options):
+    """The notify stage as the composition root builds it from these app settings."""
+    return notify_stage(Settings.from_env(settings), **options)

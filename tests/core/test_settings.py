@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from appgw_doctor.azure_clients import ARM_ENDPOINT
-from appgw_doctor.config import ConfigError, Settings, configure_telemetry
+from core.azure_clients import ARM_ENDPOINT
+from core.settings import ConfigError, Settings, configure_telemetry
 
 SUB_A = "00000000-0000-0000-0000-00000000000A"
 SUB_B = "00000000-0000-0000-0000-00000000000b"
@@ -82,7 +82,7 @@ def test_bad_values_name_the_setting(env, setting) -> None:
 
 
 def test_telemetry_without_the_exporter_installed_logs_a_warning_once(caplog, monkeypatch) -> None:
-    import appgw_doctor.config as config
+    import core.settings as config
 
     monkeypatch.setattr(config, "_telemetry_configured", False)
     monkeypatch.setitem(sys.modules, "azure.monitor.opentelemetry", None)  # as if not installed
@@ -95,7 +95,7 @@ def test_telemetry_without_the_exporter_installed_logs_a_warning_once(caplog, mo
 
 
 def test_telemetry_handlers_cover_every_app_logger_not_just_appgw_doctor() -> None:
-    from appgw_doctor.config import APP_LOGGERS, share_handlers
+    from core.settings import APP_LOGGERS, share_handlers
 
     class Keep(logging.Handler):
         def __init__(self) -> None:

@@ -13,22 +13,17 @@ docs/NOTIFICATIONS.md); with `--outbox DIR` the Teams card and the email are wri
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from appgw_doctor.azure_clients import ArmTarget
-from appgw_doctor.cli import EXIT_OK, UsageError
-from appgw_doctor.pipeline import Outcome, Pipeline, Report, clients_for_target
+from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.local import open_pipeline
+from appgw_doctor.pipeline import Outcome, Pipeline, Report
 from intake.alerts import parse_alert_body
 from intake.errors import IntakeError
-from notifications.stage import NotifyStage
 from state import StateStore
-from state.sqlite import SqliteBackend, default_state_path
+from state.sqlite import default_state_path
 
 EXIT_DIAGNOSIS_FAILED = 1
 
@@ -65,34 +60,6 @@ def run(args: argparse.Namespace) -> int:
         print("\n\n".join(render_text(document) for document in documents))
     failed = any(report.outcome == Outcome.FAILED for report in reports)
     return EXIT_DIAGNOSIS_FAILED if failed else EXIT_OK
-
-
-@contextlib.contextmanager
-def open_pipeline(world: Path | None, *, state: Path | None, outbox: Path | None) -> Iterator[Pipeline]:
-    """The local pipeline: against a simulator of `world` (throw-away state unless `state`), or Azure."""
-    with contextlib.ExitStack() as stack:
-        if world is not None:
-            from simulator import Simulator, WorldError
-
-            try:
-                simulator = stack.enter_context(Simulator(str(world)))
-            except (WorldError, OSError, ValueError) as error:
-                raise UsageError(f"{world}: {error}") from None
-            target = ArmTarget(simulator.endpoint, simulator.ca_cert)
-            clients_for = clients_for_target(target, polling_interval=0.05)
-            dns_servers = simulator.dns_servers or None
-            state_path = state or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state.db"
-        else:
-            clients_for = clients_for_target(ArmTarget(), polling_interval=0.25)
-            dns_servers = None
-            state_path = state or default_state_path()
-        try:
-            store = StateStore(SqliteBackend(state_path))
-        except OSError as error:
-            raise UsageError(f"cannot open state {state_path}: {error.strerror or error}") from None
-        stack.callback(store.close)
-        notify = NotifyStage(os.environ, outbox_dir=outbox)
-        yield Pipeline(store=store, clients_for=clients_for, dns_servers=dns_servers, notify=notify)
 
 
 def _document(store: StateStore, report: Report) -> dict[str, Any]:

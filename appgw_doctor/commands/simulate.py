@@ -20,10 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from appgw_doctor.cli import EXIT_OK, UsageError
-from simulator.faults import parse_fault_spec
-from simulator.service import Simulator
-from simulator.world import WorldError
+from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.local import simulator_module
 
 
 def _port(text: str) -> int:
@@ -62,10 +60,11 @@ def _check_dump_target(path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.dump_on_exit is not None:
         _check_dump_target(args.dump_on_exit)
+    module = simulator_module()
     try:
-        faults = parse_fault_spec(args.faults) if args.faults else []
-        simulator = Simulator(args.world, faults=faults, seed=args.seed, port=args.port)
-    except (WorldError, ValueError) as error:
+        faults = module.parse_fault_spec(args.faults) if args.faults else []
+        simulator = module.Simulator(args.world, faults=faults, seed=args.seed, port=args.port)
+    except (module.WorldError, ValueError) as error:
         raise UsageError(str(error)) from None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -21,6 +21,11 @@ _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp")
 
 
+def is_guid(text: str) -> bool:
+    """A GUID as Azure writes subscription and tenant ids (any case, no braces)."""
+    return bool(_GUID.fullmatch(text))
+
+
 def parse(resource_id: str | None) -> dict[str, str]:
     """The SDK's named parts of an ARM id (subscription, resource_group, namespace, type, name,
     child_type_1, child_name_1, ..., resource_type, resource_name), values as text.
@@ -60,7 +65,7 @@ def is_gateway_id(resource_id: str) -> bool:
     parts = parse(resource_id)
     return (
         bool(is_valid_resource_id(resource_id))
-        and bool(_GUID.fullmatch(parts.get("subscription", "")))
+        and is_guid(parts.get("subscription", ""))
         and "resource_group" in parts
         and parts.get("namespace", "").lower() == "microsoft.network"
         and parts.get("type", "").lower() == "applicationgateways"

@@ -1,11 +1,14 @@
-"""ARM calls for one diagnosis: bounded retries, long-running operations, call counting.
+"""ARM calls under one deadline: bounded retries, long-running operations, conditional writes,
+call counting. Diagnostics reads with it; remediation writes with it.
 
 Throttling (429), server errors (5xx) and dropped connections are retried with tenacity,
 honouring the `Retry-After` the service sends, until one deadline shared by the whole
-diagnosis. The SDK's own RetryPolicy is switched off per call (`retry_total=0`) so the two
+diagnosis (or fix). The SDK's own RetryPolicy is switched off per call (`retry_total=0`) so the two
 retry loops do not multiply and the deadline is real. Permission (403) and not-found (404)
 answers are final. Every failure comes out as `ArmCallFailed` with a one-line reason that a
-check can report as is.
+check can report as is. A conditional write (`write_if_match`) sends the etag the resource was
+read with as `If-Match`; when someone else changed the resource since, ARM answers 412 and the
+call raises `PreconditionFailed` (an `ArmCallFailed`) instead of overwriting their change.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import tenacity
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.core.polling import LROPoller
 
-from appgw_doctor.azure_clients import AzureClients, CallCountingPolicy
+from core.azure_clients import AzureClients, CallCountingPolicy
+from core.retry_after import requested_wait
 
 T = TypeVar("T")
 
@@ -39,6 +42,15 @@ class ArmCallFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+class PreconditionFailed(ArmCallFailed):
+    """A conditional write refused with 412: the resource changed since its etag was read.
+
+    Nothing was written. Re-read the resource and decide again; never retry with the old etag.
+    (A write whose first attempt was applied but whose answer was lost also ends here, since the
+    write itself changed the etag: re-reading shows which.)
+    """
 
 
 class _LroTimeout(Exception):
@@ -89,28 +101,9 @@ def status_of(error: BaseException) -> int | None:
 
 
 def retry_after_seconds(error: BaseException) -> float | None:
-    """The wait the service asked for (`Retry-After` seconds or HTTP date, or `retry-after-ms`)."""
+    """The wait the service asked for with its error answer (see `core.retry_after`)."""
     response = getattr(error, "response", None)
-    headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    millis = headers.get("retry-after-ms") or headers.get("x-ms-retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+    return requested_wait(getattr(response, "headers", None))
 
 
 def is_transient(error: BaseException) -> bool:
@@ -184,6 +177,14 @@ class Arm:
 
         return self._retrying(run)
 
+    def write_if_match(self, begin: Callable[..., LROPoller[T]], *args: Any, etag: str, **kwargs: Any) -> T:
+        """A long-running write (`begin_create_or_update`) sent with `If-Match: <etag>`, to its
+        result; raises `PreconditionFailed` when the resource's etag is no longer `etag`."""
+        if not etag:
+            raise ValueError("a conditional write needs the etag the resource was read with")
+        headers = {**(kwargs.pop("headers", None) or {}), "If-Match": etag}
+        return self.long_running(begin, *args, headers=headers, **kwargs)
+
     def _options(self) -> dict[str, Any]:
         timeout = max(1.0, self.remaining())
         options: dict[str, Any] = {
@@ -213,6 +214,8 @@ class Arm:
             raise ArmCallFailed(str(error)) from None
         except Exception as error:
             reason = describe(error)
+            if status_of(error) == 412:
+                raise PreconditionFailed(reason, status=412) from error
             if is_transient(error):
                 attempts = retrying.statistics.get("attempt_number", 1)
                 reason = (

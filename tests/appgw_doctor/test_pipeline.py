@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from azure.mgmt.network import models
 
-from appgw_doctor.azure_clients import ArmTarget
 from appgw_doctor.pipeline import (
     ALERT,
     CHANGE,
@@ -22,8 +21,10 @@ from appgw_doctor.pipeline import (
     Report,
     StageResult,
     WorkItem,
-    clients_for_target,
 )
+from appgw_doctor.wiring import clients_for_target
+from core.azure_clients import ArmTarget
+from diagnostics.diagnosis import diagnose
 from intake.alerts import parse_alert_body
 from intake.events import ResourceChange
 from state import DiagnosisRecord, Incident, IncidentStatus, StateStore
@@ -81,7 +82,7 @@ def change_item(event_id: str, when: datetime) -> WorkItem:
 
 
 def break_infra_ports(world) -> None:
-    from appgw_doctor.azure_clients import make_clients
+    from core.azure_clients import make_clients
 
     azure = make_clients(
         world.subscription_id, target=ArmTarget(world.endpoint, world.ca_cert), polling_interval=0.05
@@ -493,13 +494,12 @@ def test_a_notify_result_that_cannot_be_saved_is_reported_not_raised(world, tmp_
 
 
 def test_a_worker_whose_lease_was_taken_over_stops_before_notifying(make_pipeline, world) -> None:
-    from appgw_doctor.pipeline import real_diagnose
 
     notify = Collect()
     pipeline: Pipeline
 
     def slow_diagnose(gateway_id: str, **options):
-        diagnosis = real_diagnose(gateway_id, **options)
+        diagnosis = diagnose(gateway_id, **options)
         # meanwhile our lease expired and another worker took the gateway over (and our incident)
         later = datetime.now(timezone.utc) + timedelta(hours=1)
         assert pipeline.store.acquire_lease(
@@ -526,9 +526,8 @@ def test_the_lease_is_renewed_between_stages(make_pipeline) -> None:
         return StageResult("notify", "ok", "sent")
 
     def diagnose_for_four_minutes(gateway_id: str, **options):
-        from appgw_doctor.pipeline import real_diagnose
 
-        diagnosis = real_diagnose(gateway_id, **options)
+        diagnosis = diagnose(gateway_id, **options)
         now[0] += timedelta(minutes=4)
         return diagnosis
 
@@ -544,14 +543,13 @@ def test_the_lease_is_renewed_between_stages(make_pipeline) -> None:
 def test_a_huge_report_is_stored_bounded_on_table_storage_and_notified_once(world, azurite) -> None:
     from dataclasses import replace as changed
 
-    from appgw_doctor.pipeline import real_diagnose
-    from diagnostics.findings import Finding, Fix, Severity
+    from model.findings import Finding, Fix, Severity
     from state.tables import TableBackend
 
     log = "The backend health status could not be retrieved. " * 6
 
     def with_many_findings(gateway_id: str, **options):
-        diagnosis = real_diagnose(gateway_id, **options)
+        diagnosis = diagnose(gateway_id, **options)
         many = [
             Finding(code="BACKEND_HEALTH_UNKNOWN", severity=Severity.WARNING if i else Severity.CRITICAL,
                     title=f"pool {i}", resource=f"{GATEWAY}/backendAddressPools/p{i}",
@@ -595,10 +593,9 @@ def test_an_incident_whose_alert_resolved_first_stays_open_for_an_alert_that_joi
     joined: list[Report] = []
 
     def diagnose_while_b_arrives(gateway_id: str, **options):
-        from appgw_doctor.pipeline import real_diagnose
 
         joined.append(pipeline.process(alert_item(alertId="B")))  # B arrives during A's diagnosis
-        return real_diagnose(gateway_id, **options)
+        return diagnose(gateway_id, **options)
 
     pipeline = make_pipeline(diagnose=diagnose_while_b_arrives)
     pipeline.process(alert_item(alertId="A", monitorCondition="Resolved"))

@@ -1,4 +1,4 @@
-"""Small normalisers shared by the rule evaluators.
+"""SDK values as ARM writes them: one normaliser for the rules, the checks and the snapshot.
 
 SDK models hand back enum members for some fields (e.g. `SecurityRuleProtocol.TCP`, whose
 `str()` is not the wire value) and plain strings for others; everything here compares the wire

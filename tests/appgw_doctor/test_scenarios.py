@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from diagnostics.command import bundled_scenarios
+from appgw_doctor.scenarios import bundled_scenarios
 from diagnostics.diagnosis import diagnose
-from diagnostics.findings import CheckStatus
+from model.findings import CheckStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 

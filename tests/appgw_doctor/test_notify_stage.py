@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from appgw_doctor.azure_clients import ArmTarget
-from appgw_doctor.pipeline import Outcome, Pipeline, clients_for_target
+from appgw_doctor.pipeline import Outcome, Pipeline
+from appgw_doctor.wiring import clients_for_target, notify_stage
+from core.azure_clients import ArmTarget
+from core.settings import Settings
 from intake.alerts import parse_alert_document
 from notifications.dispatch import RetryPolicy
 from notifications.email import incident_message_id
-from notifications.stage import NotifyStage
 from simulator import FaultRule
 from state import StateStore
 from state.sqlite import SqliteBackend
@@ -42,7 +43,7 @@ def pipeline_with(simulator, tmp_path):
         return Pipeline(
             store=store,
             clients_for=clients_for_target(ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.05),
-            notify=NotifyStage(settings, retry=retry),
+            notify=notify_stage(Settings.from_env(settings), retry=retry),
         )
 
     yield make

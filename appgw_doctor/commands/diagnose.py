@@ -1,4 +1,4 @@
-"""`appgw-doctor diagnose`, and the bundled scenarios the demo and the tests run.
+"""`appgw-doctor diagnose`: diagnose one gateway and print the report.
 
     appgw-doctor diagnose --gateway <ARM id> [--world FILE] [--at ISO-8601] [--alert FILE]
                           [--format text|json|markdown] [--verbose]
@@ -12,20 +12,19 @@ gateway exists but cannot be read (permission, throttling).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appgw_doctor.arm_ids import gateway_names, parse
-from appgw_doctor.azure_clients import ArmTarget, AzureClients, make_clients
-from appgw_doctor.cli import EXIT_OK, UsageError
-from appgw_doctor.iso8601 import parse_time
+from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.local import AZURE_POLLING_SECONDS, local_settings, simulated_clients
+from core.arm_ids import gateway_names, parse
+from core.azure_clients import AzureClients, make_clients
+from core.iso8601 import parse_time
 from diagnostics.collect import GatewayUnavailable
 from diagnostics.diagnosis import Diagnosis, diagnose
 from diagnostics.report import FORMATS, render
@@ -33,11 +32,6 @@ from intake.alerts import parse_alert_body
 from intake.errors import IntakeError
 
 EXIT_CANNOT_DIAGNOSE = 1
-# The project root: scenarios/ sits next to the installed packages (an editable install).
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-SIMULATOR_POLLING_SECONDS = 0.05
-# Long-running operations (backend health takes seconds) are polled this often unless ARM sends Retry-After.
-AZURE_POLLING_SECONDS = 0.25
 
 
 def register(subparsers: Any) -> None:
@@ -101,31 +95,7 @@ def alert_incident(
     return alert.incident_time, alert.window_size
 
 
-@contextmanager
-def _simulated(
-    world: str | Path | dict[str, Any], subscription: str | None = None
-) -> Iterator[tuple[Any, AzureClients]]:
-    """The simulator serving `world`, and SDK clients pointed at it for `subscription` (default: the
-    world's; a gateway in another subscription is then not found, as in Azure)."""
-    from simulator import Simulator, WorldError
-
-    try:
-        sim = Simulator(world)
-    except WorldError as error:
-        raise UsageError(str(error)) from None
-    with sim:
-        clients = make_clients(
-            subscription or sim.subscription_id,
-            target=ArmTarget(sim.endpoint, sim.ca_cert),
-            polling_interval=SIMULATOR_POLLING_SECONDS,
-        )
-        try:
-            yield sim, clients
-        finally:
-            clients.close()
-
-
-def _diagnose(gateway_id: str, clients: AzureClients, **options: Any) -> Diagnosis:
+def diagnose_or_usage_error(gateway_id: str, clients: AzureClients, **options: Any) -> Diagnosis:
     try:
         return diagnose(gateway_id, clients=clients, **options)
     except GatewayUnavailable as error:
@@ -152,8 +122,8 @@ def run_diagnose(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"window_size": incident.window, "progress": progress}
     try:
         if args.world:
-            with _simulated(args.world, parse(gateway_id)["subscription"]) as (sim, clients):
-                diagnosis = _diagnose(
+            with simulated_clients(args.world, parse(gateway_id)["subscription"]) as (sim, clients):
+                diagnosis = diagnose_or_usage_error(
                     gateway_id,
                     clients,
                     incident_time=incident.time or sim.world.clock,
@@ -164,7 +134,13 @@ def run_diagnose(args: argparse.Namespace) -> int:
             subscription = parse(gateway_id)["subscription"]
             clients = make_clients(subscription, polling_interval=AZURE_POLLING_SECONDS)
             try:
-                diagnosis = _diagnose(gateway_id, clients, incident_time=incident.time, **options)
+                diagnosis = diagnose_or_usage_error(
+                    gateway_id,
+                    clients,
+                    incident_time=incident.time,
+                    resolve_dns=local_settings().dns_resolve_custom,
+                    **options,
+                )
             finally:
                 clients.close()
     except GatewayUnavailable as error:
@@ -172,52 +148,3 @@ def run_diagnose(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_DIAGNOSE
     print(render(diagnosis, args.format))
     return EXIT_OK
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    world: Path
-    gateway: str
-    incident: Incident
-
-
-def bundled_scenarios(root: Path = SCENARIOS) -> list[Scenario]:
-    """Every scenario directory with a world: its gateway (expected.json, else the world's first)
-    and the incident of its alert.json (else the world's clock)."""
-    scenarios = []
-    for directory in sorted(path for path in root.iterdir() if (path / "world.json").is_file()):
-        world = json.loads((directory / "world.json").read_text(encoding="utf-8"))
-        expected_path = directory / "expected.json"
-        expected = json.loads(expected_path.read_text(encoding="utf-8")) if expected_path.is_file() else {}
-        gateway = expected.get("gateway") or next(
-            (
-                r["id"]
-                for r in world.get("resources", [])
-                if r.get("type", "").lower().endswith("applicationgateways")
-            ),
-            "",
-        )
-        alert_path = directory / "alert.json"
-        incident = Incident(None, None)
-        if alert_path.is_file():
-            incident = Incident(*alert_incident(alert_path.read_bytes(), str(alert_path), gateway))
-        scenarios.append(Scenario(directory.name, directory / "world.json", gateway, incident))
-    return scenarios
-
-
-def _is_gateway(resource: dict[str, Any]) -> bool:
-    return str(resource.get("type", "")).lower() == "microsoft.network/applicationgateways"
-
-
-def diagnose_scenario(scenario: Scenario, **options: Any) -> Diagnosis:
-    """Diagnose one bundled scenario on an in-process simulator."""
-    with _simulated(scenario.world) as (sim, clients):
-        return _diagnose(
-            scenario.gateway,
-            clients,
-            incident_time=scenario.incident.time or sim.world.clock,
-            window_size=scenario.incident.window,
-            dns_servers=sim.dns_servers,
-            **options,
-        )

@@ -1,4 +1,4 @@
-"""appgw_doctor.arm_ids: the one reader of ARM resource ids."""
+"""core.arm_ids: the one reader of ARM resource ids."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appgw_doctor.arm_ids import (
+from core.arm_ids import (
     ArmId,
     gateway_names,
     is_gateway_id,

@@ -18,6 +18,7 @@ from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import RequestsTransport
+from azure.identity import DefaultAzureCredential
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.network import NetworkManagementClient
 from urllib3.util.retry import Retry
@@ -103,8 +104,6 @@ def make_clients(
         if target.is_simulator:
             credential = StaticTokenCredential()
         else:
-            from azure.identity import DefaultAzureCredential
-
             credential = DefaultAzureCredential()
     counter = CallCountingPolicy()
     options: dict[str, Any] = {"polling_interval": polling_interval, **client_options}

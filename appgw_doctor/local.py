@@ -1,0 +1,108 @@
+"""Local runs of the CLI and the demo: the pipeline or SDK clients against Azure (`az login`), or
+against the local simulator serving a world file.
+
+The simulator is a development tool: the deployed package leaves it (and its `trustme` dependency)
+out, so `--world` and `simulate` say so in one line when it is not installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from appgw_doctor.commands import UsageError
+from appgw_doctor.pipeline import Pipeline
+from appgw_doctor.wiring import build_pipeline, clients_for_target, notify_stage
+from core.azure_clients import ArmTarget, AzureClients, make_clients
+from core.settings import ConfigError, Settings
+from state import StateStore
+from state.sqlite import SqliteBackend, default_state_path
+
+_simulator: ModuleType | None
+try:
+    import simulator as _simulator
+except ImportError:  # a deployed package: the simulator is not shipped
+    _simulator = None
+
+SIMULATOR_POLLING_SECONDS = 0.05
+# Long-running operations (backend health takes seconds) are polled this often unless ARM sends Retry-After.
+AZURE_POLLING_SECONDS = 0.25
+
+
+def simulator_module() -> ModuleType:
+    if _simulator is None:
+        raise UsageError(
+            "the local simulator is not installed (it is a development tool): "
+            "install the development requirements (pip install -r requirements-dev.txt) in a checkout"
+        )
+    return _simulator
+
+
+def start_simulator(world: str | Path | dict[str, Any], **options: Any) -> Any:
+    """A started-on-enter `simulator.Simulator` for `world`; bad worlds are UsageError (one line)."""
+    module = simulator_module()
+    try:
+        return module.Simulator(world if isinstance(world, dict) else str(world), **options)
+    except (module.WorldError, OSError, ValueError) as error:
+        raise UsageError(f"{world}: {error}" if not isinstance(world, dict) else str(error)) from None
+
+
+def local_settings() -> Settings:
+    """The app settings of the environment (notification channels, DNS, remediation limits)."""
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        raise UsageError(f"configuration: {error}") from None
+
+
+@contextlib.contextmanager
+def simulated_clients(
+    world: str | Path | dict[str, Any], subscription: str | None = None
+) -> Iterator[tuple[Any, AzureClients]]:
+    """The simulator serving `world`, and SDK clients pointed at it for `subscription` (default: the
+    world's; a gateway in another subscription is then not found, as in Azure)."""
+    with start_simulator(world) as sim:
+        clients = make_clients(
+            subscription or sim.subscription_id,
+            target=ArmTarget(sim.endpoint, sim.ca_cert),
+            polling_interval=SIMULATOR_POLLING_SECONDS,
+        )
+        try:
+            yield sim, clients
+        finally:
+            clients.close()
+
+
+@contextlib.contextmanager
+def open_pipeline(world: Path | None, *, state: Path | None, outbox: Path | None) -> Iterator[Pipeline]:
+    """The local pipeline: against a simulator of `world` (throw-away state unless `state`), or Azure.
+    A person runs it, so the subscription allow-list does not apply."""
+    settings = local_settings()
+    with contextlib.ExitStack() as stack:
+        if world is not None:
+            sim = stack.enter_context(start_simulator(world))
+            target = ArmTarget(sim.endpoint, sim.ca_cert)
+            clients_for = clients_for_target(target, polling_interval=SIMULATOR_POLLING_SECONDS)
+            dns_servers = sim.dns_servers or None
+            state_path = state or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state.db"
+        else:
+            clients_for = clients_for_target(ArmTarget(), polling_interval=AZURE_POLLING_SECONDS)
+            dns_servers = None
+            state_path = state or default_state_path()
+        try:
+            store = StateStore(SqliteBackend(state_path))
+        except OSError as error:
+            raise UsageError(f"cannot open state {state_path}: {error.strerror or error}") from None
+        stack.callback(store.close)
+        yield build_pipeline(
+            settings,
+            store=store,
+            clients_for=clients_for,
+            notify=notify_stage(settings, outbox_dir=outbox),
+            dns_servers=dns_servers,
+            enforce_allow_list=False,
+        )

@@ -1,0 +1,89 @@
+"""The pipeline's notify stage: turn a pipeline Report into its message (`message_for`) and hand it to
+the notifications package, which routes it by the notification settings and the gateway's tags and
+delivers it; the outcome becomes the stage result the pipeline records on the incident."""
+
+from __future__ import annotations
+
+from appgw_doctor.pipeline import ALERT, Outcome, Report, StageResult
+from model.findings import CheckResult, Finding
+from notifications.content import (
+    ChangeFacts,
+    IncidentMessage,
+    build_message,
+    build_resolution_message,
+    message_level,
+)
+from notifications.delivery import Notifier
+
+
+class NotifyStage:
+    """`Stage` for the pipeline: the report's message, delivered by `notifier`; `record_url_template`
+    (INCIDENT_URL_TEMPLATE) links the message to the incident record."""
+
+    def __init__(self, notifier: Notifier, *, record_url_template: str | None = None) -> None:
+        self._notifier = notifier
+        self._record_url_template = record_url_template
+
+    def __call__(self, report: Report) -> StageResult:
+        message = message_for(report, record_url_template=self._record_url_template)
+        delivery = self._notifier.deliver(message, report.gateway_tags)
+        return StageResult("notify", delivery.status, delivery.detail)
+
+
+def message_for(report: Report, *, record_url_template: str | None = None) -> IncidentMessage:
+    """The message a report calls for: a resolution, or the incident (or preventive finding) with what
+    is new to tell. It is named by the incident, else by the diagnosis that produced it; only an
+    incident has a record to link to."""
+    item = report.item
+    alert = item.alert
+    incident_id = report.incident_id
+    record_url = (
+        record_url_template.format(incident_id=incident_id) if record_url_template and incident_id else None
+    )
+    alert_data = alert.common_schema_data() if alert is not None else None
+    findings = [Finding.from_dict(finding) for finding in report.findings]
+    checks = [CheckResult.from_dict(check) for check in report.checks]
+    if report.outcome == Outcome.CLOSED and incident_id:
+        return build_resolution_message(
+            item.gateway_id,
+            incident_id=incident_id,
+            # The level the incident's own message had, so the resolution reaches the same channels.
+            incident_level=message_level(findings, checks, alerted=True),
+            alert=alert_data,
+            resolved_at=alert.resolved_at if alert is not None else None,
+            record_url=record_url,
+        )
+    diagnosis_error = None
+    if report.outcome == Outcome.FAILED:
+        diagnosis_error = (
+            next(
+                (
+                    stage.detail
+                    for stage in report.stages
+                    if stage.name == "diagnose" and stage.status == "error"
+                ),
+                "",
+            )
+            or "the diagnosis failed without a reason"
+        )
+    change = item.change
+    return build_message(
+        item.gateway_id,
+        incident_id=incident_id,
+        diagnosis_id=report.diagnosis_id,
+        findings=[Finding.from_dict(finding) for finding in report.reported],
+        checks=checks,
+        alert=alert_data,
+        change=(
+            ChangeFacts(
+                change.resource_id,
+                change.operation,
+                change.event_time.isoformat() if change.event_time else None,
+            )
+            if change is not None
+            else None
+        ),
+        new_only=item.kind != ALERT,
+        diagnosis_error=diagnosis_error,
+        record_url=record_url,
+    )

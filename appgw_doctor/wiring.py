@@ -1,0 +1,101 @@
+"""The composition root: app settings -> Azure SDK clients -> stages -> the one pipeline.
+
+The Functions app (`pipeline_from_settings`), the CLI and the demo (`appgw_doctor.local`) build their
+pipeline here and nowhere else, so a new stage (remediation, ...) is wired once for all of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from azure.identity import DefaultAzureCredential
+
+from appgw_doctor.notify import NotifyStage
+from appgw_doctor.pipeline import ClientsFor, Pipeline, Stage, no_remediation
+from core.azure_clients import ArmTarget, AzureClients, make_clients
+from core.settings import ConfigError, Settings
+from notifications.delivery import Notifier
+from notifications.dispatch import RetryPolicy
+from state import StateStore
+from state.tables import TableBackend
+
+
+class ClientCache:
+    """One set of SDK clients per subscription, shared by concurrent work (the clients are thread-safe)."""
+
+    def __init__(self, factory: Callable[[str], AzureClients]) -> None:
+        self._factory = factory
+        self._clients: dict[str, AzureClients] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, subscription_id: str) -> AzureClients:
+        with self._lock:
+            if subscription_id not in self._clients:
+                self._clients[subscription_id] = self._factory(subscription_id)
+            return self._clients[subscription_id]
+
+
+def clients_for_target(target: ArmTarget, *, polling_interval: float) -> ClientsFor:
+    return ClientCache(lambda sub: make_clients(sub, target=target, polling_interval=polling_interval))
+
+
+def notify_stage(
+    settings: Settings, *, outbox_dir: str | Path | None = None, retry: RetryPolicy | None = None
+) -> NotifyStage:
+    """Teams and email as the settings route them; with `outbox_dir`, written there instead of sent."""
+    notifier = Notifier(settings.notifications, outbox_dir=outbox_dir, retry=retry)
+    return NotifyStage(notifier, record_url_template=settings.incident_url_template)
+
+
+def state_store_from_settings(settings: Settings) -> StateStore:
+    """Table Storage: identity-based (STATE_TABLE_ENDPOINT) or by connection string."""
+    if settings.table_endpoint:
+        backend = TableBackend.from_endpoint(
+            settings.table_endpoint, DefaultAzureCredential(), prefix=settings.table_prefix
+        )
+    elif settings.storage_connection_string:
+        backend = TableBackend.from_connection_string(
+            settings.storage_connection_string, prefix=settings.table_prefix
+        )
+    else:
+        raise ConfigError("no state storage: set AzureWebJobsStorage or STATE_TABLE_ENDPOINT")
+    return StateStore(backend)
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    store: StateStore,
+    clients_for: ClientsFor,
+    notify: Stage,
+    remediate: Stage = no_remediation,
+    dns_servers: Mapping[str, tuple[str, int]] | None = None,
+    enforce_allow_list: bool = True,
+) -> Pipeline:
+    """The pipeline with every stage, as the settings configure it."""
+    configured_dns = {ip: (host, port) for ip, host, port in settings.dns_server_map}
+    return Pipeline(
+        store=store,
+        clients_for=clients_for,
+        allowed_subscriptions=settings.allowed_subscriptions if enforce_allow_list else None,
+        dns_servers=dns_servers or configured_dns or None,
+        resolve_dns=settings.dns_resolve_custom or None,
+        lease_ttl=timedelta(seconds=settings.lease_seconds),
+        join_window=timedelta(hours=settings.incident_join_hours),
+        remediate=remediate,
+        notify=notify,
+    )
+
+
+def pipeline_from_settings(settings: Settings) -> Pipeline:
+    """The Functions app's pipeline: Table Storage state, SDK clients for the configured ARM endpoint."""
+    target = ArmTarget(settings.arm_endpoint, settings.arm_ca_bundle)
+    return build_pipeline(
+        settings,
+        store=state_store_from_settings(settings),
+        clients_for=clients_for_target(target, polling_interval=settings.arm_polling_interval),
+        notify=notify_stage(settings),
+    )
