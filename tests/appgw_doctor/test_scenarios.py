@@ -55,7 +55,7 @@ def test_scenario_yields_its_expected_findings(label, simulator, clients):
     assert not set(expected.get("must_not", [])) & codes
     for code, action in expected.get("fix", {}).items():
         actions = {f.fix.action for f in diagnosis.findings if f.code == code}
-        assert action in actions, f"{code}: fix actions {actions}"
+        assert actions == {action}, f"{code}: fix actions {actions}"
     for code, wanted in expected.get("evidence", {}).items():
         texts = [json.dumps(f.to_dict()) for f in diagnosis.findings if f.code == code]
         for substring in _as_list(wanted):
@@ -65,6 +65,9 @@ def test_scenario_yields_its_expected_findings(label, simulator, clients):
         for substring in _as_list(unwanted):
             assert not any(substring in text for text in texts), f"{code}: a finding mentions {substring!r}"
     errored = {result.name for result in diagnosis.checks_with(CheckStatus.ERROR)}
+    assert not any("internal error" in r.reason for r in diagnosis.checks), [
+        r.reason for r in diagnosis.checks
+    ]
     assert set(expected.get("errors", [])) <= errored, f"checks that must report an error: {errored}"
     assert diagnosis.gateway.lower() == scenario.gateway.lower()
     assert diagnosis.arm_calls > 0

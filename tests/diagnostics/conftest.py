@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from azure.mgmt.monitor import models as monitor
-from azure.mgmt.network import models as net
 
-from core.arm_ids import parent_id
-from diagnostics.snapshot import Snapshot, backend_members, key
+from core.arm import Arm
+from core.azure_clients import ArmTarget, make_clients
+from core.iso8601 import parse_time
+from diagnostics.collect import collect
+from diagnostics.snapshot import Snapshot, key
+from simulator import FaultRule, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -62,69 +63,32 @@ def _dns_answers(
     return answers, silent
 
 
-def snapshot_from_world(world: dict[str, Any] | str | Path, *, gateway_id: str | None = None) -> Snapshot:
+def snapshot_from_world(
+    world: dict[str, Any] | str | Path,
+    *,
+    gateway_id: str | None = None,
+    faults: list[FaultRule] | tuple[FaultRule, ...] = (),
+) -> Snapshot:
+    """The Snapshot `collect` makes of `world` served by the simulator: the one collector, so the
+    pure checks are tested on exactly what production hands them. `faults` make ARM answer as
+    Azure does when something cannot be read (403, 429, ...)."""
     if not isinstance(world, dict):
         world = load_world(world)
-    bodies = {key(r["id"]): r for r in world["resources"]}
-    gw_body = bodies[key(gateway_id)] if gateway_id else gateway_body(world)
-    gateway = net.ApplicationGateway(gw_body)
-    clock = datetime.fromisoformat(world["clock"].replace("Z", "+00:00"))
-    snapshot = Snapshot(
-        gateway_id=gateway.id,
-        incident_time=clock,
-        window_start=clock - timedelta(minutes=30),
-        gateway=gateway,
-    )
-    for body in world["resources"]:
-        kind = body["type"].lower().rsplit("/", 1)[-1]
-        if kind == "networksecuritygroups":
-            snapshot.nsgs[key(body["id"])] = net.NetworkSecurityGroup(body)
-        elif kind == "routetables":
-            snapshot.route_tables[key(body["id"])] = net.RouteTable(body)
-        elif kind == "networkinterfaces":
-            snapshot.nics[key(body["id"])] = net.NetworkInterface(body)
-        elif kind == "virtualnetworks":
-            vnet = net.VirtualNetwork(body)
-            for subnet in vnet.subnets or []:
-                snapshot.subnets[key(subnet.id)] = subnet
-            if snapshot.gateway_subnet_id and key(parent_id(snapshot.gateway_subnet_id)) == key(vnet.id):
-                snapshot.vnet = vnet
-    if snapshot.gateway_subnet_id:
-        snapshot.gateway_subnet = snapshot.subnets.get(key(snapshot.gateway_subnet_id))
-    for peering in (snapshot.vnet.virtual_network_peerings or []) if snapshot.vnet else []:
-        remote = bodies.get(
-            key(peering.remote_virtual_network.id if peering.remote_virtual_network else None)
+    gateway = gateway_id or gateway_body(world)["id"]
+    with Simulator(world, faults=faults) as sim:
+        azure = make_clients(
+            sim.subscription_id, target=ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.02
         )
-        if remote is not None:  # the collector reads a peered VNet that holds an IP pool member
-            snapshot.peered_vnets[key(remote["id"])] = net.VirtualNetwork(remote)
-    health = _by_key(world.get("backendHealth"), gateway.id)
-    if health is not None:
-        snapshot.backend_health = net.ApplicationGatewayBackendHealth(health)
-    else:
-        snapshot.errors["backend_health"] = "derived by the simulator from `backends` (not in the world file)"
-    for nic_id in snapshot.nics:
-        routes = _by_key(world.get("effectiveRouteTables"), nic_id)
-        if routes is not None:
-            snapshot.effective_routes[nic_id] = [net.EffectiveRoute(r) for r in routes["value"]]
-        groups = _by_key(world.get("effectiveNetworkSecurityGroups"), nic_id)
-        if groups is not None:
-            snapshot.effective_nsgs[nic_id] = [net.EffectiveNetworkSecurityGroup(g) for g in groups["value"]]
-    metric_items = _by_key(world.get("metrics"), gateway.id)
-    if metric_items is None:
-        snapshot.errors["metrics"] = "the world has no metrics for the gateway (Azure Monitor answers 400)"
-    for item in metric_items or []:
-        metric = monitor.Metric.deserialize(item)
-        snapshot.metrics[metric.name.value] = metric
-    # Like the collector: custom DNS servers when the VNet has them, else Azure DNS if the world has it.
-    servers = snapshot.custom_dns_servers() or (
-        ["168.63.129.16"] if "168.63.129.16" in world.get("dns", {}) else []
-    )
-    if servers:
-        fqdns = sorted({m.address for m in backend_members(gateway, snapshot.vnet) if m.is_fqdn})
-        snapshot.dns_answers, silent = _dns_answers(world, servers, fqdns)
-        if silent:
-            snapshot.errors["dns_answers"] = "; ".join(f"{f}: no custom DNS server answered" for f in silent)
-    return snapshot
+        try:
+            return collect(
+                gateway,
+                arm=Arm(azure, budget_seconds=30),
+                incident_time=parse_time(world["clock"]),
+                dns_servers=sim.dns_servers,
+                resolve_dns=True,
+            )
+        finally:
+            azure.close()
 
 
 def nsg_rule(

@@ -7,6 +7,7 @@ import pytest
 from diagnostics.checks.backend_health import ALL_UNHEALTHY, UNKNOWN
 from diagnostics.snapshot import MissingData
 from model.findings import Severity
+from simulator import FaultRule
 
 POOL = "/backendAddressPools/web-pool"
 
@@ -79,8 +80,9 @@ def test_healthy_servers_raise_nothing(kit):
 
 
 def test_health_that_could_not_be_collected_is_missing_data_not_a_pass(kit):
-    world = kit.healthy_world()
-    del world["backendHealth"]
+    snapshot = kit.snapshot(
+        kit.healthy_world(), faults=[FaultRule("applicationGateways.backendHealth", "error", status=403)]
+    )
     for check in (ALL_UNHEALTHY, UNKNOWN):
-        with pytest.raises(MissingData, match="backend_health"):
-            check.run(kit.snapshot(world))
+        with pytest.raises(MissingData, match="403"):
+            check.run(snapshot)

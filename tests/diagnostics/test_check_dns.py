@@ -8,6 +8,7 @@ from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.dns import CANNOT_RESOLVE, UNVERIFIED
 from diagnostics.snapshot import MissingData
 from model.findings import Severity
+from simulator import FaultRule
 
 FQDN = "api.internal.contoso.net"
 DNS_LOG = (
@@ -84,11 +85,12 @@ def test_unknown_resolution_without_healthy_servers_is_info(kit):
 
 
 def test_nothing_known_at_all_is_missing_data_for_the_critical_check(kit):
-    world = unanswered(kit)
-    del world["backendHealth"]
+    snapshot = kit.snapshot(
+        unanswered(kit), faults=[FaultRule("applicationGateways.backendHealth", "error", status=403)]
+    )
     with pytest.raises(MissingData):
-        CANNOT_RESOLVE.run(kit.snapshot(world))
-    [finding] = UNVERIFIED.run(kit.snapshot(world))
+        CANNOT_RESOLVE.run(snapshot)
+    [finding] = UNVERIFIED.run(snapshot)
     assert finding.evidence["backendHealthCollected"] is False
 
 

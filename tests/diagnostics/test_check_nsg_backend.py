@@ -12,6 +12,7 @@ from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.nsg_backend import CHECK, source_pieces
 from diagnostics.snapshot import MissingData
 from model.findings import Severity
+from simulator import FaultRule
 
 RG = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-contoso-web"
 SUB = f"{RG}/providers/Microsoft.Network"
@@ -210,10 +211,11 @@ def test_an_unresolved_fqdn_is_not_checked_and_says_so(kit):
 
 
 def test_a_backend_nsg_that_could_not_be_read_is_missing_data(kit):
-    world = kit.healthy_world()
-    world["resources"] = [r for r in world["resources"] if r["name"] != "nsg-contoso-backend"]
+    snapshot = kit.snapshot(
+        kit.healthy_world(), faults=[FaultRule("networkSecurityGroups.get", "error", status=403)]
+    )
     with pytest.raises(MissingData, match="nsg-contoso-backend"):
-        CHECK.run(kit.snapshot(world))
+        CHECK.run(snapshot)
 
 
 def test_an_empty_pool_leaves_nothing_to_check(kit):
@@ -355,6 +357,25 @@ def peered(world, kit, *, access=True, state="Connected"):
         }
     ]
     ip_members(world, kit, "10.2.1.4")
+    spoke = f"{SUB}/virtualNetworks/vnet-spoke"
+    world["resources"].append(
+        {
+            "id": spoke,
+            "name": "vnet-spoke",
+            "type": "Microsoft.Network/virtualNetworks",
+            "location": vnet["location"],
+            "properties": {
+                "addressSpace": {"addressPrefixes": ["10.2.0.0/16"]},
+                "subnets": [
+                    {
+                        "id": f"{spoke}/subnets/web",
+                        "name": "web",
+                        "properties": {"addressPrefix": "10.2.1.0/24"},
+                    }
+                ],
+            },
+        }
+    )
 
 
 def test_the_virtual_network_tag_covers_connected_peerings(kit):

@@ -10,6 +10,7 @@ from diagnostics.checks.probe_log import CHECK
 from diagnostics.snapshot import MissingData
 from model.findings import Severity
 from netrules.probes import ProbeLogKind, probe_log_message
+from simulator import FaultRule
 
 PROBE = "/probes/web-probe"
 SETTINGS = "/backendHttpSettingsCollection/web-settings"
@@ -90,10 +91,13 @@ def test_logs_owned_elsewhere_or_healthy_raise_nothing_here(kit, kind):
 
 
 def test_without_health_there_is_no_log_to_read(kit):
-    world = kit.healthy_world()
-    del world["backendHealth"]
-    with pytest.raises(MissingData):
-        CHECK.run(kit.snapshot(world))
+    with pytest.raises(MissingData, match="403"):
+        CHECK.run(
+            kit.snapshot(
+                kit.healthy_world(),
+                faults=[FaultRule("applicationGateways.backendHealth", "error", status=403)],
+            )
+        )
     world = kit.healthy_world()
     [gateway_health] = world["backendHealth"].values()
     gateway_health["backendAddressPools"] = []

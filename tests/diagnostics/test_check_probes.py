@@ -12,6 +12,7 @@ from diagnostics.snapshot import MissingData
 from model.findings import Severity
 from model.plans import ProbeReattach
 from netrules.probes import ProbeLogKind, probe_log_message
+from simulator import FaultRule
 
 REATTACH = (
     "az network application-gateway http-settings update -g rg-contoso-web --gateway-name agw-contoso "
@@ -100,10 +101,13 @@ def test_the_default_probe_is_blamed_for_failures_its_definition_causes(kit, kin
 def test_default_probe_check_needs_health_and_settings_on_the_default_probe(kit):
     with pytest.raises(NotApplicable):
         DEFAULT_FAILING.run(kit.snapshot(kit.healthy_world()))
-    world = default_probe(kit)
-    del world["backendHealth"]
     with pytest.raises(MissingData):
-        DEFAULT_FAILING.run(kit.snapshot(world))
+        DEFAULT_FAILING.run(
+            kit.snapshot(
+                default_probe(kit),
+                faults=[FaultRule("applicationGateways.backendHealth", "error", status=403)],
+            )
+        )
 
 
 def test_a_detached_probe_next_to_default_probe_settings_is_a_warning_with_reattach(kit):

@@ -10,6 +10,7 @@ from diagnostics.checks.base import NotApplicable
 from diagnostics.checks.request_timeout import CHECK, proposed_timeout, reaches_threshold
 from diagnostics.snapshot import MissingData
 from model.findings import Severity
+from simulator import FaultRule
 
 METRIC = "BackendLastByteResponseTime"
 
@@ -108,13 +109,11 @@ def test_at_the_largest_timeout_there_is_no_raise_to_propose(kit):
 
 
 def test_a_metric_that_could_not_be_read_is_missing_data(kit):
+    throttled = [FaultRule("metrics.list", "throttle", retry_after=0)]
     with pytest.raises(MissingData, match=METRIC):
-        CHECK.run(kit.snapshot(kit.healthy_world()))
-    world = kit.load_world("scenarios/live-slow-backend/world.json")
-    world["metrics"] = {
-        k: [m for m in v if m["name"]["value"] != METRIC] for k, v in world["metrics"].items()
-    }
-    snapshot = kit.snapshot(world)
+        CHECK.run(kit.snapshot(kit.healthy_world(), faults=throttled))
+    snapshot = kit.snapshot(kit.load_world("scenarios/live-slow-backend/world.json"))
+    del snapshot.metrics[METRIC]
     snapshot.errors["metrics"] = "BackendLastByteResponseTime: 429 throttled"
     with pytest.raises(MissingData, match="429"):
         CHECK.run(snapshot)

@@ -9,6 +9,7 @@ from diagnostics.checks.routes import BGP_DEFAULT, DEFAULT_ROUTE, DIVERTS_BACKEN
 from diagnostics.snapshot import MissingData
 from model.findings import Severity
 from netrules.probes import ProbeLogKind, probe_log_message
+from simulator import FaultRule
 
 RG = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-contoso-web"
 NIC1 = f"{RG}/providers/Microsoft.Network/networkInterfaces/nic-contoso-web-1"
@@ -192,12 +193,16 @@ def test_inactive_system_or_narrower_routes_are_not_a_bgp_default_route(kit, ove
 
 
 def test_bgp_without_effective_routes_is_skipped_or_an_error(kit):
-    snapshot = kit.snapshot(kit.healthy_world())
+    assert BGP_DEFAULT.run(kit.snapshot(kit.healthy_world())) == []  # routes read: no BGP default
+    world = kit.healthy_world()
+    pool = kit.gateway_part(world, "backendAddressPools", "web-pool")["properties"]
+    pool["backendIPConfigurations"] = []
+    pool["backendAddresses"] = [{"fqdn": "web.contoso.example"}]
     with pytest.raises(NotApplicable):
-        BGP_DEFAULT.run(snapshot)
-    snapshot.errors["effective_routes"] = "nic-contoso-web-1: 403"
+        BGP_DEFAULT.run(kit.snapshot(world))  # no NIC backends, no effective routes to read
+    refused = [FaultRule("networkInterfaces.getEffectiveRouteTable", "error", status=403)]
     with pytest.raises(MissingData, match="403"):
-        BGP_DEFAULT.run(snapshot)
+        BGP_DEFAULT.run(kit.snapshot(kit.healthy_world(), faults=refused))
 
 
 def shielded(world, kit, *, disable_bgp, routes):
