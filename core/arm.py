@@ -1,10 +1,18 @@
 """ARM calls under one deadline: bounded retries, long-running operations, conditional writes,
 call counting. Diagnostics reads with it; remediation writes with it.
 
-Throttling (429), server errors (5xx) and dropped connections are retried with tenacity,
-honouring the `Retry-After` the service sends, until one deadline shared by the whole
-diagnosis (or fix). The SDK's own RetryPolicy is switched off per call (`retry_total=0`) so the two
-retry loops do not multiply and the deadline is real. Permission (403) and not-found (404)
+Retry policy (Azure's guidance for transient faults): a request time-out (408), throttling (429),
+server errors (500, 502, 503, 504) and dropped connections are retried with tenacity — after the
+wait the service asks for (`Retry-After`, or Azure's millisecond headers), else after an
+exponential backoff with jitter (`backoff_seconds`: 0.5, 1, 2, 4, 5, 5, ... s plus up to 0.5 s at
+random) — for as long as the next attempt starts before one deadline shared by the whole diagnosis
+(or fix): `budget_seconds` from the `Arm`'s creation, `DEFAULT_BUDGET_SECONDS` (60 s) unless the
+caller passes another. There is no small attempt cap: eight 500s on the first gateway read are
+waited out (about 30 s) when the budget allows. `MAX_ATTEMPTS` only stops a service that keeps
+asking for an immediate retry from being called without end. A call gives up when the next wait
+would end past the deadline (a `Retry-After` beyond it gives up at once). The SDK's own
+RetryPolicy is switched off per call (`retry_total=0`) so the two retry loops do not multiply and
+the deadline is real. Permission (403) and not-found (404)
 answers are final. Every failure comes out as `ArmCallFailed` with a one-line reason that a
 check can report as is. A conditional write (`write_if_match`) sends the etag the resource was
 read with as `If-Match`; when someone else changed the resource since, ARM answers 412 and the
@@ -13,6 +21,7 @@ call raises `PreconditionFailed` (an `ArmCallFailed`) instead of overwriting the
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +39,12 @@ T = TypeVar("T")
 
 DEFAULT_BUDGET_SECONDS = 60.0
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-MAX_ATTEMPTS = 8
-_BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
+# A guard against a service that keeps answering "retry now", not a budget: with the backoff below,
+# the deadline ends the retries of a 60 s diagnosis after about fifteen attempts.
+MAX_ATTEMPTS = 40
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 5.0
+BACKOFF_JITTER_SECONDS = 0.5
 _REASON_LENGTH = 240
 
 
@@ -104,6 +117,13 @@ def retry_after_seconds(error: BaseException) -> float | None:
     """The wait the service asked for with its error answer (see `core.retry_after`)."""
     response = getattr(error, "response", None)
     return requested_wait(getattr(response, "headers", None))
+
+
+def backoff_seconds(attempt: int, *, rng: random.Random | None = None) -> float:
+    """The wait after failed attempt number `attempt` (1-based) when the service named none:
+    0.5 s doubling up to 5 s, plus a random 0..0.5 s so concurrent callers spread out."""
+    exponential = BACKOFF_FIRST_SECONDS * 2 ** max(0, min(attempt - 1, 16))
+    return min(BACKOFF_MAX_SECONDS, exponential) + (rng or random).uniform(0, BACKOFF_JITTER_SECONDS)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -218,18 +238,22 @@ class Arm:
                 raise PreconditionFailed(reason, status=412) from error
             if is_transient(error):
                 attempts = retrying.statistics.get("attempt_number", 1)
-                reason = (
-                    f"{reason} (gave up after {attempts} attempt{'s' if attempts != 1 else ''} "
-                    f"within the {self.budget_seconds:g} s retry budget)"
+                why = (
+                    f"at the {MAX_ATTEMPTS}-attempt cap"
+                    if attempts >= MAX_ATTEMPTS
+                    else f"within the {self.budget_seconds:g} s retry budget"
                 )
+                reason = f"{reason} (gave up after {attempts} attempt{'s' if attempts != 1 else ''} {why})"
             raise ArmCallFailed(reason, status=status_of(error)) from error
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
+        """The service's `Retry-After` when it sent one, else exponential backoff with jitter."""
         error = state.outcome.exception() if state.outcome else None
         asked = retry_after_seconds(error) if error is not None else None
-        return asked if asked is not None else _BACKOFF(state)
+        return asked if asked is not None else backoff_seconds(state.attempt_number)
 
     def _stop(self, state: tenacity.RetryCallState) -> bool:
+        """Stop when the next attempt would start past the deadline (or at the attempt cap)."""
         if state.attempt_number >= MAX_ATTEMPTS:
             return True
         return time.monotonic() + state.upcoming_sleep >= self.deadline

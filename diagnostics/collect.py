@@ -388,14 +388,17 @@ class _Collector:
         if len(nic_ids) <= MAX_SUBNET_NIC_GETS:
             futures = {nic_id: self.nic(nic_id) for nic_id in nic_ids.values()}
             nics = [nic for nic in (_value(f) for f in futures.values()) if nic is not None]
-            unread = [f"NIC {name_of(n)}" for n, f in futures.items() if f.exception() is not None]
+            unread = [
+                f"NIC {name_of(n)} ({_reason(f)})" for n, f in futures.items() if f.exception() is not None
+            ]
         else:
             groups = {key(parse(n)["resource_group"]): parse(n)["resource_group"] for n in nic_ids.values()}
             nics = []
             for group in groups.values():
-                listed = _value(self.nic_list(group))
+                fetched = self.nic_list(group)
+                listed = _value(fetched)
                 if listed is None:
-                    unread.append(f"the NICs of resource group {group}")
+                    unread.append(f"the NICs of resource group {group} ({_reason(fetched)})")
                 nics += [nic for nic in listed or [] if key(nic.id) in nic_ids]
         for nic in nics:
             for ip_configuration in nic.ip_configurations or []:

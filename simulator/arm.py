@@ -722,7 +722,8 @@ def _resource_group_not_found(resource_group: str) -> ArmError:
 
 def _fault_error(rule: FaultRule) -> ArmError:
     status = 429 if rule.kind == "throttle" else rule.status
-    headers = {"Retry-After": f"{rule.retry_after:g}"} if status in (429, 503) else {}
+    retry_after = rule.retry_after_header(status)
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
     return ArmError(
         status, rule.error_code, f"Injected fault ({rule.kind}) for operation {rule.operation}.", headers
     )

@@ -6,10 +6,11 @@ A `FaultRule` names the operations it applies to with a glob over operation ids
 - `latency`: wait `seconds` before answering; on a long-running operation (a PUT, a DELETE,
   backend health, effective routes/NSGs) the operation instead stays `InProgress` for
   `seconds` after it starts.
-- `throttle`: answer 429 `TooManyRequests` with `Retry-After: retry_after`.
+- `throttle`: answer 429 `TooManyRequests` with `Retry-After: retry_after` (default 1 s).
 - `error`: answer `status` (500, 503, 403, ...) with an ARM error code (`code`, or the usual one
-  for the status: 403 `AuthorizationFailed`, 503 `ServiceUnavailable`, ...). 429 and 503 also
-  carry `Retry-After`.
+  for the status: 403 `AuthorizationFailed`, 503 `ServiceUnavailable`, ...). 429 and 503 always
+  carry `Retry-After` (default 1 s); any other status carries it when the rule sets `retry_after`
+  (Azure may send it with a 500 too).
 - `lro-fail`: the long-running operation ends `Failed` with the error `code`.
 - `concurrent-write`: just before a matching PUT is handled, `change` (a JSON merge patch) is
   applied to the stored resource as another writer would, giving it a new etag; a PUT sent
@@ -73,7 +74,7 @@ class FaultRule:
     rate: float = 1.0
     seconds: float = 0.0
     status: int = 500
-    retry_after: float = 1.0
+    retry_after: float | None = None  # None: 1 s on 429/503, no header on other statuses
     code: str | None = None
     change: dict[str, Any] | None = None
     times: int | None = None
@@ -85,7 +86,7 @@ class FaultRule:
             raise ValueError(f"unknown fault kind {self.kind!r} (one of {', '.join(KINDS)})")
         if not 0.0 <= float(self.rate) <= 1.0:
             raise ValueError(f"fault rate must be within 0..1, got {self.rate}")
-        if self.seconds < 0 or self.retry_after < 0:
+        if self.seconds < 0 or (self.retry_after is not None and self.retry_after < 0):
             raise ValueError("fault seconds and retry_after must not be negative")
         if not 400 <= int(self.status) <= 599:
             raise ValueError(f"fault status must be an HTTP error status, got {self.status}")
@@ -97,6 +98,12 @@ class FaultRule:
     @property
     def error_code(self) -> str:
         return self.code or error_code_for(429 if self.kind == "throttle" else self.status)
+
+    def retry_after_header(self, status: int) -> str | None:
+        """The `Retry-After` an injected `status` answer carries, if any."""
+        if status in (429, 503):
+            return f"{1.0 if self.retry_after is None else self.retry_after:g}"
+        return None if self.retry_after is None else f"{self.retry_after:g}"
 
     def matches(self, operation_id: str) -> bool:
         return fnmatch.fnmatchcase(operation_id.lower(), self.operation.lower())

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.arm_ids import ArmId
+from core.arm_ids import ArmId, name_of
 from core.sdk_values import wire
 from diagnostics.snapshot import MissingData, Snapshot
 from model.findings import Finding
@@ -77,6 +77,17 @@ def collected(snapshot: Snapshot, piece: str, value: Any, what: str) -> Any:
     if piece in snapshot.errors:
         raise MissingData(f"{piece}: {what} was not collected ({snapshot.errors[piece]})")
     raise MissingData(f"{piece}: {what} was not collected")
+
+
+def missing_reason(snapshot: Snapshot, piece: str, resource_id: str | None, what: str) -> str:
+    """`<name>: <why>` for one resource of a per-resource piece that was not collected: its entry in
+    `errors[piece]` (`name: reason; name: reason`), else the piece's whole reason, else "not collected"."""
+    name = name_of(resource_id or "")
+    recorded = snapshot.errors.get(piece, "")
+    entry = next((item for item in recorded.split("; ") if item.lower().startswith(f"{name.lower()}:")), None)
+    if entry is not None:
+        return f"{what} {entry}"
+    return f"{what} {name}: not collected ({recorded})" if recorded else f"{what} {name}: not collected"
 
 
 def gateway_cli(snapshot: Snapshot) -> str:

@@ -6,6 +6,11 @@
   be checked and backend health does not show those servers healthy either.
 Pools with IP or NIC members raise nothing here unless backend health itself reports a DNS failure
 for one of their servers (FINDINGS.md: "or the probe log reports a DNS resolution failure").
+
+What could not be read is an `error`, never a pass or a skip: without the VNet, whether it uses
+custom DNS servers (and which) is unknown; without backend health, a DNS failure in the probe log
+cannot be ruled out; when the DNS servers were asked and did not answer, a name backend health does
+not show healthy may not resolve.
 """
 
 from __future__ import annotations
@@ -104,21 +109,59 @@ def _probe_log_failures(snapshot: Snapshot, known: set[str]) -> dict[FqdnMember,
     return failures
 
 
+def _health_missing(snapshot: Snapshot) -> str | None:
+    """Why backend health (the probe log) is unknown, or None when it was collected."""
+    if "backend_health" in snapshot.errors:
+        return f"backend_health: {snapshot.errors['backend_health']}"
+    return "backend_health: backend health was not collected" if snapshot.backend_health is None else None
+
+
+def _vnet_missing(snapshot: Snapshot) -> str | None:
+    """Why the VNet's DNS servers are unknown (the VNet could not be read), or None."""
+    return f"vnet: {snapshot.errors['vnet']}" if "vnet" in snapshot.errors else None
+
+
+def _shown_healthy(snapshot: Snapshot, fqdn: str) -> bool:
+    """Backend health reports the name's servers healthy: the gateway resolved it."""
+    states = (_health_by_address(snapshot) or {}).get(fqdn.lower(), [])
+    return bool(states) and all(state == "healthy" for state, _ in states)
+
+
+def _unknown_resolution(snapshot: Snapshot) -> str | None:
+    """Why resolution of the FQDN members could not be judged (no failure being known), or None."""
+    members = _fqdn_members(snapshot)
+    unknown = [m.fqdn for m in members if _answer(snapshot, m.fqdn) is None]
+    names = ", ".join(dict.fromkeys(unknown))
+    health = _health_missing(snapshot)
+    if health and unknown:
+        return f"neither backend health nor DNS answers were collected for {names} ({health})"
+    if health:
+        return f"{health}: a DNS failure in the probe log cannot be ruled out"
+    vnet = _vnet_missing(snapshot)
+    if vnet:
+        return f"{vnet}: the VNet's DNS servers are unknown, so {names or 'FQDNs'} could not be checked"
+    silent = [fqdn for fqdn in unknown if not _shown_healthy(snapshot, fqdn)]
+    if silent and "dns_answers" in snapshot.errors:
+        return f"dns_answers: {snapshot.errors['dns_answers']}"
+    return None
+
+
 def dns_cannot_resolve(snapshot: Snapshot) -> list[Finding]:
     try:
         failures = _dns_failures(snapshot)
     except NotApplicable:  # no FQDN members: only a DNS failure in the probe log can still count
         failures = _probe_log_failures(snapshot, known=set())
-        if not failures:
-            raise
-        return _cannot_resolve_findings(snapshot, failures)
+        if failures:
+            return _cannot_resolve_findings(snapshot, failures)
+        health = _health_missing(snapshot)
+        if health:
+            raise MissingData(f"{health}: a DNS failure in the probe log cannot be ruled out") from None
+        raise
     failures.update(_probe_log_failures(snapshot, known={m.fqdn.lower() for m in failures}))
-    if not failures and _health_by_address(snapshot) is None:
-        unknown = [m.fqdn for m in _fqdn_members(snapshot) if _answer(snapshot, m.fqdn) is None]
+    if not failures:
+        unknown = _unknown_resolution(snapshot)
         if unknown:
-            raise MissingData(
-                f"neither backend health nor DNS answers were collected for {', '.join(unknown)}"
-            )
+            raise MissingData(unknown)
     return _cannot_resolve_findings(snapshot, failures)
 
 
@@ -151,10 +194,13 @@ def _cannot_resolve_findings(snapshot: Snapshot, failures: dict[FqdnMember, dict
 
 
 def dns_unverified(snapshot: Snapshot) -> list[Finding]:
+    members = _fqdn_members(snapshot)
+    vnet = _vnet_missing(snapshot)
+    if vnet:
+        raise MissingData(f"{vnet}: whether the VNet uses custom DNS servers is unknown")
     servers = snapshot.custom_dns_servers()
     if not servers:
         raise NotApplicable(f"the VNet uses Azure-provided DNS ({AZURE_DNS})")
-    members = _fqdn_members(snapshot)
     failing = _dns_failures(snapshot)
     health = _health_by_address(snapshot)
     by_pool: dict[str, list[str]] = {}

@@ -4,7 +4,8 @@ For every pool+settings pair that carries traffic, each server is checked on the
 from every part of the gateway subnet (a deny for part of it blocks the instances there): outbound
 through the gateway subnet's NSG, then inbound through the backend's subnet NSG and NIC NSG — the
 NIC's effective rules when they were collected, else the NSG models (for an IP member, the NIC the
-collector found holding the address). FQDN members are checked at the addresses the VNet's DNS gave,
+collector found holding the address; the models are what the effective rules are made of, so effective
+NSGs that could not be read only leave a note). FQDN members are checked at the addresses the VNet's DNS gave,
 when known. The `VirtualNetwork` tag includes connected peerings' address space.
 Every NSG on the path that denies gets its own finding (fixing one would leave the others
 blocking), listing every server and port its rule blocks, with an allow rule for that NSG.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core.arm_ids import name_of, parent_id
-from diagnostics.checks.base import Check, Findings, NotApplicable, collected, listed
+from diagnostics.checks.base import Check, Findings, NotApplicable, collected, listed, missing_reason
 from diagnostics.checks.network import (
     blamed_resource,
     gateway_subnet,
@@ -84,7 +85,7 @@ def _targets(snapshot: Snapshot, unchecked: list[str], unresolved: list[Unresolv
                 elif not addresses and Unresolved(member.address, int(settings.port)) not in unresolved:
                     unresolved.append(Unresolved(member.address, int(settings.port)))
             elif not member.address:
-                unchecked.append(f"{name_of(member.nic_id)}: NIC not collected")
+                unchecked.append(missing_reason(snapshot, "nics", member.nic_id, "NIC"))
                 addresses = []
             else:
                 addresses = [member.address]
@@ -175,9 +176,15 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
         return None
     tag = _backend_vnet_tag(snapshot, subnet_id, vnet)
     verdict = evaluate_path(flow, subnet_nsg=subnet_nsg, nic_nsg=nic_nsg, vnet_prefixes=tag)
-    if unidentified and verdict.allowed:
+    # Without the NIC, its own NSG is unknown (an allow may not stand) and so are its application
+    # security groups (a deny may not stand when a rule for a group could let it through).
+    if unidentified and (verdict.allowed or _names_destination_groups(subnet_nsg)):
         raise MissingData(unidentified)
     return verdict
+
+
+def _names_destination_groups(nsg: Any) -> bool:
+    return nsg is not None and any(rule.destination_groups for rule in nsg_rules(nsg))
 
 
 def _rule_sources(snapshot: Snapshot) -> list[str]:
@@ -393,7 +400,13 @@ def nsg_blocks_backend(snapshot: Snapshot) -> list[Finding]:
     targets = _targets(snapshot, unchecked, unresolved)
     if not targets and not unchecked and not unresolved:
         raise NotApplicable("no backend server addresses to check")
+    gateway_subnet(snapshot)  # without the gateway's VNet, neither side of the path is known
     notes = _internet_notes(snapshot, unresolved, unchecked)
+    if "effective_nsgs" in snapshot.errors:
+        notes.append(
+            f"effective NSGs not read ({snapshot.errors['effective_nsgs']}): judged from the subnet and "
+            "NIC NSGs"
+        )
     blocked = _blocks(snapshot, targets, unchecked)
     if not blocked:
         if unchecked:

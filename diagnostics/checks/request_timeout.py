@@ -92,7 +92,9 @@ def _fix(snapshot: Snapshot, settings_id: str, settings_name: str, timeout: int,
 
 
 def request_timeout_too_low(snapshot: Snapshot) -> list[Finding]:
-    metric = collected(snapshot, "metrics", snapshot.metrics.get(METRIC), METRIC)
+    # One metrics query can fail alone (`errors["metrics/<name>"]`); name its reason, not just "missing".
+    piece = f"metrics/{METRIC}" if f"metrics/{METRIC}" in snapshot.errors else "metrics"
+    metric = collected(snapshot, piece, snapshot.metrics.get(METRIC), METRIC)
     peaks = _peaks_by_settings(snapshot, metric)
     if not peaks:
         # No data is not "fast enough": there was no traffic to measure (or it cannot be attributed).

@@ -13,6 +13,9 @@
   backend NICs of the VNet), unless the gateway subnet is shielded from it: a route table there with
   BGP route propagation disabled, or with its own 0.0.0.0/0 user route (a user route beats a
   BGP route of the same prefix) — the two remedies Microsoft documents for the gateway subnet.
+  When such a route is active but the gateway subnet's route table (or its VNet) could not be read,
+  whether the subnet is shielded is unknown: the check reports `error` naming the route, not a
+  guess either way.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from diagnostics.checks.base import (
     NotApplicable,
     collected,
     listed,
+    missing_reason,
     same,
     wire,
 )
@@ -129,8 +133,10 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
             addresses = (
                 (snapshot.dns_answers or {}).get(member.address, []) if member.is_fqdn else [member.address]
             )
-            if not any(addresses):
-                unchecked.append(member.address or f"NIC {name_of(member.nic_id)}")
+            if not any(addresses) and member.is_fqdn:
+                unchecked.append(f"{member.address}: not resolved")
+            elif not any(addresses):
+                unchecked.append(missing_reason(snapshot, "nics", member.nic_id, "NIC"))
             for address in addresses:
                 if not address:
                     continue
@@ -145,7 +151,7 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
                 if hit not in entry[1]:
                     entry[1].append(hit)
     if not diverted and unchecked:
-        raise MissingData("could not route-check unresolved backends: " + ", ".join(unchecked))
+        raise MissingData("could not route-check backends: " + "; ".join(unchecked))
     health = _health_by_member(snapshot)
     findings = []
     for choice, member_hits in diverted.values():
@@ -213,11 +219,11 @@ def _all_healthy(hits: list[dict[str, Any]], health: dict[tuple[str, str], set[s
 
 
 def gateway_subnet_shield(snapshot: Snapshot) -> str | None:
-    """Why a BGP-learned 0.0.0.0/0 cannot reach the gateway subnet, or None when it can (or the
-    gateway subnet's route table could not be read: then the warning stands)."""
+    """Why a BGP-learned 0.0.0.0/0 cannot reach the gateway subnet, or None when it can; MissingData
+    when the gateway subnet or its route table could not be read."""
     try:
         table = _route_table(snapshot)
-    except (NotApplicable, MissingData):
+    except NotApplicable:
         return None
     if table.disable_bgp_route_propagation:
         return f"route table {table.name} disables BGP route propagation"
@@ -234,8 +240,23 @@ def _nic_resource_id(snapshot: Snapshot, nic_id: str) -> str:
 
 
 def bgp_default_route(snapshot: Snapshot) -> list[Finding]:
-    if gateway_subnet_shield(snapshot) is not None:
-        return []
+    try:
+        if gateway_subnet_shield(snapshot) is not None:
+            return []  # whatever the NICs learn, the gateway subnet keeps its Internet route
+        unshielded: MissingData | None = None
+    except MissingData as missing:
+        unshielded = missing
+    findings = _bgp_findings(snapshot)
+    if findings and unshielded is not None:
+        nics = listed(name_of(f.resource) for f in findings)
+        raise MissingData(
+            f"a 0.0.0.0/0 learned over VPN/ExpressRoute is active on NIC {nics}, but whether the gateway "
+            f"subnet is shielded from it is unknown: {unshielded}"
+        )
+    return findings
+
+
+def _bgp_findings(snapshot: Snapshot) -> list[Finding]:
     routes_by_nic = snapshot.effective_routes
     if not routes_by_nic:
         if "effective_routes" in snapshot.errors:

@@ -19,6 +19,7 @@ from core.iso8601 import parse_time
 from diagnostics.collect import collect
 from diagnostics.snapshot import Snapshot, key
 from simulator import FaultRule, Simulator
+from simulator.server import ServedRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -63,15 +64,15 @@ def _dns_answers(
     return answers, silent
 
 
-def snapshot_from_world(
+def collect_world(
     world: dict[str, Any] | str | Path,
     *,
     gateway_id: str | None = None,
     faults: list[FaultRule] | tuple[FaultRule, ...] = (),
-) -> Snapshot:
-    """The Snapshot `collect` makes of `world` served by the simulator: the one collector, so the
-    pure checks are tested on exactly what production hands them. `faults` make ARM answer as
-    Azure does when something cannot be read (403, 429, ...)."""
+) -> tuple[Snapshot, list[ServedRequest]]:
+    """The Snapshot `collect` makes of `world` served by the simulator (the one collector: the pure
+    checks are tested on exactly what production hands them), and the requests the simulator served.
+    `faults` make ARM answer as Azure does when something cannot be read (403, 429, ...)."""
     if not isinstance(world, dict):
         world = load_world(world)
     gateway = gateway_id or gateway_body(world)["id"]
@@ -80,7 +81,7 @@ def snapshot_from_world(
             sim.subscription_id, target=ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.02
         )
         try:
-            return collect(
+            snapshot = collect(
                 gateway,
                 arm=Arm(azure, budget_seconds=30),
                 incident_time=parse_time(world["clock"]),
@@ -89,6 +90,17 @@ def snapshot_from_world(
             )
         finally:
             azure.close()
+        return snapshot, sim.requests.served
+
+
+def snapshot_from_world(
+    world: dict[str, Any] | str | Path,
+    *,
+    gateway_id: str | None = None,
+    faults: list[FaultRule] | tuple[FaultRule, ...] = (),
+) -> Snapshot:
+    """`collect_world`'s Snapshot."""
+    return collect_world(world, gateway_id=gateway_id, faults=faults)[0]
 
 
 def nsg_rule(
@@ -158,6 +170,7 @@ def kit() -> SimpleNamespace:
         healthy_world=healthy_world,
         load_world=load_world,
         snapshot=snapshot_from_world,
+        collect=collect_world,
         resource=resource,
         gateway_body=gateway_body,
         gateway_part=gateway_part,

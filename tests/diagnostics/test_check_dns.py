@@ -75,13 +75,46 @@ def test_unknown_resolution_with_healthy_servers_is_not_reported(kit):
     assert UNVERIFIED.run(snapshot) == [] and CANNOT_RESOLVE.run(snapshot) == []
 
 
-def test_unknown_resolution_without_healthy_servers_is_info(kit):
+def test_unknown_resolution_without_healthy_servers_is_info_and_not_a_pass(kit):
     world = unanswered(kit)
     kit.set_health(world, "Unhealthy", "Application Gateway could not connect to the backend.")
-    [finding] = UNVERIFIED.run(kit.snapshot(world))
+    snapshot = kit.snapshot(world)
+    [finding] = UNVERIFIED.run(snapshot)
     assert (finding.code, finding.severity) == ("CUSTOM_DNS_UNVERIFIED", Severity.INFO)
     assert finding.evidence["fqdns"] == ["www.contoso.net"]
-    assert CANNOT_RESOLVE.run(kit.snapshot(world)) == []
+    # the servers were asked and did not answer: the critical check cannot say "resolves"
+    with pytest.raises(MissingData, match="dns_answers: www.contoso.net: no custom DNS server answered"):
+        CANNOT_RESOLVE.run(snapshot)
+
+
+def test_an_unreadable_vnet_is_an_error_for_both_checks_not_azure_dns(kit):
+    snapshot = kit.snapshot(
+        kit.load_world("tests/worlds/custom-dns-resolves/world.json"),
+        faults=[FaultRule("virtualNetworks.get", "error", status=403)],
+    )
+    assert snapshot.custom_dns_servers() == []  # what the checks must not read as "Azure DNS"
+    with pytest.raises(MissingData, match="vnet: vnet-contoso: 403 AuthorizationFailed"):
+        UNVERIFIED.run(snapshot)
+    with pytest.raises(MissingData, match="vnet: vnet-contoso: 403 .*DNS servers are unknown"):
+        CANNOT_RESOLVE.run(snapshot)
+
+
+def test_an_unreadable_vnet_still_reports_a_dns_failure_the_probe_log_shows(kit):
+    snapshot = kit.snapshot(custom_dns(kit), faults=[FaultRule("virtualNetworks.get", "error", status=403)])
+    [finding] = CANNOT_RESOLVE.run(snapshot)
+    assert finding.evidence["members"][0]["healthProbeLog"] == DNS_LOG
+
+
+def test_without_backend_health_a_dns_failure_in_the_probe_log_cannot_be_ruled_out(kit):
+    refused = [FaultRule("applicationGateways.backendHealth", "error", status=403)]
+    ip_only = kit.snapshot(kit.healthy_world(), faults=refused)
+    with pytest.raises(MissingData, match="backend_health: 403 .*cannot be ruled out"):
+        CANNOT_RESOLVE.run(ip_only)
+    resolved = kit.snapshot(kit.load_world("tests/worlds/custom-dns-resolves/world.json"), faults=refused)
+    assert resolved.dns_answers == {"www.contoso.net": ["10.1.1.4"]}
+    with pytest.raises(MissingData, match="backend_health: 403"):
+        CANNOT_RESOLVE.run(resolved)
+    assert UNVERIFIED.run(resolved) == []  # the custom DNS answered: resolution is verified
 
 
 def test_nothing_known_at_all_is_missing_data_for_the_critical_check(kit):

@@ -234,3 +234,12 @@ def test_a_gateway_route_table_that_neither_disables_bgp_nor_overrides_the_defau
     world = shielded(bgp_world(kit), kit, disable_bgp=False, routes=entries)
     [finding] = BGP_DEFAULT.run(kit.snapshot(world))
     assert finding.code == "BGP_DEFAULT_ROUTE"
+
+
+def test_an_active_bgp_default_route_with_an_unreadable_gateway_route_table_is_an_error(kit):
+    """Whether the gateway subnet is shielded is unknown: neither a warning nor a pass is a fact."""
+    world = kit.load_world("tests/worlds/bgp-default-route-gateway-shielded-decoy/world.json")
+    assert BGP_DEFAULT.run(kit.snapshot(world)) == []
+    refused = kit.snapshot(world, faults=[FaultRule("routeTables.get", "error", status=403)])
+    with pytest.raises(MissingData, match="active on NIC nic-contoso-web-1.*route_tables: .*403"):
+        BGP_DEFAULT.run(refused)

@@ -182,6 +182,38 @@ def test_transient_throttling_and_server_errors_are_retried_to_a_full_diagnosis(
     assert sim.requests.count("applicationGateways.backendHealth") == 2
 
 
+def test_eight_server_errors_on_the_gateway_read_are_waited_out_to_a_full_diagnosis(simulator, clients):
+    sim = simulator(
+        "scenarios/nsg-backend-subnet/world.json",
+        faults=[
+            FaultRule("applicationGateways.get", "error", status=500, times=8, retry_after=0.01),
+            FaultRule("metrics.list", "error", status=502, times=8, retry_after=0.01),
+            FaultRule("networkSecurityGroups.get", "error", status=504, times=8, retry_after=0.01),
+        ],
+    )
+    diagnosis = diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT, budget_seconds=30)
+
+    assert sim.requests.count("applicationGateways.get", status=500) == 8
+    assert sim.requests.count("applicationGateways.get") == 9
+    assert sim.requests.count(status=502) == 8 and sim.requests.count(status=504) == 8
+    assert not [piece for piece in diagnosis.snapshot.errors if not piece.startswith("metrics/")]
+    assert not checks_by_status(diagnosis, CheckStatus.ERROR)
+    assert {"NSG_BLOCKS_BACKEND", "ALL_BACKENDS_UNHEALTHY"} <= {f.code for f in diagnosis.findings}
+
+
+def test_server_errors_past_the_budget_on_the_gateway_read_make_it_unavailable(simulator, clients):
+    sim = simulator(
+        "scenarios/nsg-backend-subnet/world.json",
+        faults=[FaultRule("applicationGateways.get", "error", status=500, retry_after=0.2)],
+    )
+    with pytest.raises(GatewayUnavailable) as raised:
+        diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT, budget_seconds=1)
+
+    assert raised.value.status == 500
+    assert "gave up after" in raised.value.reason and "1 s retry budget" in raised.value.reason
+    assert sim.requests.count("applicationGateways.get") >= 2
+
+
 def test_failed_long_running_operation_is_an_error(simulator, clients):
     sim = simulator(
         "scenarios/request-timeout/world.json",
