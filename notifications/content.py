@@ -14,9 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 from core.arm_ids import ArmId
 from model.findings import CheckResult, CheckStatus, Finding, Severity
+from notifications.text import clean
 
 Kind = Literal["incident", "resolved"]
 ACTION_STATES = ("planned", "dry-run", "applied", "verified", "rolled-back", "skipped")
@@ -85,8 +87,9 @@ class ResourceRef:
             parent=arm.holder,
             resource_group=arm.resource_group,
             subscription=arm.subscription,
-            # Child resources have no portal blade of their own; the parent's blade shows them.
-            portal_url=f"{PORTAL_BASE}{arm.top_id}/overview",
+            # Child resources have no portal blade of their own; the parent's blade shows them. The id
+            # is percent-encoded: a name is outside text, and must not end or change the link.
+            portal_url=f"{PORTAL_BASE}{quote(clean(arm.top_id), safe='/')}/overview",
         )
 
     @property

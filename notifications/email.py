@@ -6,6 +6,11 @@ could not run or did not apply, links). It is the complete report, within bounds
 accepts: each evidence value, fix and command is capped, and findings beyond `FINDINGS_BUDGET`
 bytes are counted instead of shown; whatever is cut says so.
 
+Outside text is text (see notifications.text): every line of the plain-text part is one line (an
+alert rule name's `\n` cannot forge another), everything in the HTML part is `html.escape`d, and
+headers (the Subject, the incident id) are one bounded line, which `email.message` encodes. Lone
+surrogates become U+FFFD, so building an email never fails on what an alert or Azure sent.
+
 A resolution email threads under its incident's email: the incident email's Message-ID is derived
 from the incident id, and the resolution refers to it (In-Reply-To, References).
 
@@ -24,11 +29,12 @@ import ssl
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from html import escape
+from html import escape as html_escape
 from typing import Literal
 
 from model.findings import Severity
 from notifications.content import FindingLine, IncidentMessage
+from notifications.text import header, one_line
 
 StartTls = Literal["auto", "always", "never"]
 
@@ -43,6 +49,8 @@ _EVIDENCE_VALUE_MAX = 2_000
 _FIX_MAX = 4_000
 _COMMAND_MAX = 8_000
 _REASON_MAX = 1_000
+_SUBJECT_MAX = 250  # characters; mail clients show less, and a relay may refuse a huge header
+_HEADER_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ def build_email(
     message: IncidentMessage, *, sender: str, recipients: list[str] | tuple[str, ...]
 ) -> EmailMessage:
     email = EmailMessage()
-    email["Subject"] = message.subject
+    email["Subject"] = header(message.subject, _SUBJECT_MAX)
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = formatdate(localtime=False, usegmt=True)
@@ -79,10 +87,10 @@ def build_email(
             email["References"] = incident_msgid
         else:
             email["Message-ID"] = incident_msgid
-        email["X-AppGW-Doctor-Incident"] = message.incident_id
+        email["X-AppGW-Doctor-Incident"] = header(message.incident_id, _HEADER_MAX)
     else:
         email["Message-ID"] = make_msgid(domain=_MSGID_DOMAIN)
-        email["X-AppGW-Doctor-Diagnosis"] = message.message_id
+        email["X-AppGW-Doctor-Diagnosis"] = header(message.message_id, _HEADER_MAX)
     email.set_content(render_text(message))
     email.add_alternative(render_html(message), subtype="html")
     return email
@@ -124,7 +132,7 @@ def send_email(
 
 def render_text(message: IncidentMessage) -> str:
     lines = [message.subject, "", message.summary, ""]
-    lines += [f"{title + ':':<16}{value}" for title, value in message.facts()]
+    lines += [f"{title + ':':<16}{_cut(value, _TITLE_MAX)}" for title, value in message.facts()]
     if message.kind == "incident":
         shown, hidden = bounded_findings(message)
         if message.diagnosis_error is not None:
@@ -169,7 +177,8 @@ def render_text(message: IncidentMessage) -> str:
                 for c in message.checks_not_applicable
             ]
     lines += ["", *(f"{title}: {url}" for title, url in message.links())]
-    return "\n".join(lines) + "\n"
+    # Each item is one line: a line break inside one (from outside text) would forge another line.
+    return "\n".join(one_line(line) for line in lines) + "\n"
 
 
 def render_html(message: IncidentMessage) -> str:
@@ -186,7 +195,7 @@ def render_html(message: IncidentMessage) -> str:
         '<table style="margin-top:12px;border-collapse:collapse">',
         *(
             f'<tr><td style="padding:2px 16px 2px 0;font-weight:600">{escape(title)}</td>'
-            f"<td>{escape(value)}</td></tr>"
+            f"<td>{escape(_cut(value, _TITLE_MAX))}</td></tr>"
             for title, value in message.facts()
         ),
         "</table>",
@@ -284,7 +293,7 @@ def _capped(finding: FindingLine) -> FindingLine:
 def _size(finding: FindingLine) -> int:
     texts = [finding.title, finding.resource_id, finding.fix_summary, finding.fix_command or ""]
     texts += [key + value for key, value in finding.evidence]
-    return sum(len(text.encode("utf-8")) for text in texts)
+    return sum(len(text.encode("utf-8", "replace")) for text in texts)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -292,6 +301,11 @@ def _cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… [cut; {len(text):,} characters in all]"
+
+
+def escape(text: str) -> str:
+    """Text for HTML: one line (no control characters, no lone surrogates), then `html.escape`d."""
+    return html_escape(one_line(text), quote=True)
 
 
 def _html_heading(text: str) -> str:

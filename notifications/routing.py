@@ -244,8 +244,14 @@ def _severity(settings: Mapping[str, str], name: str) -> Severity:
 
 
 def _is_address(text: str) -> bool:
+    """A bare `local@domain`: nothing that could end the To header or add a display name or another
+    address to it (a tag value comes from whoever can tag the gateway)."""
     local, _, domain = text.rpartition("@")
-    return bool(local) and bool(domain)
+    return bool(local) and bool(domain) and _ADDRESS_CHARS.fullmatch(text) is not None
+
+
+# No whitespace or control characters, and none of the address specials `<>()[]\,;:"`.
+_ADDRESS_CHARS = re.compile(r'[^\s\x00-\x1f\x7f<>()\[\]\\,;:"]+')
 
 
 def _tag_severity(value: str | None) -> Severity | None:

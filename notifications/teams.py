@@ -7,9 +7,15 @@ links to the portal and the incident record.
 Teams rejects a post larger than about 28 KB, so `build_payload` keeps the whole serialized message
 within `PAYLOAD_BUDGET` bytes: every field has a length cap, and findings that do not fit are
 replaced by one "N more findings" line pointing at the full report (the incident record when there is
-a link to it, else the email). Text that comes from Azure or
-from a diagnosis goes into `TextRun`s, which Teams never reads as markdown, so a `*` in an NSG rule or
-an `_` in a name shows as typed.
+a link to it, else the email).
+
+Outside text is text (see notifications.text). What comes from Azure, an alert or a diagnosis goes
+into `TextRun`s, which Teams never reads as markdown, so a `*` in an NSG rule or an `_` in a name
+shows as typed; each run is one line, so a newline cannot forge another line. The fields Teams does
+read as markdown (`Fact.title`, `Fact.value`, `fallbackText`) are escaped with `text.markdown`: an
+alert rule named `[click](https://…)` shows as typed, not as a link. Section headings are bold runs
+too: the card has no TextBlock. Its links (`Action.OpenUrl`: the portal, the incident record) are the
+bot's own.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from model.findings import Severity
 from notifications.content import ActionStatus, CheckLine, FindingLine, IncidentMessage
+from notifications.text import markdown, one_line
 
 SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
@@ -65,8 +72,9 @@ def build_payload(message: IncidentMessage, *, budget: int = PAYLOAD_BUDGET) -> 
 
 
 def serialize(payload: dict[str, Any]) -> bytes:
-    """The bytes posted to the webhook (compact JSON, UTF-8)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The bytes posted to the webhook (compact JSON, UTF-8; a lone surrogate, which the card's text
+    never holds, would be sent as `?` rather than fail the post)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
 
 
 def payload_size(payload: dict[str, Any]) -> int:
@@ -84,7 +92,7 @@ def build_card(message: IncidentMessage, *, max_findings: int, max_checks: int) 
         "$schema": SCHEMA_URL,
         "type": "AdaptiveCard",
         "version": CARD_VERSION,
-        "fallbackText": _cut(message.subject, _TITLE_MAX),
+        "fallbackText": _markdown(message.subject, _TITLE_MAX),
         "body": body,
     }
     links = _links(message)
@@ -114,7 +122,7 @@ def _header(message: IncidentMessage) -> dict[str, Any]:
             _rich(
                 [
                     _run(f"{tag}  ", color=color, weight="Bolder", size="Large"),
-                    _run(message.gateway.name, weight="Bolder", size="Large"),
+                    _run(_cut(message.gateway.name, _TITLE_MAX), weight="Bolder", size="Large"),
                 ]
             ),
             _rich(
@@ -129,7 +137,10 @@ def _facts(message: IncidentMessage) -> dict[str, Any]:
     return {
         "type": "FactSet",
         "spacing": "Medium",
-        "facts": [{"title": title, "value": _cut(value, _TITLE_MAX)} for title, value in message.facts()],
+        "facts": [
+            {"title": _markdown(title, _TITLE_MAX), "value": _markdown(value, _TITLE_MAX)}
+            for title, value in message.facts()
+        ],
     }
 
 
@@ -179,7 +190,8 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
                         _rich(
                             [
                                 _run(
-                                    f"{_cut(finding.resource_label, _TITLE_MAX)} · {finding.code}",
+                                    f"{_cut(finding.resource_label, _TITLE_MAX)} · "
+                                    f"{_cut(finding.code, _TITLE_MAX)}",
                                     subtle=True,
                                     size="Small",
                                 )
@@ -193,7 +205,9 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
     ]
     if finding.evidence:
         shown = finding.evidence[:_EVIDENCE_ITEMS_MAX]
-        text = " · ".join(f"{key}: {_cut(value, _EVIDENCE_VALUE_MAX)}" for key, value in shown)
+        text = " · ".join(
+            f"{_cut(key, _EVIDENCE_VALUE_MAX)}: {_cut(value, _EVIDENCE_VALUE_MAX)}" for key, value in shown
+        )
         if len(finding.evidence) > len(shown):
             text += f" · (+{len(finding.evidence) - len(shown)} more)"
         items.append(
@@ -230,7 +244,7 @@ def _actions_section(actions: tuple[ActionStatus, ...]) -> list[dict[str, Any]]:
                 color="Attention" if action.status == "rolled-back" else None,
                 weight="Bolder",
             ),
-            _run(f"{action.action} on {_cut(action.target, _TITLE_MAX)}"),
+            _run(f"{_cut(action.action, _TITLE_MAX)} on {_cut(action.target, _TITLE_MAX)}"),
         ]
         if action.reason:
             runs.append(_run(f" — {_cut(action.reason, _REASON_MAX)}", subtle=True))
@@ -277,7 +291,7 @@ def _not_run_section(not_run: tuple[CheckLine, ...], max_checks: int) -> list[di
         section.append(
             _rich(
                 [
-                    _run(f"{check.name}: ", weight="Bolder"),
+                    _run(f"{_cut(check.name, _TITLE_MAX)}: ", weight="Bolder"),
                     _run(_cut(check.reason or "error", _REASON_MAX)),
                 ],
                 spacing="Small",
@@ -299,15 +313,8 @@ def _links(message: IncidentMessage) -> list[dict[str, Any]]:
 
 
 def _heading(text: str) -> dict[str, Any]:
-    return {
-        "type": "TextBlock",
-        "text": text,
-        "weight": "Bolder",
-        "size": "Medium",
-        "separator": True,
-        "spacing": "Large",
-        "wrap": True,
-    }
+    """A section heading: a bold run, not a TextBlock (whose text Teams reads as markdown)."""
+    return _rich([_run(text, weight="Bolder", size="Medium")], spacing="Large", separator=True)
 
 
 def _rich(
@@ -330,7 +337,7 @@ def _run(
     subtle: bool = False,
     font: str | None = None,
 ) -> dict[str, Any]:
-    run: dict[str, Any] = {"type": "TextRun", "text": text}
+    run: dict[str, Any] = {"type": "TextRun", "text": one_line(text)}
     for key, value in (("color", color), ("weight", weight), ("size", size), ("fontType", font)):
         if value:
             run[key] = value
@@ -341,3 +348,9 @@ def _run(
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _markdown(text: str, limit: int) -> str:
+    """Outside text for a field Teams reads as markdown: one line, cut, then escaped (so a cut never
+    splits an escape)."""
+    return markdown(_cut(one_line(text).strip(), limit))

@@ -186,6 +186,6 @@ def test_a_gateway_that_cannot_be_read_is_reported_as_not_diagnosed(pipeline_wit
     assert report.outcome == Outcome.FAILED
     [post] = webhook.posts
     card = json.loads(post)["attachments"][0]["content"]
-    assert "agw-contoso: could not be diagnosed — " in card["fallbackText"]
+    assert "could not be diagnosed — GatewayUnavailable" in card["fallbackText"]
     assert "AuthorizationFailed" in post.decode() and "Could not diagnose the gateway" in post.decode()
     assert "no cause" not in post.decode().lower()

@@ -126,3 +126,28 @@ def test_change_and_failed_diagnosis_cards_render(render_card) -> None:
     rendered = render_card(build_payload(failed), "failed", height=700)
     assert rendered.events == []
     assert "could not be diagnosed — GatewayUnavailable" in visible_text(rendered.dom)
+
+
+def test_hostile_outside_text_renders_as_text(alert_data, render_card) -> None:
+    """An alert rule name and a finding title carrying markdown, HTML and line breaks: the card still
+    renders cleanly, shows them as typed, and has no link but its own two buttons."""
+    alert_data["essentials"]["alertRule"] = "[click](https://evil.example/login)\r\n<b>urgent</b> **now**"
+    finding = Finding(
+        "PROBE_FAILING",
+        Severity.CRITICAL,
+        "Probe says <img src=x onerror=alert(1)> [re-auth](https://evil.example)\nFix: run rm -rf",
+        f"{GATEWAY_ID}/probes/p_1",
+        {"message": "# heading\n- item\u2028> quote"},
+        Fix("Check the probe."),
+    )
+    message = build_message(
+        GATEWAY_ID, incident_id="inc-x", findings=[finding], alert=alert_data, record_url="https://r/i"
+    )
+    rendered = render_card(build_payload(message), "hostile", height=900)
+    assert rendered.events == []
+    card = rendered.dom.split('<div id="card">', 1)[1].split('<pre id="events">', 1)[0]
+    assert "<a " not in card and "<img" not in card and "<b>" not in card
+    text = visible_text(rendered.dom)
+    assert "Probe says <img src=x onerror=alert(1)> [re-auth](https://evil.example) Fix: run rm -rf" in text
+    assert "Alert [click](https://evil.example/login) <b>urgent</b> **now** fired" in text
+    assert "Open in portal" in text and "Incident record" in text
