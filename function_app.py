@@ -16,10 +16,12 @@ import logging
 import azure.functions as func
 
 from appgw_doctor.pipeline import Pipeline, WorkItem
-from appgw_doctor.wiring import pipeline_from_settings
-from core.settings import ConfigError, Settings, configure_telemetry
+from appgw_doctor.wiring import pipeline_from_settings, prune_state
+from core.log_safety import protect_handlers
+from core.settings import APP_LOGGERS, ConfigError, Settings, configure_telemetry
 from intake.errors import IntakeError
 from intake.events import parse_resource_write
+from intake.text import shown
 from intake.webhook import AlertWebhook
 
 WORK_QUEUE = "appgw-doctor-work"
@@ -27,6 +29,9 @@ STORAGE_CONNECTION = "AzureWebJobsStorage"
 SWEEP_SCHEDULE = "0 0 * * * *"  # hourly, on the hour
 
 log = logging.getLogger("appgw_doctor.functions")
+# Secrets redacted and control characters escaped in every record (core/log_safety.py): on the
+# handlers present when the worker loads this module, and again on each invocation (configure_telemetry).
+protect_handlers(APP_LOGGERS)
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 
@@ -68,18 +73,23 @@ def alert_webhook(req: func.HttpRequest, work: func.Out[list[str]]) -> func.Http
 @app.event_grid_trigger(arg_name="event")
 @app.queue_output(arg_name="work", queue_name=WORK_QUEUE, connection=STORAGE_CONNECTION)
 def resource_changes(event: func.EventGridEvent, work: func.Out[list[str]]) -> None:
-    change = parse_resource_write(
-        event_id=event.id,
-        event_type=event.event_type,
-        subject=event.subject,
-        data=event.get_json(),
-        event_time=event.event_time,
-    )
-    if change is None:
-        log.info("event %s ignored: %s", event.id, event.event_type)
+    try:
+        change = parse_resource_write(
+            event_id=event.id,
+            event_type=event.event_type,
+            subject=event.subject,
+            topic=event.topic,
+            data=event.get_json(),
+            event_time=event.event_time,
+        )
+    except IntakeError as error:  # not retryable: Event Grid would redeliver the same envelope
+        log.warning("event refused: %s: %s", error.code, error.message, extra={"error_code": error.code})
         return
-    _, _, pipeline = _current()
-    items = pipeline.change_items(change)
+    if change is None:
+        log.info("event %s ignored: %s", event.id, shown(str(event.event_type), 200))
+        return
+    settings, _, pipeline = _current()
+    items = pipeline.change_items(change, limit=settings.max_event_targets)
     if items:
         work.set([item.to_message() for item in items])
     log.info("change %s of %s: %d gateway(s) to check", change.event_id, change.resource_id, len(items))
@@ -90,10 +100,11 @@ def resource_changes(event: func.EventGridEvent, work: func.Out[list[str]]) -> N
 @app.queue_output(arg_name="work", queue_name=WORK_QUEUE, connection=STORAGE_CONNECTION)
 def sweep(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
     settings, _, pipeline = _current()
-    items = pipeline.sweep_items(settings.sweep_subscriptions)
+    items = pipeline.sweep_items(settings.sweep_subscriptions, limit=settings.max_sweep_gateways)
     if items:
         work.set([item.to_message() for item in items])
     log.info("sweep queued %d gateway(s)", len(items))
+    prune_state(pipeline.store, settings)
 
 
 @app.function_name("process_work")

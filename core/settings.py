@@ -6,15 +6,21 @@ raises ConfigError with a one-line message naming the setting.
 
 from __future__ import annotations
 
+import binascii
 import logging
 import os
 import re
 import threading
+from base64 import b64decode
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from azure.core.utils import parse_connection_string
 
 from core.arm_ids import is_guid
 from core.azure_clients import ARM_ENDPOINT
+from core.log_safety import protect_handlers
 
 _log = logging.getLogger("appgw_doctor")
 # A lease is renewed between stages, so it must outlast the longest one: a notification retries for
@@ -27,6 +33,10 @@ APP_LOGGERS = ("appgw_doctor", "intake", "state", "diagnostics", "notifications"
 # App settings that configure notification channels (see notifications.routing).
 NOTIFICATION_PREFIXES = ("TEAMS_", "NOTIFY_", "SMTP_", "EMAIL_")
 REMEDIATION_MODES = ("tags", "dry-run", "off")
+# How much work one trigger may queue (docs/CONFIGURATION.md, "Limits").
+DEFAULT_MAX_ALERT_TARGETS = 50  # gateways one alert may name; more is refused (422)
+DEFAULT_MAX_EVENT_TARGETS = 50  # gateways one Event Grid event may queue checks for
+DEFAULT_MAX_SWEEP_GATEWAYS = 500  # gateways one hourly sweep may queue; the next sweeps cover the rest
 
 
 class ConfigError(Exception):
@@ -50,6 +60,7 @@ class Settings:
     dns_server_map: tuple[tuple[str, str, int], ...] = ()  # (server IP, host, port) to query instead
     lease_seconds: int = 600
     incident_join_hours: float = 6.0  # an open incident older than this is not joined (closed as expired)
+    state_retention_days: int = 90  # closed incidents, diagnoses, settled deliveries older are pruned
     app_insights_connection_string: str | None = None
     # Resolve FQDN backends through the VNet's custom DNS servers (needs VNet integration in Azure).
     dns_resolve_custom: bool = False
@@ -63,6 +74,10 @@ class Settings:
     remediation_cooldown_minutes: float = 60.0
     remediation_max_changes_per_hour: int = 10
     remediation_verify_seconds: float = 300.0
+    # Caps on the work one trigger may queue.
+    max_alert_targets: int = DEFAULT_MAX_ALERT_TARGETS
+    max_event_targets: int = DEFAULT_MAX_EVENT_TARGETS
+    max_sweep_gateways: int = DEFAULT_MAX_SWEEP_GATEWAYS
 
     @property
     def notifications(self) -> dict[str, str]:
@@ -101,7 +116,10 @@ class Settings:
         return cls(
             allowed_subscriptions=allowed,
             sweep_subscriptions=sweep,
-            storage_connection_string=get("STATE_STORAGE_CONNECTION") or get("AzureWebJobsStorage"),
+            storage_connection_string=_connection_string(
+                get("STATE_STORAGE_CONNECTION"), "STATE_STORAGE_CONNECTION"
+            )
+            or _connection_string(get("AzureWebJobsStorage"), "AzureWebJobsStorage"),
             table_endpoint=table_endpoint,
             table_prefix=prefix,
             webhook_tenant_id=tenant,
@@ -113,6 +131,7 @@ class Settings:
             dns_server_map=parse_dns_server_map(get("DNS_SERVER_MAP") or ""),
             lease_seconds=int(_number(get("LEASE_SECONDS"), "LEASE_SECONDS", 600, MIN_LEASE_SECONDS, 3600)),
             incident_join_hours=_number(get("INCIDENT_JOIN_HOURS"), "INCIDENT_JOIN_HOURS", 6, 0.25, 168),
+            state_retention_days=_count(get("STATE_RETENTION_DAYS"), "STATE_RETENTION_DAYS", 90, 3650),
             app_insights_connection_string=get("APPLICATIONINSIGHTS_CONNECTION_STRING"),
             dns_resolve_custom=_flag(get("DNS_RESOLVE_CUSTOM"), "DNS_RESOLVE_CUSTOM"),
             notification_settings=tuple(
@@ -139,6 +158,15 @@ class Settings:
             ),
             remediation_verify_seconds=_number(
                 get("REMEDIATION_VERIFY_SECONDS"), "REMEDIATION_VERIFY_SECONDS", 300, 1, 3600
+            ),
+            max_alert_targets=_count(
+                get("MAX_ALERT_TARGETS"), "MAX_ALERT_TARGETS", DEFAULT_MAX_ALERT_TARGETS, 1000
+            ),
+            max_event_targets=_count(
+                get("MAX_EVENT_TARGETS"), "MAX_EVENT_TARGETS", DEFAULT_MAX_EVENT_TARGETS, 1000
+            ),
+            max_sweep_gateways=_count(
+                get("MAX_SWEEP_GATEWAYS"), "MAX_SWEEP_GATEWAYS", DEFAULT_MAX_SWEEP_GATEWAYS, 10000
             ),
         )
 
@@ -198,6 +226,50 @@ def _url_template(text: str | None) -> str | None:
     return text
 
 
+def _count(text: str | None, name: str, default: int, high: int) -> int:
+    """A whole number from 1 to `high`."""
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= high:
+        raise ConfigError(f"{name} must be a whole number from 1 to {high}, not {text[:40]!r}")
+    return int(text)
+
+
+def _connection_string(text: str | None, name: str) -> str | None:
+    """A storage connection string the Tables SDK can use: `UseDevelopmentStorage=true`, or
+    `Name=value;...` pairs with AccountName and AccountKey (base64) or a SharedAccessSignature, and
+    a table endpoint (TableEndpoint, else the account's). The message never repeats the value (a secret)."""
+    if text is None or text.lower() == "usedevelopmentstorage=true":
+        return text
+    try:
+        parts = parse_connection_string(text)
+    except ValueError:
+        raise ConfigError(
+            f"{name} is not a storage connection string (Name=value pairs separated by ';')"
+        ) from None
+    if not (parts.get("accountname") and parts.get("accountkey")) and not parts.get("sharedaccesssignature"):
+        raise ConfigError(f"{name} needs AccountName and AccountKey, or a SharedAccessSignature")
+    if parts.get("accountkey"):
+        try:
+            b64decode(parts["accountkey"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{name}: AccountKey is not base64") from None
+    endpoint = parts.get("tableendpoint")
+    if endpoint is None and not parts.get("accountname"):
+        raise ConfigError(f"{name} names no table endpoint (TableEndpoint or AccountName)")
+    for key, label in (
+        ("tableendpoint", "TableEndpoint"),
+        ("tablesecondaryendpoint", "TableSecondaryEndpoint"),
+    ):
+        if key in parts:
+            url = urlsplit(parts[key])
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ConfigError(f"{name}: {label} is not an http(s) URL")
+    if "tablesecondaryendpoint" in parts and endpoint is None:
+        raise ConfigError(f"{name} names a secondary table endpoint but no TableEndpoint")
+    return text
+
+
 def _number(text: str | None, name: str, default: float, low: float, high: float) -> float:
     if text is None:
         return default
@@ -217,8 +289,13 @@ _telemetry_configured = False
 def configure_telemetry(settings: Settings) -> None:
     """Export traces, logs and SDK calls to Application Insights via OpenTelemetry when a connection
         string is set. The exporter (`azure-monitor-opentelemetry`) is imported only then, so a run without
-    telemetry does not pay for it."""
+    telemetry does not pay for it.
+
+    Every handler logging goes through (the Functions host's, the exporter's) gets the log-safety
+    filter (`core.log_safety`): secrets redacted, control characters escaped, third-party DEBUG records
+    included. That runs on every call, so a handler added since is covered too."""
     global _telemetry_configured
+    protect_handlers(APP_LOGGERS)
     if not settings.app_insights_connection_string:
         return
     with _telemetry_lock:
@@ -237,6 +314,7 @@ def configure_telemetry(settings: Settings) -> None:
             connection_string=settings.app_insights_connection_string, logger_name=APP_LOGGERS[0]
         )
         share_handlers(APP_LOGGERS[0], APP_LOGGERS[1:])
+        protect_handlers(APP_LOGGERS)
 
 
 def share_handlers(source: str, targets: tuple[str, ...]) -> None:

@@ -8,6 +8,7 @@ else is refused with an IntakeError naming what is wrong.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -16,7 +17,9 @@ from typing import Any
 from core.arm_ids import is_gateway_id, subscription_of
 from core.iso8601 import parse_duration
 from core.iso8601 import parse_time as parse_iso_time
+from core.settings import DEFAULT_MAX_ALERT_TARGETS
 from intake.errors import IntakeError, bad_request
+from intake.text import MAX_ID, MAX_NAME, MAX_SHORT, checked_text, shown, text_problem
 
 SCHEMA_ID = "azureMonitorCommonAlertSchema"
 MAX_BODY_BYTES = 1024 * 1024
@@ -27,6 +30,9 @@ ACCEPTED_SIGNALS = ("Metric", "Log")
 # Alert times outside this range are not real (and break time arithmetic near year 1 or 9999).
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 MAX_FUTURE = timedelta(days=366)
+TIME_RANGE = "2000-01-01 to a year from now"
+MAX_DESCRIPTION = 1024  # longer descriptions are cut (free text, shown in messages, never a key)
+MAX_METRIC_NAME = 256
 # Azure Monitor evaluation windows: metric alerts up to P1D, log alerts up to P2D.
 MAX_WINDOW = timedelta(days=2)
 
@@ -64,16 +70,24 @@ class MetricCriterion:
         first = criteria[0] if isinstance(criteria, list) and criteria else None
         if not isinstance(first, dict) or not isinstance(first.get("metricName"), str):
             return None
-        value = first.get("metricValue")
         threshold = first.get("threshold")
         return cls(
-            metric_name=first["metricName"][:256],
-            operator=str(first.get("operator") or "")[:64],
-            threshold=str(threshold)[:64] if isinstance(threshold, (str, int, float)) else "",
-            metric_value=float(value)
-            if isinstance(value, (int, float)) and not isinstance(value, bool)
-            else None,
+            metric_name=first["metricName"][:MAX_METRIC_NAME],
+            operator=str(first.get("operator") or "")[:MAX_SHORT],
+            threshold=str(threshold)[:MAX_SHORT] if isinstance(threshold, (str, int, float)) else "",
+            metric_value=_finite(first.get("metricValue")),
         )
+
+
+def _finite(value: Any) -> float | None:
+    """A metric value as a float; None for anything else (booleans, NaN, infinities, huge integers)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
@@ -172,10 +186,16 @@ class Alert:
         )
 
 
-def parse_alert_body(body: bytes, *, allowed_subscriptions: Iterable[str] | None) -> list[Alert]:
+def parse_alert_body(
+    body: bytes,
+    *,
+    allowed_subscriptions: Iterable[str] | None,
+    max_targets: int = DEFAULT_MAX_ALERT_TARGETS,
+) -> list[Alert]:
     """Validate a webhook body; one Alert per targeted gateway.
 
     `allowed_subscriptions=None` means no allow-list (local CLI use); an empty collection allows none.
+    An alert naming more than `max_targets` gateways (MAX_ALERT_TARGETS) is refused.
     """
     if len(body) > MAX_BODY_BYTES:
         raise IntakeError(413, "body_too_large", f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
@@ -183,10 +203,17 @@ def parse_alert_body(body: bytes, *, allowed_subscriptions: Iterable[str] | None
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise bad_request("malformed_json", "body is not valid JSON") from None
-    return parse_alert_document(document, allowed_subscriptions=allowed_subscriptions)
+    return parse_alert_document(
+        document, allowed_subscriptions=allowed_subscriptions, max_targets=max_targets
+    )
 
 
-def parse_alert_document(document: Any, *, allowed_subscriptions: Iterable[str] | None) -> list[Alert]:
+def parse_alert_document(
+    document: Any,
+    *,
+    allowed_subscriptions: Iterable[str] | None,
+    max_targets: int = DEFAULT_MAX_ALERT_TARGETS,
+) -> list[Alert]:
     if not isinstance(document, dict):
         raise bad_request("malformed_alert", "body must be a JSON object")
     if document.get("schemaId") != SCHEMA_ID:
@@ -202,16 +229,24 @@ def parse_alert_document(document: Any, *, allowed_subscriptions: Iterable[str] 
         raise bad_request("invalid_field", f"monitorCondition must be {FIRED!r} or {RESOLVED!r}")
     signal = _required_text(essentials, "signalType")
     if signal not in ACCEPTED_SIGNALS:
-        raise IntakeError(422, "unsupported_signal", f"signalType {signal!r} is not a metric or log alert")
+        raise IntakeError(
+            422, "unsupported_signal", f"signalType {shown(signal, 60)} is not a metric or log alert"
+        )
     targets = essentials.get("alertTargetIDs")
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
         raise bad_request("missing_field", "data.essentials.alertTargetIDs must be a non-empty list of ids")
-    not_gateways = [t for t in targets if not is_gateway_id(t)]
+    if len(targets) > max_targets:
+        raise IntakeError(
+            422,
+            "too_many_targets",
+            f"alert names {len(targets)} targets; the limit is {max_targets} (MAX_ALERT_TARGETS)",
+        )
+    not_gateways = [t for t in targets if not acceptable_gateway_id(t)]
     if not_gateways:
         raise IntakeError(
             422,
             "not_application_gateway",
-            f"alert target is not an Application Gateway: {not_gateways[0][:200]}",
+            f"alert target is not an Application Gateway: {shown(not_gateways[0], 200)}",
         )
     if allowed_subscriptions is not None:
         allowed = {s.strip().lower() for s in allowed_subscriptions}
@@ -233,10 +268,85 @@ def parse_alert_document(document: Any, *, allowed_subscriptions: Iterable[str] 
         resolved_at=_field_time(essentials, "resolvedDateTime"),
         window_end=_field_time(condition_block, "windowEndTime"),
         window_size=_field_duration(condition_block, "windowSize"),
-        description=_optional_text(essentials, "description"),
+        description=_optional_text(essentials, "description")[:MAX_DESCRIPTION],
         metric=MetricCriterion.first_of(condition_block),
     )
-    return [replace(first, gateway_id=target) for target in dict.fromkeys(targets)]
+    check_alert(first)
+    unique: dict[str, str] = {}
+    for target in targets:  # one alert per gateway, as first spelled (ARM ids compare case-insensitively)
+        unique.setdefault(target.lower(), target)
+    return [replace(first, gateway_id=target) for target in unique.values()]
+
+
+def check_alert(alert: Alert) -> None:
+    """IntakeError unless every field of `alert` is what intake accepts: text that is well-formed,
+    one line where it becomes a key, header or log field, and bounded; known condition and signal; an
+    Application Gateway id; times in range; a finite metric value. The parser applies it to what it
+    builds, and a queue message is read back through it (`appgw_doctor.pipeline.WorkItem`), so what
+    the door accepted is exactly what the worker accepts."""
+    for field, value, max_length in (
+        ("data.essentials.alertId", alert.alert_id, MAX_ID),
+        ("data.essentials.alertRule", alert.alert_rule, MAX_NAME),
+        ("data.essentials.severity", alert.severity, MAX_SHORT),
+    ):
+        checked_text(value, field, max_length=max_length)
+    if not alert.alert_id.strip():
+        raise bad_request("missing_field", "data.essentials.alertId is missing")
+    checked_text(alert.description, "data.essentials.description", max_length=MAX_DESCRIPTION, multiline=True)
+    if alert.monitor_condition not in (FIRED, RESOLVED):
+        raise bad_request("invalid_field", f"monitorCondition must be {FIRED!r} or {RESOLVED!r}")
+    if alert.signal_type not in ACCEPTED_SIGNALS:
+        raise IntakeError(422, "unsupported_signal", "signalType is not a metric or log alert")
+    if not acceptable_gateway_id(alert.gateway_id):
+        raise IntakeError(
+            422,
+            "not_application_gateway",
+            f"alert target is not an Application Gateway: {shown(alert.gateway_id, 200)}",
+        )
+    for name, when in (
+        ("firedDateTime", alert.fired_at),
+        ("resolvedDateTime", alert.resolved_at),
+        ("windowEndTime", alert.window_end),
+    ):
+        if when is not None:
+            _check_range(when, name, when.isoformat() if when.tzinfo else "a time without a zone")
+    if alert.window_size is not None and not timedelta(0) < alert.window_size <= MAX_WINDOW:
+        raise bad_request("invalid_field", "windowSize is out of range (more than zero, up to P2D)")
+    metric = alert.metric
+    if metric is not None:
+        criterion = "data.alertContext.condition.allOf[0]"
+        checked_text(metric.metric_name, f"{criterion}.metricName", max_length=MAX_METRIC_NAME)
+        checked_text(metric.operator, f"{criterion}.operator", max_length=MAX_SHORT)
+        checked_text(metric.threshold, f"{criterion}.threshold", max_length=MAX_SHORT)
+        if metric.metric_value is not None and not (
+            isinstance(metric.metric_value, (int, float)) and math.isfinite(metric.metric_value)
+        ):
+            raise bad_request("invalid_field", f"{criterion}.metricValue is not a finite number")
+
+
+def checked_time(text: str, name: str) -> datetime:
+    """An alert (or incident) time: ISO 8601 as Azure writes it, from 2000-01-01 to a year from now
+    (times outside are not real alerts and break time arithmetic near year 1 or 9999). IntakeError
+    400 invalid_field naming `name` otherwise."""
+    try:
+        when = parse_iso_time(text)
+    except (ValueError, OverflowError):
+        raise bad_request("invalid_field", f"{name} is not an ISO 8601 date-time") from None
+    _check_range(when, name, text)
+    return when
+
+
+def _check_range(when: datetime, name: str, text: str) -> None:
+    if when.tzinfo is None:
+        raise bad_request("invalid_field", f"{name} has no time zone")
+    latest = datetime.now(timezone.utc) + MAX_FUTURE
+    if not EARLIEST_TIME <= when <= latest:
+        raise bad_request("invalid_field", f"{name} {shown(text, 40)} is out of range ({TIME_RANGE})")
+
+
+def acceptable_gateway_id(target: str) -> bool:
+    """An Application Gateway id intake accepts: bounded, well-formed, one line (core.arm_ids)."""
+    return text_problem(target, max_length=MAX_NAME) is None and is_gateway_id(target)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -258,14 +368,12 @@ def _required_text(block: dict[str, Any], name: str) -> str:
     value = block.get(name)
     if not isinstance(value, str) or not value.strip():
         raise bad_request("missing_field", f"data.essentials.{name} is missing")
-    if len(value) > 1024:
-        raise bad_request("invalid_field", f"data.essentials.{name} is longer than 1024 characters")
-    return value
+    return checked_text(value, f"data.essentials.{name}", max_length=MAX_ID)
 
 
 def _optional_text(block: dict[str, Any], name: str) -> str:
     value = block.get(name)
-    return value[:1024] if isinstance(value, str) else ""
+    return value if isinstance(value, str) else ""
 
 
 def _field_time(block: dict[str, Any], name: str) -> datetime | None:
@@ -274,17 +382,7 @@ def _field_time(block: dict[str, Any], name: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise bad_request("invalid_field", f"{name} must be an ISO 8601 date-time")
-    try:
-        when = parse_time(value)
-    except (ValueError, OverflowError):
-        raise bad_request("invalid_field", f"{name} is not an ISO 8601 date-time") from None
-    assert when is not None
-    latest = datetime.now(timezone.utc) + MAX_FUTURE
-    if not EARLIEST_TIME <= when <= latest:
-        raise bad_request(
-            "invalid_field", f"{name} {value[:40]!r} is out of range (2000-01-01 to a year from now)"
-        )
-    return when
+    return checked_time(value, name)
 
 
 def _field_duration(block: dict[str, Any], name: str) -> timedelta | None:
@@ -299,6 +397,6 @@ def _field_duration(block: dict[str, Any], name: str) -> timedelta | None:
         raise bad_request("invalid_field", f"{name} must be an ISO 8601 duration such as PT5M") from None
     if not timedelta(0) < window <= MAX_WINDOW:
         raise bad_request(
-            "invalid_field", f"{name} {value[:40]!r} is out of range (more than zero, up to P2D)"
+            "invalid_field", f"{name} {shown(value, 40)} is out of range (more than zero, up to P2D)"
         )
     return window

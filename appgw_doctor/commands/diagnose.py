@@ -24,12 +24,12 @@ from appgw_doctor.commands import EXIT_OK, UsageError
 from appgw_doctor.local import AZURE_POLLING_SECONDS, local_settings, simulated_clients
 from core.arm_ids import gateway_names, parse
 from core.azure_clients import AzureClients, make_clients
-from core.iso8601 import parse_time
 from diagnostics.collect import GatewayUnavailable
 from diagnostics.diagnosis import Diagnosis, diagnose
 from diagnostics.report import FORMATS, render
-from intake.alerts import parse_alert_body
+from intake.alerts import TIME_RANGE, checked_time, parse_alert_body
 from intake.errors import IntakeError
+from intake.text import MAX_NAME, text_problem
 
 EXIT_CANNOT_DIAGNOSE = 1
 
@@ -44,7 +44,8 @@ def register(subparsers: Any) -> None:
     diagnose_parser.add_argument("--gateway", required=True, help="ARM id of the Application Gateway")
     diagnose_parser.add_argument("--world", help="run against the local simulator serving this world")
     diagnose_parser.add_argument(
-        "--at", help="incident time, ISO-8601 (default: the alert's, world's or now)"
+        "--at",
+        help=f"incident time, ISO-8601, {TIME_RANGE} (default: the alert's, world's or now)",
     )
     diagnose_parser.add_argument("--alert", help="alert JSON (common alert schema): incident time and window")
     diagnose_parser.add_argument("--format", choices=FORMATS, default="text")
@@ -74,10 +75,10 @@ def _incident(at: str | None, alert_path: str | None, gateway_id: str) -> Incide
             raise UsageError(f"--alert {alert_path}: cannot read: {error.strerror or error}") from None
         time, window = alert_incident(body, f"--alert {alert_path}", gateway_id)
     if at:
-        try:
-            time = parse_time(at)
-        except ValueError:
-            raise UsageError(f"--at: not an ISO-8601 time: {at!r}") from None
+        try:  # the range and rules the webhook applies to an alert's times
+            time = checked_time(at, "--at")
+        except IntakeError as error:
+            raise UsageError(error.message) from None
     return Incident(time, window)
 
 
@@ -117,6 +118,9 @@ def run_diagnose(args: argparse.Namespace) -> int:
         gateway_names(gateway_id)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    problem = text_problem(gateway_id, max_length=MAX_NAME)  # what the webhook refuses in a target
+    if problem is not None:
+        raise UsageError(f"--gateway {problem}")
     incident = _incident(args.at, args.alert, gateway_id)
     progress = _progress(args.verbose)
     options: dict[str, Any] = {"window_size": incident.window, "progress": progress}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError
-from appgw_doctor.local import open_pipeline
+from appgw_doctor.local import local_settings, open_pipeline
 from appgw_doctor.pipeline import Outcome, Pipeline, Report
 from intake.alerts import parse_alert_body
 from intake.errors import IntakeError
@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UsageError(f"cannot read {args.alert}: {error.strerror or error}") from None
     try:
-        alerts = parse_alert_body(body, allowed_subscriptions=None)
+        alerts = parse_alert_body(
+            body, allowed_subscriptions=None, max_targets=local_settings().max_alert_targets
+        )
     except IntakeError as error:
         raise UsageError(f"{args.alert}: {error.message}") from None
     with open_pipeline(args.world, state=args.state, outbox=args.outbox) as pipeline:

@@ -158,3 +158,73 @@ def test_a_gateway_in_another_subscription_than_the_world_is_not_found():
     result = run("diagnose", "--gateway", other, "--world", str(ROOT / "scenarios/healthy/world.json"))
     assert result.returncode == 2
     assert "SubscriptionNotFound" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- validate at the door: what the webhook would refuse, the command line refuses: exit 2, one line ---
+
+
+@pytest.mark.parametrize(
+    ("at", "fragment"),
+    [
+        (
+            "0001-01-01T00:00:00Z",
+            "--at '0001-01-01T00:00:00Z' is out of range (2000-01-01 to a year from now)",
+        ),
+        ("9999-12-31T23:59:59Z", "is out of range"),
+        ("1999-12-31T23:59:59+00:00", "is out of range"),
+        ("2026-11-23T10:27:00Z\r\nappgw-doctor: forged line", "--at is not an ISO 8601 date-time"),
+        ("\udcff", "--at is not an ISO 8601 date-time"),  # an undecodable argv byte
+    ],
+)
+def test_an_incident_time_out_of_range_or_malformed_is_bad_input(at, fragment):
+    result = run("diagnose", "--gateway", GATEWAY, "--world", WORLD, "--at", at)
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert fragment in result.stderr
+
+
+def alert_file(tmp_path, **essentials) -> str:
+    document = json.loads((ROOT / "scenarios" / "request-timeout" / "alert.json").read_text())
+    document["data"]["essentials"].update(essentials)
+    path = tmp_path / "alert.json"
+    path.write_text(json.dumps(document))  # a lone surrogate is written as the JSON escape \ud800
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("essentials", "fragment"),
+    [
+        ({"alertId": "\ud800"}, "alertId is not well-formed Unicode"),
+        ({"alertId": "id\r\nappgw-doctor: forged"}, "alertId contains a control or format character"),
+        ({"firedDateTime": "0001-01-01T00:00:00Z"}, "firedDateTime '0001-01-01T00:00:00Z' is out of range"),
+        ({"alertTargetIDs": [GATEWAY.replace("agw-contoso", f"agw-{n}") for n in range(51)]},
+         "the limit is 50 (MAX_ALERT_TARGETS)"),
+    ],
+)  # fmt: skip
+def test_an_alert_the_door_refuses_is_bad_input_for_diagnose(tmp_path, essentials, fragment):
+    result = run(
+        "diagnose", "--gateway", GATEWAY, "--world", WORLD, "--alert", alert_file(tmp_path, **essentials)
+    )
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert fragment in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--gateway", GATEWAY + "\r\nappgw-doctor: forged", "--world", WORLD],
+        ["--gateway", GATEWAY.replace("agw-contoso", "agw-\udcff"), "--world", WORLD],
+        ["--gateway", GATEWAY, "--world", WORLD, "--alert", "/no/such\nalert.json"],
+    ],
+)
+def test_what_an_error_quotes_cannot_break_its_line(args):
+    result = run("diagnose", *args)
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("appgw-doctor: error: ") and result.stderr.isprintable() is False
+    assert result.stderr.rstrip("\n").isprintable()  # control characters and surrogates shown escaped

@@ -31,6 +31,7 @@ def test_defaults() -> None:
     assert settings.table_prefix == "appgwdoctor"
     assert settings.lease_seconds == 600
     assert settings.incident_join_hours == 6
+    assert settings.state_retention_days == 90
     assert not settings.secure_webhook_enabled
     assert settings.storage_connection_string is None and settings.table_endpoint is None
 
@@ -44,6 +45,7 @@ def test_values_are_parsed() -> None:
     assert settings.arm_endpoint == "https://127.0.0.1:8443"
     assert settings.dns_server_map == (("10.1.2.4", "127.0.0.1", 5353), ("10.1.2.5", "localhost", 53))
     assert settings.lease_seconds == 400 and settings.incident_join_hours == 2.5
+    assert Settings.from_env({**ENV, "STATE_RETENTION_DAYS": "30"}).state_retention_days == 30
     assert hash(settings) == hash(
         Settings.from_env({"LEASE_SECONDS": "400", "INCIDENT_JOIN_HOURS": "2.5", **ENV})
     )  # cache key
@@ -71,14 +73,74 @@ def test_identity_based_storage_uses_the_table_endpoint() -> None:
         ({"LEASE_SECONDS": "120"}, "LEASE_SECONDS"),  # shorter than a notification may retry
         ({"INCIDENT_JOIN_HOURS": "0"}, "INCIDENT_JOIN_HOURS"),
         ({"INCIDENT_JOIN_HOURS": "forever"}, "INCIDENT_JOIN_HOURS"),
+        ({"STATE_RETENTION_DAYS": "0"}, "STATE_RETENTION_DAYS"),
+        ({"STATE_RETENTION_DAYS": "1.5"}, "STATE_RETENTION_DAYS"),
+        ({"STATE_RETENTION_DAYS": "forever"}, "STATE_RETENTION_DAYS"),
         ({"ARM_POLLING_INTERVAL": "0"}, "ARM_POLLING_INTERVAL"),
         ({"DNS_SERVER_MAP": "10.1.2.4"}, "DNS_SERVER_MAP"),
         ({"DNS_SERVER_MAP": "10.1.2.4=host:port"}, "DNS_SERVER_MAP"),
+        ({"MAX_ALERT_TARGETS": "0"}, "MAX_ALERT_TARGETS"),
+        ({"MAX_ALERT_TARGETS": "2.5"}, "MAX_ALERT_TARGETS"),
+        ({"MAX_ALERT_TARGETS": "1001"}, "MAX_ALERT_TARGETS"),
+        ({"MAX_EVENT_TARGETS": "-1"}, "MAX_EVENT_TARGETS"),
+        ({"MAX_SWEEP_GATEWAYS": "all"}, "MAX_SWEEP_GATEWAYS"),
+        ({"AzureWebJobsStorage": "not a connection string"}, "AzureWebJobsStorage"),
+        ({"AzureWebJobsStorage": "AccountName=a;AccountKey=c2VjcmV0;AccountName=b"}, "AzureWebJobsStorage"),
+        ({"STATE_STORAGE_CONNECTION": "AccountName=a;AccountKey=not*base64"}, "STATE_STORAGE_CONNECTION"),
+        ({"STATE_STORAGE_CONNECTION": "AccountName=a"}, "STATE_STORAGE_CONNECTION"),
+        ({"STATE_STORAGE_CONNECTION": "SharedAccessSignature=sig"}, "STATE_STORAGE_CONNECTION"),
+        (
+            {"STATE_STORAGE_CONNECTION": "AccountName=a;AccountKey=c2VjcmV0;TableEndpoint=ftp://x"},
+            "STATE_STORAGE_CONNECTION",
+        ),
+        (
+            {
+                "STATE_STORAGE_CONNECTION": "AccountName=a;AccountKey=c2VjcmV0;TableSecondaryEndpoint=https://x"
+            },
+            "STATE_STORAGE_CONNECTION",
+        ),
     ],
 )
 def test_bad_values_name_the_setting(env, setting) -> None:
     with pytest.raises(ConfigError, match=setting):
         Settings.from_env(env)
+
+
+def test_work_caps_default_and_parse() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.max_alert_targets, defaults.max_event_targets, defaults.max_sweep_gateways) == (
+        50,
+        50,
+        500,
+    )
+    settings = Settings.from_env(
+        {"MAX_ALERT_TARGETS": "7", "MAX_EVENT_TARGETS": "3", "MAX_SWEEP_GATEWAYS": "10000"}
+    )
+    assert (settings.max_alert_targets, settings.max_event_targets, settings.max_sweep_gateways) == (
+        7,
+        3,
+        10000,
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "UseDevelopmentStorage=true",
+        "DefaultEndpointsProtocol=https;AccountName=stappgw;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;"
+        "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
+        "TableEndpoint=https://stappgw.table.core.windows.net/;SharedAccessSignature=sv=2024-01-01&sig=abc%3D",
+    ],
+)
+def test_storage_connection_strings_the_sdk_takes_are_accepted(value) -> None:
+    assert Settings.from_env({"STATE_STORAGE_CONNECTION": value}).storage_connection_string == value
+
+
+def test_a_malformed_connection_string_is_named_but_never_repeated() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"AzureWebJobsStorage": "AccountName=a;AccountKey=c2VjcmV0!!"})
+    assert "AzureWebJobsStorage" in str(caught.value) and "c2VjcmV0" not in str(caught.value)
 
 
 def test_telemetry_without_the_exporter_installed_logs_a_warning_once(caplog, monkeypatch) -> None:
