@@ -47,6 +47,8 @@ bench: setup
 	$(BIN)/python bench/simulator_bench.py
 	$(BIN)/python bench/diagnosis_bench.py
 	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/state_bench.py
+	$(BIN)/python bench/crash_bench.py
 
 # Security checks of infra/*.bicep (checkov, offline), in a venv of its own: checkov pins versions
 # the app's dependencies must not be tied to.

@@ -23,6 +23,8 @@ class StateError(Exception):
 class Record:
     data: dict[str, Any]
     etag: str
+    partition: str = ""  # the record's keys, as stored
+    row: str = ""
 
 
 class RecordBackend(Protocol):
@@ -42,6 +44,12 @@ class RecordBackend(Protocol):
 
     def query(self, table: str, partition: str | None) -> list[Record]:
         """All records of a partition, or of the whole table when `partition` is None."""
+        ...
+
+    def scan(self, table: str, *, cursor: str | None, limit: int) -> tuple[list[Record], str | None]:
+        """One page of the table in key order (partition, then row): up to `limit` records from
+        `cursor` (None: from the start), and the cursor where the next page starts (None: at the end).
+        A page may hold fewer than `limit` records (Table Storage may even return none) before the end."""
         ...
 
     def close(self) -> None: ...

@@ -41,7 +41,7 @@ class SqliteBackend:
             found = self._db.execute(
                 "SELECT body, etag FROM records WHERE tbl=? AND pk=? AND rk=?", (table, partition, row)
             ).fetchone()
-        return Record(json.loads(found[0]), found[1]) if found else None
+        return Record(json.loads(found[0]), found[1], partition, row) if found else None
 
     def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> str:
         etag = uuid.uuid4().hex
@@ -93,12 +93,36 @@ class SqliteBackend:
     def query(self, table: str, partition: str | None) -> list[Record]:
         with self._lock:
             if partition is None:
-                rows = self._db.execute("SELECT body, etag FROM records WHERE tbl=?", (table,)).fetchall()
+                rows = self._db.execute(
+                    "SELECT pk, rk, body, etag FROM records WHERE tbl=?", (table,)
+                ).fetchall()
             else:
                 rows = self._db.execute(
-                    "SELECT body, etag FROM records WHERE tbl=? AND pk=?", (table, partition)
+                    "SELECT pk, rk, body, etag FROM records WHERE tbl=? AND pk=?", (table, partition)
                 ).fetchall()
-        return [Record(json.loads(body), etag) for body, etag in rows]
+        return [Record(json.loads(body), etag, pk, rk) for pk, rk, body, etag in rows]
+
+    def scan(self, table: str, *, cursor: str | None, limit: int) -> tuple[list[Record], str | None]:
+        """Pages by the primary key (tbl, pk, rk), so each page is an index range, not a table scan.
+        The cursor is the next record's keys, like Table Storage's continuation token."""
+        start = json.loads(cursor) if cursor else None
+        with self._lock:
+            if start is None:
+                rows = self._db.execute(
+                    "SELECT pk, rk, body, etag FROM records WHERE tbl=? ORDER BY pk, rk LIMIT ?",
+                    (table, limit + 1),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT pk, rk, body, etag FROM records WHERE tbl=? AND (pk, rk) >= (?, ?)"
+                    " ORDER BY pk, rk LIMIT ?",
+                    (table, start["PartitionKey"], start["RowKey"], limit + 1),
+                ).fetchall()
+        following = rows[limit] if len(rows) > limit else None
+        records = [Record(json.loads(body), etag, pk, rk) for pk, rk, body, etag in rows[:limit]]
+        return records, json.dumps(
+            {"PartitionKey": following[0], "RowKey": following[1]}
+        ) if following else None
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from state.backend import Record, RecordChanged, RecordExists, StateError
@@ -55,12 +55,11 @@ class TableBackend:
             return client
 
     def get(self, table: str, partition: str, row: str) -> Record | None:
-        found = list(
-            self._table(table).query_entities(
-                "PartitionKey eq @pk and RowKey eq @rk", parameters={"pk": partition, "rk": row}
-            )
-        )
-        return _record(found[0]) if found else None
+        """A point read (GET of the entity's URI), which the service answers from its key index."""
+        try:
+            return _record(self._table(table).get_entity(partition, row))
+        except ResourceNotFoundError:
+            return None
 
     def insert(self, table: str, partition: str, row: str, data: dict[str, Any]) -> str:
         try:
@@ -104,6 +103,18 @@ class TableBackend:
             entities = client.query_entities("PartitionKey eq @pk", parameters={"pk": partition})
         return [_record(e) for e in entities]
 
+    def scan(self, table: str, *, cursor: str | None, limit: int) -> tuple[list[Record], str | None]:
+        """One service request; the cursor is the service's continuation (next partition and row key)."""
+        pages = (
+            self._table(table)
+            .list_entities(results_per_page=limit)
+            .by_page(continuation_token=json.loads(cursor) if cursor else None)
+        )
+        page = next(pages, None)
+        records = [_record(e) for e in page] if page is not None else []
+        token = pages.continuation_token  # type: ignore[attr-defined]
+        return records, json.dumps(token) if token else None
+
     def close(self) -> None:
         with self._lock:
             for client in self._tables.values():
@@ -121,4 +132,6 @@ def _entity(partition: str, row: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def _record(entity: Any) -> Record:
     text = "".join(entity[f"d{i}"] for i in range(_MAX_CHUNKS) if f"d{i}" in entity)
-    return Record(json.loads(text), str(entity.metadata["etag"]))
+    return Record(
+        json.loads(text), str(entity.metadata["etag"]), str(entity["PartitionKey"]), str(entity["RowKey"])
+    )
