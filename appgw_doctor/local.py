@@ -105,4 +105,5 @@ def open_pipeline(world: Path | None, *, state: Path | None, outbox: Path | None
             notify=notify_stage(settings, outbox_dir=outbox),
             dns_servers=dns_servers,
             enforce_allow_list=False,
+            wait_for_claims=False,
         )

@@ -26,7 +26,9 @@ class NotifyStage:
 
     def __call__(self, report: Report) -> StageResult:
         message = message_for(report, record_url_template=self._record_url_template)
-        delivery = self._notifier.deliver(message, report.gateway_tags)
+        delivery = self._notifier.deliver(
+            message, report.gateway_tags, skip=report.delivered, on_delivered=report.on_delivered
+        )
         return StageResult("notify", delivery.status, delivery.detail)
 
 

@@ -20,6 +20,12 @@ Triggers turn what arrives into WorkItems (intake: `alert_items`, `change_items`
 - record before notify: the diagnosis and the incident are saved (bounded in size) before anything
   is sent, and updated with the notify result after; a redelivery after a failure past that point
   joins the saved incident (or finds the change covered) instead of notifying again.
+- notify exactly once, even across crashes: the message an incident owes is in its outbox (pending,
+  then each channel as it is delivered, then done). Whoever next works on the incident — the
+  redelivery of the dead worker's message, a later alert joining, its Resolved — first sends what is
+  still pending, to the channels not yet delivered. A delivery whose claim another worker holds is
+  waited for: it settles (a duplicate) or, its worker dead, expires and is taken over; nothing waits
+  much longer than one lease.
 
 Remediate and notify are pluggable stages: `Stage = Callable[[Report], StageResult]`; they see the
 report so far (findings, incident id) and must not raise (an exception is recorded as a stage error).
@@ -29,23 +35,26 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, overload
 
-from core.arm_ids import is_gateway_id, subscription_of
+from core.arm_ids import subscription_of
 from core.azure_clients import AzureClients
 from diagnostics.diagnosis import Diagnosis
 from diagnostics.diagnosis import diagnose as diagnose_gateway
-from intake.alerts import FIRED, RESOLVED, Alert
-from intake.events import ResourceChange
+from intake.alerts import FIRED, RESOLVED, Alert, acceptable_gateway_id, check_alert
+from intake.errors import IntakeError
+from intake.events import ResourceChange, check_change
+from intake.text import is_clean_text
 from state import CloseReason, DiagnosisRecord, Incident, IncidentStatus, Lease, StateStore
 from state.backend import RecordChanged
 from state.bounds import bounded_checks, bounded_findings, bounded_keys
-from state.model import finding_key
+from state.model import DONE, PENDING, finding_key
 from state.store import new_id
 
 log = logging.getLogger("appgw_doctor.pipeline")
@@ -54,7 +63,10 @@ ALERT, CHANGE, SWEEP = "alert", "change", "sweep"
 _INCIDENT_HOLDER = "incident:"
 _CHECK_HOLDER = "check:"
 _RESOLVE_HOLDER = "resolve:"
-_WAIT_SECONDS = 120.0  # how long work waits for another holder of its gateway's lease
+_FINISH_HOLDER = "finish:"  # sending what a dead worker's incident still owes
+_POLL_SECONDS = 0.1  # how often work waiting for a claim or a lease looks again
+_WAIT_LEASES = 3  # a live holder renews its lease between stages; give up after this many lease terms
+INCIDENT_MESSAGE, RESOLUTION_MESSAGE = "incident", "resolution"  # the kinds of message an incident owes
 
 
 class Outcome(str, Enum):
@@ -111,7 +123,7 @@ class WorkItem:
 
     @classmethod
     def from_message(cls, text: str) -> WorkItem:
-        """ValueError when the message is not one we wrote."""
+        """ValueError when the message is not one we wrote, or carries what intake would refuse."""
         try:
             data = json.loads(text)
             item = cls(
@@ -123,12 +135,23 @@ class WorkItem:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a work item message: {error}") from None
-        if item.kind not in (ALERT, CHANGE, SWEEP) or not is_gateway_id(item.gateway_id):
+        if item.kind not in (ALERT, CHANGE, SWEEP) or not (
+            isinstance(item.gateway_id, str) and acceptable_gateway_id(item.gateway_id)
+        ):
             raise ValueError("not a work item message: bad kind or gateway id")
         if (item.kind == ALERT) != (item.alert is not None) or (item.kind == CHANGE) != (
             item.change is not None
         ):
             raise ValueError("not a work item message: kind does not match its payload")
+        if item.sweep_id is not None and not is_clean_text(item.sweep_id, max_length=128):
+            raise ValueError("not a work item message: bad sweep id")
+        try:  # the rules intake applied: a message that would fail later for its shape fails here, once
+            if item.alert is not None:
+                check_alert(item.alert)
+            if item.change is not None:
+                check_change(item.change)
+        except IntakeError as error:
+            raise ValueError(f"not a work item message: {error.message}") from None
         return item
 
 
@@ -146,6 +169,10 @@ class Report:
     gateway_tags: dict[str, str] = field(default_factory=dict)  # per-gateway routing of notifications
     diagnosis_id: str | None = None  # the DiagnosisRecord, set before the notify stage runs
     diagnosis: Diagnosis | None = field(default=None, repr=False)  # for in-process callers; not recorded
+    # For the notify stage: channels an earlier attempt already delivered this message to (skip them),
+    # and where to record each channel as it is delivered. Not recorded.
+    delivered: frozenset[str] = field(default=frozenset(), repr=False)
+    on_delivered: Callable[[str], None] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Every finding once; what was reported, as their keys [code, resource]."""
@@ -163,6 +190,31 @@ class Report:
             "stages": [stage.to_dict() for stage in self.stages],
             "gatewayTags": self.gateway_tags,
         }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> Report:
+        """The report `to_record` saved (for sending what a dead worker left pending)."""
+        kind = data.get("trigger") or ALERT
+        item = WorkItem(
+            kind=kind,
+            gateway_id=data["gatewayId"],
+            alert=Alert.from_dict(data["alert"]) if data.get("alert") else None,
+            change=ResourceChange.from_dict(data["change"]) if data.get("change") else None,
+            sweep_id=None if kind != SWEEP else "recorded",
+        )
+        findings = list(data.get("findings") or [])
+        reported_keys = {tuple(key) for key in data.get("reportedKeys") or []}
+        return cls(
+            item=item,
+            outcome=Outcome(data["outcome"]) if data.get("outcome") else None,
+            incident_id=data.get("incidentId"),
+            diagnosis_id=data.get("diagnosisId"),
+            findings=findings,
+            reported=[f for f in findings if finding_key(f) in reported_keys],
+            checks=list(data.get("checks") or []),
+            stages=[StageResult(**stage) for stage in data.get("stages") or []],
+            gateway_tags=dict(data.get("gatewayTags") or {}),
+        )
 
     def to_record(self) -> dict[str, Any]:
         """to_dict bounded to fit a state record: the most severe findings within a budget, the rest
@@ -207,7 +259,13 @@ class Pipeline:
         lease_ttl: timedelta = timedelta(minutes=10),
         join_window: timedelta = timedelta(hours=6),
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        progress: Callable[[str], None] | None = None,
+        wait_for_claims: bool = True,
     ) -> None:
+        """`progress` hears each step as it completes ("claimed", "diagnosed", "recorded",
+        "delivered <key>", "notified", "closed"): progress lines, and the crash tests' kill points.
+        Without `wait_for_claims` (a person at the CLI), a delivery another worker holds is answered as
+        a duplicate at once instead of waited for."""
         self.store = store
         self._clients_for = clients_for
         self._diagnose = diagnose
@@ -219,6 +277,8 @@ class Pipeline:
         self._lease_ttl = lease_ttl
         self._join_window = join_window
         self._clock = clock
+        self._progress = progress or (lambda step: None)
+        self._wait_for_claims = wait_for_claims
 
     # --- intake: what each trigger hands over ---
 
@@ -226,59 +286,100 @@ class Pipeline:
     def alert_items(alerts: Iterable[Alert]) -> list[WorkItem]:
         return [WorkItem(kind=ALERT, gateway_id=alert.gateway_id, alert=alert) for alert in alerts]
 
-    def change_items(self, change: ResourceChange) -> list[WorkItem]:
+    def change_items(self, change: ResourceChange, *, limit: int | None = None) -> list[WorkItem]:
         """The gateways a change may affect: the gateway written, or the gateways whose last diagnosis
-        depends on the written subnet, NSG or route table."""
+        depends on the written subnet, NSG or route table. At most `limit` (MAX_EVENT_TARGETS), the
+        first by id; the rest are left to the sweep, with a warning saying how many."""
         gateways = (
             [change.resource_id]
             if change.is_gateway_write
             else self.store.gateways_watching(change.resource_id)
         )
-        return [
-            WorkItem(kind=CHANGE, gateway_id=gateway, change=change)
-            for gateway in gateways
-            if self._allowed is None or subscription_of(gateway) in self._allowed
-        ]
+        unique: dict[str, str] = {}  # once each (ids compare case-insensitively), ordered by id
+        for gateway in gateways:
+            if acceptable_gateway_id(gateway) and (
+                self._allowed is None or subscription_of(gateway) in self._allowed
+            ):
+                unique.setdefault(gateway.lower(), gateway)
+        chosen = [unique[key] for key in sorted(unique)]
+        if limit is not None and len(chosen) > limit:
+            log.warning(
+                "change %s of %s affects %d gateways; checking the first %d (MAX_EVENT_TARGETS), "
+                "leaving %d to the next sweep",
+                change.event_id,
+                change.resource_id,
+                len(chosen),
+                limit,
+                len(chosen) - limit,
+            )
+            chosen = chosen[:limit]
+        return [WorkItem(kind=CHANGE, gateway_id=gateway, change=change) for gateway in chosen]
 
-    def sweep_items(self, subscriptions: Iterable[str]) -> list[WorkItem]:
+    def sweep_items(self, subscriptions: Iterable[str], *, limit: int | None = None) -> list[WorkItem]:
         """One item per gateway in the subscriptions; a subscription that cannot be listed is logged
-        and skipped so the others are still swept."""
+        and skipped so the others are still swept. At most `limit` (MAX_SWEEP_GATEWAYS): the gateways,
+        ordered by id, are taken in turn, each sweep starting where the one an hour earlier stopped, so
+        consecutive hourly sweeps cover them all; a warning says how many this one left out."""
         sweep_id = new_id()
-        items: list[WorkItem] = []
+        listed: list[str | None] = []
         for subscription in subscriptions:
             try:
-                gateways = [
+                listed += [
                     gw.id for gw in self._clients_for(subscription).network.application_gateways.list_all()
                 ]
             except Exception as error:  # one subscription's failure must not stop the sweep
                 log.warning("sweep could not list gateways of subscription %s: %s", subscription, error)
                 continue
-            items += [WorkItem(kind=SWEEP, gateway_id=gw, sweep_id=sweep_id) for gw in gateways if gw]
-        return items
+        unique = {gw.lower(): gw for gw in reversed(listed) if gw and acceptable_gateway_id(gw)}
+        chosen = [unique[key] for key in sorted(unique)]  # once each, ordered by id
+        if limit is not None and len(chosen) > limit:
+            start = int(self._clock().timestamp() // 3600) * limit % len(chosen)  # this hour's turn
+            left_out = len(chosen) - limit
+            chosen = (chosen[start:] + chosen[:start])[:limit]
+            log.warning(
+                "sweep %s found %d gateways; queued %d (MAX_SWEEP_GATEWAYS), left out %d for the next sweeps",
+                sweep_id,
+                len(chosen) + left_out,
+                limit,
+                left_out,
+            )
+        return [WorkItem(kind=SWEEP, gateway_id=gw, sweep_id=sweep_id) for gw in chosen]
 
     # --- the rest of the pipeline, per item ---
 
     def process(self, item: WorkItem) -> Report:
         run_id = new_id()
         report = Report(item=item)
-        if not self.store.claim_delivery(
-            item.dedupe_key, holder=run_id, now=self._clock(), ttl=self._lease_ttl
-        ):
-            previous = self.store.delivery(item.dedupe_key) or {}
+        settled, dead_claim = self._claim(item.dedupe_key, run_id)
+        left_behind = (dead_claim or {}).get("incidentId")
+        if settled is not None:
             report.outcome = Outcome.DUPLICATE
-            report.incident_id = previous.get("incidentId")
+            report.incident_id = settled.get("incidentId")
+            if report.incident_id:  # e.g. joined an incident whose worker then died: finish its messages
+                self._finish_left(item.gateway_id, report.incident_id)
             report.stages.append(StageResult("dedupe", "ok", "duplicate delivery; acknowledged"))
             _log_outcome(report)
             return report
+        self._progress("claimed")
         report.stages.append(StageResult("dedupe", "ok", "new delivery"))
         try:
-            if item.kind == ALERT:
-                self._alert(report)
+            finished = self._finish_left(item.gateway_id, left_behind) if left_behind else None
+            if finished is not None:  # the dead worker's incident is done now: this delivery with it
+                report.outcome, report.incident_id = finished
+                report.stages.append(
+                    StageResult("notify", "ok", f"sent what incident {report.incident_id} still owed")
+                )
+            elif item.kind == ALERT:
+                self._alert(report, run_id, redelivered=dead_claim is not None)
             else:
                 self._check(report)
             assert report.outcome is not None
             self.store.settle_delivery(
-                item.dedupe_key, holder=run_id, outcome=report.outcome.value, incident_id=report.incident_id
+                item.dedupe_key,
+                holder=run_id,
+                outcome=report.outcome.value,
+                incident_id=report.incident_id,
+                now=self._clock(),
             )
         except BaseException:
             # let a redelivery retry; what it finds recorded (open incident, last diagnosis) keeps it
@@ -288,14 +389,75 @@ class Pipeline:
         _log_outcome(report)
         return report
 
-    def _alert(self, report: Report) -> None:
+    def _claim(self, key: str, holder: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """Claim the delivery: (None, the expired claim of a dead worker we took over, if any) once it
+        is ours, or (its record, None) when it was settled: a duplicate. A claim another worker holds
+        is waited for until it settles or, its worker dead, expires and is taken over."""
+        give_up = time.monotonic() + self._lease_ttl.total_seconds() * _WAIT_LEASES
+        while True:
+            previous = self.store.delivery(key)
+            if previous is not None and not previous.get("expiresAt"):
+                return previous, None
+            if self.store.claim_delivery(key, holder=holder, now=self._clock(), ttl=self._lease_ttl):
+                return None, previous
+            if not self._wait_for_claims:
+                return self.store.delivery(key) or {}, None
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"delivery {key} stayed claimed by another worker")
+            time.sleep(_POLL_SECONDS)
+
+    def _finish_left(self, gateway: str, incident_id: str) -> tuple[Outcome, str] | None:
+        """Under the gateway's lease, send what the incident still owes (its worker died). Returns the
+        outcome of the work finished, None when nothing was owed."""
+        incident = self.store.get_incident(gateway, incident_id)
+        if incident is None or not incident.pending():
+            return None
+        lease = self._wait_for_lease(gateway, _FINISH_HOLDER + new_id())
+        try:
+            incident = self.store.get_incident(gateway, incident_id)
+            if incident is None or not incident.pending():
+                return None  # someone finished it while we waited
+            owed = incident.pending()
+            self._send_owed(incident)
+        finally:
+            self.store.release_lease(lease)
+        return (Outcome.CLOSED if RESOLUTION_MESSAGE in owed else Outcome.JOINED), incident_id
+
+    def _send_owed(self, incident: Incident) -> Incident:
+        """Send the messages the incident's outbox still owes, skipping channels already delivered."""
+        writer = _IncidentWriter(self.store, incident, self._progress)
+        for kind in incident.pending():
+            entry = writer.incident.outbox[kind]
+            saved = Report.from_record(writer.incident.report or {"gatewayId": incident.gateway_id})
+            if kind == RESOLUTION_MESSAGE:
+                report = Report(
+                    item=WorkItem(kind=ALERT, gateway_id=incident.gateway_id,
+                                  alert=Alert.from_dict(entry["alert"])),
+                    outcome=Outcome.CLOSED, incident_id=incident.id, findings=saved.findings,
+                    gateway_tags=saved.gateway_tags,
+                )  # fmt: skip
+            else:
+                report = saved
+            log.info("incident %s of %s: sending the %s message its worker left pending", incident.id,
+                     incident.gateway_id, kind, extra=_fields(report))  # fmt: skip
+            report.delivered = frozenset(entry.get("sent") or [])
+            report.on_delivered = writer.delivered(kind)
+            result = self._run_stage("notify", self._notify, report)
+            writer.done(kind, result)
+        self._progress("notified")
+        return writer.incident
+
+    def _alert(self, report: Report, run_id: str, *, redelivered: bool) -> None:
+        """A Fired alert. It joins an incident still being diagnosed at once (unless it is that
+        incident's own alert, redelivered after its worker died: then it waits to take over); any other
+        incident of the gateway is looked at under the gateway's lease, sending first what it still owes."""
         alert, gateway = report.item.alert, report.item.gateway_id
         assert alert is not None
         if alert.resolved:
-            self._resolve(report)
+            self._resolve(report, run_id)
             return
         incident_id = new_id()
-        lease = self._wait_for_lease(gateway, _INCIDENT_HOLDER + incident_id, join=True)
+        lease = self._wait_for_lease(gateway, _INCIDENT_HOLDER + incident_id, join=not redelivered)
         if isinstance(lease, str):
             self._join(report, lease, "in progress")
             return
@@ -304,6 +466,8 @@ class Pipeline:
             now = self._clock()
             existing = self.store.open_incident(gateway)
             if existing is not None and existing.status == IncidentStatus.OPEN:
+                if existing.pending():  # its worker died before every channel heard of it
+                    existing = self._send_owed(existing)
                 if self._live(existing, alert, now):
                     self._join(report, existing.id, "open")
                     return
@@ -315,6 +479,7 @@ class Pipeline:
             )  # fmt: skip
             if existing is not None and existing.status == IncidentStatus.DIAGNOSING:
                 self._supersede(existing, incident_id)  # its worker died mid-diagnosis: take over its alerts
+            self.store.note_delivery(report.item.dedupe_key, holder=run_id, incident_id=incident_id)
             resolved_already = self._attach(incident_id, alert, now)
             report.incident_id = incident_id
             self._diagnose_and_act(
@@ -350,21 +515,30 @@ class Pipeline:
         self.store.attach_alert(incident_id, key=resolved.dedupe_key, alert=resolved.to_dict(), at=now)
         return True
 
-    def _wait_for_lease(self, gateway: str, holder: str, *, join: bool) -> Lease | str:
-        """Our lease on the gateway; or, with `join`, the id of the incident being diagnosed under it.
-        Other holders (a preventive check, a resolution) finish within seconds, so we wait for them;
-        if they do not, TimeoutError lets the queue retry later."""
-        deadline = time.monotonic() + _WAIT_SECONDS
+    @overload
+    def _wait_for_lease(self, gateway: str, holder: str) -> Lease: ...
+    @overload
+    def _wait_for_lease(self, gateway: str, holder: str, *, join: bool) -> Lease | str: ...
+    def _wait_for_lease(self, gateway: str, holder: str, *, join: bool = False) -> Lease | str:
+        """Our lease on the gateway; or, with `join`, the id of the incident being diagnosed under it
+        (not yet recorded: once it is, its message is under way and we wait to see it sent). Another
+        holder finishes its work (a live worker, within seconds) or, dead, lets its lease expire, which
+        we then take over; so we wait, at most a few lease terms (a live holder renews between
+        stages), then TimeoutError lets the queue retry later."""
+        give_up = time.monotonic() + self._lease_ttl.total_seconds() * _WAIT_LEASES
         while True:
             lease = self.store.acquire_lease(gateway, holder=holder, now=self._clock(), ttl=self._lease_ttl)
             if lease is not None:
                 return lease
-            current = self.store.current_lease(gateway, now=self._clock())
-            if join and current is not None and current.holder.startswith(_INCIDENT_HOLDER):
-                return current.holder.removeprefix(_INCIDENT_HOLDER)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"gateway {gateway} stayed busy for {_WAIT_SECONDS:.0f} s")
-            time.sleep(0.05 if current is None else 0.25)  # just released / someone is working
+            current = self.store.current_lease(gateway, now=self._clock()) if join else None
+            if current is not None and current.holder.startswith(_INCIDENT_HOLDER):
+                running = current.holder.removeprefix(_INCIDENT_HOLDER)
+                incident = self.store.get_incident(gateway, running)
+                if incident is None or incident.status is IncidentStatus.DIAGNOSING:
+                    return running
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"gateway {gateway} stayed busy for {_WAIT_LEASES} lease terms")
+            time.sleep(_POLL_SECONDS)
 
     def _join(self, report: Report, incident_id: str, state: str) -> None:
         alert = report.item.alert
@@ -382,16 +556,17 @@ class Pipeline:
             reason=CloseReason.SUPERSEDED,
         )
 
-    def _resolve(self, report: Report) -> None:
+    def _resolve(self, report: Report, run_id: str) -> None:
         """Mark the alert resolved on the open incident it is attached to; close the incident when no
         alert of it still fires. Under the gateway's lease, so a diagnosis still in progress finishes
         first and cannot reopen what this closes."""
         alert, gateway = report.item.alert, report.item.gateway_id
         assert alert is not None
-        lease = self._wait_for_lease(gateway, _RESOLVE_HOLDER + new_id(), join=False)
-        assert not isinstance(lease, str)
+        lease = self._wait_for_lease(gateway, _RESOLVE_HOLDER + new_id())
         try:
             incident = self.store.open_incident(gateway)
+            if incident is not None and incident.pending():  # the incident's own message goes first
+                incident = self._send_owed(incident)
             if incident is None:
                 report.outcome = Outcome.NO_OPEN_INCIDENT
                 report.stages.append(StageResult("diagnose", "skipped", "resolved; no open incident"))
@@ -417,18 +592,30 @@ class Pipeline:
                     f"resolved; {len(still_firing)} other alert(s) of incident {incident.id} still firing",
                 ))  # fmt: skip
                 return
-            closed = self.store.close_incident(incident, now=now, reason=CloseReason.RESOLVED)
+            self.store.note_delivery(report.item.dedupe_key, holder=run_id, incident_id=incident.id)
+            owed = {"state": PENDING, "sent": [], "alert": alert.to_dict()}
+            closed = self.store.close_incident(
+                replace(incident, outbox={**incident.outbox, RESOLUTION_MESSAGE: owed}),
+                now=now,
+                reason=CloseReason.RESOLVED,
+            )
         finally:
             self.store.release_lease(lease)
+        self._progress("closed")
         report.outcome = Outcome.CLOSED
         report.findings = list((closed.report or {}).get("findings") or [])
         report.gateway_tags = dict((closed.report or {}).get("gatewayTags") or {})
         report.stages.append(StageResult("diagnose", "skipped", f"resolved; closed incident {closed.id}"))
-        report.stages.append(self._run_stage("notify", self._notify, report))
+        writer = _IncidentWriter(self.store, closed, self._progress)
+        report.on_delivered = writer.delivered(RESOLUTION_MESSAGE)
+        notified = self._run_stage("notify", self._notify, report)
+        report.stages.append(notified)
+        self._progress("notified")
         resolution = {"alert": alert.to_dict(), "stages": [stage.to_dict() for stage in report.stages]}
-        self._record_after_notify(
-            report, "resolution recorded on the incident",
-            incident=closed, incident_report={**(closed.report or {}), "resolution": resolution},
+        report.stages.append(StageResult("record", "ok", "resolution recorded on the incident"))
+        self._finish_record(
+            report, writer, RESOLUTION_MESSAGE, notified,
+            incident_report={**(closed.report or {}), "resolution": resolution},
         )  # fmt: skip
 
     def _check(self, report: Report) -> None:
@@ -436,8 +623,7 @@ class Pipeline:
         (waiting for a diagnosis in progress), and is skipped when a diagnosis that started after
         the change has already seen it."""
         item = report.item
-        lease = self._wait_for_lease(item.gateway_id, _CHECK_HOLDER + new_id(), join=False)
-        assert not isinstance(lease, str)
+        lease = self._wait_for_lease(item.gateway_id, _CHECK_HOLDER + new_id())
         guard = _LeaseGuard(self.store, lease, ttl=self._lease_ttl, clock=self._clock)
         try:
             change_time = item.change.event_time if item.change else None
@@ -491,9 +677,9 @@ class Pipeline:
             if lost:
                 self._stop(report)
                 return
-            report.stages.append(self._run_stage("notify", self._notify, report))
-            self._record_after_notify(report, "incident closed: diagnosis failed", incident=incident)
+            self._notify_and_record(report, "incident closed: diagnosis failed", incident=incident)
             return
+        self._progress("diagnosed")
         report.outcome = Outcome.DIAGNOSED
         report.diagnosis = diagnosis
         report.gateway_tags = gateway_tags(diagnosis)
@@ -535,15 +721,60 @@ class Pipeline:
             if incident is None:
                 self._stop(report)
                 return
-        if only_new and not report.reported:
-            report.stages.append(StageResult("notify", "skipped", "no new findings since the last diagnosis"))
-        else:
-            report.stages.append(self._run_stage("notify", self._notify, report))
+        self._progress("recorded")
         closed = incident is not None and incident.status is IncidentStatus.CLOSED
         detail = f"diagnosis {record.id}" + (
             "; incident closed: its alert's Resolved was processed first" if closed else ""
         )
-        self._record_after_notify(report, detail, incident=incident, record=record)
+        if incident is None and only_new and not report.reported:
+            report.stages.append(StageResult("notify", "skipped", "no new findings since the last diagnosis"))
+            self._record_after_notify(report, detail, record=record)
+            return
+        self._notify_and_record(report, detail, incident=incident, record=record)
+
+    def _notify_and_record(
+        self, report: Report, detail: str, *, incident: Incident | None, record: DiagnosisRecord | None = None
+    ) -> None:
+        """Notify, recording each channel on the incident's outbox as it is delivered, then record the
+        notify result (the incident's message marked done)."""
+        if incident is None:
+            report.stages.append(self._run_stage("notify", self._notify, report))
+            self._progress("notified")
+            self._record_after_notify(report, detail, record=record)
+            return
+        writer = _IncidentWriter(self.store, incident, self._progress)
+        report.on_delivered = writer.delivered(INCIDENT_MESSAGE)
+        notified = self._run_stage("notify", self._notify, report)
+        report.stages.append(notified)
+        self._progress("notified")
+        report.stages.append(StageResult("record", "ok", detail))
+        if record is not None:
+            try:
+                self.store.update_diagnosis(replace(record, stages=[s.to_dict() for s in report.stages]))
+            except Exception as error:
+                self._record_failed(report, detail, error)
+        self._finish_record(report, writer, INCIDENT_MESSAGE, notified, incident_report=None)
+
+    def _finish_record(
+        self,
+        report: Report,
+        writer: _IncidentWriter,
+        kind: str,
+        notified: StageResult,
+        *,
+        incident_report: dict[str, Any] | None,
+    ) -> None:
+        """Mark the message done on the incident with the report (never raises: the message went
+        out; if this write is lost, a later worker finds every delivered channel recorded)."""
+        try:
+            writer.done(kind, notified, report=incident_report or report.to_record())
+        except Exception as error:
+            self._record_failed(report, report.stages[-1].detail, error)
+
+    def _record_failed(self, report: Report, detail: str, error: Exception) -> None:
+        log.exception("could not record the notify result", extra=_fields(report))
+        reason = f"{detail}; the notify result was not saved: {type(error).__name__}: {error}"
+        report.stages[-1] = StageResult("record", "error", reason[:500])
 
     def _save_incident(
         self, incident: Incident, report: Report, close: CloseReason | None
@@ -563,37 +794,23 @@ class Pipeline:
             closed_at=now if close else None,
             close_reason=close.value if close else None,
             report=report.to_record(),
+            outbox={**incident.outbox, INCIDENT_MESSAGE: {"state": PENDING, "sent": []}},
         )
         try:
             return self.store.save_incident(saved)
         except RecordChanged:
             return None
 
-    def _record_after_notify(
-        self,
-        report: Report,
-        detail: str,
-        *,
-        incident: Incident | None,
-        record: DiagnosisRecord | None = None,
-        incident_report: dict[str, Any] | None = None,
-    ) -> None:
-        """Add the notify result to what was recorded before notifying (the incident's report is
-        `incident_report`, by default this report). A failure here is logged and reported, never
-        raised: the message went out, and a redelivery must not send it again."""
+    def _record_after_notify(self, report: Report, detail: str, *, record: DiagnosisRecord | None) -> None:
+        """Add the notify result to the diagnosis recorded before notifying (work without an incident:
+        a preventive check). A failure here is logged and reported, never raised: the message went
+        out, and a redelivery must not send it again."""
         report.stages.append(StageResult("record", "ok", detail))
         try:
             if record is not None:
                 self.store.update_diagnosis(replace(record, stages=[s.to_dict() for s in report.stages]))
-            if incident is not None:
-                self.store.save_incident(replace(incident, report=incident_report or report.to_record()))
         except Exception as error:
-            log.exception("could not record the notify result", extra=_fields(report))
-            report.stages[-1] = StageResult(
-                "record",
-                "error",
-                f"{detail}; the notify result was not saved: {type(error).__name__}: {error}"[:500],
-            )
+            self._record_failed(report, detail, error)
 
     def _stop(self, report: Report) -> None:
         log.warning("lease on %s was taken over; stopping before reporting", report.item.gateway_id,
@@ -609,6 +826,52 @@ class Pipeline:
         except Exception as error:  # a failing notifier must not lose the incident record
             log.exception("%s stage failed", name, extra=_fields(report))
             return StageResult(name, "error", f"{type(error).__name__}: {error}"[:500])
+
+
+class _IncidentWriter:
+    """The incident as this worker last wrote it, for the writes after notifying: each delivered
+    channel, then the message marked done with the report. Saves are conditional; when another worker
+    changed the incident meanwhile (a joining alert, a Resolved), it is re-read and the change applied
+    again, so neither write is lost. Thread-safe: channels report from their own threads."""
+
+    def __init__(self, store: StateStore, incident: Incident, progress: Callable[[str], None]) -> None:
+        self._store = store
+        self._progress = progress
+        self._lock = threading.Lock()
+        self.incident = incident
+
+    def delivered(self, kind: str) -> Callable[[str], None]:
+        def record(key: str) -> None:
+            def add(incident: Incident) -> Incident:
+                entry = dict(incident.outbox.get(kind) or {"state": PENDING})
+                entry["sent"] = sorted({*(entry.get("sent") or []), key})
+                return replace(incident, outbox={**incident.outbox, kind: entry})
+
+            self._apply(add)
+            self._progress(f"delivered {key}")
+
+        return record
+
+    def done(self, kind: str, notified: StageResult, *, report: dict[str, Any] | None = None) -> None:
+        def finish(incident: Incident) -> Incident:
+            entry = {**(incident.outbox.get(kind) or {}), "state": DONE, "result": notified.to_dict()}
+            changed = replace(incident, outbox={**incident.outbox, kind: entry})
+            return replace(changed, report=report) if report is not None else changed
+
+        self._apply(finish)
+
+    def _apply(self, change: Callable[[Incident], Incident]) -> None:
+        with self._lock:
+            for _ in range(5):
+                try:
+                    self.incident = self._store.save_incident(change(self.incident))
+                    return
+                except RecordChanged:
+                    fresh = self._store.get_incident(self.incident.gateway_id, self.incident.id)
+                    if fresh is None:
+                        raise
+                    self.incident = fresh
+            raise RecordChanged(f"incident {self.incident.id} kept changing")
 
 
 class _LeaseGuard:

@@ -6,9 +6,10 @@ pipeline here and nowhere else, so a new stage (remediation, ...) is wired once 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from azure.identity import DefaultAzureCredential
@@ -20,7 +21,10 @@ from core.settings import ConfigError, Settings
 from notifications.delivery import Notifier
 from notifications.dispatch import RetryPolicy
 from state import StateStore
+from state.store import PruneCounts
 from state.tables import TableBackend
+
+log = logging.getLogger("appgw_doctor.wiring")
 
 
 class ClientCache:
@@ -51,15 +55,26 @@ def notify_stage(
 
 
 def state_store_from_settings(settings: Settings) -> StateStore:
-    """Table Storage: identity-based (STATE_TABLE_ENDPOINT) or by connection string."""
+    """Table Storage: identity-based (STATE_TABLE_ENDPOINT) or by connection string. A value the SDK
+    refuses (Settings.from_env catches the usual mistakes first) is a ConfigError naming the setting,
+    answered like any other configuration error, never an unhandled ValueError."""
     if settings.table_endpoint:
-        backend = TableBackend.from_endpoint(
-            settings.table_endpoint, DefaultAzureCredential(), prefix=settings.table_prefix
-        )
+        try:
+            backend = TableBackend.from_endpoint(
+                settings.table_endpoint, DefaultAzureCredential(), prefix=settings.table_prefix
+            )
+        except ValueError as error:
+            raise ConfigError(f"STATE_TABLE_ENDPOINT is not a usable table endpoint: {error}") from None
     elif settings.storage_connection_string:
-        backend = TableBackend.from_connection_string(
-            settings.storage_connection_string, prefix=settings.table_prefix
-        )
+        try:
+            backend = TableBackend.from_connection_string(
+                settings.storage_connection_string, prefix=settings.table_prefix
+            )
+        except ValueError as error:  # the SDK's message never repeats the connection string
+            raise ConfigError(
+                "STATE_STORAGE_CONNECTION / AzureWebJobsStorage is not a usable storage connection "
+                f"string: {error}"
+            ) from None
     else:
         raise ConfigError("no state storage: set AzureWebJobsStorage or STATE_TABLE_ENDPOINT")
     return StateStore(backend)
@@ -74,6 +89,7 @@ def build_pipeline(
     remediate: Stage = no_remediation,
     dns_servers: Mapping[str, tuple[str, int]] | None = None,
     enforce_allow_list: bool = True,
+    wait_for_claims: bool = True,
 ) -> Pipeline:
     """The pipeline with every stage, as the settings configure it."""
     configured_dns = {ip: (host, port) for ip, host, port in settings.dns_server_map}
@@ -87,7 +103,22 @@ def build_pipeline(
         join_window=timedelta(hours=settings.incident_join_hours),
         remediate=remediate,
         notify=notify,
+        wait_for_claims=wait_for_claims,
     )
+
+
+def prune_state(store: StateStore, settings: Settings, *, now: datetime | None = None) -> PruneCounts | None:
+    """The hourly sweep's housekeeping: prune state older than STATE_RETENTION_DAYS, a bounded amount
+    per run. A failure is logged, not raised: the sweep's work is queued anyway; the next hour retries."""
+    try:
+        counts = store.prune(
+            now=now or datetime.now(timezone.utc), retention=timedelta(days=settings.state_retention_days)
+        )
+    except Exception:
+        log.exception("pruning the state failed; the next sweep tries again")
+        return None
+    log.info("state pruned: %s", counts.to_dict())
+    return counts
 
 
 def pipeline_from_settings(settings: Settings) -> Pipeline:

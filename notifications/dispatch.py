@@ -16,10 +16,11 @@ run shows exactly what would have gone out.
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -33,6 +34,8 @@ from notifications.content import IncidentMessage
 from notifications.email import SmtpSecurityError, build_email, send_email
 from notifications.routing import ChannelTarget, EmailTarget, TeamsTarget, should_send
 from notifications.teams import build_payload, serialize
+
+log = logging.getLogger(__name__)
 
 OUTBOX_SENDER = "appgw-doctor@localhost"
 OUTBOX_RECIPIENT = "on-call@localhost"
@@ -63,6 +66,10 @@ class DeliveryResult:
     attempts: int
     error: str | None = None
 
+    @property
+    def key(self) -> str:
+        return delivery_key(self.channel, self.target)
+
 
 class TransientDeliveryError(Exception):
     """A failure worth retrying; `retry_after` is the server's requested wait in seconds, if any."""
@@ -83,16 +90,36 @@ def notify(
     outbox_dir: str | Path | None = None,
     retry: RetryPolicy | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    skip: Collection[str] = (),
+    on_result: Callable[[DeliveryResult], None] | None = None,
 ) -> list[DeliveryResult]:
-    """Deliver `message` to every target whose threshold it reaches; one result per delivery."""
+    """Deliver `message` to every target whose threshold it reaches; one result per delivery.
+
+    Targets whose `delivery_key` is in `skip` (already delivered by an earlier attempt) are left out.
+    `on_result` is called with each result as soon as its channel is done (from that channel's
+    thread), so a caller can record a delivered channel before the next one finishes; an error in it
+    is logged and does not change the result."""
     if outbox_dir is not None:
-        return write_outbox(message, targets, Path(outbox_dir))
+        results = write_outbox(message, targets, Path(outbox_dir))
+        for result in results:
+            _report(on_result, result)
+        return results
     policy = retry or RetryPolicy()
-    chosen = [target for target in targets if should_send(message, target)]
+    chosen = [
+        target
+        for target in targets
+        if should_send(message, target) and delivery_key(target.channel, target.label) not in skip
+    ]
     if not chosen:
         return []
+
+    def deliver(target: ChannelTarget) -> DeliveryResult:
+        result = _deliver(message, target, policy, ssl_context)
+        _report(on_result, result)
+        return result
+
     with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="notify") as pool:
-        futures = [pool.submit(_deliver, message, target, policy, ssl_context) for target in chosen]
+        futures = [pool.submit(deliver, target) for target in chosen]
         results = []
         for target, future in zip(chosen, futures, strict=True):
             try:
@@ -100,6 +127,21 @@ def notify(
             except Exception as error:  # a bug in one channel must not cost the others their result
                 results.append(_failed(target, 1, f"{type(error).__name__}: {error}"))
         return results
+
+
+def delivery_key(channel: str, target: str) -> str:
+    """What names one delivery of a message across attempts: `teams:<webhook without query>`,
+    `email:<recipients>` (no secret in it: it is recorded on the incident)."""
+    return f"{channel}:{target}"
+
+
+def _report(on_result: Callable[[DeliveryResult], None] | None, result: DeliveryResult) -> None:
+    if on_result is None:
+        return
+    try:
+        on_result(result)
+    except Exception:  # recording a delivery must not turn a delivered message into a failure
+        log.exception("could not record the delivery to %s", result.channel)
 
 
 def redact(text: str) -> str:

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+PENDING, DONE = "pending", "done"  # states of an incident's outbox entry
+
 
 class IncidentStatus(str, Enum):
     DIAGNOSING = "diagnosing"  # a worker holds the gateway's lease and is diagnosing
@@ -43,7 +45,15 @@ class Incident:
     report: dict[str, Any] | None = None  # the pipeline's report of the diagnosis
     close_reason: str | None = None  # a CloseReason value once closed
     alert_time: datetime | None = None  # when the alert that opened it fired
+    # The messages this incident owes, by kind ("incident", "resolution"): {"state": "pending" | "done",
+    # "sent": [delivery keys]}. Written as pending before anything is sent and per channel as it is
+    # delivered, so whoever takes over after a crash sends exactly what is still owed.
+    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     etag: str | None = field(default=None, compare=False)  # as read or written; saves are conditional on it
+
+    def pending(self) -> list[str]:
+        """The kinds of message still owed (written as pending, not marked done)."""
+        return [kind for kind, entry in self.outbox.items() if entry.get("state") == PENDING]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +66,7 @@ class Incident:
             "report": self.report,
             "closeReason": self.close_reason,
             "alertTime": self.alert_time.isoformat() if self.alert_time else None,
+            "outbox": self.outbox,
         }
 
     @classmethod
@@ -70,6 +81,7 @@ class Incident:
             report=data.get("report"),
             close_reason=data.get("closeReason"),
             alert_time=datetime.fromisoformat(data["alertTime"]) if data.get("alertTime") else None,
+            outbox=dict(data.get("outbox") or {}),
             etag=etag,
         )
 

@@ -434,7 +434,10 @@ def test_alert_diagnosis_id_is_set_before_notify(make_pipeline) -> None:
     assert seen == [report.diagnosis_id] and report.diagnosis_id
 
 
-def test_a_record_failure_after_notify_does_not_notify_again_on_redelivery(world, tmp_path) -> None:
+def test_a_message_whose_delivery_could_not_be_recorded_is_sent_again_not_lost(world, tmp_path) -> None:
+    """Storage fails right after the send: the outbox still says pending, so the redelivery sends
+    again (at least once; exactly once needs the delivery recorded), and then it is done."""
+
     class FailingAfterNotify(SqliteBackend):
         """SQLite whose writes fail once the notification went out (a storage outage)."""
 
@@ -451,7 +454,7 @@ def test_a_record_failure_after_notify_does_not_notify_again_on_redelivery(world
 
     def notify(report: Report) -> StageResult:
         sent.append(report)
-        backend.broken = True
+        backend.broken = len(sent) == 1  # the first send only
         return StageResult("notify", "ok", "sent")
 
     clients_for = clients_for_target(ArmTarget(world.endpoint, world.ca_cert), polling_interval=0.05)
@@ -460,9 +463,15 @@ def test_a_record_failure_after_notify_does_not_notify_again_on_redelivery(world
         pipeline.process(alert_item())
     assert len(sent) == 1
     backend.broken = False
-    assert store.open_incident(GATEWAY).status is IncidentStatus.OPEN  # saved before the notification
+    incident = store.open_incident(GATEWAY)
+    assert incident.status is IncidentStatus.OPEN  # saved before the notification
+    assert incident.pending() == ["incident"]
     redelivered = pipeline.process(alert_item())
-    assert redelivered.outcome is Outcome.JOINED and len(sent) == 1
+    assert redelivered.outcome is Outcome.JOINED and len(sent) == 2
+    assert sent[1].incident_id == incident.id and sent[1].findings == sent[0].findings
+    assert store.open_incident(GATEWAY).pending() == []
+    again = pipeline.process(alert_item())
+    assert again.outcome is Outcome.DUPLICATE and len(sent) == 2
     store.close()
 
 
