@@ -2,7 +2,8 @@
 what arrived to intake, and the work to the one pipeline (appgw_doctor.pipeline) via a Storage queue.
 
 - POST /api/alerts      Azure Monitor action-group webhook (common alert schema) -> 202 + queue
-- Event Grid            ResourceWriteSuccess on gateways / their subnet, NSG, route table -> queue
+- Event Grid            writes to gateways / their subnet, NSG, route table, gateway stop/start -> queue
+                        (Event Grid schema or CloudEvents 1.0: the worker hands either object over)
 - timer (hourly)        sweep every gateway of SWEEP_SUBSCRIPTIONS -> queue, one message each
 - queue appgw-doctor-work   runs the pipeline for one gateway
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from datetime import datetime, timezone
+from typing import Any
 
 import azure.functions as func
 
@@ -20,7 +23,7 @@ from appgw_doctor.wiring import pipeline_from_settings, prune_state
 from core.log_safety import protect_handlers
 from core.settings import APP_LOGGERS, ConfigError, Settings, configure_telemetry
 from intake.errors import IntakeError
-from intake.events import parse_resource_write
+from intake.events import parse_event
 from intake.text import shown
 from intake.webhook import AlertWebhook
 
@@ -73,26 +76,54 @@ def alert_webhook(req: func.HttpRequest, work: func.Out[list[str]]) -> func.Http
 @app.event_grid_trigger(arg_name="event")
 @app.queue_output(arg_name="work", queue_name=WORK_QUEUE, connection=STORAGE_CONNECTION)
 def resource_changes(event: func.EventGridEvent, work: func.Out[list[str]]) -> None:
+    # The worker accepts only a class here (no Union), and hands over a func.CloudEvent instead when
+    # the subscription delivers CloudEvents 1.0 (azure.functions.eventgrid.EventGridEventInConverter).
+    received: func.EventGridEvent | func.CloudEvent = event
     try:
-        change = parse_resource_write(
-            event_id=event.id,
-            event_type=event.event_type,
-            subject=event.subject,
-            topic=event.topic,
-            data=event.get_json(),
-            event_time=event.event_time,
-        )
+        change = parse_event(_wire_form(received))
     except IntakeError as error:  # not retryable: Event Grid would redeliver the same envelope
         log.warning("event refused: %s: %s", error.code, error.message, extra={"error_code": error.code})
         return
     if change is None:
-        log.info("event %s ignored: %s", event.id, shown(str(event.event_type), 200))
+        kind = received.type if isinstance(received, func.CloudEvent) else received.event_type
+        log.info("event %s ignored: %s", shown(str(received.id), 200), shown(str(kind), 200))
         return
     settings, _, pipeline = _current()
     items = pipeline.change_items(change, limit=settings.max_event_targets)
     if items:
         work.set([item.to_message() for item in items])
     log.info("change %s of %s: %d gateway(s) to check", change.event_id, change.resource_id, len(items))
+
+
+def _wire_form(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
+    """The event as it was delivered (the JSON object of its schema), for intake.events.parse_event.
+    CloudEvents extension attributes are left out: nothing here reads them."""
+    if isinstance(event, func.CloudEvent):
+        return {
+            "specversion": event.specversion,
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "time": _wire_time(event.time),
+            "subject": event.subject,
+            "data": event.get_json(),
+        }
+    return {
+        "id": event.id,
+        "topic": event.topic,
+        "subject": event.subject,
+        "eventType": event.event_type,
+        "eventTime": _wire_time(event.event_time),
+        "data": event.get_json(),
+        "dataVersion": event.data_version,
+    }
+
+
+def _wire_time(when: datetime | None) -> str | None:
+    """ISO 8601 with its zone (Event Grid writes UTC; the worker may hand over a time without one)."""
+    if not isinstance(when, datetime):
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).isoformat()
 
 
 @app.function_name("sweep")

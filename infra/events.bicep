@@ -1,6 +1,7 @@
 // The Event Grid system topic of a subscription (or one resource group) and its subscription to the
 // `resource_changes` function: successful writes to gateways, NSGs (rules included), route tables
-// (routes included) and subnets queue a preventive check (intake/events.py decides what it acts on).
+// (routes included) and subnets queue a preventive check, and a gateway stopped or started is checked
+// at once (intake/events.py decides what it acts on).
 //
 // main.bicep deploys this for its own subscription (subscribeToResourceEvents=true). For another
 // watched subscription, deploy it into any resource group there:
@@ -21,8 +22,8 @@ param topicName string
 
 param tags object = {}
 
-// The writes intake/events.py acts on (tests/infra checks the two lists agree). Event Grid compares
-// advanced-filter strings case-insensitively.
+// The writes (and gateway actions) intake/events.py acts on (tests/infra checks the two lists agree).
+// Event Grid compares advanced-filter strings case-insensitively.
 var watchedOperations = [
   'Microsoft.Network/applicationGateways/write'
   'Microsoft.Network/networkSecurityGroups/write'
@@ -33,6 +34,8 @@ var watchedOperations = [
   'Microsoft.Network/routeTables/routes/delete'
   'Microsoft.Network/virtualNetworks/subnets/write'
   'Microsoft.Network/virtualNetworks/write'
+  'Microsoft.Network/applicationGateways/start/action'
+  'Microsoft.Network/applicationGateways/stop/action'
 ]
 
 resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
@@ -49,6 +52,7 @@ resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06
   parent: topic
   name: 'appgw-doctor-resource-changes'
   properties: {
+    // The function reads CloudEventSchemaV1_0 deliveries as well (intake/events.py parse_event).
     eventDeliverySchema: 'EventGridSchema'
     destination: {
       endpointType: 'AzureFunction'
@@ -59,7 +63,7 @@ resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06
       }
     }
     filter: {
-      includedEventTypes: ['Microsoft.Resources.ResourceWriteSuccess', 'Microsoft.Resources.ResourceDeleteSuccess']
+      includedEventTypes: ['Microsoft.Resources.ResourceWriteSuccess', 'Microsoft.Resources.ResourceDeleteSuccess', 'Microsoft.Resources.ResourceActionSuccess']
       advancedFilters: [
         { operatorType: 'StringIn', key: 'data.operationName', values: watchedOperations }
       ]

@@ -1,8 +1,10 @@
 """Azure Monitor alerts in the common alert schema, validated down to what the pipeline needs.
 
 An action group posts one alert per request (docs/APPGW_FACTS.md, "Alerts and events"). We accept
-metric and log alerts whose targets are Application Gateways in allowed subscriptions; anything
-else is refused with an IntakeError naming what is wrong.
+metric alerts, log search alerts, and Resource Health and Administrative activity-log alerts about
+Application Gateways in allowed subscriptions; anything else is refused with an IntakeError naming
+what is wrong. A log search alert may target a Log Analytics workspace (or another scope): its
+gateways are then the `_ResourceId` (or `ResourceId`) dimensions it was split by.
 """
 
 from __future__ import annotations
@@ -25,7 +27,20 @@ SCHEMA_ID = "azureMonitorCommonAlertSchema"
 MAX_BODY_BYTES = 1024 * 1024
 FIRED = "Fired"
 RESOLVED = "Resolved"
-ACCEPTED_SIGNALS = ("Metric", "Log")
+METRIC = "Metric"
+LOG = "Log"
+ACTIVITY_LOG = "Activity Log"
+ACCEPTED_SIGNALS = (METRIC, LOG, ACTIVITY_LOG)
+# The activity-log alerts we diagnose (monitoringService): a gateway's health changed, or an
+# administrative operation on it (a write, a stop) fired a rule. Service Health, Policy, Autoscale,
+# Security and Recommendation alerts are not about one gateway's traffic.
+RESOURCE_HEALTH = "Resource Health"
+ADMINISTRATIVE = "Activity Log - Administrative"
+ACTIVITY_LOG_SERVICES = (RESOURCE_HEALTH, ADMINISTRATIVE)
+# Dimensions of a log search alert that name the resource a row came from (Log Analytics writes the
+# ids in lower case; `_ResourceId` is the standard column, `ResourceId` the AzureDiagnostics one).
+RESOURCE_DIMENSIONS = ("_resourceid", "resourceid")
+SPLIT_HINT = "split the alert rule by the _ResourceId dimension (one alert per gateway)"
 
 # Alert times outside this range are not real (and break time arithmetic near year 1 or 9999).
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -106,6 +121,7 @@ class Alert:
     window_size: timedelta | None = None  # a metric alert's evaluation window (condition.windowSize)
     description: str = ""
     metric: MetricCriterion | None = None  # a metric alert's first criterion (what fired, how much)
+    monitoring_service: str = ""  # essentials.monitoringService ("Platform", "Log Alerts V2", ...)
 
     @property
     def subscription_id(self) -> str:
@@ -142,6 +158,7 @@ class Alert:
                 "severity": self.severity,
                 "signalType": self.signal_type,
                 "monitorCondition": self.monitor_condition,
+                "monitoringService": self.monitoring_service,
                 "alertTargetIDs": [self.gateway_id],
                 "firedDateTime": _iso(self.fired_at),
                 "resolvedDateTime": _iso(self.resolved_at),
@@ -164,6 +181,7 @@ class Alert:
             "windowSizeSeconds": self.window_size.total_seconds() if self.window_size else None,
             "description": self.description,
             "metric": self.metric.to_dict() if self.metric else None,
+            "monitoringService": self.monitoring_service,
         }
 
     @classmethod
@@ -183,6 +201,7 @@ class Alert:
             else None,
             description=data.get("description") or "",
             metric=MetricCriterion.from_dict(data["metric"]) if data.get("metric") else None,
+            monitoring_service=data.get("monitoringService") or "",
         )
 
 
@@ -230,19 +249,38 @@ def parse_alert_document(
     signal = _required_text(essentials, "signalType")
     if signal not in ACCEPTED_SIGNALS:
         raise IntakeError(
-            422, "unsupported_signal", f"signalType {shown(signal, 60)} is not a metric or log alert"
+            422,
+            "unsupported_signal",
+            f"signalType {shown(signal, 60)} is not a metric, log or activity-log alert",
+        )
+    service = _optional_text(essentials, "monitoringService")
+    checked_text(service, "data.essentials.monitoringService", max_length=MAX_SHORT)
+    if signal == ACTIVITY_LOG and _service_name(service) not in ACTIVITY_LOG_SERVICES:
+        raise IntakeError(
+            422,
+            "unsupported_signal",
+            f"activity-log alerts from monitoringService {shown(service, 60)} are not diagnosed "
+            f"(only {' and '.join(repr(name) for name in ACTIVITY_LOG_SERVICES)})",
         )
     targets = essentials.get("alertTargetIDs")
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
         raise bad_request("missing_field", "data.essentials.alertTargetIDs must be a non-empty list of ids")
-    if len(targets) > max_targets:
-        raise IntakeError(
-            422,
-            "too_many_targets",
-            f"alert names {len(targets)} targets; the limit is {max_targets} (MAX_ALERT_TARGETS)",
-        )
+    _check_count(len(targets), "targets", max_targets)
+    condition_block = _alert_condition(data)
     not_gateways = [t for t in targets if not acceptable_gateway_id(t)]
-    if not_gateways:
+    if not_gateways and signal == LOG:
+        # A log search alert on a workspace (or a resource group, a subscription): its gateways are
+        # the resources it was split by.
+        targets = [t for t in targets if acceptable_gateway_id(t)] + _dimension_gateways(condition_block)
+        if not targets:
+            raise IntakeError(
+                422,
+                "no_gateway_in_alert",
+                f"log alert target {shown(not_gateways[0], 200)} is not an Application Gateway and no "
+                f"_ResourceId dimension names one: {SPLIT_HINT}",
+            )
+        _check_count(len({t.lower() for t in targets}), "gateways", max_targets)
+    elif not_gateways:
         raise IntakeError(
             422,
             "not_application_gateway",
@@ -256,7 +294,6 @@ def parse_alert_document(
                 403, "subscription_not_allowed", f"subscription {subscription_of(outside[0])} is not allowed"
             )
 
-    condition_block = _alert_condition(data)
     first = Alert(
         alert_id=alert_id,
         alert_rule=_optional_text(essentials, "alertRule"),
@@ -270,6 +307,7 @@ def parse_alert_document(
         window_size=_field_duration(condition_block, "windowSize"),
         description=_optional_text(essentials, "description")[:MAX_DESCRIPTION],
         metric=MetricCriterion.first_of(condition_block),
+        monitoring_service=_service_name(service),
     )
     check_alert(first)
     unique: dict[str, str] = {}
@@ -295,8 +333,13 @@ def check_alert(alert: Alert) -> None:
     checked_text(alert.description, "data.essentials.description", max_length=MAX_DESCRIPTION, multiline=True)
     if alert.monitor_condition not in (FIRED, RESOLVED):
         raise bad_request("invalid_field", f"monitorCondition must be {FIRED!r} or {RESOLVED!r}")
+    checked_text(alert.monitoring_service, "data.essentials.monitoringService", max_length=MAX_SHORT)
     if alert.signal_type not in ACCEPTED_SIGNALS:
-        raise IntakeError(422, "unsupported_signal", "signalType is not a metric or log alert")
+        raise IntakeError(422, "unsupported_signal", "signalType is not a metric, log or activity-log alert")
+    if alert.signal_type == ACTIVITY_LOG and alert.monitoring_service not in ACTIVITY_LOG_SERVICES:
+        raise IntakeError(
+            422, "unsupported_signal", "activity-log alert from a monitoringService not diagnosed"
+        )
     if not acceptable_gateway_id(alert.gateway_id):
         raise IntakeError(
             422,
@@ -362,6 +405,42 @@ def _alert_condition(data: Any) -> dict[str, Any]:
     context = data.get("alertContext")
     condition = context.get("condition") if isinstance(context, dict) else None
     return condition if isinstance(condition, dict) else {}
+
+
+def _service_name(service: str) -> str:
+    """monitoringService as the common schema spells it (Microsoft's samples also write `ResourceHealth`)."""
+    return RESOURCE_HEALTH if service == "ResourceHealth" else service
+
+
+def _check_count(count: int, what: str, max_targets: int) -> None:
+    if count > max_targets:
+        raise IntakeError(
+            422,
+            "too_many_targets",
+            f"alert names {count} {what}; the limit is {max_targets} (MAX_ALERT_TARGETS)",
+        )
+
+
+def _dimension_gateways(condition: dict[str, Any]) -> list[str]:
+    """The Application Gateway ids among a log search alert's `_ResourceId` / `ResourceId` dimensions
+    (`alertContext.condition.allOf[].dimensions[]`), in order; other dimensions and values are not
+    gateways and are skipped."""
+    found: list[str] = []
+    criteria = condition.get("allOf")
+    for criterion in criteria if isinstance(criteria, list) else []:
+        dimensions = criterion.get("dimensions") if isinstance(criterion, dict) else None
+        for dimension in dimensions if isinstance(dimensions, list) else []:
+            if not isinstance(dimension, dict):
+                continue
+            name, value = dimension.get("name"), dimension.get("value")
+            if (
+                isinstance(name, str)
+                and name.lower() in RESOURCE_DIMENSIONS
+                and isinstance(value, str)
+                and acceptable_gateway_id(value)
+            ):
+                found.append(value)
+    return found
 
 
 def _required_text(block: dict[str, Any], name: str) -> str:

@@ -1,5 +1,10 @@
 """Event Grid resource events that may change a gateway's health: writes to the gateway itself, or to
-the subnet (or its VNet), NSG or route table its subnet uses (docs/APPGW_FACTS.md, "Alerts and events").
+the subnet (or its VNet), NSG or route table its subnet uses, and a gateway being stopped or started
+(docs/APPGW_FACTS.md, "Alerts and events").
+
+An event subscription delivers in the Event Grid schema or the CloudEvents 1.0 schema; `parse_event`
+takes one event in either, as a dict in its wire form, and reads it with the SDK's own models
+(`azure.eventgrid.EventGridEvent.from_dict`, `azure.core.messaging.CloudEvent.from_dict`).
 
 Delivery is at least once, so the event id is the dedupe key. The envelope (id, subject, topic,
 eventTime) is validated before anything else: an event with an unusable one is refused (IntakeError,
@@ -12,14 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from azure.core.messaging import CloudEvent
+from azure.eventgrid import EventGridEvent
+
 from core.iso8601 import as_utc
 from intake.alerts import EARLIEST_TIME, MAX_FUTURE, TIME_RANGE, parse_time
 from intake.errors import IntakeError
-from intake.text import MAX_ID, MAX_NAME, text_problem
+from intake.text import MAX_ID, MAX_NAME, shown, text_problem
 
 RESOURCE_WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
 RESOURCE_DELETE_SUCCESS = "Microsoft.Resources.ResourceDeleteSuccess"  # a deleted allow rule or route
-EVENT_TYPES = (RESOURCE_WRITE_SUCCESS, RESOURCE_DELETE_SUCCESS)
+RESOURCE_ACTION_SUCCESS = "Microsoft.Resources.ResourceActionSuccess"  # a gateway stopped or started
+EVENT_TYPES = (RESOURCE_WRITE_SUCCESS, RESOURCE_DELETE_SUCCESS, RESOURCE_ACTION_SUCCESS)
 
 # operationName -> how many trailing id segments to drop to reach the watched resource
 WATCHED_OPERATIONS: dict[str, int] = {
@@ -33,12 +42,26 @@ WATCHED_OPERATIONS: dict[str, int] = {
     "microsoft.network/virtualnetworks/subnets/write": 0,
     # a whole-VNet PUT (portal, templates) rewrites its subnets without a subnets/write event
     "microsoft.network/virtualnetworks/write": 0,
+    # POST .../start and .../stop: a stopped gateway answers nothing, a started one should answer again
+    "microsoft.network/applicationgateways/start/action": 0,
+    "microsoft.network/applicationgateways/stop/action": 0,
 }
+# The operations on the gateway itself (the others name a resource the gateway may depend on).
+GATEWAY_OPERATIONS = frozenset(
+    {
+        "microsoft.network/applicationgateways/write",
+        "microsoft.network/applicationgateways/start/action",
+        "microsoft.network/applicationgateways/stop/action",
+    }
+)
+# The SDK models' parse errors (ValueError includes azure.core's DeserializationError).
+_MODEL_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError)
 
 
 @dataclass(frozen=True)
 class ResourceChange:
-    """A successful write (or a rule/route deletion) on a resource a gateway depends on."""
+    """A successful write (or a rule/route deletion) on a resource a gateway depends on, or a gateway
+    stopped or started."""
 
     event_id: str
     resource_id: str  # the gateway, NSG, route table or subnet (a rule/route write names its parent)
@@ -47,7 +70,8 @@ class ResourceChange:
 
     @property
     def is_gateway_write(self) -> bool:
-        return self.operation.lower() == "microsoft.network/applicationgateways/write"
+        """The operation was on the gateway itself (a write, a stop or a start): check that gateway."""
+        return self.operation.lower() in GATEWAY_OPERATIONS
 
     @property
     def dedupe_key(self) -> str:
@@ -71,6 +95,58 @@ class ResourceChange:
         )
 
 
+def parse_event(event: Any) -> ResourceChange | None:
+    """The change one delivered event reports, in the Event Grid schema or the CloudEvents 1.0 schema
+    (told apart by `specversion`, as the Functions worker does), given as the dict of its JSON form.
+    None when it is not an event we act on; IntakeError (400 `invalid_event`) when it is not an event
+    either schema's model accepts, or its envelope is unusable (`parse_resource_write`)."""
+    if not isinstance(event, dict):
+        raise IntakeError(400, "invalid_event", "an event must be a JSON object")
+    if "specversion" in event:
+        try:
+            cloud: CloudEvent[Any] = CloudEvent.from_dict(event)
+        except _MODEL_ERRORS as error:
+            raise IntakeError(400, "invalid_event", f"not a CloudEvent: {_first_line(error)}") from None
+        # CloudEvents: `source` is Event Grid's topic, `type` its eventType, `time` its eventTime. The
+        # time is read with our parser: azure-core's (`_convert_to_isoformat`) takes the hours of an
+        # offset such as +02:00 as 0, so 12:40+02:00 would become 12:40 UTC.
+        return parse_resource_write(
+            event_id=cloud.id,
+            event_type=cloud.type,
+            subject=cloud.subject if cloud.subject is not None else "",
+            topic=cloud.source,
+            data=cloud.data,
+            event_time=_cloud_time(event.get("time")),
+        )
+    try:
+        grid = EventGridEvent.from_dict(event)
+    except _MODEL_ERRORS as error:
+        raise IntakeError(400, "invalid_event", f"not an Event Grid event: {_first_line(error)}") from None
+    return parse_resource_write(
+        event_id=grid.id,
+        event_type=grid.event_type,
+        subject=grid.subject,
+        topic=grid.topic,
+        data=grid.data,
+        event_time=grid.event_time,
+    )
+
+
+def _cloud_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return parse_time(value)
+    except (ValueError, OverflowError):
+        raise IntakeError(400, "invalid_event", "event time is not an ISO 8601 date-time") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return shown(str(error).splitlines()[0] if str(error) else type(error).__name__, 200)
+
+
 def parse_resource_write(
     *,
     event_id: str,
@@ -86,7 +162,7 @@ def parse_resource_write(
     of bounded length, an event time out of range."""
     _check_envelope_text(event_id, "id", MAX_ID, required=True)
     _check_envelope_text(subject, "subject", MAX_NAME, required=False)
-    if topic is not None:
+    if topic is not None:  # None only when absent (Event Grid stamps it on every delivery)
         _check_envelope_text(topic, "topic", MAX_NAME, required=False)
     event_time = _checked_event_time(event_time)
     if event_type not in EVENT_TYPES or not isinstance(data, dict):
@@ -94,8 +170,10 @@ def parse_resource_write(
     operation = data.get("operationName")
     if not isinstance(operation, str) or operation.lower() not in WATCHED_OPERATIONS:
         return None
-    if operation.lower().endswith("/delete") != (event_type == RESOURCE_DELETE_SUCCESS):
-        return None  # a delete operation is reported by a delete event, a write by a write event
+    if _event_type_of(operation) != event_type:
+        return (
+            None  # a delete comes as a delete event, an action as an action event, a write as a write event
+        )
     resource = data.get("resourceUri") if isinstance(data.get("resourceUri"), str) else subject
     if not isinstance(resource, str) or not resource.lower().startswith("/subscriptions/"):
         return None
@@ -107,6 +185,15 @@ def parse_resource_write(
     return ResourceChange(
         event_id=event_id, resource_id="/".join(parts), operation=operation, event_time=event_time
     )
+
+
+def _event_type_of(operation: str) -> str:
+    lowered = operation.lower()
+    if lowered.endswith("/delete"):
+        return RESOURCE_DELETE_SUCCESS
+    if lowered.endswith("/action"):
+        return RESOURCE_ACTION_SUCCESS
+    return RESOURCE_WRITE_SUCCESS
 
 
 def check_change(change: ResourceChange) -> None:

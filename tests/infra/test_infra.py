@@ -17,7 +17,7 @@ import pytest
 
 import function_app
 from core.settings import Settings
-from intake import events
+from intake import alerts, events
 from notifications.routing import targets_for
 from tests.functions.harness import registered_functions
 
@@ -197,8 +197,16 @@ def test_the_event_grid_filter_passes_exactly_the_writes_intake_acts_on() -> Non
                 data={"operationName": operation},
                 event_time=None,
             )
-            # A deletion arrives as a delete event, a write as a write event; the filter passes both.
-            acts = operation.lower().endswith("/delete") == (event_type == events.RESOURCE_DELETE_SUCCESS)
+            # A deletion arrives as a delete event, an action (stop, start) as an action event, a write
+            # as a write event; the filter passes all three.
+            expected = (
+                events.RESOURCE_DELETE_SUCCESS
+                if operation.lower().endswith("/delete")
+                else events.RESOURCE_ACTION_SUCCESS
+                if operation.lower().endswith("/action")
+                else events.RESOURCE_WRITE_SUCCESS
+            )
+            acts = event_type == expected
             assert (change is not None) == acts, f"{event_type} {operation}: intake acts on it: {change}"
 
 
@@ -207,3 +215,40 @@ def test_every_suppressed_checkov_check_says_why(template: Path) -> None:
     for line in template.read_text().splitlines():
         if "checkov:skip=" in line:
             assert re.search(r"checkov:skip=CKV\w*_\d+: \S.{10,}", line), line.strip()
+
+
+ALERTS = (INFRA / "alerts.bicep").read_text()
+
+
+def test_the_alert_rules_post_to_the_webhook_in_the_common_alert_schema() -> None:
+    assert "useCommonAlertSchema: true" in ALERTS  # what intake/alerts.py reads (SCHEMA_ID)
+    rules = re.findall(
+        r"^resource (\w+) 'Microsoft\.Insights/(metricAlerts|scheduledQueryRules)@", ALERTS, re.M
+    )
+    assert {name for name, _ in rules} == {"fiveXx", "unhealthy", "accessLog502"}
+    assert ALERTS.count("actions: [{ actionGroupId: notify }]") == 2  # the two metric rules
+    assert "actions: { actionGroups: [notify] }" in ALERTS  # the log search rule
+
+
+def test_the_metric_alerts_are_the_recommended_ones() -> None:
+    five = bicep_block(ALERTS, "resource fiveXx 'Microsoft.Insights/metricAlerts@2018-03-01' = [")
+    assert "metricName: 'ResponseStatus'" in five
+    assert "dimensions: [{ name: 'HttpStatusGroup', operator: 'Include', values: ['5xx'] }]" in five
+    unhealthy = bicep_block(ALERTS, "resource unhealthy 'Microsoft.Insights/metricAlerts@2018-03-01' = [")
+    assert "metricName: 'UnhealthyHostCount'" in unhealthy
+    assert "operator: 'GreaterThan'" in unhealthy and "threshold: 0\n" in unhealthy
+
+
+def test_the_log_search_alert_is_split_by_the_dimension_intake_reads() -> None:
+    opening = "resource accessLog502 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'"
+    rule = bicep_block(ALERTS, opening + " = if (!empty(accessLogWorkspaceId)) {")
+    (dimension,) = re.findall(
+        r"dimensions: \[\{ name: '(\w+)', operator: 'Include', values: \['\*'\] \}\]", rule
+    )
+    assert dimension.lower() in alerts.RESOURCE_DIMENSIONS
+    queries = dict(re.findall(r"^  (\w+): '(.+)'$", bicep_block(ALERTS, "var queries = {"), re.M))
+    assert set(queries) == {"AGWAccessLogs", "AzureDiagnostics"}
+    assert "| where HttpStatus == 502" in queries["AGWAccessLogs"]
+    assert 'Category == "ApplicationGatewayAccessLog" and httpStatus_d == 502' in queries["AzureDiagnostics"]
+    for table, query in queries.items():  # each reads its table, and the split column survives it
+        assert query.startswith(f"{table}\\n") and query.endswith("| project TimeGenerated, _ResourceId")
