@@ -1,8 +1,10 @@
 """A Diagnosis as text (for a person at 3 a.m.), JSON (for machines) or Markdown (for a ticket).
 
-Text leads with what is wrong, most severe first, one line per finding, then its evidence and
-the fix; then what the checks did, including the ones that could not run and why. When nothing
-was found it says so plainly, and says which checks could not tell.
+Text leads with what is wrong: the causes, most severe first, then the symptoms they explain, then
+notes (`model.findings.reading_order`, as the notifications read), one line per finding, then its
+evidence and the fix; then what the checks did, including the ones that could not run and why. It
+counts causes apart from symptoms, as the notifications do; when nothing was found, or only symptoms,
+it says so plainly, and says which checks could not tell.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from core.arm_ids import name_of, resource_group_of
 from core.iso8601 import as_utc
 from diagnostics.diagnosis import Diagnosis
-from model.findings import CheckResult, CheckStatus, Finding
+from model.findings import CheckResult, CheckStatus, Finding, Role, reading_order
 
 FORMATS = ("text", "json", "markdown")
 WIDTH = 110
@@ -79,6 +81,24 @@ def _severity_tally(findings: list[Finding]) -> str:
     return ", ".join(f"{count} {severity}" for severity, count in counts.items())
 
 
+def in_reading_order(findings: list[Finding]) -> list[Finding]:
+    """Causes first (worst first), then symptoms, then notes: the order the notifications use."""
+    return sorted(findings, key=lambda finding: reading_order(finding.code, finding.severity))
+
+
+def _role_tally(findings: list[Finding]) -> str:
+    """`2 causes of 502s, 1 symptom, 1 note`, or `no cause of 502s, 1 symptom` when none is a cause."""
+    counts = {role: sum(1 for finding in findings if finding.role is role) for role in Role}
+    causes = counts[Role.CAUSE]
+    parts = [f"{causes} cause{'s' if causes != 1 else ''} of 502s" if causes else "no cause of 502s"]
+    parts += [
+        f"{counts[role]} {role.value}{'s' if counts[role] != 1 else ''}"
+        for role in (Role.SYMPTOM, Role.NOTE)
+        if counts[role]
+    ]
+    return ", ".join(parts)
+
+
 def finding_line(finding: Finding) -> str:
     return (
         f"{finding.severity.value.upper():<8}  {finding.code}  {name_of(finding.resource)}  {finding.title}"
@@ -107,8 +127,11 @@ def render_text(diagnosis: Diagnosis, *, compact: bool = False) -> str:
     errors = diagnosis.checks_with(CheckStatus.ERROR)
     if diagnosis.findings:
         count = len(diagnosis.findings)
-        lines.append(f"{count} finding{'s' if count != 1 else ''} ({_severity_tally(diagnosis.findings)}):")
-        for finding in diagnosis.findings:
+        lines.append(
+            f"{count} finding{'s' if count != 1 else ''}: {_role_tally(diagnosis.findings)} "
+            f"({_severity_tally(diagnosis.findings)}):"
+        )
+        for finding in in_reading_order(diagnosis.findings):
             lines.append(finding_line(finding))
             if finding.evidence and not compact:
                 lines.append("    evidence:")
@@ -180,7 +203,10 @@ def render_markdown(diagnosis: Diagnosis) -> str:
         else:
             lines.append("**No cause found:** every check ran and none found a problem.")
         lines.append("")
-    for finding in diagnosis.findings:
+    else:
+        tally = _role_tally(diagnosis.findings)
+        lines += [f"**{tally[0].upper()}{tally[1:]}.**", ""]
+    for finding in in_reading_order(diagnosis.findings):
         lines += [
             f"### {finding.severity.value.upper()} `{finding.code}`: {finding.title}",
             "",

@@ -24,6 +24,49 @@ class Severity(str, Enum):
         return {"critical": 0, "warning": 1, "info": 2}[self.value]
 
 
+class Role(str, Enum):
+    """What a finding is to the person reading about 502s: a cause (fix it and the 502s stop), a
+    symptom (*that* backends fail, not why: the causes say why) or a note (info: worth knowing)."""
+
+    CAUSE = "cause"
+    SYMPTOM = "symptom"
+    NOTE = "note"
+
+
+# The one place findings are classified (docs/FINDINGS.md codes). Only the codes that are not plain
+# causes are listed: any other code, including one added after this table, is a cause when it is
+# critical or warning and a note when it is info, so a new check is never hidden behind symptoms.
+SYMPTOM_CODES = frozenset({"ALL_BACKENDS_UNHEALTHY", "BACKEND_HEALTH_UNKNOWN"})
+# Causes read from what the health probe saw: its log (a refused connection, a 404, a time-out, a
+# message the doctor does not recognise) or the default probe failing. A cause found in the
+# configuration (an NSG rule, a route, DNS, a certificate) usually explains them, so within a severity
+# it is read first.
+PROBE_RESULT_CODES = frozenset(
+    {
+        "DEFAULT_PROBE_FAILING",
+        "BACKEND_CONNECT_FAILED",
+        "PROBE_STATUS_MISMATCH",
+        "PROBE_BODY_MISMATCH",
+        "PROBE_TIMEOUT",
+        "PROBE_LOG_UNRECOGNISED",
+    }
+)
+_ROLE_RANK = {Role.CAUSE: 0, Role.SYMPTOM: 1, Role.NOTE: 2}
+
+
+def role_of(code: str, severity: Severity | str) -> Role:
+    """Symptom for the codes in `SYMPTOM_CODES`; otherwise a note when info, else a cause."""
+    if code in SYMPTOM_CODES:
+        return Role.SYMPTOM
+    return Role.NOTE if Severity(severity) is Severity.INFO else Role.CAUSE
+
+
+def reading_order(code: str, severity: Severity | str) -> tuple[int, int, bool, str]:
+    """Sort key for findings as a person reads them: causes first, worst first (within a severity,
+    configuration before what the probe saw), then symptoms, then notes; then by code."""
+    return (_ROLE_RANK[role_of(code, severity)], Severity(severity).rank, code in PROBE_RESULT_CODES, code)
+
+
 @dataclass(frozen=True)
 class Fix:
     """What a person should do, and, where a safe automatic fix exists, its typed `plan` (what the
@@ -73,6 +116,11 @@ class Finding:
             "evidence": self.evidence,
             "fix": self.fix.to_dict(),
         }
+
+    @property
+    def role(self) -> Role:
+        """Cause, symptom or note: see `role_of`."""
+        return role_of(self.code, self.severity)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:

@@ -2,13 +2,16 @@
 
 `build_message` turns a diagnosis (findings, check results, remediation statuses) and what started it
 (an alert, a resource change, a scheduled sweep) into an `IncidentMessage`: plain immutable data with
-the findings sorted worst first and everything a person needs at 3 a.m. already worded. The renderers
-only lay it out.
+everything a person needs at 3 a.m. already worded. The renderers only lay it out.
+
+A message reads like an engineer's: the causes first, worst first (`model.findings.reading_order`),
+then the symptoms they explain (every server of a pool unhealthy), then notes; the headline names the
+top cause and counts causes, not symptoms, and when only symptoms were found it says so. Evidence is a
+few readable facts (notifications.evidence), not data.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,7 +20,8 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from core.arm_ids import ArmId
-from model.findings import CheckResult, CheckStatus, Finding, Severity
+from model.findings import CheckResult, CheckStatus, Finding, Role, Severity, reading_order, role_of
+from notifications.evidence import evidence_facts
 from notifications.text import clean
 
 Kind = Literal["incident", "resolved"]
@@ -174,7 +178,8 @@ class ChangeFacts:
 
 @dataclass(frozen=True)
 class FindingLine:
-    """One finding as it is shown: worded, its resource resolved, its evidence as short lines."""
+    """One finding as it is shown: worded, its resource resolved, its evidence as a few (label, value)
+    facts, and whether it is a cause, a symptom or a note (`model.findings.role_of`)."""
 
     code: str
     severity: Severity
@@ -185,6 +190,7 @@ class FindingLine:
     fix_summary: str
     fix_command: str | None
     fix_action: str | None
+    role: Role = Role.CAUSE
 
     @property
     def resource_label(self) -> str:
@@ -241,8 +247,24 @@ class IncidentMessage:
 
     @property
     def causes(self) -> tuple[FindingLine, ...]:
-        """Findings that can cause 502s (critical and warning); info findings are context."""
-        return tuple(f for f in self.findings if f.severity is not Severity.INFO)
+        """Findings that cause 502s (critical and warning, not symptoms), the top cause first."""
+        return tuple(f for f in self.findings if f.role is Role.CAUSE)
+
+    @property
+    def symptoms(self) -> tuple[FindingLine, ...]:
+        """Findings that say *that* backends fail, not why (every server unhealthy, health unknown)."""
+        return tuple(f for f in self.findings if f.role is Role.SYMPTOM)
+
+    @property
+    def notes(self) -> tuple[FindingLine, ...]:
+        """Info findings: worth knowing, not a cause."""
+        return tuple(f for f in self.findings if f.role is Role.NOTE)
+
+    @property
+    def findings_tally(self) -> str:
+        """`2 causes, 1 symptom, 1 note`: what the findings are, for the findings heading."""
+        counts = ((len(self.causes), "cause"), (len(self.symptoms), "symptom"), (len(self.notes), "note"))
+        return ", ".join(_count(number, noun) for number, noun in counts if number)
 
     @property
     def checks_not_run(self) -> tuple[CheckLine, ...]:
@@ -326,7 +348,9 @@ def build_message(
     """
     gateway = ResourceRef.parse(gateway_id)
     lines = tuple(
-        sorted((_finding_line(f) for f in findings), key=lambda f: (f.severity.rank, f.code, f.title))
+        sorted(
+            (_finding_line(f) for f in findings), key=lambda f: (*reading_order(f.code, f.severity), f.title)
+        )
     )
     check_lines = tuple(CheckLine(c.name, CheckStatus(c.status), c.reason) for c in checks)
     alert_facts = AlertFacts.from_common_schema(alert) if alert is not None else None
@@ -404,11 +428,6 @@ def message_level(
     return level
 
 
-def evidence_lines(evidence: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """Evidence as (key, compact text) pairs: lists joined, nested data as compact JSON."""
-    return tuple((str(key), _compact(value)) for key, value in evidence.items())
-
-
 def _at_least_warning(level: Severity) -> Severity:
     return level if level.rank <= Severity.WARNING.rank else Severity.WARNING
 
@@ -424,10 +443,11 @@ def _finding_line(finding: Finding) -> FindingLine:
         title=finding.title,
         resource=resource,
         resource_id=finding.resource,
-        evidence=evidence_lines(finding.evidence),
+        evidence=evidence_facts(finding.code, finding.evidence),
         fix_summary=finding.fix.summary,
         fix_command=finding.fix.command,
         fix_action=finding.fix.action,
+        role=role_of(finding.code, finding.severity),
     )
 
 
@@ -451,14 +471,20 @@ def _wording(
         reason = diagnosis_error.strip().splitlines()[0] if diagnosis_error.strip() else "unknown error"
         headline = f"{prefix}could not be diagnosed — {_cut(reason, _REASON_IN_HEADLINE)}"
         return headline, f"{trigger}; the doctor could not diagnose the gateway (the reason is below)."
-    causes = [f for f in findings if f.severity is not Severity.INFO]
+    causes = [f for f in findings if f.role is Role.CAUSE]
+    symptoms = [f for f in findings if f.role is Role.SYMPTOM]
     new = "new " if new_only else ""
     not_run = [c for c in checks if c.status is CheckStatus.ERROR]
     not_applicable = [c for c in checks if c.status is CheckStatus.SKIPPED]
     ran = len(checks) - len(not_run) - len(not_applicable)
     if causes:
+        # Counted: causes, not the symptoms they explain; named: the top cause (findings are in order).
         noun = "cause" if len(causes) == 1 else "causes"
         headline = f"{len(causes)} {new}{noun} of 502s — {causes[0].title}"
+    elif symptoms:
+        # Backends fail and nothing found says why: say that, not "a cause" that is only a symptom.
+        more = f" (and {_count(len(symptoms) - 1, f'more {new}symptom')})" if len(symptoms) > 1 else ""
+        headline = f"{symptoms[0].title}{more}; no cause found — see the probe log"
     elif findings:
         headline = f"no cause of 502s found; {len(findings)} {new}note{'s' if len(findings) > 1 else ''}"
     else:
@@ -485,18 +511,6 @@ def _count(number: int, noun: str) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _compact(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, float):
-        return _number(value)
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, separators=(",", ":"), default=str)
-    return str(value)
 
 
 def _number(value: Any) -> str:

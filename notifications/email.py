@@ -1,10 +1,11 @@
 """The email rendering of a message and its delivery over SMTP.
 
 One `EmailMessage`, multipart/alternative: a plain-text part and an HTML part carrying the same
-content (every finding with its evidence, fix and `az` command, remediation statuses, checks that
-could not run or did not apply, links). It is the complete report, within bounds a mail relay
-accepts: each evidence value, fix and command is capped, and findings beyond `FINDINGS_BUDGET`
-bytes are counted instead of shown; whatever is cut says so.
+content (every finding, the top cause first, with its evidence as a few facts, its fix and `az`
+command, remediation statuses, checks that could not run or did not apply, links). It is the
+complete report (the evidence's full data is in the incident record), within bounds a mail relay
+accepts: each evidence value, fix and command is capped, and findings beyond `FINDINGS_BUDGET` bytes
+are counted instead of shown; whatever is cut says so.
 
 Outside text is text (see notifications.text): every line of the plain-text part is one line (an
 alert rule name's `\n` cannot forge another), everything in the HTML part is `html.escape`d, and
@@ -138,12 +139,12 @@ def render_text(message: IncidentMessage) -> str:
         if message.diagnosis_error is not None:
             lines += ["", "COULD NOT DIAGNOSE THE GATEWAY", f"  {_cut(message.diagnosis_error, _REASON_MAX)}"]
         elif message.findings:
-            lines += ["", f"FINDINGS ({len(message.findings)})"]
+            lines += ["", f"FINDINGS ({message.findings_tally})"]
         else:
             lines += ["", "NO CAUSE FOUND"]
         for number, finding in enumerate(shown, start=1):
             lines += ["", f"{number}. [{finding.severity.value.upper()}] {finding.title}"]
-            lines.append(f"   Resource: {finding.resource_label} — {finding.code}")
+            lines.append(f"   Resource: {finding.resource_label} — {finding.code} ({finding.role.value})")
             lines.append(f"   {finding.resource_id}")
             if finding.evidence:
                 lines.append("   Evidence:")
@@ -206,7 +207,7 @@ def render_html(message: IncidentMessage) -> str:
             parts.append(_html_heading("Could not diagnose the gateway"))
             parts.append(f"<p>{escape(_cut(message.diagnosis_error, _REASON_MAX))}</p>")
         else:
-            heading = f"Findings ({len(message.findings)})" if message.findings else "No cause found"
+            heading = f"Findings ({message.findings_tally})" if message.findings else "No cause found"
             parts.append(_html_heading(heading))
         parts += [_html_finding(f) for f in shown]
         if hidden:
@@ -324,7 +325,7 @@ def _html_finding(finding: FindingLine) -> str:
         f'<div><b style="color:{color}">{finding.severity.value.upper()}</b> '
         f"<b>{escape(finding.title)}</b></div>"
         f'<div style="color:#616161;font-size:12px">{escape(finding.resource_label)} · {escape(finding.code)}'
-        f"<br>{escape(finding.resource_id)}</div>"
+        f" · {finding.role.value}<br>{escape(finding.resource_id)}</div>"
     )
     if rows:
         html += f'<table style="font-size:13px;margin-top:4px">{rows}</table>'

@@ -1,8 +1,9 @@
 """The Teams rendering of a message: an Adaptive Card (schema 1.5) posted to a Workflows webhook.
 
-Readable at 3 a.m.: a colored headline, the gateway's facts, one block per finding (severity, title,
-resource, compact evidence, the fix and its `az` command in monospace), remediation statuses and
-links to the portal and the incident record.
+Readable at 3 a.m.: a colored headline, the gateway's facts, one block per finding, the top cause
+first (severity, title, resource, whether it is a cause or a symptom, its evidence as a few facts, the
+fix and its `az` command in monospace), remediation statuses and links to the portal and the incident
+record.
 
 Teams rejects a post larger than about 28 KB, so `build_payload` keeps the whole serialized message
 within `PAYLOAD_BUDGET` bytes: every field has a length cap, and findings that do not fit are
@@ -33,8 +34,7 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 PAYLOAD_BUDGET = 27_000  # bytes of the serialized message; Teams' limit is about 28 KB
 
 _TITLE_MAX = 300
-_EVIDENCE_ITEMS_MAX = 6
-_EVIDENCE_VALUE_MAX = 160
+_EVIDENCE_VALUE_MAX = 300  # a fact's value: room for a probe log message
 _FIX_MAX = 600
 _COMMAND_MAX = 1_500
 _REASON_MAX = 240
@@ -151,7 +151,7 @@ def _findings_section(message: IncidentMessage, max_findings: int) -> list[dict[
     if not message.findings:
         return [_heading("No cause found")]
     shown = message.findings[:max_findings]
-    section = [_heading(f"Findings ({len(message.findings)})")]
+    section = [_heading(f"Findings ({message.findings_tally})")]
     section += [_finding_block(finding) for finding in shown]
     hidden = message.findings[len(shown) :]
     if hidden:
@@ -191,7 +191,7 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
                             [
                                 _run(
                                     f"{_cut(finding.resource_label, _TITLE_MAX)} · "
-                                    f"{_cut(finding.code, _TITLE_MAX)}",
+                                    f"{_cut(finding.code, _TITLE_MAX)} · {finding.role.value}",
                                     subtle=True,
                                     size="Small",
                                 )
@@ -204,14 +204,19 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
         },
     ]
     if finding.evidence:
-        shown = finding.evidence[:_EVIDENCE_ITEMS_MAX]
-        text = " · ".join(
-            f"{_cut(key, _EVIDENCE_VALUE_MAX)}: {_cut(value, _EVIDENCE_VALUE_MAX)}" for key, value in shown
-        )
-        if len(finding.evidence) > len(shown):
-            text += f" · (+{len(finding.evidence) - len(shown)} more)"
+        # A few facts (notifications.evidence); Teams reads Fact titles and values as markdown.
         items.append(
-            _rich([_run("Evidence: ", size="Small", subtle=True), _run(text, size="Small")], spacing="Small")
+            {
+                "type": "FactSet",
+                "spacing": "Small",
+                "facts": [
+                    {
+                        "title": _markdown(label, _EVIDENCE_VALUE_MAX),
+                        "value": _markdown(value, _EVIDENCE_VALUE_MAX),
+                    }
+                    for label, value in finding.evidence
+                ],
+            }
         )
     if finding.fix_summary:
         items.append(

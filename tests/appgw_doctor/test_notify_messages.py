@@ -210,3 +210,45 @@ def test_a_sweep_says_it_was_a_scheduled_check_of_new_findings() -> None:
 def stage_for(settings: dict[str, str], **options):
     """The notify stage as the composition root builds it from these app settings."""
     return notify_stage(Settings.from_env(settings), **options)
+
+
+SYMPTOM_FINDING = {
+    "code": "ALL_BACKENDS_UNHEALTHY",
+    "severity": "critical",
+    "title": "Every server of backend pool web-pool is unhealthy (2 for settings web-settings)",
+    "resource": f"{GATEWAY_ID}/backendAddressPools/web-pool",
+    "evidence": {
+        "pairs": [
+            {
+                "pool": "web-pool",
+                "settings": "web-settings",
+                "servers": [
+                    {"address": "10.1.1.4", "health": "unhealthy", "healthProbeLog": "Cannot connect."}
+                ],
+            }
+        ]
+    },
+    "fix": {"action": None, "summary": "The other findings say why.", "command": None},
+}
+
+
+def test_an_alert_names_the_root_cause_not_the_symptom_it_explains() -> None:
+    recorded = [SYMPTOM_FINDING, CRITICAL_FINDING]  # as recorded: the symptom first
+    message = message_for(alert_report(findings=recorded, reported=recorded))
+    assert message.headline == "1 cause of 502s — NSG nsg-agw blocks GatewayManager on 65200-65535"
+    assert [f.code for f in message.findings] == ["NSG_BLOCKS_INFRA_PORTS", "ALL_BACKENDS_UNHEALTHY"]
+    assert message.findings[1].evidence == (
+        ("Pool", "web-pool"),
+        ("Settings", "web-settings"),
+        ("Servers", "10.1.1.4 (unhealthy)"),
+        ("Probe log", "Cannot connect."),
+    )
+
+
+def test_an_alert_with_only_a_symptom_says_no_cause_was_found() -> None:
+    message = message_for(alert_report(findings=[SYMPTOM_FINDING], reported=[SYMPTOM_FINDING]))
+    assert message.headline == (
+        "Every server of backend pool web-pool is unhealthy (2 for settings web-settings); "
+        "no cause found — see the probe log"
+    )
+    assert message.level.value == "critical" and message.causes == ()

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from core.iso8601 import parse_duration, parse_time
 from diagnostics.diagnosis import Diagnosis, incident_window
-from diagnostics.report import evidence_lines, render, render_markdown, render_text
+from diagnostics.report import evidence_lines, in_reading_order, render, render_markdown, render_text
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from model.plans import ProbeReattach, RequestTimeoutRaise
 
@@ -31,7 +31,13 @@ JSON_VALUES = st.recursive(
 findings = st.builds(
     Finding,
     code=st.sampled_from(
-        ["NSG_BLOCKS_BACKEND", "PROBE_TIMEOUT", "REQUEST_TIMEOUT_TOO_LOW", "PROBE_DETACHED"]
+        [
+            "NSG_BLOCKS_BACKEND",
+            "PROBE_TIMEOUT",
+            "REQUEST_TIMEOUT_TOO_LOW",
+            "PROBE_DETACHED",
+            "ALL_BACKENDS_UNHEALTHY",
+        ]
     ),
     severity=st.sampled_from(list(Severity)),
     title=WORDS.filter(bool),
@@ -82,14 +88,14 @@ def test_json_is_exactly_the_diagnosis_document(found, ran):
 
 
 @given(st.lists(findings, max_size=4), st.lists(checks, max_size=6))
-def test_text_shows_each_finding_in_order_and_every_check_that_could_not_run(found, ran):
+def test_text_shows_each_finding_in_reading_order_and_every_check_that_could_not_run(found, ran):
     text = render_text(diagnosis_of(found, ran))
     lines = text.splitlines()
 
     assert lines[0] == "Application Gateway agw-one (resource group rg-web)"
     finding_lines = [line for line in lines if line.split("  ")[0].strip() in ("CRITICAL", "WARNING", "INFO")]
     assert len(finding_lines) == len(found)
-    for line, finding in zip(finding_lines, found, strict=True):
+    for line, finding in zip(finding_lines, in_reading_order(found), strict=True):
         assert line.startswith(finding.severity.value.upper())
         assert f"  {finding.code}  " in line
         assert finding.resource.rsplit("/", 1)[1] in line and line.endswith(finding.title)
@@ -153,3 +159,28 @@ def test_a_check_that_passed_with_a_note_says_what_it_left_out():
         assert "Read the notes of nsg-backend below" in text
         assert "passed  nsg-backend: app.contoso.com:443" in text
         assert "nsg-infra-ports" not in text
+
+
+def test_the_root_cause_leads_and_causes_are_counted_apart_from_symptoms():
+    symptom = Finding(
+        "ALL_BACKENDS_UNHEALTHY",
+        Severity.CRITICAL,
+        "Every server of backend pool web-pool is unhealthy",
+        f"{GATEWAY}/backendAddressPools/web-pool",
+    )
+    cause = Finding(
+        "PROBE_DETACHED",
+        Severity.WARNING,
+        "Custom probe web-probe is attached to no settings",
+        f"{GATEWAY}/probes/web-probe",
+    )
+    note = Finding("CUSTOM_DNS_UNVERIFIED", Severity.INFO, "DNS unverified", f"{GATEWAY}/x/y")
+    diagnosis = diagnosis_of([symptom, cause, note], [])
+    text = render_text(diagnosis)
+    assert "3 findings: 1 cause of 502s, 1 symptom, 1 note (1 critical, 1 warning, 1 info):" in text
+    assert text.index(cause.title) < text.index(symptom.title) < text.index(note.title)
+    markdown = render_markdown(diagnosis)
+    assert "**1 cause of 502s, 1 symptom, 1 note.**" in markdown
+    assert markdown.index(cause.title) < markdown.index(symptom.title)
+    only_symptom = render_text(diagnosis_of([symptom], []))
+    assert "1 finding: no cause of 502s, 1 symptom (1 critical):" in only_symptom

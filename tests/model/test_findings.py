@@ -4,11 +4,24 @@ must round-trip exactly."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.findings import (
+    PROBE_RESULT_CODES,
+    SYMPTOM_CODES,
+    CheckResult,
+    CheckStatus,
+    Finding,
+    Fix,
+    Role,
+    Severity,
+    reading_order,
+    role_of,
+)
 from model.plans import ProbeReattach
 
 _text = st.text(max_size=40)
@@ -69,3 +82,63 @@ def test_each_fix_plan_travels_through_json_unchanged() -> None:
         assert fix.action == plan.action
         assert Fix.from_dict(json.loads(json.dumps(fix.to_dict()))) == fix
     assert Fix.from_dict({"summary": "s"}).plan is None
+
+
+# --- causes, symptoms and notes ---------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def documented_codes() -> dict[str, tuple[str, str]]:
+    """code -> (severity, "raised when"), from the table in docs/FINDINGS.md (the contract)."""
+    table = {}
+    for line in (ROOT / "docs" / "FINDINGS.md").read_text().splitlines():
+        match = re.match(r"\|\s*`([A-Z_]+)`\s*\|\s*(critical|warning|info)\s*\|([^|]*)\|", line)
+        if match:
+            table[match.group(1)] = (match.group(2), match.group(3).strip())
+    return table
+
+
+def test_every_documented_code_is_a_cause_a_symptom_or_a_note() -> None:
+    documented = documented_codes()
+    assert len(documented) >= 26  # the table was read
+    for code, (severity, raised_when) in documented.items():
+        role = role_of(code, severity)
+        # A symptom is what backend health reports; info is worth knowing, never a cause; the rest
+        # (NSG, UDR, DNS, probes, time-outs, TLS, pools, a stopped gateway...) are causes.
+        if raised_when.startswith("backend health reports"):
+            assert role is Role.SYMPTOM, code
+        elif severity == "info":
+            assert role is Role.NOTE, code
+        else:
+            assert role is Role.CAUSE, code
+    assert SYMPTOM_CODES <= set(documented) and PROBE_RESULT_CODES <= set(documented)
+
+
+def test_a_code_not_in_the_table_is_a_cause_unless_it_is_info() -> None:
+    """Codes added after the table (by a new check) are never hidden behind the symptoms."""
+    for code in ("PRIVATE_GATEWAY_NO_INTERNET_EGRESS", "SOME_FUTURE_CODE"):
+        assert role_of(code, Severity.CRITICAL) is role_of(code, "warning") is Role.CAUSE
+        assert role_of(code, Severity.INFO) is Role.NOTE
+    assert role_of("PROBE_LOG_UNRECOGNISED", "warning") is Role.CAUSE  # it quotes what the probe saw
+
+
+def test_reading_order_is_causes_then_symptoms_then_notes() -> None:
+    found = [
+        Finding("CUSTOM_DNS_UNVERIFIED", Severity.INFO, "t", "r"),
+        Finding("ALL_BACKENDS_UNHEALTHY", Severity.CRITICAL, "t", "r"),
+        Finding("BACKEND_CONNECT_FAILED", Severity.CRITICAL, "t", "r"),
+        Finding("PROBE_DETACHED", Severity.WARNING, "t", "r"),
+        Finding("NSG_BLOCKS_BACKEND", Severity.CRITICAL, "t", "r"),
+        Finding("BACKEND_HEALTH_UNKNOWN", Severity.WARNING, "t", "r"),
+    ]
+    ordered = sorted(found, key=lambda f: reading_order(f.code, f.severity))
+    assert [f.code for f in ordered] == [
+        "NSG_BLOCKS_BACKEND",  # the configuration at fault, before what the probe saw
+        "BACKEND_CONNECT_FAILED",
+        "PROBE_DETACHED",  # a warning cause still leads a critical symptom
+        "ALL_BACKENDS_UNHEALTHY",
+        "BACKEND_HEALTH_UNKNOWN",
+        "CUSTOM_DNS_UNVERIFIED",
+    ]
+    assert [f.role for f in ordered] == [Role.CAUSE] * 3 + [Role.SYMPTOM] * 2 + [Role.NOTE]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import pytest
@@ -26,6 +27,10 @@ SUB = "00000000-0000-0000-0000-000000000001"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
 GATEWAY_ID = f"{RG}/applicationGateways/agw-contoso"
 NSG_ID = f"{RG}/networkSecurityGroups/nsg-agw"
+UNKNOWN_LOG = (
+    "The backend health status could not be retrieved. This happens when an NSG/UDR/Firewall on the "
+    "application gateway subnet is blocking traffic on ports 65200-65535."
+)
 
 
 def sample_findings() -> list[Finding]:
@@ -44,7 +49,19 @@ def sample_findings() -> list[Finding]:
             severity=Severity.WARNING,
             title="Backend health is Unknown for 2 servers in web-pool",
             resource=f"{GATEWAY_ID}/backendAddressPools/web-pool",
-            evidence={"servers": ["10.1.2.4", "10.1.2.5"], "health": "Unknown"},
+            evidence={
+                "unknownServers": ["10.1.2.4", "10.1.2.5"],
+                "pairs": [
+                    {
+                        "pool": "web-pool",
+                        "settings": "web_settings",
+                        "servers": [
+                            {"address": "10.1.2.4", "health": "unknown", "healthProbeLog": UNKNOWN_LOG},
+                            {"address": "10.1.2.5", "health": "unknown", "healthProbeLog": UNKNOWN_LOG},
+                        ],
+                    }
+                ],
+            },
             fix=Fix(summary="Unknown usually follows a blocked infrastructure port; fix the NSG first."),
         ),
         Finding(
@@ -52,7 +69,23 @@ def sample_findings() -> list[Finding]:
             severity=Severity.CRITICAL,
             title="NSG blocks infrastructure ports 65200-65535 from GatewayManager",
             resource=f"{NSG_ID}/securityRules/deny-all-inbound",
-            evidence={"nsg": "nsg-agw", "rule": "deny-all-inbound", "priority": 100, "ports": "65200-65535"},
+            evidence={
+                "nsg": NSG_ID,
+                "direction": "Inbound",
+                "source": "GatewayManager",
+                "destination": "10.1.0.0/24",
+                "protocol": "Tcp",
+                "requiredPorts": "65200-65535",
+                "blockedPorts": ["65200-65535"],
+                "decidingRules": [
+                    {
+                        "name": "deny-all-inbound",
+                        "id": f"{NSG_ID}/securityRules/deny-all-inbound",
+                        "priority": 100,
+                    }
+                ],
+                "sku": "v2",
+            },
             fix=Fix(
                 summary="Allow inbound TCP 65200-65535 from GatewayManager above rule deny-all-inbound.",
                 command=(
@@ -78,7 +111,15 @@ def sample_findings() -> list[Finding]:
             severity=Severity.CRITICAL,
             title="Backend responses take 19.2 s against a 20 s request timeout on web_settings",
             resource=f"{GATEWAY_ID}/backendHttpSettingsCollection/web_settings",
-            evidence={"requestTimeout": 20, "backendLastByteResponseTimeMs": 19200.0, "ratio": 0.96},
+            evidence={
+                "settings": "web_settings",
+                "metric": "BackendLastByteResponseTime",
+                "aggregation": "maximum",
+                "observedMs": 19200.0,
+                "requestTimeoutSeconds": 20,
+                "ratio": 0.96,
+                "threshold": 0.8,
+            },
             fix=Fix(
                 summary="Raise the request timeout of web_settings to 60 s.",
                 command=(
@@ -93,6 +134,85 @@ def sample_findings() -> list[Finding]:
     ]
 
 
+NSG_BACKEND = f"{RG}/networkSecurityGroups/nsg-backend"
+CONNECT_LOG = (
+    "Application Gateway could not connect to the backend. Check that the backend responds on the port "
+    "used for the probe."
+)
+
+
+def unhealthy_pool(pool: str = "web-pool") -> Finding:
+    """ALL_BACKENDS_UNHEALTHY as the backend-health check words it: a symptom."""
+    servers = [
+        {"address": address, "health": "unhealthy", "healthProbeLog": CONNECT_LOG}
+        for address in ("10.1.1.4", "10.1.1.5")
+    ]
+    return Finding(
+        "ALL_BACKENDS_UNHEALTHY",
+        Severity.CRITICAL,
+        f"Every server of backend pool {pool} is unhealthy (2 for settings web-settings)",
+        f"{GATEWAY_ID}/backendAddressPools/{pool}",
+        {"pairs": [{"pool": pool, "settings": "web-settings", "servers": servers}]},
+        Fix("The gateway has no healthy server to send to; the other findings say why the probe fails."),
+    )
+
+
+def nsg_blocks_backend() -> Finding:
+    """NSG_BLOCKS_BACKEND as the nsg-backend check words it: the root cause."""
+    return Finding(
+        "NSG_BLOCKS_BACKEND",
+        Severity.CRITICAL,
+        "NSG nsg-backend rule DenyAppGateway (priority 100) blocks the gateway from backend 10.1.1.4, "
+        "10.1.1.5 on port 8080 (inbound)",
+        f"{NSG_BACKEND}/securityRules/DenyAppGateway",
+        {
+            "nsg": NSG_BACKEND,
+            "direction": "Inbound",
+            "source": "10.1.0.0/24",
+            "decidingRule": {
+                "name": "DenyAppGateway",
+                "id": f"{NSG_BACKEND}/securityRules/DenyAppGateway",
+                "priority": 100,
+                "access": "Deny",
+                "default": False,
+                "nsg": "nsg-backend",
+            },
+            "blocked": [
+                {
+                    "address": a,
+                    "port": 8080,
+                    "pool": "web-pool",
+                    "settings": "web-settings",
+                    "from": "10.1.0.0/24",
+                }
+                for a in ("10.1.1.4", "10.1.1.5")
+            ],
+        },
+        Fix("Allow TCP 8080 from the gateway subnet ahead of rule DenyAppGateway."),
+    )
+
+
+def connect_failed() -> Finding:
+    servers = [
+        {
+            "pool": "web-pool",
+            "settings": "web-settings",
+            "address": a,
+            "health": "unhealthy",
+            "healthProbeLog": CONNECT_LOG,
+        }
+        for a in ("10.1.1.4", "10.1.1.5")
+    ]
+    return Finding(
+        "BACKEND_CONNECT_FAILED",
+        Severity.CRITICAL,
+        "Gateway cannot connect to 10.1.1.4, 10.1.1.5 on port 8080 (settings web-settings)",
+        f"{GATEWAY_ID}/backendHttpSettingsCollection/web-settings",
+        {"servers": servers, "port": 8080},
+        Fix("Check that the backend listens on the port."),
+    )
+
+
 def sample_checks() -> list[CheckResult]:
     return [
         CheckResult("nsg", CheckStatus.FAILED),
@@ -101,6 +221,15 @@ def sample_checks() -> list[CheckResult]:
         CheckResult("backend-health", CheckStatus.ERROR, "throttled past retries (HTTP 429)"),
         CheckResult("metrics", CheckStatus.SKIPPED, "permission denied on Microsoft.Insights/metrics"),
     ]
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """Findings as their checks word them, for test modules (conftest is not importable under importlib
+    mode): a root cause, the symptom it explains, and what the probe log saw."""
+    return SimpleNamespace(
+        unhealthy_pool=unhealthy_pool, nsg_blocks_backend=nsg_blocks_backend, connect_failed=connect_failed
+    )
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.findings import SYMPTOM_CODES, CheckResult, CheckStatus, Finding, Fix, Severity
 from notifications.content import (
     ActionStatus,
     AlertFacts,
@@ -15,8 +15,24 @@ from notifications.content import (
     ResourceRef,
     build_message,
     build_resolution_message,
-    evidence_lines,
 )
+from notifications.evidence import evidence_facts
+
+# The codes of docs/FINDINGS.md with a fact recipe, and the keys their checks' evidence uses.
+_KNOWN_CODES = [
+    "ALL_BACKENDS_UNHEALTHY", "BACKEND_HEALTH_UNKNOWN", "NSG_BLOCKS_INFRA_PORTS", "NSG_BLOCKS_BACKEND",
+    "UDR_DEFAULT_ROUTE_NOT_INTERNET", "UDR_DIVERTS_BACKEND_TRAFFIC", "BGP_DEFAULT_ROUTE",
+    "CUSTOM_DNS_CANNOT_RESOLVE", "DEFAULT_PROBE_FAILING", "PROBE_DETACHED", "PROBE_REFERENCE_BROKEN",
+    "PROBE_STATUS_MISMATCH", "PROBE_TIMEOUT", "BACKEND_CONNECT_FAILED", "REQUEST_TIMEOUT_TOO_LOW",
+    "TLS_HOSTNAME_MISMATCH", "GATEWAY_NOT_RUNNING", "BACKEND_POOL_EMPTY", "PROBE_LOG_UNRECOGNISED",
+]  # fmt: skip
+_EVIDENCE_KEYS = [
+    "servers", "pairs", "pool", "settings", "nsg", "decidingRule", "decidingRules", "blocked", "direction",
+    "source", "destination", "requiredPorts", "blockedPorts", "route", "addressPrefix", "nextHopType",
+    "nextHopIpAddress", "backends", "members", "expected", "received", "receivedCodes", "observedMs",
+    "requestTimeoutSeconds", "ratio", "threshold", "metric", "port", "probeTimeoutSeconds", "hosts",
+    "operationalState", "provisioningState", "backendAddresses", "backendIPConfigurations", "host", "path",
+]  # fmt: skip
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
@@ -68,9 +84,10 @@ def test_findings_sorted_worst_first_and_headline_names_the_worst(findings, chec
         Severity.INFO,
     ]
     assert message.level is Severity.CRITICAL
-    # Three findings can cause 502s; the info one is context, not a cause.
+    # Two causes; Unknown health is their symptom and the info one is context: neither is counted.
+    assert [f.role.value for f in message.findings] == ["cause", "cause", "symptom", "note"]
     assert message.subject.startswith(
-        "[CRITICAL] agw-contoso: 3 causes of 502s — "
+        "[CRITICAL] agw-contoso: 2 causes of 502s — "
         "NSG blocks infrastructure ports 65200-65535 from GatewayManager"
     )
     assert "could not run" not in message.headline  # the causes lead; the summary counts the rest
@@ -83,7 +100,12 @@ def test_finding_line_carries_resource_label_evidence_and_fix(findings) -> None:
     message = build_message(GATEWAY_ID, incident_id="inc-1", findings=findings)
     nsg = next(f for f in message.findings if f.code == "NSG_BLOCKS_INFRA_PORTS")
     assert nsg.resource_label == "deny-all-inbound (NSG rule in nsg-agw)"
-    assert ("priority", "100") in nsg.evidence
+    assert nsg.evidence == (
+        ("NSG", "nsg-agw"),
+        ("Rule", "deny-all-inbound (priority 100)"),
+        ("Traffic", "Inbound Tcp from GatewayManager to 10.1.0.0/24"),
+        ("Ports", "65200-65535 blocked (needs 65200-65535)"),
+    )
     assert nsg.fix_command and nsg.fix_command.startswith("az network nsg rule create")
     assert nsg.fix_action == "add-nsg-allow-rule"
 
@@ -169,11 +191,6 @@ def test_links_are_portal_then_record() -> None:
     ]
 
 
-def test_evidence_is_compacted_to_readable_text() -> None:
-    lines = dict(evidence_lines({"codes": ["200-399"], "nested": {"a": 1}, "ratio": 0.96, "port": 443.0}))
-    assert lines == {"codes": "200-399", "nested": '{"a":1}', "ratio": "0.96", "port": "443"}
-
-
 severities = st.sampled_from(list(Severity))
 finding_strategy = st.builds(
     Finding,
@@ -181,6 +198,14 @@ finding_strategy = st.builds(
     severity=severities,
     title=st.text(min_size=1, max_size=20),
     resource=st.just(f"{GATEWAY_ID}/probes/p"),
+)
+
+symptom_strategy = st.builds(
+    Finding,
+    code=st.sampled_from(sorted(SYMPTOM_CODES)),
+    severity=st.sampled_from([Severity.CRITICAL, Severity.WARNING]),
+    title=st.text(min_size=1, max_size=20),
+    resource=st.just(f"{GATEWAY_ID}/backendAddressPools/p"),
 )
 
 
@@ -289,3 +314,236 @@ def test_a_message_without_an_incident_or_a_diagnosis_id_gets_a_fresh_id() -> No
     first = build_message(GATEWAY_ID, findings=[])
     second = build_message(GATEWAY_ID, findings=[])
     assert first.message_id and first.message_id != second.message_id and first.incident_id is None
+
+
+# --- the root cause leads -------------------------------------------------------------------------
+
+CONNECT_LOG = (
+    "Application Gateway could not connect to the backend. Check that the backend responds on the port "
+    "used for the probe."
+)
+
+
+def test_the_headline_and_the_first_finding_are_the_root_cause_not_the_symptom(alert_data, kit) -> None:
+    unhealthy_pool, nsg_blocks_backend = kit.unhealthy_pool, kit.nsg_blocks_backend
+    message = build_message(
+        GATEWAY_ID, incident_id="i", findings=[unhealthy_pool(), nsg_blocks_backend()], alert=alert_data
+    )
+    assert [f.code for f in message.findings] == ["NSG_BLOCKS_BACKEND", "ALL_BACKENDS_UNHEALTHY"]
+    assert [f.role.value for f in message.findings] == ["cause", "symptom"]
+    assert message.headline == f"1 cause of 502s — {nsg_blocks_backend().title}"
+    assert message.subject.startswith("[CRITICAL] agw-contoso: 1 cause of 502s — NSG nsg-backend rule")
+    assert [f.code for f in message.causes] == ["NSG_BLOCKS_BACKEND"]
+    assert [f.code for f in message.symptoms] == ["ALL_BACKENDS_UNHEALTHY"]
+    assert message.findings_tally == "1 cause, 1 symptom"
+
+
+def test_the_configuration_at_fault_leads_what_the_probe_saw(kit) -> None:
+    """The probe log's "could not connect" is a cause too, but the NSG rule explains it: it leads."""
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="i",
+        findings=[kit.connect_failed(), kit.unhealthy_pool(), kit.nsg_blocks_backend()],
+    )
+    assert [f.code for f in message.findings] == [
+        "NSG_BLOCKS_BACKEND",
+        "BACKEND_CONNECT_FAILED",
+        "ALL_BACKENDS_UNHEALTHY",
+    ]
+    assert message.headline.startswith(
+        "scheduled check: 2 causes of 502s — NSG nsg-backend rule DenyAppGateway"
+    )
+
+
+def test_only_symptoms_say_so_honestly(alert_data, kit) -> None:
+    unhealthy_pool = kit.unhealthy_pool
+    message = build_message(GATEWAY_ID, incident_id="i", findings=[unhealthy_pool()], alert=alert_data)
+    assert message.headline == (
+        "Every server of backend pool web-pool is unhealthy (2 for settings web-settings); "
+        "no cause found — see the probe log"
+    )
+    assert message.causes == () and message.level is Severity.CRITICAL  # still loud: nothing is served
+    two = build_message(
+        GATEWAY_ID,
+        incident_id="i",
+        findings=[unhealthy_pool("api-pool"), unhealthy_pool()],
+        checks=[CheckResult("nsg-backend", CheckStatus.ERROR, "throttled")],
+    )
+    assert two.headline == (
+        "scheduled check: Every server of backend pool api-pool is unhealthy (2 for settings web-settings) "
+        "(and 1 more symptom); no cause found — see the probe log (1 check could not run)"
+    )
+    assert "cause of 502s —" not in two.headline and two.findings_tally == "2 symptoms"
+
+
+@given(st.lists(finding_strategy | symptom_strategy, max_size=10))
+def test_causes_are_counted_apart_from_symptoms_and_lead(found: list[Finding]) -> None:
+    message = build_message(GATEWAY_ID, incident_id="i", findings=found)
+    causes = [f for f in found if f.severity is not Severity.INFO and f.code not in SYMPTOM_CODES]
+    assert len(message.causes) == len(causes)
+    ranks = [{"cause": 0, "symptom": 1, "note": 2}[f.role.value] for f in message.findings]
+    assert ranks == sorted(ranks)
+    if causes:
+        noun = "cause" if len(causes) == 1 else "causes"
+        assert message.headline.startswith(f"scheduled check: {len(causes)} {noun} of 502s — ")
+        assert message.headline.endswith(message.findings[0].title)
+    else:
+        assert "no cause" in message.headline
+
+
+# --- evidence as facts ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "evidence", "facts"),
+    [
+        (
+            "NSG_BLOCKS_BACKEND",
+            "nsg_blocks_backend",
+            [
+                ("NSG", "nsg-backend"),
+                ("Rule", "DenyAppGateway (priority 100)"),
+                ("Blocked", "10.1.1.4:8080, 10.1.1.5:8080"),
+                ("Traffic", "Inbound from 10.1.0.0/24"),
+            ],
+        ),
+        (
+            "ALL_BACKENDS_UNHEALTHY",
+            "unhealthy_pool",
+            [
+                ("Pool", "web-pool"),
+                ("Settings", "web-settings"),
+                ("Servers", "10.1.1.4, 10.1.1.5 (unhealthy)"),
+                ("Probe log", CONNECT_LOG),
+            ],
+        ),
+        (
+            "BACKEND_CONNECT_FAILED",
+            "connect_failed",
+            [
+                ("Servers", "10.1.1.4, 10.1.1.5 (unhealthy)"),
+                ("Port", "8080"),
+                ("Probe log", CONNECT_LOG),
+                ("Settings", "web-settings"),
+            ],
+        ),
+        (
+            "PROBE_STATUS_MISMATCH",
+            {
+                "servers": [
+                    {
+                        "pool": "web-pool",
+                        "settings": "web-settings",
+                        "address": "10.1.1.4",
+                        "health": "unhealthy",
+                        "healthProbeLog": "Status code mismatch. Expected:200-399 Received:404",
+                    },
+                ],
+                "expected": ["200-399"],
+                "received": "404",
+                "receivedCodes": ["404"],
+            },
+            [
+                ("Servers", "10.1.1.4 (unhealthy)"),
+                ("Status", "received 404, expected 200-399"),
+                ("Probe log", "Status code mismatch. Expected:200-399 Received:404"),
+                ("Settings", "web-settings"),
+            ],
+        ),
+        (
+            "REQUEST_TIMEOUT_TOO_LOW",
+            {
+                "settings": "web-settings",
+                "metric": "BackendLastByteResponseTime",
+                "aggregation": "maximum",
+                "observedMs": 25100.0,
+                "requestTimeoutSeconds": 20,
+                "ratio": 1.255,
+                "threshold": 0.8,
+                "pools": [],
+            },
+            [
+                ("Settings", "web-settings"),
+                ("Observed vs limit", "25.1 s against the 20 s request time-out (125%)"),
+                ("Metric", "BackendLastByteResponseTime (maximum); flagged from 80% of the time-out"),
+            ],
+        ),
+        (
+            "UDR_DIVERTS_BACKEND_TRAFFIC",
+            {
+                "routeTable": f"{RG}/routeTables/rt-agw",
+                "route": "drop-backend",
+                "addressPrefix": "10.1.1.0/24",
+                "nextHopType": "None",
+                "nextHopIpAddress": None,
+                "source": "User",
+                "backends": [
+                    {"address": "10.1.1.4", "pool": "web-pool"},
+                    {"address": "10.1.1.5", "pool": "web-pool"},
+                ],
+                "backendsHealthy": False,
+            },
+            [
+                ("Route table", "rt-agw"),
+                ("Route", "drop-backend (10.1.1.0/24)"),
+                ("Next hop", "None"),
+                ("Backends", "10.1.1.4, 10.1.1.5"),
+            ],
+        ),
+        (
+            "GATEWAY_NOT_RUNNING",
+            {"operationalState": "Stopped", "provisioningState": "Succeeded"},
+            [("State", "Stopped (provisioning Succeeded)")],
+        ),
+        (
+            "A_CODE_NOBODY_KNOWS",  # any other code: the first items, readable
+            {
+                "dnsServers": ["10.0.0.4"],
+                "nested": {"a": 1, "b": [1, 2]},
+                "rows": [{"address": "1.2.3.4", "port": 80}],
+                "ok": True,
+            },
+            [
+                ("DNS servers", "10.0.0.4"),
+                ("Nested", "a 1, b 1, 2"),
+                ("Rows", "address 1.2.3.4, port 80"),
+                ("Ok", "yes"),
+            ],
+        ),
+    ],
+)
+def test_evidence_is_a_few_readable_facts(code: str, evidence: dict | str, facts: list, kit) -> None:
+    if isinstance(evidence, str):  # a finding as its check words it (conftest)
+        evidence = getattr(kit, evidence)().evidence
+    line = build_message(
+        GATEWAY_ID, incident_id="i", findings=[Finding(code, Severity.CRITICAL, "t", GATEWAY_ID, evidence)]
+    ).findings[0]
+    assert list(line.evidence) == facts
+
+
+def test_evidence_in_another_shape_still_reads_and_many_items_are_counted() -> None:
+    # A known code with evidence the recipe does not know: its items, readable.
+    assert evidence_facts("NSG_BLOCKS_INFRA_PORTS", {"priority": 100}) == (("Priority", "100"),)
+    many = evidence_facts("X", {f"k{n}": "v" for n in range(9)})
+    assert many == (("K0", "v"), ("K1", "v"), ("K2", "v"), ("…", "6 more evidence items not shown"))
+    assert evidence_facts("X", {}) == () and evidence_facts("X", {"empty": "", "none": None}) == ()
+
+
+json_text = st.text(alphabet="abc -_.:/0123456789", max_size=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | json_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(json_text, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    st.sampled_from([*_KNOWN_CODES, "NOT_A_CODE"]),
+    st.dictionaries(st.sampled_from(_EVIDENCE_KEYS) | json_text, json_values, max_size=8),
+)
+def test_any_evidence_becomes_at_most_four_facts_without_json(code: str, evidence: dict) -> None:
+    facts = evidence_facts(code, evidence)
+    assert len(facts) <= 4
+    for label, value in facts:
+        assert not set("{}[]\"'") & set(label + value), (label, value)
+        assert len(value) <= 400

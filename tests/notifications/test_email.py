@@ -58,7 +58,7 @@ def test_both_parts_carry_every_title_command_and_unrun_check(message, findings)
     assert parsed.get_content_type() == "multipart/alternative"
     assert parsed["Subject"] == message.subject
     assert parsed["Subject"].startswith(
-        "[CRITICAL] agw-contoso: 3 causes of 502s — NSG blocks infrastructure ports"
+        "[CRITICAL] agw-contoso: 2 causes of 502s — NSG blocks infrastructure ports"
     )
     assert parsed["To"] == "oncall@contoso.com, net@contoso.com"
     assert parsed["X-AppGW-Doctor-Incident"] == "inc-20261123-1027"
@@ -235,6 +235,30 @@ def test_a_huge_report_stays_a_deliverable_email_and_says_what_was_cut() -> None
     for text in (plain, visible):
         assert re.search(r"\d+ more findings not shown, to keep this email deliverable \(", text)
         assert "recorded with incident inc-big" in text
-        assert "20 more evidence items not shown" in text
+        assert "57 more evidence items not shown" in text  # 3 of 60 shown, the rest counted
         assert "[cut; 20,011 characters in all]" in text
         assert message.findings[0].title in text  # the worst finding is always shown
+
+
+def test_the_email_leads_with_the_root_cause_and_reads_its_evidence_as_facts(kit) -> None:
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="inc-1",
+        findings=[kit.unhealthy_pool(), kit.connect_failed(), kit.nsg_blocks_backend()],
+    )
+    built = build_email(message, sender="a@b", recipients=["c@d"])
+    parsed, plain, visible = parts(built.as_bytes())
+    subject = " ".join(parsed["Subject"].split())  # as folded: the fold before "—" reads as two spaces
+    assert subject.startswith("[CRITICAL] agw-contoso: scheduled check: 2 causes of 502s — NSG nsg-backend")
+    assert "FINDINGS (2 causes, 1 symptom)" in plain and "Findings (2 causes, 1 symptom)" in visible
+    order = [plain.index(f"{n}. [CRITICAL] ") for n in (1, 2, 3)]
+    assert order == sorted(order)
+    first = plain[order[0] : order[1]]
+    assert "NSG_BLOCKS_BACKEND (cause)" in first
+    assert "     Rule: DenyAppGateway (priority 100)\n" in first
+    assert "     Blocked: 10.1.1.4:8080, 10.1.1.5:8080\n" in first
+    assert "ALL_BACKENDS_UNHEALTHY (symptom)" in plain[order[2] :]
+    assert "     Probe log: Application Gateway could not connect to the backend." in plain
+    assert "Rule DenyAppGateway (priority 100) Blocked 10.1.1.4:8080, 10.1.1.5:8080" in visible  # table rows
+    for text in (plain, visible):
+        assert "{" not in text and '"address"' not in text  # facts, not JSON

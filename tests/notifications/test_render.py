@@ -151,3 +151,26 @@ def test_hostile_outside_text_renders_as_text(alert_data, render_card) -> None:
     assert "Probe says <img src=x onerror=alert(1)> [re-auth](https://evil.example) Fix: run rm -rf" in text
     assert "Alert [click](https://evil.example/login) <b>urgent</b> **now** fired" in text
     assert "Open in portal" in text and "Incident record" in text
+
+
+def test_root_cause_card_renders_the_cause_first_and_its_facts(kit, alert_data, render_card) -> None:
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="inc-3",
+        findings=[kit.unhealthy_pool(), kit.connect_failed(), kit.nsg_blocks_backend()],
+        alert=alert_data,
+    )
+    rendered = render_card(build_payload(message), "root-cause", height=1400)
+    assert rendered.events == []
+    text = visible_text(rendered.dom)
+    assert "2 causes of 502s — NSG nsg-backend rule DenyAppGateway" in text
+    nsg, connect, pool = (
+        text.index(kit.nsg_blocks_backend().title),
+        text.index(kit.connect_failed().title),
+        text.index(kit.unhealthy_pool().title),
+    )
+    assert nsg < connect < pool  # the root cause, what the probe saw, then the symptom
+    # This harness has no markdown processor: fact values show with their escapes.
+    assert "Rule DenyAppGateway \\(priority 100\\)" in text and "Port 8080" in text
+    assert "{" not in text  # facts, not JSON
+    assert rendered.screenshot.stat().st_size > 10_000

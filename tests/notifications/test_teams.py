@@ -272,3 +272,36 @@ def test_the_card_separates_checks_that_did_not_apply_and_says_why_a_diagnosis_f
     card_validator.validate(failed)
     assert "Could not diagnose the gateway" in texts(failed) and "HttpResponseError: 403" in texts(failed)
     assert "No cause found" not in texts(failed)
+
+
+def test_the_card_leads_with_the_root_cause_and_shows_its_evidence_as_facts(kit, card_validator) -> None:
+    message = build_message(
+        GATEWAY_ID, incident_id="i", findings=[kit.unhealthy_pool(), kit.nsg_blocks_backend()]
+    )
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    header_runs = [run["text"] for block in card["body"][0]["items"] for run in block["inlines"]]
+    assert header_runs[2] == f"scheduled check: 1 cause of 502s — {kit.nsg_blocks_backend().title}"
+    blocks = [item for item in card["body"] if item.get("type") == "Container" and item.get("separator")]
+    first, second = (texts(block) for block in blocks)
+    assert kit.nsg_blocks_backend().title in first and kit.unhealthy_pool().title in second
+    assert any(text.endswith("· NSG_BLOCKS_BACKEND · cause") for text in first)
+    assert any(text.endswith("· ALL_BACKENDS_UNHEALTHY · symptom") for text in second)
+    [facts] = [item["facts"] for item in blocks[0]["items"] if item["type"] == "FactSet"]
+    # Fact titles and values are markdown in Teams: escaped as every outside text there.
+    assert facts == [
+        {"title": "NSG", "value": "nsg\\-backend"},
+        {"title": "Rule", "value": "DenyAppGateway \\(priority 100\\)"},
+        {"title": "Blocked", "value": "10\\.1.1.4:8080, 10.1.1.5:8080"},  # not an ordered list
+        {"title": "Traffic", "value": "Inbound from 10.1.0.0/24"},
+    ]
+    assert not any("{" in text or '"address"' in text for text in first + second)  # no JSON
+    assert "Findings (1 cause, 1 symptom)" in texts(card)
+
+
+def test_a_card_with_only_symptoms_says_no_cause_was_found(kit, card_validator) -> None:
+    message = build_message(GATEWAY_ID, incident_id="i", findings=[kit.unhealthy_pool()])
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    assert card["fallbackText"].endswith("no cause found — see the probe log")
+    assert "Findings (1 symptom)" in texts(card)
