@@ -13,12 +13,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.sdk_values import folded, wire
-from netrules.probe_log import ProbeLogKind, classify_probe_log, parse_status_mismatch, probe_log_message
+from netrules.probe_log import (
+    KIND_LABELS,
+    WORDINGS,
+    ProbeLogKind,
+    Wording,
+    classify_probe_log,
+    parse_status_mismatch,
+    probe_log_message,
+)
 
 __all__ = [
     "DEFAULT_STATUS_CODES",
+    "KIND_LABELS",
+    "WORDINGS",
     "ProbeLogKind",
     "ProbeSpec",
+    "Wording",
     "classify_probe_log",
     "effective_probe",
     "health_state",

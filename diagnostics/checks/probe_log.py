@@ -16,9 +16,13 @@ from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, listed
 from diagnostics.snapshot import Snapshot, key
 from model.findings import Finding, Fix, Severity
-from netrules.probes import ProbeLogKind, classify_probe_log, parse_status_mismatch
+from netrules.probes import KIND_LABELS, ProbeLogKind, classify_probe_log, parse_status_mismatch
 
 DEFAULT_PROBE_TIMEOUT = 30
+MESSAGE_LIMIT = 1000  # characters of an unrecognised message quoted in evidence
+TITLE_QUOTE_LIMIT = 120
+# Kinds no check turns into a root cause: an Unhealthy server with one of these is unexplained.
+UNDIAGNOSED = frozenset({ProbeLogKind.OTHER, ProbeLogKind.PROXY_PROTOCOL})
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,15 @@ LOG_CODES: dict[ProbeLogKind, LogCode] = {
     ),
 }
 
+UNRECOGNISED = LogCode(
+    "PROBE_LOG_UNRECOGNISED",
+    Severity.WARNING,
+    False,
+    "Probe log of {servers} ({subject}) is not a failure the checks recognise: {quote}",
+    "Read the probe log quoted in the evidence (Azure rewords these messages over time) and fix what it "
+    "names; the diagnosis could not tell the cause.",
+)
+
 
 def effective_probe(snapshot: Snapshot, settings_id: str) -> Any:
     """The custom probe the settings use, or None for the default probe."""
@@ -131,7 +144,10 @@ def _group_servers(snapshot: Snapshot) -> list[LogGroup]:
     groups: dict[tuple[str, str], LogGroup] = {}
     for (pool_id, settings_id), servers in pairs.items():
         for address, state, log in servers:
-            spec = LOG_CODES.get(classify_probe_log(log))
+            kind = classify_probe_log(log)
+            spec = LOG_CODES.get(kind)
+            if spec is None and kind in UNDIAGNOSED and state == "unhealthy":
+                spec = UNRECOGNISED
             if spec is None:
                 continue
             resource, subject = _subject(snapshot, settings_id, spec.blames_probe)
@@ -150,8 +166,44 @@ def _group_servers(snapshot: Snapshot) -> list[LogGroup]:
     return list(groups.values())
 
 
+def _quoted(message: str, limit: int) -> str:
+    """`message` verbatim, cut at `limit` characters (marked with an ellipsis)."""
+    return message if len(message) <= limit else message[:limit] + "\u2026"
+
+
+def _unrecognised_finding(group: LogGroup) -> Finding:
+    spec = group.spec
+    servers = []
+    for server in group.servers:
+        message = server.pop("healthProbeLog")
+        kind = classify_probe_log(message)
+        servers.append(
+            server
+            | {
+                "healthProbeLog": _quoted(message, MESSAGE_LIMIT),
+                "healthProbeLogTruncated": len(message) > MESSAGE_LIMIT,
+                "recognisedAs": None if kind is ProbeLogKind.OTHER else KIND_LABELS[kind],
+            }
+        )
+    first = servers[0]["healthProbeLog"]
+    quote = f"\u201c{_quoted(first, TITLE_QUOTE_LIMIT)}\u201d" if first else "(empty probe log)"
+    title = spec.what.format(
+        subject=group.subject, servers=listed(s["address"] for s in servers), quote=quote
+    )
+    return Finding(
+        code=spec.code,
+        severity=spec.severity,
+        title=title,
+        resource=group.resource,
+        evidence={"servers": servers, "messages": sorted({s["healthProbeLog"] for s in servers})},
+        fix=Fix(summary=spec.fix),
+    )
+
+
 def _finding(snapshot: Snapshot, group: LogGroup) -> Finding:
     spec = group.spec
+    if spec is UNRECOGNISED:
+        return _unrecognised_finding(group)
     details = _details(snapshot, group.settings_id, [s["healthProbeLog"] for s in group.servers])
     title = spec.what.format(
         subject=group.subject,
@@ -186,6 +238,6 @@ def probe_log_findings(snapshot: Snapshot) -> list[Finding]:
 
 CHECK = Check(
     name="probe-log",
-    codes=tuple(spec.code for spec in LOG_CODES.values()),
+    codes=(*(spec.code for spec in LOG_CODES.values()), UNRECOGNISED.code),
     run=probe_log_findings,
 )

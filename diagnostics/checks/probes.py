@@ -24,7 +24,7 @@ from diagnostics.checks.base import Check, NotApplicable, gateway_cli
 from diagnostics.snapshot import Snapshot, key
 from model.findings import Finding, Fix, Severity
 from model.plans import ProbeReattach
-from netrules.probes import ProbeLogKind, classify_probe_log, probe_problems
+from netrules.probes import KIND_LABELS, ProbeLogKind, classify_probe_log, probe_problems
 
 # Probe-log failures a different probe definition (path, host, match, time-out) can cure.
 PROBE_CAUSED = frozenset(
@@ -116,10 +116,11 @@ def default_probe_failing(snapshot: Snapshot) -> list[Finding]:
             "probeDefinitionCanCure": bool(probe_caused),
         }
         if not probe_caused:
+            said = sorted({KIND_LABELS[classify_probe_log(s["healthProbeLog"])] for s in unhealthy_servers})
             fix = Fix(
                 summary=f"The servers of settings {settings.name} fail before the probe's path or host "
-                "matters (they cannot be reached); fix that first — the other findings say why — then "
-                "check that the default probe suits the backend."
+                f"matters (their probe logs say: {'; '.join(said)}); fix that first, then check that "
+                "the default probe suits the backend."
             )
         elif len(candidates) == 1:
             fix = Fix(

@@ -103,3 +103,41 @@ def test_without_health_there_is_no_log_to_read(kit):
     gateway_health["backendAddressPools"] = []
     with pytest.raises(NotApplicable):
         CHECK.run(kit.snapshot(world))
+
+
+UNRECOGNISED_LOG = "The backend server closed the connection during the TLS handshake (error 0x80090326)."
+
+
+def test_unrecognised_log_on_unhealthy_servers_is_a_warning_quoting_it(kit):
+    world = kit.healthy_world()
+    kit.set_health(world, "Down", UNRECOGNISED_LOG)
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert (finding.code, finding.severity) == ("PROBE_LOG_UNRECOGNISED", Severity.WARNING)
+    assert finding.resource.endswith(SETTINGS)
+    assert finding.evidence["messages"] == [UNRECOGNISED_LOG]
+    assert [s["healthProbeLog"] for s in finding.evidence["servers"]] == [UNRECOGNISED_LOG] * 2
+    assert UNRECOGNISED_LOG in finding.title
+
+
+def test_long_unrecognised_log_is_quoted_up_to_a_bound(kit):
+    world = kit.healthy_world()
+    kit.set_health(world, "Unhealthy", "x" * 5000)
+    [finding] = CHECK.run(kit.snapshot(world))
+    server = finding.evidence["servers"][0]
+    assert server["healthProbeLog"].startswith("x" * 1000) and len(server["healthProbeLog"]) == 1001
+    assert server["healthProbeLogTruncated"] is True
+    assert len(finding.title) < 300
+
+
+def test_unrecognised_log_on_healthy_servers_is_not_reported(kit):
+    world = kit.healthy_world()
+    kit.set_health(world, "Healthy", UNRECOGNISED_LOG)
+    assert CHECK.run(kit.snapshot(world)) == []
+
+
+def test_proxy_protocol_log_is_reported_as_undiagnosed(kit):
+    world = kit.healthy_world()
+    kit.set_health(world, "Unhealthy", probe_log_message(ProbeLogKind.PROXY_PROTOCOL))
+    [finding] = CHECK.run(kit.snapshot(world))
+    assert finding.code == "PROBE_LOG_UNRECOGNISED"
+    assert finding.evidence["servers"][0]["recognisedAs"] == "backend rejects the Proxy protocol header"

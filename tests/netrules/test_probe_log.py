@@ -213,3 +213,160 @@ def test_exact_wordings():
 def test_bad_details_raise(kind, details, message):
     with pytest.raises(ValueError, match=message):
         probe_log_message(kind, **details)
+
+
+# --- the wording table ---
+
+from netrules.probes import WORDINGS  # noqa: E402
+
+# Realistic values for the placeholders Azure fills in.
+FILLED = {
+    "status": "200",
+    "expected": "200-399",
+    "received": "401",
+    "body": '"status":"ok"',
+    "errorCode": "20",
+}
+
+
+def filled(wording):
+    return wording.text.format(**{name: FILLED[name] for name in wording.placeholders})
+
+
+@pytest.mark.parametrize("wording", WORDINGS, ids=lambda w: f"{w.kind.name}:{w.text[:50]}")
+def test_every_table_wording_classifies_as_its_kind(wording):
+    assert wording.source
+    assert classify_probe_log(filled(wording)) is wording.kind
+    # Tolerant of case, spacing, typographic quotes and a missing final period.
+    loose = " ".join(filled(wording).upper().split()).rstrip(".").replace("'", "\u2019")
+    assert classify_probe_log(loose) is wording.kind
+
+
+@pytest.mark.parametrize("wording", WORDINGS, ids=lambda w: f"{w.kind.name}:{w.text[:50]}")
+def test_every_key_names_the_failure_specifically(wording):
+    # A key is a sentence, not a catch-all: enough literal words, and it matches no wording of another kind.
+    literal = [w for w in wording.match_key.split() if not w.startswith("{")]
+    assert len(literal) >= 4, wording.match_key
+    for other in WORDINGS:
+        if other.kind is not wording.kind:
+            assert classify_probe_log(filled(other)) is not wording.kind or other.kind is wording.kind
+
+
+def test_table_texts_are_unique_and_every_kind_but_other_has_one():
+    texts = [w.text for w in WORDINGS]
+    assert len(texts) == len(set(texts))
+    assert {w.kind for w in WORDINGS} == set(K) - {K.OTHER}
+
+
+def test_every_emitted_message_is_a_table_wording():
+    texts = {filled(w).replace("**", "") for w in WORDINGS}
+    for kind in K:
+        if kind is K.OTHER:
+            continue
+        details = {"received": 401} if kind is K.STATUS_MISMATCH else {}
+        details |= {"body": '"status":"ok"'} if kind is K.BODY_MISMATCH else {}
+        assert probe_log_message(kind, **details) in texts, kind
+
+
+# Full messages as Azure returns them (REST API / portal), with real values filled in.
+REAL_MESSAGES = [
+    (
+        "Time taken by the backend to respond to application gateway's health probe is more than the "
+        "time-out threshold in the probe configuration. Either increase the time-out threshold in the probe "
+        "configuration or resolve the backend issues. Note: for default probe, the http timeout is 30s. To "
+        "learn more visit - https://aka.ms/ProbeTimeOut.",
+        K.PROBE_TIMEOUT,
+    ),
+    (
+        "Received invalid status code: 401 in the backend server\u2019s HTTP response. As per the health "
+        "probe configuration, 200-399 is the acceptable status code. Either modify probe configuration or "
+        "resolve backend issues. Learn more",
+        K.STATUS_MISMATCH,
+    ),
+    (
+        "Status code of the backend's HTTP response did not match the probe setting. Expected:{200-399} "
+        "Received:{503}.",
+        K.STATUS_MISMATCH,
+    ),
+    ("Probe status code mismatch: Received 403", K.STATUS_MISMATCH),
+    (
+        "Cannot connect to backend server. Check whether any NSG/UDR/Firewall is blocking access to the "
+        "server. Check if application is running on correct port. To learn more visit - "
+        "https://aka.ms/servernotreachable.",
+        K.CONNECT,
+    ),
+    (
+        "The Common Name (CN) of the backend server certificate does not match the host header entered in "
+        "the health probe configuration (v2 SKU) or the FQDN in the backend pool (v1 SKU). Verify if the "
+        "hostname matches with the CN of the backend server certificate. To learn more visit - "
+        "https://aka.ms/backendcertcnmismatch.",
+        K.CN_MISMATCH,
+    ),
+    (
+        "(For V1) The Common Name (CN) of the backend certificate doesn\u2019t match.",
+        K.CN_MISMATCH,
+    ),
+    (
+        "Backend server certificate is not whitelisted with Application Gateway. Make sure that the "
+        "certificate uploaded to Application Gateway matches with the certificate configured in your backend "
+        "server. To learn more visit - https://aka.ms/authcertificatemismatch",
+        K.CHAIN,
+    ),
+    (
+        "The validity of the backend certificate could not be verified. To find out the reason, check "
+        "OpenSSL diagnostics for the message associated with error code 20",
+        K.CHAIN,
+    ),
+    (
+        'Backend certificate is invalid. Current date isn\'t within the "Valid from" and "Valid to" date '
+        "range on the certificate.",
+        K.CERT_EXPIRED,
+    ),
+    (
+        "Body of the backend's HTTP response did not match the probe setting. Received response body doesn't "
+        'contain "status":"ok".',
+        K.BODY_MISMATCH,
+    ),
+    (
+        "Application Gateway could not create a probe for this backend. This usually happens when the FQDN "
+        "of the backend is not entered correctly.",
+        K.DNS,
+    ),
+    (
+        "The backend health status could not be retrieved. This happens when an NSG/UDR/Firewall on the "
+        "application gateway subnet is blocking traffic on ports 65503-65534 (v1 SKU) and ports 65200-65535 "
+        "(v2 SKU). This error can also occur if the FQDN configured in the backend pool could not be "
+        "resolved to an IP address. To learn more visit - https://aka.ms/UnknownBackendHealth.",
+        K.UNKNOWN,
+    ),
+    (
+        "Verify that the backend server is set up to accept the Proxy protocol header sent by the probes.",
+        K.PROXY_PROTOCOL,
+    ),
+]
+
+
+@pytest.mark.parametrize("text, kind", REAL_MESSAGES)
+def test_real_full_messages(text, kind):
+    assert classify_probe_log(text) is kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The backend server closed the connection during the TLS handshake (error 0x80090326).",
+        "The certificate was not found.",  # a fragment shared by many wordings names no failure by itself
+        "Backend certificate is invalid.",
+        "Success.",
+        "Received response body",
+        "The Common Name (CN) of the backend",
+        "Unable to resolve",
+    ],
+)
+def test_partial_or_unknown_wordings_are_not_guessed(text):
+    assert classify_probe_log(text) is K.OTHER
+
+
+def test_status_details_from_table_wordings():
+    assert parse_status_mismatch("Probe status code mismatch: Received 403") == (None, "403")
+    assert parse_status_mismatch(REAL_MESSAGES[1][0]) == (["200-399"], "401")
