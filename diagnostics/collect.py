@@ -24,9 +24,12 @@ have filled ("nsgs", "backend_health", ...), with the one-line reason.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import re
 import threading
+import types
+import typing
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -39,18 +42,23 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
+from azure.mgmt.network import models as net
 
 from core.arm import Arm, ArmCallFailed
 from core.arm_ids import gateway_names, name_of, parent_id, parse
 from core.iso8601 import format_time
 from diagnostics.snapshot import (
     AZURE_DNS,
+    MALFORMED,
     Snapshot,
     backend_members,
     by_id,
     custom_dns_servers,
+    is_model,
     key,
+    models,
     peered_vnet_holding,
+    ref_id,
     subnet_containing,
 )
 
@@ -109,6 +117,109 @@ class NicLookup:
 
 class GatewayUnavailable(ArmCallFailed):
     """The gateway itself could not be read: nothing can be diagnosed."""
+
+
+# --- shape problems: what ARM would never return, kept by the SDK's lenient deserialization ---
+
+MAX_SHAPE_PROBLEMS = 20
+
+
+_FIELD_TYPES: dict[str, dict[str, Any]] = {}
+
+
+def _field_types(cls: Any) -> dict[str, Any]:
+    """Attribute -> declared type of an SDK model class's REST fields."""
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if name not in _FIELD_TYPES:
+        try:
+            hints = typing.get_type_hints(cls, localns={"_models": net})
+        except Exception:  # an annotation we cannot resolve: that class is not checked
+            hints = {}
+        fields = getattr(cls, "_attr_to_rest_field", {})
+        _FIELD_TYPES[name] = {attr: hint for attr, hint in hints.items() if attr in fields}
+    return _FIELD_TYPES[name]
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _expected(annotation: Any) -> tuple[Any, ...]:
+    """The non-None alternatives of a (possibly Optional/Union) annotation."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return tuple(a for a in typing.get_args(annotation) if a is not type(None))
+    return (annotation,)
+
+
+def _fits(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (list, dict):
+        return isinstance(value, origin)
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return isinstance(value, (str, enum.Enum))
+        if annotation is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if annotation is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, annotation)
+    return True  # a form we do not judge
+
+
+def _item_name(item: Any, index: int) -> str:
+    name = getattr(item, "name", None) if is_model(item) else None
+    return f"[{name}]" if isinstance(name, str) and name else f"[{index}]"
+
+
+def shape_problems(model: Any, path: str, found: list[str] | None = None, depth: int = 0) -> list[str]:
+    """Where an SDK model holds what its declared types do not allow (a bare string where an object
+    is expected, a string where a number is, an object where a list is...), as `path: problem`.
+
+    Unknown enum values are not problems (Azure adds values; checks compare wire spellings)."""
+    found = [] if found is None else found
+    if depth > 12 or not is_model(model):
+        return found
+    for name, annotation in _field_types(type(model)).items():
+        try:
+            value = getattr(model, name)
+        except Exception as error:  # the SDK could not even hand the value back
+            found.append(f"{path}.{name}: unreadable ({type(error).__name__})")
+            continue
+        if value is None:
+            continue
+        where = path if name == "properties" else f"{path}.{name}"
+        alternatives = _expected(annotation)
+        if not any(_fits(value, a) for a in alternatives):
+            wanted = " or ".join(getattr(a, "__name__", str(a)) for a in alternatives)
+            found.append(f"{where}: {_describe(value)} where {wanted} is expected")
+            continue
+        for alternative in alternatives:
+            if typing.get_origin(alternative) is list and isinstance(value, list):
+                (element,) = typing.get_args(alternative) or (Any,)
+                for index, item in enumerate(value):
+                    at = f"{where}{_item_name(item, index)}"
+                    if item is None or not _fits(item, element):
+                        wanted = getattr(element, "__name__", str(element))
+                        found.append(f"{at}: {_describe(item)} where {wanted} is expected")
+                    elif is_model(item):
+                        shape_problems(item, at, found, depth + 1)
+                    elif hasattr(type(item), "_attr_to_rest_field"):
+                        found.append(f"{at}: its properties could not be read as {type(item).__name__}")
+            elif isinstance(alternative, type) and isinstance(value, alternative):
+                if is_model(value):
+                    shape_problems(value, where, found, depth + 1)
+                elif hasattr(type(value), "_attr_to_rest_field"):
+                    found.append(f"{where}: its properties could not be read as {alternative.__name__}")
+    return found
+
+
+def _summary(problems: list[str]) -> str:
+    shown = "; ".join(problems[:MAX_SHAPE_PROBLEMS])
+    more = len(problems) - MAX_SHAPE_PROBLEMS
+    return f"{shown}; and {more} more" if more > 0 else shown
 
 
 def timespan(start: datetime, end: datetime) -> str:
@@ -219,7 +330,9 @@ class _Collector:
         self.resolve_dns = resolve_dns
         self.graph = _Graph(workers)
         self.subscription = parse(gateway.id)["subscription"]
-        subnet_id = next((c.subnet.id for c in gateway.gateway_ip_configurations or [] if c.subnet), None)
+        subnet_id = next(
+            (ref_id(c.subnet) for c in models(gateway.gateway_ip_configurations) if ref_id(c.subnet)), None
+        )
         self.gateway_subnet_id = subnet_id
         self.gateway_vnet_id = parent_id(subnet_id) if subnet_id else None
         self.dns_task: Future[Any] | None = None
@@ -248,6 +361,17 @@ class _Collector:
 
     def nsg(self, nsg_id: str) -> Future[Any]:
         return self._get("nsg", nsg_id, self.network.network_security_groups.get)
+
+    def nsg_of(self, reference: Any) -> None:
+        """Fetch the NSG a reference names, if it names one."""
+        nsg_id = ref_id(reference)
+        if nsg_id:
+            self.nsg(nsg_id)
+
+    def route_table_of(self, reference: Any) -> None:
+        route_table_id = ref_id(reference)
+        if route_table_id:
+            self.route_table(route_table_id)
 
     def route_table(self, route_table_id: str) -> Future[Any]:
         return self._get("route_table", route_table_id, self.network.route_tables.get)
@@ -321,10 +445,8 @@ class _Collector:
             return
         subnet = by_id(vnet.subnets, self.gateway_subnet_id)
         if subnet is not None:
-            if subnet.network_security_group and subnet.network_security_group.id:
-                self.nsg(subnet.network_security_group.id)
-            if subnet.route_table and subnet.route_table.id:
-                self.route_table(subnet.route_table.id)
+            self.nsg_of(subnet.network_security_group)
+            self.route_table_of(subnet.route_table)
         for address in sorted(
             {m.address for m in backend_members(self.gateway, vnet) if m.address and not m.is_fqdn}
         ):
@@ -334,7 +456,7 @@ class _Collector:
             return
         if custom_dns_servers(vnet):
             if self.resolve_dns:  # custom servers are reachable only from inside (or joined to) the VNet
-                servers = list(vnet.dhcp_options.dns_servers or [])
+                servers = custom_dns_servers(vnet)
                 self.dns_task = self.graph.link(self._resolve, fqdns, servers)
         elif self.dns_servers is None or AZURE_DNS in self.dns_servers:
             self.dns_task = self.graph.link(self._resolve, fqdns, [AZURE_DNS])
@@ -353,8 +475,8 @@ class _Collector:
         vnet = _value(self.vnet(self.gateway_vnet_id)) if self.gateway_vnet_id else None
         for ip in sorted({ip for ips in answers.values() for ip in ips or []}):
             subnet = by_id(vnet.subnets, subnet_containing(vnet, ip)) if vnet is not None else None
-            if subnet is not None and subnet.network_security_group and subnet.network_security_group.id:
-                self.nsg(subnet.network_security_group.id)
+            if subnet is not None:
+                self.nsg_of(subnet.network_security_group)
         return answers
 
     def _ip_member(self, address: str, vnet: Any) -> NicLookup:
@@ -376,13 +498,12 @@ class _Collector:
             subnet = by_id(remote.subnets, subnet_containing(remote, address))
             if subnet is None:
                 return NicLookup(address)
-        if subnet.network_security_group and subnet.network_security_group.id:
-            self.nsg(subnet.network_security_group.id)
+        self.nsg_of(subnet.network_security_group)
         return self._nic_holding(address, subnet)
 
     def _nic_holding(self, address: str, subnet: Any) -> NicLookup:
         """The NIC whose IP configuration in `subnet` has `address`, among those the subnet names."""
-        references = [r.id for r in subnet.ip_configurations or [] if r.id]
+        references = [r for r in map(ref_id, models(subnet.ip_configurations)) if r]
         nic_ids = {key(parent_id(r)): parent_id(r) for r in references if _NIC_IP_CONFIGURATION.search(r)}
         unread: list[str] = []
         if len(nic_ids) <= MAX_SUBNET_NIC_GETS:
@@ -399,15 +520,12 @@ class _Collector:
                 listed = _value(fetched)
                 if listed is None:
                     unread.append(f"the NICs of resource group {group} ({_reason(fetched)})")
-                nics += [nic for nic in listed or [] if key(nic.id) in nic_ids]
-        for nic in nics:
-            for ip_configuration in nic.ip_configurations or []:
-                in_subnet = ip_configuration.subnet is not None and key(ip_configuration.subnet.id) == key(
-                    subnet.id
-                )
+                nics += [nic for nic in models(listed) if key(ref_id(nic)) in nic_ids]
+        for nic in models(nics):
+            for ip_configuration in models(nic.ip_configurations):
+                in_subnet = key(ref_id(ip_configuration.subnet)) == key(ref_id(subnet))
                 if in_subnet and ip_configuration.private_ip_address == address:
-                    if nic.network_security_group and nic.network_security_group.id:
-                        self.nsg(nic.network_security_group.id)
+                    self.nsg_of(nic.network_security_group)
                     return NicLookup(address, nic=nic)
         others = [
             r
@@ -416,33 +534,34 @@ class _Collector:
         ]
         if others:
             unread.append(f"{len(others)} scale-set NIC configuration(s)")
+        subnet_name = name_of(ref_id(subnet) or "?")
         if unread:
             return NicLookup(
                 address,
-                unidentified=f"the NIC holding {address} in subnet {name_of(subnet.id)} could not be "
+                unidentified=f"the NIC holding {address} in subnet {subnet_name} could not be "
                 f"identified: {', '.join(unread)} could not be read",
             )
         return NicLookup(address)
 
     def _backend_nic(self, nic_id: str) -> None:
         nic = _value(self.nic(nic_id))
-        if nic is None:
+        if not is_model(nic):
             return
-        if nic.network_security_group and nic.network_security_group.id:
-            self.nsg(nic.network_security_group.id)
-        for ip_configuration in nic.ip_configurations or []:
-            if ip_configuration.subnet is None or not ip_configuration.subnet.id:
+        self.nsg_of(nic.network_security_group)
+        for ip_configuration in models(nic.ip_configurations):
+            subnet_id = ref_id(ip_configuration.subnet)
+            if subnet_id is None:
                 continue
-            subnet = self._subnet_model(ip_configuration.subnet.id)
-            if subnet is not None and subnet.network_security_group and subnet.network_security_group.id:
-                self.nsg(subnet.network_security_group.id)
+            subnet = self._subnet_model(subnet_id)
+            if is_model(subnet):
+                self.nsg_of(subnet.network_security_group)
 
     def _subnet_model(self, subnet_id: str) -> Any:
         """A subnet from its VNet's GET when that is the gateway's VNet, else by a subnet GET."""
         vnet_id = parent_id(subnet_id)
         if self.gateway_vnet_id and key(vnet_id) == key(self.gateway_vnet_id):
             vnet = _value(self.vnet(vnet_id))
-            return by_id(vnet.subnets, subnet_id) if vnet is not None else None
+            return by_id(vnet.subnets, subnet_id) if is_model(vnet) else None
         return _value(self.subnet(subnet_id))
 
     # --- the snapshot ---
@@ -472,7 +591,7 @@ class _Collector:
                 failures["gateway_subnet"] = [f"{name_of(self.gateway_subnet_id)}: not found in its VNet"]
         for lookup in (future.result() for future in self.nic_lookups):
             if lookup.nic is not None:
-                snapshot.nics[key(lookup.nic.id)] = lookup.nic
+                snapshot.nics[key(ref_id(lookup.nic))] = lookup.nic
             if lookup.unidentified:
                 snapshot.unidentified_nics[lookup.address] = lookup.unidentified
         if self.dns_task is not None:
@@ -490,6 +609,9 @@ class _Collector:
                 ]
         for piece, reasons in failures.items():
             snapshot.errors[piece] = "; ".join(reasons)
+        problems = malformed_in(snapshot)
+        if problems:
+            snapshot.errors[MALFORMED] = _summary(problems)
 
     @staticmethod
     def _metric_failures(snapshot: Snapshot, failed: dict[str, str]) -> None:
@@ -505,12 +627,12 @@ class _Collector:
         if kind == "vnet":
             if key(resource_id) == key(self.gateway_vnet_id):
                 snapshot.vnet = value
-            for subnet in value.subnets or []:
-                snapshot.subnets[key(subnet.id)] = subnet
+            for subnet in models(value.subnets):
+                snapshot.subnets[key(ref_id(subnet))] = subnet
         elif kind == "peered_vnet":
             snapshot.peered_vnets[key(resource_id)] = value
-            for subnet in value.subnets or []:
-                snapshot.subnets[key(subnet.id)] = subnet
+            for subnet in models(value.subnets):
+                snapshot.subnets[key(ref_id(subnet))] = subnet
         elif kind == "subnet":
             snapshot.subnets[key(resource_id)] = value
         elif kind == "nsg":
@@ -522,12 +644,33 @@ class _Collector:
         elif kind == "backend_health":
             snapshot.backend_health = value
         elif kind == "effective_routes":
-            snapshot.effective_routes[key(resource_id)] = list(value.value or [])
+            snapshot.effective_routes[key(resource_id)] = models(value.value)
         elif kind == "effective_nsgs":
-            snapshot.effective_nsgs[key(resource_id)] = list(value.value or [])
+            snapshot.effective_nsgs[key(resource_id)] = models(value.value)
         elif kind == "metrics":
             for metric in value.value or []:
-                snapshot.metrics[metric.name.value] = metric
+                name = getattr(getattr(metric, "name", None), "value", None)
+                if isinstance(name, str):
+                    snapshot.metrics[name] = metric
+
+
+def malformed_in(snapshot: Snapshot) -> list[str]:
+    """The shape problems of everything collected, each prefixed with the resource it is in."""
+    pieces: list[tuple[str, Any]] = [(f"gateway {name_of(snapshot.gateway_id)}", snapshot.gateway)]
+    vnets = [snapshot.vnet, *snapshot.peered_vnets.values()]
+    pieces += [(f"VNet {name_of(ref_id(v) or '')}", v) for v in vnets if v is not None]
+    pieces += [(f"NSG {name_of(ref_id(n) or '')}", n) for n in snapshot.nsgs.values()]
+    pieces += [(f"route table {name_of(ref_id(t) or '')}", t) for t in snapshot.route_tables.values()]
+    pieces += [(f"NIC {name_of(ref_id(n) or '')}", n) for n in snapshot.nics.values()]
+    if snapshot.backend_health is not None:
+        pieces.append(("backend health", snapshot.backend_health))
+    problems: list[str] = []
+    for label, model in pieces:
+        if not is_model(model):
+            problems.append(f"{label}: {type(model).__name__}, not an object")
+            continue
+        problems += shape_problems(model, label)
+    return problems
 
 
 def _value(future: Future[Any]) -> Any:

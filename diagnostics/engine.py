@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 
 from diagnostics.checks import CHECKS
 from diagnostics.checks.base import Check, NotApplicable
-from diagnostics.snapshot import MissingData, Snapshot, key
-from model.findings import CheckResult, CheckStatus, Finding
+from diagnostics.snapshot import MALFORMED, MissingData, Snapshot, key
+from model.findings import SYMPTOM_CODES, CheckResult, CheckStatus, Finding
 
 
 def run_check(check: Check, snapshot: Snapshot) -> CheckResult:
@@ -23,9 +23,12 @@ def run_check(check: Check, snapshot: Snapshot) -> CheckResult:
     except NotApplicable as not_applicable:
         return CheckResult(check.name, CheckStatus.SKIPPED, reason=str(not_applicable))
     except Exception as error:  # one broken check must not sink the diagnosis
-        return CheckResult(
-            check.name, CheckStatus.ERROR, reason=f"internal error: {type(error).__name__}: {error}"
-        )
+        failure = f"{type(error).__name__}: {error}"
+        if MALFORMED in snapshot.errors:  # what it tripped over is data ARM would not return
+            return CheckResult(
+                check.name, CheckStatus.ERROR, reason=f"{MALFORMED}: {snapshot.errors[MALFORMED]} ({failure})"
+            )
+        return CheckResult(check.name, CheckStatus.ERROR, reason=f"internal error: {failure}")
     note = getattr(findings, "note", "")
     if findings:
         return CheckResult(check.name, CheckStatus.FAILED, reason=note, findings=tuple(findings))
@@ -39,7 +42,6 @@ def run_checks(snapshot: Snapshot, checks: Sequence[Check] = CHECKS) -> list[Che
 
 # Findings that say *that* backends fail, not why: within a severity they come after the causes, so
 # the first line a person reads at 3 a.m. is the thing to fix.
-SYMPTOM_CODES = frozenset({"ALL_BACKENDS_UNHEALTHY", "BACKEND_HEALTH_UNKNOWN"})
 
 
 def finding_order(finding: Finding) -> tuple[int, bool, str]:

@@ -12,19 +12,48 @@ needs it calls `require(...)`, which raises MissingData, and the engine reports 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from azure.mgmt.network import models as net
 
-from core.arm_ids import parent_id
+from core.arm_ids import name_of, parent_id
 from core.sdk_values import wire
+from netrules.isolation import tagged_network_isolated
 
 
 class MissingData(Exception):
     """A check needs a piece of the snapshot that could not be collected."""
+
+
+# `errors` key under which collection records elements ARM would not return (a bare string where a
+# pool member object belongs, a string where a number belongs...): `<resource>.<path>: <problem>; ...`.
+MALFORMED = "malformed"
+
+
+def is_model(value: Any) -> TypeGuard[Any]:
+    """Whether `value` is an SDK model (the SDK hands back raw JSON values it could not read as one)."""
+    if not (isinstance(value, net.SubResource) or hasattr(type(value), "_attr_to_rest_field")):
+        return False
+    # a `properties` the SDK could not read as its model stays a plain dict, and every flattened
+    # attribute of the element then fails: the element as a whole is malformed
+    try:
+        return not isinstance(getattr(value, "properties", None), dict)
+    except Exception:
+        return False
+
+
+def models(items: Any) -> list[Any]:
+    """The SDK models of an SDK list, skipping malformed elements (a list that is not one: [])."""
+    return [item for item in items if is_model(item)] if isinstance(items, list) else []
+
+
+def ref_id(reference: Any) -> str | None:
+    """The ARM id of a reference (`{"id": ...}`) or of a sub-resource, None when absent or malformed."""
+    value = getattr(reference, "id", None) if is_model(reference) else None
+    return value if isinstance(value, str) and value else None
 
 
 def key(resource_id: str | None) -> str:
@@ -88,11 +117,24 @@ class Snapshot:
         return is_v2_sku(self.gateway.sku)
 
     @property
+    def is_network_isolated(self) -> bool:
+        """A private (network-isolated) v2 gateway: tagged `EnhancedNetworkControl` = `True` (key and
+        value in any case). It needs no GatewayManager inbound rule, no outbound Internet and no
+        Internet default route on its subnet; AzureLoadBalancer inbound and the backend paths it
+        still needs (docs/APPGW_FACTS.md)."""
+        return self.is_v2 and tagged_network_isolated(self.gateway.tags)
+
+    @property
+    def has_public_frontend(self) -> bool:
+        """Whether some frontend IP configuration of the gateway has a public IP address."""
+        return any(ref_id(fe.public_ip_address) for fe in models(self.gateway.frontend_ip_configurations))
+
+    @property
     def gateway_subnet_id(self) -> str | None:
-        for ipc in self.gateway.gateway_ip_configurations or []:
-            if ipc.subnet and ipc.subnet.id:
-                return ipc.subnet.id
-        return None
+        return next(
+            (ref_id(c.subnet) for c in models(self.gateway.gateway_ip_configurations) if ref_id(c.subnet)),
+            None,
+        )
 
     def nsg(self, nsg_id: str | None) -> net.NetworkSecurityGroup | None:
         return self.nsgs.get(key(nsg_id)) if nsg_id else None
@@ -126,28 +168,34 @@ class Snapshot:
         return routing_pairs(self.gateway)
 
     def backend_members(self, pool_id: str | None = None) -> list[BackendMember]:
-        """Pool servers, NIC members resolved to their private IP and subnet through `nics`."""
+        """Pool servers, NIC members resolved to their private IP and subnet through `nics`.
+
+        Raises MissingData when a pool asked about (any, without `pool_id`) has members ARM would
+        not return (e.g. a bare string): its servers are not all known."""
+        bad = malformed_members(self.gateway, pool_id)
+        if bad:
+            raise MissingData(f"backend pool members: {'; '.join(bad)}")
         resolved = []
         for member in backend_members(self.gateway, self.vnet, self.peered_vnets.values()):
             if pool_id is not None and key(member.pool_id) != key(pool_id):
                 continue
             if member.ip_configuration_id:
                 ip_config = self.ip_configuration(member.ip_configuration_id)
-                if ip_config is not None:
+                if is_model(ip_config):
                     member = BackendMember(
                         pool_id=member.pool_id,
-                        address=ip_config.private_ip_address or "",
+                        address=_text(ip_config.private_ip_address),
                         is_fqdn=False,
                         ip_configuration_id=member.ip_configuration_id,
                         nic_id=member.nic_id,
-                        subnet_id=ip_config.subnet.id if ip_config.subnet else None,
+                        subnet_id=ref_id(ip_config.subnet),
                     )
             resolved.append(member)
         return resolved
 
     def ip_configuration(self, ip_configuration_id: str) -> net.NetworkInterfaceIPConfiguration | None:
         nic = self.nics.get(key(parent_id(ip_configuration_id)))
-        return by_id(nic.ip_configurations, ip_configuration_id) if nic is not None else None
+        return by_id(nic.ip_configurations, ip_configuration_id) if is_model(nic) else None
 
 
 # The v1 family: tiers Standard and WAF (sizes Small/Medium/Large). Everything else — Standard_v2,
@@ -169,48 +217,79 @@ AZURE_DNS = "168.63.129.16"
 
 def custom_dns_servers(vnet: net.VirtualNetwork | None) -> list[str]:
     """The DNS servers a VNet sets other than Azure DNS ([] = the VNet resolves through Azure DNS)."""
-    if vnet is None or vnet.dhcp_options is None:
+    if not is_model(vnet) or not is_model(vnet.dhcp_options):
         return []
-    return [s for s in vnet.dhcp_options.dns_servers or [] if s.strip() != AZURE_DNS]
+    servers = vnet.dhcp_options.dns_servers
+    return (
+        [s for s in servers if isinstance(s, str) and s.strip() != AZURE_DNS]
+        if isinstance(servers, list)
+        else []
+    )
 
 
 def by_id(items: list[Any] | None, item_id: str | None) -> Any:
-    """The item of an SDK list whose ARM id is `item_id` (compared as ARM compares ids), or None."""
-    return next((item for item in items or [] if key(item.id) == key(item_id)), None)
+    """The item of an SDK list whose ARM id is `item_id` (compared as ARM compares ids), or None;
+    malformed elements (no readable id) never match."""
+    return next((item for item in models(items) if key(ref_id(item)) == key(item_id) and item_id), None)
 
 
 def routing_pairs(gateway: net.ApplicationGateway) -> list[RoutingPair]:
     """Pool/settings pairs that carry traffic: basic rules, and path rules of URL path maps."""
-    path_maps = {key(m.id): m for m in gateway.url_path_maps or []}
+    path_maps = {key(ref_id(m)): m for m in models(gateway.url_path_maps)}
     pairs: list[RoutingPair] = []
     seen: set[tuple[str, str]] = set()
 
     def add(rule_id: str, pool: Any, settings: Any) -> None:
-        if pool is None or settings is None or not pool.id or not settings.id:
+        pool_id, settings_id = ref_id(pool), ref_id(settings)
+        if pool_id is None or settings_id is None:
             return
-        pair_key = (key(pool.id), key(settings.id))
+        pair_key = (key(pool_id), key(settings_id))
         if pair_key not in seen:
             seen.add(pair_key)
-            pairs.append(RoutingPair(rule_id=rule_id, pool_id=pool.id, settings_id=settings.id))
+            pairs.append(RoutingPair(rule_id=rule_id, pool_id=pool_id, settings_id=settings_id))
 
-    for rule in gateway.request_routing_rules or []:
-        add(rule.id, rule.backend_address_pool, rule.backend_http_settings)
-        if rule.url_path_map is not None:
-            path_map = path_maps.get(key(rule.url_path_map.id))
+    for rule in models(gateway.request_routing_rules):
+        rule_id = ref_id(rule) or ""
+        add(rule_id, rule.backend_address_pool, rule.backend_http_settings)
+        path_map_id = ref_id(rule.url_path_map)
+        if path_map_id is not None:
+            path_map = path_maps.get(key(path_map_id))
             if path_map is None:
                 continue
-            add(rule.id, path_map.default_backend_address_pool, path_map.default_backend_http_settings)
-            for path_rule in path_map.path_rules or []:
-                add(path_rule.id or rule.id, path_rule.backend_address_pool, path_rule.backend_http_settings)
+            add(rule_id, path_map.default_backend_address_pool, path_map.default_backend_http_settings)
+            for path_rule in models(path_map.path_rules):
+                add(
+                    ref_id(path_rule) or rule_id,
+                    path_rule.backend_address_pool,
+                    path_rule.backend_http_settings,
+                )
     return pairs
 
 
-def _is_ip(address: str) -> bool:
+def _is_ip(address: Any) -> bool:
     try:
         ipaddress.ip_address(address)
     except ValueError:
         return False
     return True
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _text(value: Any) -> str:
+    """A string field's value; "" when absent or not a string."""
+    return value if isinstance(value, str) else ""
+
+
+def _network(prefix: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An address prefix as a network; None when it is not one (malformed data)."""
+    try:
+        return ipaddress.ip_network(prefix.strip() if isinstance(prefix, str) else prefix, strict=False)
+    except (ValueError, TypeError):
+        return None
 
 
 def subnet_in(vnets: Iterable[net.VirtualNetwork | None], ip: str) -> str | None:
@@ -220,23 +299,27 @@ def subnet_in(vnets: Iterable[net.VirtualNetwork | None], ip: str) -> str | None
 
 def subnet_containing(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
     """The id of the VNet subnet whose prefix holds `ip` (longest prefix), if any."""
-    if vnet is None or not _is_ip(ip):
+    if not is_model(vnet) or not _is_ip(ip):
         return None
     address = ipaddress.ip_address(ip)
     best: tuple[int, str] | None = None
-    for subnet in vnet.subnets or []:
-        prefixes = list(subnet.address_prefixes or []) + (
-            [subnet.address_prefix] if subnet.address_prefix else []
-        )
+    for subnet in models(vnet.subnets):
+        listed = subnet.address_prefixes if isinstance(subnet.address_prefixes, list) else []
+        prefixes = listed + ([subnet.address_prefix] if subnet.address_prefix else [])
         for prefix in prefixes:
-            network = ipaddress.ip_network(prefix, strict=False)
+            network = _network(prefix)
+            subnet_id = ref_id(subnet)
+            if network is None or subnet_id is None:
+                continue
             if address in network and (best is None or network.prefixlen > best[0]):
-                best = (network.prefixlen, subnet.id)
+                best = (network.prefixlen, subnet_id)
     return best[1] if best else None
 
 
 def _connected(peering: Any) -> bool:
     """A peering that carries traffic: Connected (when the state is given) and VNet access allowed."""
+    if not is_model(peering):
+        return False
     state = wire(peering.peering_state)
     return (not state or state.lower() == "connected") and peering.allow_virtual_network_access is not False
 
@@ -250,7 +333,7 @@ def peering_prefixes(vnet: net.VirtualNetwork | None) -> list[str]:
     A peering with `allowVirtualNetworkAccess: false` is left out of the tag, as Azure does.
     """
     prefixes: dict[str, None] = {}
-    for peering in (vnet.virtual_network_peerings or []) if vnet is not None else []:
+    for peering in models(vnet.virtual_network_peerings) if is_model(vnet) else []:
         if _connected(peering):
             prefixes.update(dict.fromkeys(_remote_prefixes(peering)))
     return list(prefixes)
@@ -258,20 +341,27 @@ def peering_prefixes(vnet: net.VirtualNetwork | None) -> list[str]:
 
 def _remote_prefixes(peering: Any) -> list[str]:
     spaces = (peering.remote_virtual_network_address_space, peering.remote_address_space)
-    return [p.strip() for space in spaces if space is not None for p in space.address_prefixes or []]
+    return [
+        p.strip()
+        for space in spaces
+        if is_model(space) and isinstance(space.address_prefixes, list)
+        for p in space.address_prefixes
+        if isinstance(p, str)
+    ]
 
 
 def peered_vnet_holding(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
     """The id of the connected peered VNet whose address space holds `ip`, if any."""
-    if vnet is None or not _is_ip(ip):
+    if not is_model(vnet) or not _is_ip(ip):
         return None
     address = ipaddress.ip_address(ip)
-    for peering in vnet.virtual_network_peerings or []:
-        remote = peering.remote_virtual_network
-        if not _connected(peering) or remote is None or not remote.id:
+    for peering in models(vnet.virtual_network_peerings):
+        remote_id = ref_id(peering.remote_virtual_network)
+        if not _connected(peering) or remote_id is None:
             continue
-        if any(address in ipaddress.ip_network(p, strict=False) for p in _remote_prefixes(peering)):
-            return remote.id
+        networks = [_network(p) for p in _remote_prefixes(peering)]
+        if any(network is not None and address in network for network in networks):
+            return remote_id
     return None
 
 
@@ -284,9 +374,10 @@ def virtual_network_tag(vnet: net.VirtualNetwork | None) -> list[str]:
 
 def address_space(vnet: net.VirtualNetwork | None) -> list[str]:
     """A VNet's own address prefixes."""
-    if vnet is None or vnet.address_space is None:
+    if not is_model(vnet) or not is_model(vnet.address_space):
         return []
-    return list(vnet.address_space.address_prefixes or [])
+    prefixes = vnet.address_space.address_prefixes
+    return [p for p in prefixes if isinstance(p, str)] if isinstance(prefixes, list) else []
 
 
 def backend_members(
@@ -299,43 +390,76 @@ def backend_members(
     subnet are known only once the NIC is fetched (Snapshot.backend_members resolves them)."""
     vnets = [vnet, *peered]
     members: list[BackendMember] = []
-    for pool in gateway.backend_address_pools or []:
-        for address in pool.backend_addresses or []:
-            if address.ip_address:
+    for pool in models(gateway.backend_address_pools):
+        pool_id = ref_id(pool) or ""
+        for address in models(pool.backend_addresses):
+            ip, fqdn = _text(address.ip_address), _text(address.fqdn)
+            if ip:
                 members.append(
-                    BackendMember(
-                        pool_id=pool.id,
-                        address=address.ip_address,
-                        is_fqdn=False,
-                        subnet_id=subnet_in(vnets, address.ip_address),
-                    )
+                    BackendMember(pool_id=pool_id, address=ip, is_fqdn=False, subnet_id=subnet_in(vnets, ip))
                 )
-            elif address.fqdn:
-                members.append(BackendMember(pool_id=pool.id, address=address.fqdn, is_fqdn=True))
-        for ref in pool.backend_ip_configurations or []:
-            if ref.id:
+            elif fqdn:
+                members.append(BackendMember(pool_id=pool_id, address=fqdn, is_fqdn=True))
+        for ref in models(pool.backend_ip_configurations):
+            ip_configuration_id = ref_id(ref)
+            if ip_configuration_id:
                 members.append(
                     BackendMember(
-                        pool_id=pool.id,
+                        pool_id=pool_id,
                         address="",
                         is_fqdn=False,
-                        ip_configuration_id=ref.id,
-                        nic_id=parent_id(ref.id),
+                        ip_configuration_id=ip_configuration_id,
+                        nic_id=parent_id(ip_configuration_id),
                     )
                 )
     return members
+
+
+def malformed_members(gateway: net.ApplicationGateway, pool_id: str | None = None) -> list[str]:
+    """`pool <name>: <what>` for each member `backend_members` had to skip, in the pools asked about
+    (all without `pool_id`): an element that is not an address object or an IP-configuration
+    reference, or an address with a non-string `ipAddress`/`fqdn`."""
+    found: list[str] = []
+    pools = gateway.backend_address_pools
+    if pools is not None and not isinstance(pools, list):
+        return [f"backendAddressPools is {type(pools).__name__}, not a list"]
+    for index, pool in enumerate(pools or []):
+        if not is_model(pool):
+            raw_id = pool.get("id") if isinstance(pool, Mapping) else None
+            if pool_id is None or (isinstance(raw_id, str) and key(raw_id) == key(pool_id)):
+                label = name_of(raw_id) if isinstance(raw_id, str) else f"[{index}]"
+                found.append(f"pool {label} could not be read: {_short(pool)}")
+            continue
+        if pool_id is not None and key(ref_id(pool)) != key(pool_id):
+            continue
+        name = _text(pool.name) or f"[{index}]"
+        for prop, items in (
+            ("backendAddresses", pool.backend_addresses),
+            ("backendIPConfigurations", pool.backend_ip_configurations),
+        ):
+            if items is not None and not isinstance(items, list):
+                found.append(f"pool {name}: {prop} is {type(items).__name__} {items!r}, not a list")
+                continue
+            for position, item in enumerate(items or []):
+                if not is_model(item):
+                    what = f"{type(item).__name__} {item!r}"
+                    found.append(f"pool {name}: {prop}[{position}] is {what}, not an object")
+                elif prop == "backendAddresses" and not all(
+                    value is None or isinstance(value, str) for value in (item.ip_address, item.fqdn)
+                ):
+                    found.append(f"pool {name}: {prop}[{position}] has a non-string ipAddress/fqdn")
+    return found
 
 
 def iter_health_servers(
     health: net.ApplicationGatewayBackendHealth | None,
 ) -> Iterator[tuple[str, str, net.ApplicationGatewayBackendHealthServer]]:
     """(pool id, settings id, server) for every server in a backend-health result."""
-    if health is None:
+    if not is_model(health):
         return
-    for pool in health.backend_address_pools or []:
-        pool_id = (pool.backend_address_pool.id if pool.backend_address_pool else None) or ""
-        for collection in pool.backend_http_settings_collection or []:
-            settings = collection.backend_http_settings
-            settings_id = (settings.id if settings else None) or ""
-            for server in collection.servers or []:
+    for pool in models(health.backend_address_pools):
+        pool_id = ref_id(pool.backend_address_pool) or ""
+        for collection in models(pool.backend_http_settings_collection):
+            settings_id = ref_id(collection.backend_http_settings) or ""
+            for server in models(collection.servers):
                 yield pool_id, settings_id, server

@@ -7,10 +7,15 @@ member's ``health`` and ``healthProbeLog`` (documented in ``docs/WORLD_FORMAT.md
 
 a. infrastructure: the gateway subnet's NSG must let ``GatewayManager`` (and the Azure
    load balancer) reach the infrastructure ports, and a v2 gateway subnet must not send
-   ``0.0.0.0/0`` anywhere but Internet; otherwise health is ``Unknown``;
+   ``0.0.0.0/0`` anywhere but Internet; otherwise health is ``Unknown``. A private
+   (network-isolated) v2 gateway, tagged ``EnhancedNetworkControl: True``, needs only the
+   Azure load balancer: its health does not depend on GatewayManager, outbound Internet or
+   the default route;
 b. name resolution of FQDN members through the VNet's DNS;
 c. the network path: gateway subnet route and outbound NSG, backend subnet and NIC
-   inbound NSGs, and whether the backend listens on the probe port;
+   inbound NSGs, and whether the backend listens on the probe port. A private gateway
+   with only a private frontend and no NAT gateway on its subnet cannot reach a public
+   address its subnet routes to Internet (nor a name Azure DNS resolves to itself);
 d. TLS (HTTPS probes): host name coverage, validity dates, chain;
 e. response time against the probe timeout;
 f. the status code (and body) against the probe's match conditions.
@@ -41,6 +46,7 @@ from datetime import datetime, timezone
 from azure.mgmt.network import models
 
 from netrules.addresses import parse_port_range
+from netrules.isolation import is_internet_address, tagged_network_isolated
 from netrules.nsg import Flow, evaluate_nsg, evaluate_path
 from netrules.probes import ProbeLogKind, ProbeSpec, effective_probe, probe_log_message, status_matches
 from netrules.routes import select_effective_route
@@ -97,6 +103,7 @@ class Site:
     nsg: dict | None
     routes: list[dict]  # EffectiveRoute JSON of the gateway subnet
     infra_failure: Verdict | None
+    internet_egress: bool = True  # False: a private-frontend-only isolated gateway without NAT
 
 
 @dataclass(frozen=True)
@@ -205,13 +212,39 @@ def port_breakpoints(nsg: dict, low: int, high: int) -> list[int]:
     return sorted(points)
 
 
-def infra_ports_blocked(nsg: dict | None, *, v1: bool, destination: str, vnet: list[str]) -> bool:
-    """Whether the NSG denies GatewayManager or AzureLoadBalancer any port of the infra range."""
+def is_network_isolated(gateway: dict) -> bool:
+    """Whether the gateway is a private (network-isolated) v2 gateway: tagged
+    ``EnhancedNetworkControl: True`` (key and value in any case)."""
+    return not is_v1(gateway) and tagged_network_isolated(gateway.get("tags"))
+
+
+def has_public_frontend(gateway: dict) -> bool:
+    """Whether some frontend IP configuration of the gateway has a public IP address."""
+    return any(
+        _ref(props(frontend).get("publicIPAddress"))
+        for frontend in props(gateway).get("frontendIPConfigurations") or []
+    )
+
+
+INFRA_SOURCES = ("GatewayManager", "AzureLoadBalancer")
+ISOLATED_INFRA_SOURCES = ("AzureLoadBalancer",)
+
+
+def infra_ports_blocked(
+    nsg: dict | None,
+    *,
+    v1: bool,
+    destination: str,
+    vnet: list[str],
+    sources: tuple[str, ...] = INFRA_SOURCES,
+) -> bool:
+    """Whether the NSG denies any of ``sources`` (GatewayManager and AzureLoadBalancer unless
+    told otherwise) any port of the infra range."""
     if nsg is None:
         return False
     low, high = INFRA_PORTS_V1 if v1 else INFRA_PORTS_V2
     model = models.NetworkSecurityGroup(nsg)
-    for source in ("GatewayManager", "AzureLoadBalancer"):
+    for source in sources:
         for port in port_breakpoints(nsg, low, high):
             flow = Flow(
                 direction="Inbound", source=source, destination=destination, port=port, protocol="Tcp"
@@ -259,11 +292,15 @@ def gateway_site(gateway: dict, lookup: Lookup) -> Site:
     nsg = linked(subnet, "networkSecurityGroup", lookup)
     route_table = linked(subnet, "routeTable", lookup)
     vnet_tag = virtual_network_tag(vnet, lookup)
+    isolated = is_network_isolated(gateway)
     failure = None
-    blocked = infra_ports_blocked(nsg, v1=v1, destination=source_ip, vnet=vnet_tag)
-    if blocked or (not v1 and default_route_diverted(route_table)):
+    sources = ISOLATED_INFRA_SOURCES if isolated else INFRA_SOURCES
+    blocked = infra_ports_blocked(nsg, v1=v1, destination=source_ip, vnet=vnet_tag, sources=sources)
+    if blocked or (not v1 and not isolated and default_route_diverted(route_table)):
         failure = Verdict(UNKNOWN, probe_log_message(ProbeLogKind.UNKNOWN))
-    return Site(source_ip, vnet, vnet_tag, nsg, subnet_routes(subnet, vnet, lookup), failure)
+    egress = not isolated or has_public_frontend(gateway) or bool(_ref(subnet_props.get("natGateway")))
+    routes = subnet_routes(subnet, vnet, lookup)
+    return Site(source_ip, vnet, vnet_tag, nsg, routes, failure, internet_egress=egress)
 
 
 # --- the members ---------------------------------------------------------------------
@@ -273,6 +310,8 @@ def pool_members(pool: dict, lookup: Lookup) -> list[Member]:
     """A pool's members: its addresses (FQDN or IP), then its NIC IP configurations."""
     members = []
     for address in props(pool).get("backendAddresses") or []:
+        if not isinstance(address, dict):  # e.g. a bare string: ARM never returns one, nor probes it
+            continue
         value = address.get("fqdn") or address.get("ipAddress")
         if value:
             members.append(Member(value))
@@ -406,12 +445,17 @@ def backend_guard(ip: str, member: Member, site: Site, lookup: Lookup) -> Guard:
 
 def _path_blocked(site: Site, ip: str, member: Member, port: int, lookup: Lookup) -> bool:
     if not _is_ip(ip):
+        if not site.internet_egress:
+            return True  # a name Azure DNS answers for itself: a public endpoint
         outbound = Flow(direction="Outbound", source=site.source_ip, destination="Internet", port=port)
         return not evaluate_path(
             outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=site.vnet_tag
         ).allowed
     route = select_effective_route(ip, [models.EffectiveRoute(r) for r in site.routes])
     if route is None or str(route.next_hop_type).lower() in BLOCKING_NEXT_HOPS:
+        return True
+    to_internet = str(route.next_hop_type).lower() == "internet" and is_internet_address(ip)
+    if to_internet and not site.internet_egress:
         return True
     outbound = Flow(direction="Outbound", source=site.source_ip, destination=ip, port=port)
     gateway_side = evaluate_path(

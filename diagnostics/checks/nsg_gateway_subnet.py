@@ -8,6 +8,10 @@
   plane and certificate revocation checks use (a deny of e.g. SMTP is not a problem).
 Every verdict comes from netrules' first-match evaluation, so a deny shadowed by a
 higher-precedence allow is not a block.
+
+A private (network-isolated) v2 gateway (`Snapshot.is_network_isolated`) needs neither the
+GatewayManager rule nor outbound Internet: those two checks are not applicable there (and so never
+propose a GatewayManager rule); the AzureLoadBalancer allow it still needs.
 """
 
 from __future__ import annotations
@@ -51,7 +55,14 @@ def _blocked_evidence(nsg: Any, blocked: list[BlockedRange], flow: Flow, wanted:
     }
 
 
+def not_for_isolated(snapshot: Snapshot, what: str) -> None:
+    """NotApplicable on a private (network-isolated) v2 gateway, which does not need `what`."""
+    if snapshot.is_network_isolated:
+        raise NotApplicable(f"a network-isolated (private) v2 gateway does not need {what}")
+
+
 def nsg_blocks_infra_ports(snapshot: Snapshot) -> list[Finding]:
+    not_for_isolated(snapshot, "inbound GatewayManager on the infrastructure ports")
     nsg = gateway_subnet_nsg(snapshot)
     low, high = infra_ports(snapshot)
     wanted = f"{low}-{high}"
@@ -136,6 +147,7 @@ def _allow_fix(nsg: Any, deciding: Any, summary: str, **rule: Any) -> Fix:
 def nsg_blocks_internet_outbound(snapshot: Snapshot) -> list[Finding]:
     if not snapshot.is_v2:
         raise NotApplicable("v1 gateways do not need outbound Internet")
+    not_for_isolated(snapshot, "outbound Internet")
     nsg = gateway_subnet_nsg(snapshot)
     flow = Flow("Outbound", gateway_subnet_prefix(snapshot), "Internet", INTERNET_PORTS[0])
     vnet = vnet_prefixes(snapshot)

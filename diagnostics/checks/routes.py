@@ -16,6 +16,9 @@
   When such a route is active but the gateway subnet's route table (or its VNet) could not be read,
   whether the subnet is shielded is unknown: the check reports `error` naming the route, not a
   guess either way.
+On a private (network-isolated) v2 gateway a 0.0.0.0/0 to an appliance, forced tunnelling and a
+BGP-learned default route are supported: UDR_DEFAULT_ROUTE_NOT_INTERNET and BGP_DEFAULT_ROUTE are
+not applicable there (backend routes are still checked).
 """
 
 from __future__ import annotations
@@ -59,6 +62,13 @@ DIVERTING_HOPS = ("None", "VirtualAppliance", "VirtualNetworkGateway")
 FORWARDING_HOPS = ("VirtualAppliance", "VirtualNetworkGateway")  # they may well deliver the traffic
 
 
+def _not_for_isolated(snapshot: Snapshot) -> None:
+    if snapshot.is_network_isolated:
+        raise NotApplicable(
+            "a network-isolated (private) v2 gateway supports a default route that is not Internet"
+        )
+
+
 def _route_table(snapshot: Snapshot) -> Any:
     subnet = gateway_subnet(snapshot)
     if subnet.route_table is None or not subnet.route_table.id:
@@ -88,6 +98,7 @@ def default_route_not_internet(snapshot: Snapshot) -> list[Finding]:
     """Where public Internet traffic really goes: a literal 0.0.0.0/0 and a split default
     (0.0.0.0/1 + 128.0.0.0/1) to an appliance are the same problem, and a 0.0.0.0/0 that longer
     routes to Internet override is none."""
+    _not_for_isolated(snapshot)
     table = _route_table(snapshot)
     findings = []
     for choice, addresses in _internet_routes(snapshot, table).values():
@@ -240,6 +251,7 @@ def _nic_resource_id(snapshot: Snapshot, nic_id: str) -> str:
 
 
 def bgp_default_route(snapshot: Snapshot) -> list[Finding]:
+    _not_for_isolated(snapshot)
     try:
         if gateway_subnet_shield(snapshot) is not None:
             return []  # whatever the NICs learn, the gateway subnet keeps its Internet route

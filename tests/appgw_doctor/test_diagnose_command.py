@@ -228,3 +228,15 @@ def test_what_an_error_quotes_cannot_break_its_line(args):
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("appgw-doctor: error: ") and result.stderr.isprintable() is False
     assert result.stderr.rstrip("\n").isprintable()  # control characters and surrogates shown escaped
+
+
+def test_the_rest_api_spec_example_world_diagnoses_with_exit_0():
+    """ApplicationGatewayGet.json's bare-string pool members used to end `diagnose` with exit 70."""
+    world = str(ROOT / "tests" / "worlds" / "rest-spec-examples" / "world.json")
+    gateway = "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/applicationGateways/appgw"
+
+    result = run("diagnose", "--gateway", gateway, "--world", world)
+
+    assert result.returncode == 0, result.stderr
+    assert "BACKEND_POOL_EMPTY" in result.stdout
+    assert any(line.strip().startswith("error ") for line in result.stdout.splitlines())

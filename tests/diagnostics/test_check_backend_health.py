@@ -86,3 +86,22 @@ def test_health_that_could_not_be_collected_is_missing_data_not_a_pass(kit):
     for check in (ALL_UNHEALTHY, UNKNOWN):
         with pytest.raises(MissingData, match="403"):
             check.run(snapshot)
+
+
+def test_all_unhealthy_fix_names_what_the_probe_log_reports(kit):
+    world = kit.healthy_world()
+    kit.set_health(world, "Unhealthy", "Application Gateway could not connect to the backend.")
+    [finding] = ALL_UNHEALTHY.run(kit.snapshot(world))
+    assert finding.evidence["probeLogCauses"] == ["cannot connect to the backend"]
+    assert "cannot connect to the backend" in finding.fix.summary
+    assert "other findings" not in finding.fix.summary
+
+
+def test_all_unhealthy_with_unrecognised_log_does_not_claim_other_findings_explain_it(kit):
+    world = kit.healthy_world()
+    kit.set_health(world, "Unhealthy", "The backend server closed the connection during the TLS handshake.")
+    [finding] = ALL_UNHEALTHY.run(kit.snapshot(world))
+    assert finding.evidence["probeLogCauses"] == []
+    assert finding.evidence["unrecognisedServers"] == ["10.1.1.4", "10.1.1.5"]
+    assert "names no cause the checks recognise" in finding.fix.summary
+    assert "see the finding" not in finding.fix.summary

@@ -464,3 +464,81 @@ def test_an_ip_member_in_a_peered_vnet_that_cannot_be_read_makes_the_backend_nsg
     assert check.status == CheckStatus.ERROR
     assert "10.2.1.4 is in peered VNet vnet-spoke, which could not be read" in check.reason
     assert "outside the gateway's subscription" in check.reason
+
+
+# --- odd shapes: what ARM would not return must not abort a diagnosis (issue 10, item 5) ---
+
+
+def _diagnose_world(simulator, clients, body):
+    sim = simulator(body)
+    return diagnose(GATEWAY, clients=clients(sim), incident_time=INCIDENT, dns_servers=sim.dns_servers)
+
+
+def _no_internal_errors(diagnosis):
+    assert not [c.reason for c in diagnosis.checks if "internal error" in c.reason]
+
+
+def test_a_bare_string_pool_member_is_named_by_the_checks_that_need_the_pool(simulator, clients, kit):
+    world = kit.healthy_world()
+    kit.gateway_part(world, "backendAddressPools", "web-pool")["properties"]["backendAddresses"] = [
+        "10.1.1.4"
+    ]
+
+    diagnosis = _diagnose_world(simulator, clients, world)
+
+    assert "backend_addresses[0]: str '10.1.1.4'" in diagnosis.snapshot.errors["malformed"]
+    errored = checks_by_status(diagnosis, CheckStatus.ERROR)
+    assert errored and all("10.1.1.4" in check.reason for check in errored)
+    assert checks_by_status(diagnosis, CheckStatus.PASSED)  # the rest still ran
+    _no_internal_errors(diagnosis)
+
+
+def test_a_string_where_a_number_belongs_is_recorded_and_the_diagnosis_goes_on(simulator, clients, kit):
+    world = kit.healthy_world()
+    kit.gateway_part(world, "backendHttpSettingsCollection", "web-settings")["properties"]["port"] = "eighty"
+
+    diagnosis = _diagnose_world(simulator, clients, world)
+
+    assert "web-settings].port: str 'eighty' where int is expected" in diagnosis.snapshot.errors["malformed"]
+    assert checks_by_status(diagnosis, CheckStatus.PASSED)
+    _no_internal_errors(diagnosis)
+
+
+def test_nulls_missing_properties_and_unknown_enum_values_are_not_malformed(simulator, clients, kit):
+    world = kit.healthy_world()
+    gateway = kit.gateway_body(world)["properties"]
+    gateway["probes"] = None  # a null where a list is expected: nothing there
+    gateway["sku"]["tier"] = "Standard_v9"  # an enum value Azure may add later
+    gateway["backendAddressPools"].append({"name": "bare-pool"})  # no `properties` at all
+    gateway["backendHttpSettingsCollection"][0]["properties"]["protocol"] = "Quic"
+
+    diagnosis = _diagnose_world(simulator, clients, world)
+
+    assert "malformed" not in diagnosis.snapshot.errors
+    assert diagnosis.snapshot.backend_members()  # web-pool's members are all there
+    _no_internal_errors(diagnosis)
+
+
+def test_an_object_where_a_list_belongs_does_not_abort_collection(simulator, clients, kit):
+    world = kit.healthy_world()
+    pool = kit.gateway_part(world, "backendAddressPools", "web-pool")["properties"]
+    pool["backendAddresses"] = {"ipAddress": "10.1.1.4"}
+
+    diagnosis = _diagnose_world(simulator, clients, world)
+
+    assert diagnosis.snapshot.gateway is not None
+    errored = checks_by_status(diagnosis, CheckStatus.ERROR)
+    assert any("web-pool" in check.reason for check in errored)
+    _no_internal_errors(diagnosis)
+
+
+def test_the_rest_spec_example_gateway_collects_with_its_bare_strings_recorded(kit):
+    snapshot = kit.snapshot(ROOT / "tests/worlds/rest-spec-examples/world.json")
+
+    assert snapshot.errors["malformed"].count("where ApplicationGatewayBackendAddress is expected") == 2
+    assert [
+        m.address
+        for m in snapshot.backend_members("/".join([snapshot.gateway_id, "backendAddressPools/appgwpool"]))
+    ] == []
+    assert snapshot.routing_pairs()
+    assert "gateway_subnet" in snapshot.errors  # virtualNetwork1 is not in the examples: 404

@@ -57,10 +57,12 @@ CUSTOM_DNS = "tests/worlds/custom-dns-resolves"  # custom DNS servers and an FQD
 IP_MEMBERS = "tests/worlds/nsg-asg-ip-member-decoy"  # IP members, the NICs holding them found by IP
 TLS = "tests/worlds/tls-wildcard-decoy"  # HTTPS settings, healthy
 SLOW = "tests/worlds/request-timeout-79-percent-decoy"  # latency metrics just under the threshold
+PRIVATE = "tests/worlds/private-gateway-no-internet-egress"  # private gateway, public backends, no NAT
 
 # Check -> piece it cannot do without -> worlds where losing that piece must make it `error`.
 READS: dict[str, dict[str, tuple[str, ...]]] = {
     "gateway-running": {},  # the gateway alone (unreadable gateway = no diagnosis at all)
+    "private-gateway-internet-egress": {"vnet": (PRIVATE,)},  # the gateway subnet: its NAT gateway
     "backend-pool-empty": {},
     "backend-pool-provisioned": {},
     "all-backends-unhealthy": {"backend_health": (HEALTHY,)},

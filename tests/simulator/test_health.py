@@ -761,3 +761,97 @@ def test_an_allow_to_an_application_security_group_reaches_only_its_members(fast
         {"id": ASG_WEB.upper()}
     ]
     assert fast.kinds() == [ProbeLogKind.HEALTHY, ProbeLogKind.CONNECT]
+
+
+# --- private (network-isolated) v2 gateways ------------------------------------------
+
+
+def isolate(world: World, value: str = "True", tag: str = "EnhancedNetworkControl") -> None:
+    world.gateway["tags"] = {tag: value}
+
+
+def locked_down(world: World) -> None:
+    """No GatewayManager rule, Deny-All outbound (with an allow to the backends), 0.0.0.0/0 to a firewall."""
+    nsg_rules = world.nsg_rules(APPGW_NSG)
+    nsg_rules[:] = [r for r in nsg_rules if r["name"] != "AllowGatewayManager"]
+    nsg_rules.append(rule("AllowToBackends", access="Allow", priority=100, direction="Outbound",
+                          destination="10.1.1.0/24", ports="8080"))  # fmt: skip
+    nsg_rules.append(
+        rule("DenyAllOutbound", access="Deny", priority=4096, direction="Outbound", protocol="*")
+    )
+    rt_id = route_table(world, "rt-appgw", [("0.0.0.0/0", "VirtualAppliance")])
+    world.subnet(APPGW_SUBNET)["properties"]["routeTable"] = {"id": rt_id}
+
+
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        ("EnhancedNetworkControl", "True"),
+        ("enhancednetworkcontrol", "TRUE"),
+        ("ENHANCEDNETWORKCONTROL", "true"),
+    ],
+)
+def test_an_isolated_gateway_does_not_depend_on_gateway_manager_internet_or_the_default_route(
+    fast, tag, value
+):
+    locked_down(fast)
+    assert {s["health"] for s in fast.servers()} == {"Unknown"}  # an ordinary v2 gateway breaks
+    isolate(fast, value, tag)
+    assert {s["health"] for s in fast.servers()} == {"Healthy"}
+
+
+def test_the_tag_must_say_true(fast):
+    locked_down(fast)
+    isolate(fast, "False")
+    assert {s["health"] for s in fast.servers()} == {"Unknown"}
+
+
+def test_an_isolated_gateway_still_needs_the_azure_load_balancer(fast):
+    isolate(fast)
+    fast.nsg_rules(APPGW_NSG).append(
+        rule("DenyLB", access="Deny", priority=50, source="AzureLoadBalancer", protocol="*")
+    )
+    assert {s["health"] for s in fast.servers()} == {"Unknown"}
+
+
+def test_an_isolated_gateway_still_needs_a_path_to_its_backends(fast):
+    isolate(fast)
+    fast.nsg_rules(APPGW_NSG).append(
+        rule("DenyAllOutbound", access="Deny", priority=4096, direction="Outbound", protocol="*")
+    )
+    assert set(fast.kinds()) == {ProbeLogKind.CONNECT}
+
+
+def private_frontend_only(world: World) -> None:
+    for frontend in world.gateway["properties"]["frontendIPConfigurations"]:
+        frontend["properties"].pop("publicIPAddress", None)
+        frontend["properties"]["subnet"] = {"id": APPGW_SUBNET}
+
+
+def internet_member(world: World) -> None:
+    pool = world.gw("backendAddressPools", "web-pool")["properties"]
+    pool["backendIPConfigurations"] = []
+    pool["backendAddresses"] = [{"ipAddress": "20.50.2.10"}]
+    world.backends["20.50.2.10"] = listening(8080)
+
+
+def test_a_private_frontend_only_gateway_reaches_internet_backends_only_through_a_nat_gateway(fast):
+    internet_member(fast)
+    isolate(fast)
+    assert fast.kinds() == [ProbeLogKind.HEALTHY]  # its public frontend is the way out
+    private_frontend_only(fast)
+    assert fast.kinds() == [ProbeLogKind.CONNECT]
+    fast.subnet(APPGW_SUBNET)["properties"]["natGateway"] = {"id": f"{NET}/natGateways/nat-appgw"}
+    assert fast.kinds() == [ProbeLogKind.HEALTHY]
+
+
+def test_without_isolation_a_private_frontend_does_not_cut_internet_backends(fast):
+    internet_member(fast)
+    private_frontend_only(fast)
+    assert fast.kinds() == [ProbeLogKind.HEALTHY]
+
+
+def test_a_private_frontend_only_gateway_still_reaches_its_vnet_backends(fast):
+    isolate(fast)
+    private_frontend_only(fast)
+    assert set(fast.kinds()) == {ProbeLogKind.HEALTHY}
