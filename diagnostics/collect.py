@@ -51,9 +51,11 @@ from diagnostics.snapshot import (
     AZURE_DNS,
     MALFORMED,
     Snapshot,
+    SubnetIndex,
     backend_members,
     by_id,
     custom_dns_servers,
+    id_index,
     is_model,
     key,
     models,
@@ -337,6 +339,8 @@ class _Collector:
         self.gateway_vnet_id = parent_id(subnet_id) if subnet_id else None
         self.dns_task: Future[Any] | None = None
         self.nic_lookups: list[Future[NicLookup]] = []
+        self._index_lock = threading.Lock()
+        self._subnet_indexes: dict[int, tuple[Any, SubnetIndex, dict[str, Any]]] = {}  # id(vnet)
 
     # --- fetches (each one SDK operation, memoised) ---
 
@@ -482,7 +486,7 @@ class _Collector:
     def _ip_member(self, address: str, vnet: Any) -> NicLookup:
         """Find an IP pool member's subnet (in the gateway's VNet or a peered one), fetch its NSG, and
         identify the NIC holding the address, whose NSG and security groups filter it too."""
-        subnet = by_id(vnet.subnets, subnet_containing(vnet, address))
+        subnet = self._subnet_holding(vnet, address)
         if subnet is None:
             remote_id = peered_vnet_holding(vnet, address)
             if remote_id is None:
@@ -495,11 +499,25 @@ class _Collector:
                     unidentified=f"{address} is in peered VNet {name_of(remote_id)}, which could not be read "
                     f"({_reason(fetched)}), so its subnet and NIC NSGs are unknown",
                 )
-            subnet = by_id(remote.subnets, subnet_containing(remote, address))
+            subnet = self._subnet_holding(remote, address)
             if subnet is None:
                 return NicLookup(address)
         self.nsg_of(subnet.network_security_group)
         return self._nic_holding(address, subnet)
+
+    def _subnet_holding(self, vnet: Any, address: str) -> Any:
+        """`by_id(vnet.subnets, subnet_containing(vnet, address))`, through indexes of the VNet model's
+        prefixes and subnet ids built once (every IP member asks, and each `vnet.subnets` read
+        deserializes every subnet again)."""
+        if not is_model(vnet):
+            return by_id(vnet.subnets, subnet_containing(vnet, address))
+        with self._index_lock:
+            indexes = self._subnet_indexes.get(id(vnet))
+            if indexes is None or indexes[0] is not vnet:
+                indexes = (vnet, SubnetIndex(vnet), id_index(vnet.subnets))
+                self._subnet_indexes[id(vnet)] = indexes
+        subnet_id = indexes[1].lookup(address)
+        return indexes[2].get(key(subnet_id)) if subnet_id else None
 
     def _nic_holding(self, address: str, subnet: Any) -> NicLookup:
         """The NIC whose IP configuration in `subnet` has `address`, among those the subnet names."""

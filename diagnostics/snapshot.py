@@ -12,7 +12,7 @@ needs it calls `require(...)`, which raises MissingData, and the engine reports 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeGuard
@@ -103,6 +103,31 @@ class Snapshot:
     # IP pool member -> why the NIC holding it (whose NSG also filters) could not be identified
     unidentified_nics: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # piece -> why it is missing
+    # What checks derive from the collected resources (members, routing pairs, indexes), each with
+    # the inputs it was derived from: see `_memoised`.
+    _memo: dict[str, tuple[tuple[Any, ...], Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def _memoised(self, name: str, inputs: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """`compute()`, derived once per snapshot and reused while `inputs` are the very same
+        objects (compared by identity): replacing the gateway, a VNet or a NIC of the snapshot
+        derives it anew. Only collected resources are ever inputs — never `errors`, `metrics`,
+        `dns_answers` or `unidentified_nics`, which checks read afresh on every call. (Collected SDK
+        models are not edited in place after collection.)"""
+        hit = self._memo.get(name)
+        if hit is not None and len(hit[0]) == len(inputs):
+            if all(a is b for a, b in zip(hit[0], inputs, strict=True)):
+                return hit[1]
+        value = compute()
+        self._memo[name] = (inputs, value)
+        return value
+
+    def _vnet_inputs(self) -> tuple[Any, ...]:
+        return (self.vnet, *self.peered_vnets.keys(), *self.peered_vnets.values())
+
+    def _nic_inputs(self) -> tuple[Any, ...]:
+        return (*self.nics.keys(), *self.nics.values())
 
     def require(self, piece: str) -> Any:
         """The named attribute, or MissingData when its collection failed."""
@@ -156,29 +181,49 @@ class Snapshot:
         return custom_dns_servers(self.vnet)
 
     def pool(self, pool_id: str) -> net.ApplicationGatewayBackendAddressPool | None:
-        return by_id(self.gateway.backend_address_pools, pool_id)
+        return self._child("backend_address_pools", pool_id)
 
     def settings(self, settings_id: str) -> net.ApplicationGatewayBackendHttpSettings | None:
-        return by_id(self.gateway.backend_http_settings_collection, settings_id)
+        return self._child("backend_http_settings_collection", settings_id)
 
     def probe(self, probe_id: str) -> net.ApplicationGatewayProbe | None:
-        return by_id(self.gateway.probes, probe_id)
+        return self._child("probes", probe_id)
+
+    def _child(self, collection: str, item_id: str | None) -> Any:
+        """`by_id(self.gateway.<collection>, item_id)` through an index of the collection."""
+        if not item_id:
+            return None
+        index = self._memoised(
+            f"index:{collection}", (self.gateway,), lambda: id_index(getattr(self.gateway, collection))
+        )
+        return index.get(key(item_id))
 
     def routing_pairs(self) -> list[RoutingPair]:
-        return routing_pairs(self.gateway)
+        return list(self._memoised("routing_pairs", (self.gateway,), lambda: routing_pairs(self.gateway)))
 
     def backend_members(self, pool_id: str | None = None) -> list[BackendMember]:
         """Pool servers, NIC members resolved to their private IP and subnet through `nics`.
 
         Raises MissingData when a pool asked about (any, without `pool_id`) has members ARM would
         not return (e.g. a bare string): its servers are not all known."""
-        bad = malformed_members(self.gateway, pool_id)
+        malformed: dict[str | None, list[str]] = self._memoised("malformed_members", (self.gateway,), dict)
+        if pool_id not in malformed:
+            malformed[pool_id] = malformed_members(self.gateway, pool_id)
+        bad = malformed[pool_id]
         if bad:
             raise MissingData(f"backend pool members: {'; '.join(bad)}")
-        resolved = []
+        resolved, by_pool = self._memoised(
+            "backend_members",
+            (self.gateway, *self._vnet_inputs(), *self._nic_inputs()),
+            self._resolve_members,
+        )
+        return list(resolved if pool_id is None else by_pool.get(key(pool_id), ()))
+
+    def _resolve_members(self) -> tuple[list[BackendMember], dict[str, list[BackendMember]]]:
+        """Every pool's servers (NIC members resolved), and the same grouped by pool key."""
+        resolved: list[BackendMember] = []
+        by_pool: dict[str, list[BackendMember]] = {}
         for member in backend_members(self.gateway, self.vnet, self.peered_vnets.values()):
-            if pool_id is not None and key(member.pool_id) != key(pool_id):
-                continue
             if member.ip_configuration_id:
                 ip_config = self.ip_configuration(member.ip_configuration_id)
                 if is_model(ip_config):
@@ -191,11 +236,34 @@ class Snapshot:
                         subnet_id=ref_id(ip_config.subnet),
                     )
             resolved.append(member)
-        return resolved
+            by_pool.setdefault(key(member.pool_id), []).append(member)
+        return resolved, by_pool
 
     def ip_configuration(self, ip_configuration_id: str) -> net.NetworkInterfaceIPConfiguration | None:
         nic = self.nics.get(key(parent_id(ip_configuration_id)))
         return by_id(nic.ip_configurations, ip_configuration_id) if is_model(nic) else None
+
+    def nic_holding(self, subnet_id: str, address: str) -> Any:
+        """The first collected NIC (in `nics` order) with an IP configuration in subnet `subnet_id`
+        whose private IP is `address`, or None."""
+        index = self._memoised("nic_by_subnet_ip", self._nic_inputs(), self._nic_index)
+        return index.get((key(subnet_id), address))
+
+    def _nic_index(self) -> dict[tuple[str, Any], Any]:
+        index: dict[tuple[str, Any], Any] = {}
+        for nic in self.nics.values():
+            for ipc in nic.ip_configurations or []:
+                address = ipc.private_ip_address
+                if ipc.subnet is not None and isinstance(address, str):  # members' addresses are str
+                    index.setdefault((key(ipc.subnet.id), address), nic)
+        return index
+
+    def subnet_containing(self, vnet: net.VirtualNetwork | None, ip: str) -> str | None:
+        """`subnet_containing(vnet, ip)` through the VNet's prefix index, built once per VNet."""
+        if not is_model(vnet):
+            return None
+        index: SubnetIndex = self._memoised(f"subnets:{id(vnet)}", (vnet,), lambda: SubnetIndex(vnet))
+        return index.lookup(ip)
 
 
 # The v1 family: tiers Standard and WAF (sizes Small/Medium/Large). Everything else — Standard_v2,
@@ -231,6 +299,16 @@ def by_id(items: list[Any] | None, item_id: str | None) -> Any:
     """The item of an SDK list whose ARM id is `item_id` (compared as ARM compares ids), or None;
     malformed elements (no readable id) never match."""
     return next((item for item in models(items) if key(ref_id(item)) == key(item_id) and item_id), None)
+
+
+def id_index(items: list[Any] | None) -> dict[str, Any]:
+    """ARM id key -> item of an SDK list, the first of equal ids winning, as `by_id` finds them."""
+    index: dict[str, Any] = {}
+    for item in models(items):
+        item_id = ref_id(item)
+        if item_id:
+            index.setdefault(key(item_id), item)
+    return index
 
 
 def routing_pairs(gateway: net.ApplicationGateway) -> list[RoutingPair]:
@@ -299,21 +377,46 @@ def subnet_in(vnets: Iterable[net.VirtualNetwork | None], ip: str) -> str | None
 
 def subnet_containing(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
     """The id of the VNet subnet whose prefix holds `ip` (longest prefix), if any."""
-    if not is_model(vnet) or not _is_ip(ip):
+    if not is_model(vnet):
         return None
-    address = ipaddress.ip_address(ip)
-    best: tuple[int, str] | None = None
-    for subnet in models(vnet.subnets):
-        listed = subnet.address_prefixes if isinstance(subnet.address_prefixes, list) else []
-        prefixes = listed + ([subnet.address_prefix] if subnet.address_prefix else [])
-        for prefix in prefixes:
-            network = _network(prefix)
+    return SubnetIndex(vnet).lookup(ip)
+
+
+class SubnetIndex:
+    """A VNet's subnet prefixes, each parsed once, for longest-prefix lookups of addresses.
+
+    Per IP version and prefix length, network address -> subnet id; a lookup masks the address
+    with each length present, longest first. Among equal prefixes the first listed wins (subnets
+    in order; each subnet's `addressPrefixes`, then `addressPrefix`)."""
+
+    def __init__(self, vnet: net.VirtualNetwork) -> None:
+        tables: dict[tuple[int, int], dict[int, str]] = {}
+        for subnet in models(vnet.subnets):
+            listed = subnet.address_prefixes if isinstance(subnet.address_prefixes, list) else []
+            prefixes = listed + ([subnet.address_prefix] if subnet.address_prefix else [])
             subnet_id = ref_id(subnet)
-            if network is None or subnet_id is None:
+            if subnet_id is None:
                 continue
-            if address in network and (best is None or network.prefixlen > best[0]):
-                best = (network.prefixlen, subnet_id)
-    return best[1] if best else None
+            for prefix in prefixes:
+                network = _network(prefix)
+                if network is not None:
+                    table = tables.setdefault((network.version, network.prefixlen), {})
+                    table.setdefault(int(network.network_address), subnet_id)
+        self._tables = sorted(tables.items(), key=lambda item: -item[0][1])
+
+    def lookup(self, ip: str) -> str | None:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        value, width = int(address), address.max_prefixlen
+        for (version, length), table in self._tables:
+            if version != address.version:
+                continue
+            found = table.get(value >> (width - length) << (width - length))
+            if found is not None:
+                return found
+        return None
 
 
 def _connected(peering: Any) -> bool:
@@ -388,7 +491,7 @@ def backend_members(
     """Every server of every pool. IP members carry the subnet that holds them, in the gateway's VNet
     or one of the `peered` VNets. NIC members carry their ip-configuration id; their private IP and
     subnet are known only once the NIC is fetched (Snapshot.backend_members resolves them)."""
-    vnets = [vnet, *peered]
+    indexes = [SubnetIndex(v) for v in (vnet, *peered) if is_model(v)]
     members: list[BackendMember] = []
     for pool in models(gateway.backend_address_pools):
         pool_id = ref_id(pool) or ""
@@ -396,7 +499,12 @@ def backend_members(
             ip, fqdn = _text(address.ip_address), _text(address.fqdn)
             if ip:
                 members.append(
-                    BackendMember(pool_id=pool_id, address=ip, is_fqdn=False, subnet_id=subnet_in(vnets, ip))
+                    BackendMember(
+                        pool_id=pool_id,
+                        address=ip,
+                        is_fqdn=False,
+                        subnet_id=next((found for index in indexes if (found := index.lookup(ip))), None),
+                    )
                 )
             elif fqdn:
                 members.append(BackendMember(pool_id=pool_id, address=fqdn, is_fqdn=True))

@@ -33,7 +33,6 @@ from diagnostics.snapshot import (
     MissingData,
     Snapshot,
     key,
-    subnet_containing,
     virtual_network_tag,
 )
 from model.findings import Finding, Fix, Severity
@@ -91,7 +90,7 @@ def _targets(snapshot: Snapshot, unchecked: list[str], unresolved: list[Unresolv
                 addresses = [member.address]
             for address in addresses:
                 if member.is_fqdn:  # the resolved address sits where the VNet's prefixes put it
-                    member = replace(member, subnet_id=subnet_containing(snapshot.vnet, address))
+                    member = replace(member, subnet_id=snapshot.subnet_containing(snapshot.vnet, address))
                 if (address, settings.port) not in seen:
                     seen.add((address, settings.port))
                     targets.append(
@@ -117,12 +116,7 @@ def _nic_for(snapshot: Snapshot, member: BackendMember, address: str) -> Any:
         return snapshot.nics.get(key(member.nic_id))
     if not member.subnet_id:
         return None
-    for nic in snapshot.nics.values():
-        for ipc in nic.ip_configurations or []:
-            in_subnet = ipc.subnet is not None and key(ipc.subnet.id) == key(member.subnet_id)
-            if in_subnet and ipc.private_ip_address == address:
-                return nic
-    return None
+    return snapshot.nic_holding(member.subnet_id, address)
 
 
 def _security_groups(nic: Any, target: Target) -> frozenset[str]:
