@@ -35,7 +35,7 @@ _QUERY_SECRET = re.compile(
     r"password|token|api[-_]?key|subscription-key)(?:=|%3D))[^&\s'\"<>()#\\]+",
     re.IGNORECASE,
 )
-# A bare signature anywhere (`sig=...` however it is quoted or split), as notifications.dispatch does.
+# A bare signature anywhere (`sig=...` however it is quoted or split).
 _SIGNATURE = re.compile(r"(sig(?:=|%3D))(?!\[redacted\])[^&\s'\"<>()#\\]+", re.IGNORECASE)
 _CONNECTION_SECRET = re.compile(
     r"((?:AccountKey|SharedAccessKey|SharedAccessSignature|ClientSecret|Password)=)[^;\s'\"\\]+",
@@ -45,7 +45,9 @@ _BEARER = re.compile(r"(\bBearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
 
 # C0 and C1 controls (CR, LF, ESC, NUL, NEL...), the Unicode line and paragraph separators, bidi
 # controls, and lone surrogates (which no UTF-8 stream can carry).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# (`LINE_BREAKING` without the surrogates: what the notifications turn into spaces.)
+LINE_BREAKING = "\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{LINE_BREAKING}\ud800-\udfff]")
 _SHORT = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
 # What every LogRecord has; anything else on a record came from `extra=`.

@@ -29,6 +29,7 @@ from pathlib import Path
 import requests
 import tenacity
 
+from core.log_safety import redact_secrets
 from core.retry_after import parse_retry_after
 from notifications.content import IncidentMessage
 from notifications.email import SmtpSecurityError, build_email, send_email
@@ -41,7 +42,6 @@ OUTBOX_SENDER = "appgw-doctor@localhost"
 OUTBOX_RECIPIENT = "on-call@localhost"
 # A query string on a URL or a request path (`…/invoke?api-version=…&sig=…`), and a bare signature.
 _QUERY = re.compile(r"(?<=[^\s'\"(<])\?[^\s'\"<>()]*=[^\s'\"<>()]*")
-_SIGNATURE = re.compile(r"(sig(?:=|%3D))[^&\s'\"<>()]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def _report(on_result: Callable[[DeliveryResult], None] | None, result: Delivery
 
 def redact(text: str) -> str:
     """`text` without URL query strings or signatures: safe for the incident record and logs."""
-    return _SIGNATURE.sub(r"\1[redacted]", _QUERY.sub("?[query redacted]", text))
+    return redact_secrets(_QUERY.sub("?[query redacted]", text))
 
 
 def write_outbox(

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 
+from core.log_safety import LINE_BREAKING
+
 # Characters markdown gives a meaning to (emphasis, links and images, code, headings, quotes, lists,
 # tables, strikethrough, HTML and entities), backslash-escaped as CommonMark allows for any ASCII
 # punctuation. Others (`.`, `:`) are left as typed; a leading `1.` is handled on its own.
@@ -30,7 +32,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>#+\-!|~&])")
 _ORDERED_MARKER = re.compile(r"^(\d{1,9})\.")
 # Where a link would start by itself (GFM autolinks, Teams' own link detection): `scheme://`, `www.`.
 _AUTOLINK = re.compile(r"(?i)(://)|(www)\.")
-_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKING = re.compile(f"[{LINE_BREAKING}]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
