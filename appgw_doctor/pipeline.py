@@ -200,7 +200,7 @@ class Report:
             gateway_id=data["gatewayId"],
             alert=Alert.from_dict(data["alert"]) if data.get("alert") else None,
             change=ResourceChange.from_dict(data["change"]) if data.get("change") else None,
-            sweep_id=None if kind != SWEEP else "recorded",
+            sweep_id=None,  # only an alert's incident owes messages; its dedupe key needs no sweep id
         )
         findings = list(data.get("findings") or [])
         reported_keys = {tuple(key) for key in data.get("reportedKeys") or []}
