@@ -1,10 +1,10 @@
 """How close one diagnosis gets to the fastest it could possibly be.
 
-The simulator injects latency like Azure's: 80 ms per GET (resource reads, long-running-operation
-status polls and metrics queries), backend health in progress for 3 s, effective routes and
-effective NSGs for 1.5 s each. A diagnosis cannot finish before its longest chain of dependent
-calls (the critical path); the same calls made one after another take their sum. The target is a
-median wall time within 1.2x the critical path.
+The simulator injects latency like Azure's (bench/azure_latency.py): 80 ms per GET (resource reads,
+long-running-operation status polls and metrics queries), backend health in progress for 3 s,
+effective routes and effective NSGs for 1.5 s each. A diagnosis cannot finish before its longest
+chain of dependent calls (the critical path); the same calls made one after another take their
+sum. The target is a median wall time within 1.2x the critical path.
 
     .venv/bin/python bench/diagnosis_bench.py
 """
@@ -21,12 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.azure_latency import FAULTS, GET_SECONDS, IN_PROGRESS, POLLING_SECONDS, cost  # noqa: E402
 from core.arm import Arm  # noqa: E402
 from core.azure_clients import ArmTarget, make_clients  # noqa: E402
 from diagnostics.collect import collect  # noqa: E402
 from diagnostics.diagnosis import diagnose  # noqa: E402
 from diagnostics.engine import run_checks  # noqa: E402
-from simulator import FaultRule, Simulator  # noqa: E402
+from simulator import Simulator  # noqa: E402
 
 WORLD = ROOT / "scenarios" / "request-timeout" / "world.json"
 GATEWAY = (
@@ -35,24 +36,8 @@ GATEWAY = (
 )
 INCIDENT = datetime(2026, 11, 23, 10, 27, tzinfo=timezone.utc)
 RUNS = 3
-POLLING_SECONDS = 0.25  # what production uses: the SDK default of 30 s would dominate everything
 TARGET = 1.2
 
-GET_SECONDS = 0.08
-IN_PROGRESS = {
-    "applicationGateways.backendHealth": 3.0,
-    "networkInterfaces.getEffectiveRouteTable": 1.5,
-    "networkInterfaces.listEffectiveNetworkSecurityGroups": 1.5,
-}
-FAULTS = [
-    FaultRule("*.get", "latency", seconds=GET_SECONDS),  # includes operations.get / operationResults.get
-    FaultRule("metrics.list", "latency", seconds=GET_SECONDS),
-    *(FaultRule(operation, "latency", seconds=seconds) for operation, seconds in IN_PROGRESS.items()),
-]
-
-# Each call's cost: a GET its latency; a long-running operation its time in progress plus the
-# status poll that sees it finished and the GET of its result.
-POLL_TAIL = 2 * GET_SECONDS
 CHAINS = [
     ["applicationGateways.get", "applicationGateways.backendHealth"],
     ["applicationGateways.get", "networkInterfaces.getEffectiveRouteTable"],
@@ -61,10 +46,6 @@ CHAINS = [
     ["applicationGateways.get", "virtualNetworks.get", "routeTables.get"],
     ["applicationGateways.get", "metrics.list"],
 ]
-
-
-def cost(operation: str) -> float:
-    return IN_PROGRESS[operation] + POLL_TAIL if operation in IN_PROGRESS else GET_SECONDS
 
 
 def timed_diagnosis() -> tuple[float, int, Counter[str]]:

@@ -1,30 +1,40 @@
-"""How one diagnosis scales with the size of the gateway (issue 11: "convert once, index once").
+"""How one diagnosis scales with the size of the gateway (issue 11).
 
 Worlds shaped like a large multi-tenant gateway (tests/diagnostics/sized_world.py): N pools of 10
 servers, N backend settings, probes, listeners and rules, a backend subnet with its own NSG and
-route table per pool, every 5th pool unhealthy (its NSG denies the gateway). Each is served by the
-simulator without artificial latency and diagnosed once: prints the wall time, the time in
-`run_checks`, the ARM requests served, and the bytes of the Teams card the findings make; then the
-ratio 100 pools / 10 pools. IP-address members, then NIC-backed members (one NIC per server).
+route table per pool, every 5th pool unhealthy (its NSG denies the gateway). Members are IP
+addresses, or NICs (one per server).
 
-    .venv/bin/python bench/size_bench.py [--pools 1 10 50 100] [--nic-pools 1 10 50] [--profile N]
+Each size is diagnosed in a process of its own (so its peak RSS is its own; the simulator serving
+it runs in the same process and is counted too), twice:
+- without latency: the diagnosis's own cost — wall time, the time collecting and in `run_checks`,
+  the ARM requests served, the findings and the bytes of the Teams card they make;
+- under Azure-like latency (bench/azure_latency.py): wall time against the critical path, the
+  longest chain of dependent calls.
+Then the ratios 100 pools / 10 pools, against the targets: at most 4x the time, and at most 400 ARM
+requests for 1,000 NIC-backed servers.
 
-`--profile N` prints the top of a cProfile of the diagnosis of N pools (IP members) instead.
+    .venv/bin/python bench/size_bench.py [--pools 1 10 50 100] [--nic-pools 1 10 50 100]
+    .venv/bin/python bench/size_bench.py --profile N      # cProfile of N pools (IP members)
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import pstats
+import resource
+import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.azure_latency import FAULTS, POLLING_SECONDS, chain_cost  # noqa: E402
 from core.arm import Arm  # noqa: E402
 from core.azure_clients import ArmTarget, make_clients  # noqa: E402
 from core.iso8601 import parse_time  # noqa: E402
@@ -36,7 +46,19 @@ from notifications.teams import build_payload, serialize  # noqa: E402
 from simulator import Simulator  # noqa: E402
 from tests.diagnostics.sized_world import GATEWAY_ID, sized_world  # noqa: E402
 
-POLLING_SECONDS = 0.25  # what production uses for long-running operations (backend health)
+TIME_RATIO_TARGET = 4.0
+NIC_SERVERS_TARGET, NIC_REQUESTS_TARGET = 1000, 400
+CARD_LIMIT = 28 * 1024  # Teams Workflows refuses larger payloads
+
+# The longest chains of dependent calls, under bench/azure_latency.py's costs.
+CRITICAL_CHAIN = {
+    False: ["applicationGateways.get", "applicationGateways.backendHealth"],
+    True: [
+        "applicationGateways.get",
+        "applicationGateways.backendHealth",
+        "networkInterfaces.getEffectiveRouteTable",
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -49,11 +71,13 @@ class Run:
     requests: int
     findings: int
     card_bytes: int
+    latency_wall: float
+    peak_rss_mb: float
 
 
-def diagnose_once(pools: int, *, nics: bool) -> Run:
+def _diagnose(pools: int, *, nics: bool, latency: bool) -> tuple[float, float, float, int, list[CheckResult]]:
     world = sized_world(pools, nics=nics)
-    with Simulator(world) as sim:
+    with Simulator(world, faults=FAULTS if latency else ()) as sim:
         clients = make_clients(
             sim.subscription_id, target=ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=POLLING_SECONDS
         )
@@ -63,66 +87,103 @@ def diagnose_once(pools: int, *, nics: bool) -> Run:
             snapshot = collect(GATEWAY_ID, arm=Arm(clients), incident_time=parse_time(world["clock"]))
             collected = time.perf_counter()
             results = run_checks(snapshot)
-            findings = findings_of(results)
             checked = time.perf_counter()
         finally:
             clients.close()
-        requests = len(sim.requests.served)
-    # What the notify stage posts to Teams (appgw_doctor.notify.message_for of an incident report,
-    # whose findings and checks went through their stored dict form).
+        return checked - started, collected - started, checked - collected, len(sim.requests.served), results
+
+
+def card_bytes(results: list[CheckResult]) -> tuple[int, int]:
+    """(findings, bytes of the Teams card): what the notify stage posts for an incident report,
+    whose findings and checks went through their stored dict form."""
+    findings = findings_of(results)
     message = build_message(
         GATEWAY_ID,
         incident_id="bench",
         findings=[Finding.from_dict(f.to_dict()) for f in findings],
         checks=[CheckResult.from_dict(r.to_dict()) for r in results],
     )
-    card = serialize(build_payload(message))
-    return Run(
-        pools,
-        nics,
-        checked - started,
-        collected - started,
-        checked - collected,
-        requests,
-        len(findings),
-        len(card),
+    return len(findings), len(serialize(build_payload(message)))
+
+
+def measure(pools: int, *, nics: bool) -> Run:
+    wall, collected, checks, requests, results = _diagnose(pools, nics=nics, latency=False)
+    latency_wall = _diagnose(pools, nics=nics, latency=True)[0]
+    findings, card = card_bytes(results)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return Run(pools, nics, wall, collected, checks, requests, findings, card, latency_wall, peak)
+
+
+def measure_apart(pools: int, *, nics: bool) -> Run:
+    """`measure` in a fresh process, for a peak RSS of this size alone."""
+    command = [sys.executable, __file__, "--one", str(pools)] + (["--nics"] if nics else [])
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return Run(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def report(runs: list[Run], *, nics: bool) -> list[str]:
+    """Print the table; return the targets missed."""
+    critical = chain_cost(CRITICAL_CHAIN[nics])
+    print(
+        f"{'pools':>5} {'members':>7} {'wall s':>7} {'collect s':>9} {'checks s':>8} {'ARM req':>7} "
+        f"{'findings':>8} {'card B':>7} {'peak RSS MB':>11} {'latency wall s':>14} {'x crit.':>7}"
     )
-
-
-def report(runs: list[Run]) -> None:
-    print(f"{'pools':>5} {'members':>7} {'wall s':>8} {'collect s':>9} {'checks s':>8} {'ARM req':>7} "
-          f"{'findings':>8} {'card B':>7}")  # fmt: skip
     for run in runs:
         print(
-            f"{run.pools:5d} {run.pools * 10:7d} {run.wall:8.2f} {run.collect:9.2f} {run.checks:8.3f} "
-            f"{run.requests:7d} {run.findings:8d} {run.card_bytes:7d}"
+            f"{run.pools:5d} {run.pools * 10:7d} {run.wall:7.2f} {run.collect:9.2f} {run.checks:8.3f} "
+            f"{run.requests:7d} {run.findings:8d} {run.card_bytes:7d} {run.peak_rss_mb:11.0f} "
+            f"{run.latency_wall:14.2f} {run.latency_wall / critical:7.2f}"
         )
+    print(f"critical path under latency: {critical:.2f} s ({' -> '.join(CRITICAL_CHAIN[nics])})")
+    missed = [f"card {r.card_bytes} B at {r.pools} pools" for r in runs if r.card_bytes > CARD_LIMIT]
     by_size = {run.pools: run for run in runs}
     if 10 in by_size and 100 in by_size:
         big, small = by_size[100], by_size[10]
+        ratio, latency_ratio = big.wall / small.wall, big.latency_wall / small.latency_wall
+        worst = max(ratio, latency_ratio)
         print(
-            f"100 pools / 10 pools: wall {big.wall / small.wall:.1f}x, run_checks "
-            f"{big.checks / small.checks:.1f}x, ARM requests {big.requests / small.requests:.1f}x "
-            "(linear would be 10x)"
+            f"100 pools / 10 pools: wall {ratio:.1f}x, under latency {latency_ratio:.1f}x "
+            f"(target <= {TIME_RATIO_TARGET:.0f}x: {'met' if worst <= TIME_RATIO_TARGET else 'MISSED'}), "
+            f"run_checks {big.checks / small.checks:.1f}x, ARM requests {big.requests / small.requests:.1f}x"
         )
+        if worst > TIME_RATIO_TARGET:
+            missed.append(f"100/10 pools time {worst:.1f}x ({'NIC' if nics else 'IP'} members)")
+    big_nic = by_size.get(NIC_SERVERS_TARGET // 10)
+    if nics and big_nic is not None:
+        met = big_nic.requests <= NIC_REQUESTS_TARGET
+        print(
+            f"{NIC_SERVERS_TARGET} NIC-backed servers: {big_nic.requests} ARM requests "
+            f"(target <= {NIC_REQUESTS_TARGET}: {'met' if met else 'MISSED'})"
+        )
+        if not met:
+            missed.append(f"{big_nic.requests} ARM requests for {NIC_SERVERS_TARGET} NIC-backed servers")
+    return missed
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", type=int, nargs="*", default=[1, 10, 50, 100])
-    parser.add_argument("--nic-pools", type=int, nargs="*", default=[1, 10, 50])
+    parser.add_argument("--nic-pools", type=int, nargs="*", default=[1, 10, 50, 100])
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)  # one size, JSON out
+    parser.add_argument("--nics", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(asdict(measure(args.one, nics=args.nics))))
+        return 0
     if args.profile:
         profiler = cProfile.Profile()
-        profiler.runcall(diagnose_once, args.profile, nics=False)
+        profiler.runcall(_diagnose, args.profile, nics=False, latency=False)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         return 0
-    print(f"one diagnosis per world, simulator without latency, LRO polling every {POLLING_SECONDS} s")
+    print(f"one diagnosis per world and mode, LRO polling every {POLLING_SECONDS} s; a process per size")
+    missed: list[str] = []
     for nics, sizes in ((False, args.pools), (True, args.nic_pools)):
         if sizes:
             print(f"\n{'NIC' if nics else 'IP-address'} members, 10 per pool:")
-            report([diagnose_once(pools, nics=nics) for pools in sizes])
+            missed += report([measure_apart(pools, nics=nics) for pools in sizes], nics=nics)
+    if missed:
+        print("\ntargets missed: " + "; ".join(missed))
     return 0
 
 
