@@ -22,6 +22,7 @@ from azure.mgmt.network import models as net
 from core.arm_ids import name_of, parent_id
 from core.sdk_values import wire
 from netrules.isolation import tagged_network_isolated
+from netrules.nsg import NsgRules
 
 
 class MissingData(Exception):
@@ -74,12 +75,77 @@ class BackendMember:
 
 
 @dataclass(frozen=True)
+class HealthServer:
+    """One server of a backend-health result, read out of the SDK model (`Snapshot.health_servers`)."""
+
+    pool_id: str
+    settings_id: str
+    address: Any  # as reported; "" when absent
+    health: Any  # the SDK's value, as reported
+    probe_log: Any  # the health probe log; "" when absent
+
+
+@dataclass(frozen=True)
 class RoutingPair:
     """A pool and backend settings used together by a routing rule (or a URL path map)."""
 
     rule_id: str
     pool_id: str
     settings_id: str
+
+
+class Collected(dict):  # type: ignore[type-arg]
+    """Collected resources by key: a dict that takes a new `version` (a token compared by identity)
+    on every change, so what is derived from all of it is known current in O(1) however many
+    entries it holds (`Snapshot._memoised`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.version = object()
+
+    def _changed(self) -> None:
+        self.version = object()
+
+    def __setitem__(self, item: Any, value: Any) -> None:
+        super().__setitem__(item, value)
+        self._changed()
+
+    def __delitem__(self, item: Any) -> None:
+        super().__delitem__(item)
+        self._changed()
+
+    def __ior__(self, other: Any) -> Collected:  # type: ignore[misc]  # (dict's `|` makes a dict)
+        super().__ior__(other)
+        self._changed()
+        return self
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self._changed()
+        return super().popitem()
+
+    def setdefault(self, item: Any, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(item, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+
+def contents(resources: dict[str, Any]) -> tuple[Any, ...]:
+    """Memo inputs that stand for a dict's contents: the dict and its version when it is `Collected`,
+    else every key and value."""
+    if isinstance(resources, Collected):
+        return (resources, resources.version)
+    return (*resources.keys(), *resources.values())
 
 
 @dataclass
@@ -90,11 +156,12 @@ class Snapshot:
     gateway: net.ApplicationGateway
     gateway_subnet: net.Subnet | None = None
     vnet: net.VirtualNetwork | None = None
-    peered_vnets: dict[str, net.VirtualNetwork] = field(default_factory=dict)  # that hold IP pool members
+    # peered VNets that hold IP pool members
+    peered_vnets: dict[str, net.VirtualNetwork] = field(default_factory=Collected)
     subnets: dict[str, net.Subnet] = field(default_factory=dict)
     nsgs: dict[str, net.NetworkSecurityGroup] = field(default_factory=dict)
     route_tables: dict[str, net.RouteTable] = field(default_factory=dict)
-    nics: dict[str, net.NetworkInterface] = field(default_factory=dict)
+    nics: dict[str, net.NetworkInterface] = field(default_factory=Collected)
     backend_health: net.ApplicationGatewayBackendHealth | None = None
     effective_routes: dict[str, list[net.EffectiveRoute]] = field(default_factory=dict)
     effective_nsgs: dict[str, list[net.EffectiveNetworkSecurityGroup]] = field(default_factory=dict)
@@ -112,9 +179,10 @@ class Snapshot:
     def _memoised(self, name: str, inputs: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         """`compute()`, derived once per snapshot and reused while `inputs` are the very same
         objects (compared by identity): replacing the gateway, a VNet or a NIC of the snapshot
-        derives it anew. Only collected resources are ever inputs — never `errors`, `metrics`,
-        `dns_answers` or `unidentified_nics`, which checks read afresh on every call. (Collected SDK
-        models are not edited in place after collection.)"""
+        derives it anew (a `Collected` dict stands in by its version: see `contents`). Only
+        collected resources are ever inputs — never `errors`, `metrics`, `dns_answers` or
+        `unidentified_nics`, which checks read afresh on every call. (Collected SDK models are not
+        edited in place after collection.)"""
         hit = self._memo.get(name)
         if hit is not None and len(hit[0]) == len(inputs):
             if all(a is b for a, b in zip(hit[0], inputs, strict=True)):
@@ -124,10 +192,10 @@ class Snapshot:
         return value
 
     def _vnet_inputs(self) -> tuple[Any, ...]:
-        return (self.vnet, *self.peered_vnets.keys(), *self.peered_vnets.values())
+        return (self.vnet, *contents(self.peered_vnets))
 
     def _nic_inputs(self) -> tuple[Any, ...]:
-        return (*self.nics.keys(), *self.nics.values())
+        return contents(self.nics)
 
     def require(self, piece: str) -> Any:
         """The named attribute, or MissingData when its collection failed."""
@@ -164,6 +232,23 @@ class Snapshot:
     def nsg(self, nsg_id: str | None) -> net.NetworkSecurityGroup | None:
         return self.nsgs.get(key(nsg_id)) if nsg_id else None
 
+    def nsg_rules(self, nsg: net.NetworkSecurityGroup) -> NsgRules:
+        """The rules of `nsg` (a model of `nsgs`) converted for evaluation, once per model: an NSG
+        replaced in `nsgs` is another model, converted anew. (Keyed by the model's identity, which
+        the memo's inputs keep alive, so it is never another model's.)"""
+        return self._memoised(f"nsg_rules:{id(nsg)}", (nsg,), lambda: NsgRules.from_nsg(nsg))
+
+    def effective_nsg_rules(self, nic_id: str) -> list[NsgRules] | None:
+        """The NIC's effective NSGs converted for evaluation, None when they were not collected. Each
+        group model is converted once (the NICs of a group of equal answers share its models)."""
+        groups = self.effective_nsgs.get(key(nic_id))
+        if groups is None:
+            return None
+        return [self._effective_group_rules(group) for group in groups]
+
+    def _effective_group_rules(self, group: net.EffectiveNetworkSecurityGroup) -> NsgRules:
+        return self._memoised(f"effective_nsg:{id(group)}", (group,), lambda: NsgRules.from_effective(group))
+
     def gateway_nsg(self) -> net.NetworkSecurityGroup | None:
         subnet = self.gateway_subnet
         if subnet is None or subnet.network_security_group is None:
@@ -198,6 +283,18 @@ class Snapshot:
         )
         return index.get(key(item_id))
 
+    def health_servers(self) -> list[HealthServer]:
+        """Every server of `backend_health` (`iter_health_servers`), read once per health result."""
+        return list(self._memoised("health_servers", (self.backend_health,), self._read_health_servers))
+
+    def _read_health_servers(self) -> tuple[HealthServer, ...]:
+        return tuple(
+            HealthServer(
+                pool_id, settings_id, server.address or "", server.health, server.health_probe_log or ""
+            )
+            for pool_id, settings_id, server in iter_health_servers(self.backend_health)
+        )
+
     def routing_pairs(self) -> list[RoutingPair]:
         return list(self._memoised("routing_pairs", (self.gateway,), lambda: routing_pairs(self.gateway)))
 
@@ -206,10 +303,10 @@ class Snapshot:
 
         Raises MissingData when a pool asked about (any, without `pool_id`) has members ARM would
         not return (e.g. a bare string): its servers are not all known."""
-        malformed: dict[str | None, list[str]] = self._memoised("malformed_members", (self.gateway,), dict)
-        if pool_id not in malformed:
-            malformed[pool_id] = malformed_members(self.gateway, pool_id)
-        bad = malformed[pool_id]
+        malformed: MalformedMembers = self._memoised(
+            "malformed_members", (self.gateway,), lambda: MalformedMembers(self.gateway)
+        )
+        bad = malformed.of(pool_id)
         if bad:
             raise MissingData(f"backend pool members: {'; '.join(bad)}")
         resolved, by_pool = self._memoised(
@@ -257,6 +354,10 @@ class Snapshot:
                 if ipc.subnet is not None and isinstance(address, str):  # members' addresses are str
                     index.setdefault((key(ipc.subnet.id), address), nic)
         return index
+
+    def virtual_network_tag(self, vnet: net.VirtualNetwork | None) -> list[str]:
+        """`virtual_network_tag(vnet)`, derived once per VNet model."""
+        return list(self._memoised(f"vnet_tag:{id(vnet)}", (vnet,), lambda: tuple(virtual_network_tag(vnet))))
 
     def subnet_containing(self, vnet: net.VirtualNetwork | None, ip: str) -> str | None:
         """`subnet_containing(vnet, ip)` through the VNet's prefix index, built once per VNet."""
@@ -523,39 +624,60 @@ def backend_members(
     return members
 
 
-def malformed_members(gateway: net.ApplicationGateway, pool_id: str | None = None) -> list[str]:
-    """`pool <name>: <what>` for each member `backend_members` had to skip, in the pools asked about
-    (all without `pool_id`): an element that is not an address object or an IP-configuration
-    reference, or an address with a non-string `ipAddress`/`fqdn`."""
-    found: list[str] = []
-    pools = gateway.backend_address_pools
-    if pools is not None and not isinstance(pools, list):
-        return [f"backendAddressPools is {type(pools).__name__}, not a list"]
-    for index, pool in enumerate(pools or []):
-        if not is_model(pool):
-            raw_id = pool.get("id") if isinstance(pool, Mapping) else None
-            if pool_id is None or (isinstance(raw_id, str) and key(raw_id) == key(pool_id)):
+class MalformedMembers:
+    """`pool <name>: <what>` for each member `backend_members` had to skip: an element that is not an
+    address object or an IP-configuration reference, or an address with a non-string
+    `ipAddress`/`fqdn`. Found in one pass over the pools, then asked per pool (`of`)."""
+
+    def __init__(self, gateway: net.ApplicationGateway) -> None:
+        self._every: list[str] = []  # of every pool
+        self._by_pool: dict[str, list[str]] = {}  # pool id key -> those of that pool
+        self._unlisted: list[str] = []  # the pools themselves are not a list: every pool's problem
+        pools = gateway.backend_address_pools
+        if pools is not None and not isinstance(pools, list):
+            self._unlisted = [f"backendAddressPools is {type(pools).__name__}, not a list"]
+            return
+        for index, pool in enumerate(pools or []):
+            if not is_model(pool):
+                raw_id = pool.get("id") if isinstance(pool, Mapping) else None
                 label = name_of(raw_id) if isinstance(raw_id, str) else f"[{index}]"
-                found.append(f"pool {label} could not be read: {_short(pool)}")
+                self._add(
+                    key(raw_id) if isinstance(raw_id, str) else None,
+                    [f"pool {label} could not be read: {_short(pool)}"],
+                )
+            else:
+                self._add(key(ref_id(pool)), _malformed_in_pool(pool, index))
+
+    def _add(self, pool_key: str | None, problems: list[str]) -> None:
+        self._every += problems
+        if pool_key is not None and problems:
+            self._by_pool.setdefault(pool_key, []).extend(problems)
+
+    def of(self, pool_id: str | None = None) -> list[str]:
+        """Those of the pool `pool_id`; of every pool without it."""
+        if self._unlisted:
+            return list(self._unlisted)
+        return list(self._every if pool_id is None else self._by_pool.get(key(pool_id), ()))
+
+
+def _malformed_in_pool(pool: Any, index: int) -> list[str]:
+    found: list[str] = []
+    name = _text(pool.name) or f"[{index}]"
+    for prop, items in (
+        ("backendAddresses", pool.backend_addresses),
+        ("backendIPConfigurations", pool.backend_ip_configurations),
+    ):
+        if items is not None and not isinstance(items, list):
+            found.append(f"pool {name}: {prop} is {type(items).__name__} {items!r}, not a list")
             continue
-        if pool_id is not None and key(ref_id(pool)) != key(pool_id):
-            continue
-        name = _text(pool.name) or f"[{index}]"
-        for prop, items in (
-            ("backendAddresses", pool.backend_addresses),
-            ("backendIPConfigurations", pool.backend_ip_configurations),
-        ):
-            if items is not None and not isinstance(items, list):
-                found.append(f"pool {name}: {prop} is {type(items).__name__} {items!r}, not a list")
-                continue
-            for position, item in enumerate(items or []):
-                if not is_model(item):
-                    what = f"{type(item).__name__} {item!r}"
-                    found.append(f"pool {name}: {prop}[{position}] is {what}, not an object")
-                elif prop == "backendAddresses" and not all(
-                    value is None or isinstance(value, str) for value in (item.ip_address, item.fqdn)
-                ):
-                    found.append(f"pool {name}: {prop}[{position}] has a non-string ipAddress/fqdn")
+        for position, item in enumerate(items or []):
+            if not is_model(item):
+                what = f"{type(item).__name__} {item!r}"
+                found.append(f"pool {name}: {prop}[{position}] is {what}, not an object")
+            elif prop == "backendAddresses" and not all(
+                value is None or isinstance(value, str) for value in (item.ip_address, item.fqdn)
+            ):
+                found.append(f"pool {name}: {prop}[{position}] has a non-string ipAddress/fqdn")
     return found
 
 

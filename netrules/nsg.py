@@ -7,9 +7,10 @@ the subnet's; the flow passes only if every NSG on the way allows it.
 
 Rules come as SDK models (`SecurityRule` from an NSG, `EffectiveNetworkSecurityRule` from a
 NIC's effective NSGs) and are normalised into the immutable `Rule` first, so matching is one
-code path. Flows carry no source port: the client side of a TCP connection uses an ephemeral
-port chosen at connect time, so a rule's source port ranges are treated as matching (the
-rules this bot reasons about all use `*` there).
+code path; `NsgRules` holds one NSG's converted rules, so a caller evaluating many flows (a
+diagnosis: every backend server) converts each NSG once. Flows carry no source port: the
+client side of a TCP connection uses an ephemeral port chosen at connect time, so a rule's
+source port ranges are treated as matching (the rules this bot reasons about all use `*` there).
 """
 
 from __future__ import annotations
@@ -316,14 +317,49 @@ def default_rules(nsg_id: str | None) -> list[Rule]:
     ]
 
 
-def nsg_rules(nsg: Any) -> list[Rule]:
-    """An NSG's custom rules followed by its default rules (Azure's six when the model has none)."""
-    rules = [Rule.from_security_rule(r) for r in nsg.security_rules or []]
-    if nsg.default_security_rules:
-        rules += [Rule.from_security_rule(r, is_default=True) for r in nsg.default_security_rules]
-    else:
-        rules += default_rules(nsg.id)
-    return rules
+@dataclass(frozen=True)
+class NsgRules:
+    """One NSG's rules as `Rule`s, with the NSG's id (which `RuleMatch` names): what evaluation reads.
+
+    Made once from the SDK model (`from_nsg`, `from_effective`) and evaluated any number of times:
+    every attribute read of an SDK model deserializes anew, so converting a rule costs far more than
+    matching it. `attached_to` is where an effective group applies ("subnet", "nic", or None when
+    its association names both or neither; always None for an NSG model).
+    """
+
+    nsg_id: str | None
+    rules: tuple[Rule, ...]
+    attached_to: str | None = None
+
+    @classmethod
+    def from_nsg(cls, nsg: Any) -> NsgRules:
+        """A `models.NetworkSecurityGroup`: its custom rules followed by its default rules (Azure's six
+        when the model has none)."""
+        rules = [Rule.from_security_rule(r) for r in nsg.security_rules or []]
+        if nsg.default_security_rules:
+            rules += [Rule.from_security_rule(r, is_default=True) for r in nsg.default_security_rules]
+        else:
+            rules += default_rules(nsg.id)
+        return cls(nsg.id, tuple(rules))
+
+    @classmethod
+    def from_effective(cls, group: Any) -> NsgRules:
+        """A `models.EffectiveNetworkSecurityGroup` of a NIC (its rules, and where it is associated)."""
+        nsg_id = group.network_security_group.id if group.network_security_group else None
+        rules = tuple(
+            Rule.from_effective_rule(r, nsg_id=nsg_id) for r in group.effective_security_rules or []
+        )
+        association = group.association
+        on_subnet = association is not None and association.subnet is not None
+        on_nic = association is not None and association.network_interface is not None
+        attached_to = "subnet" if on_subnet and not on_nic else "nic" if on_nic and not on_subnet else None
+        return cls(nsg_id, rules, attached_to)
+
+
+def as_nsg_rules(nsg: Any) -> NsgRules:
+    """`nsg` as NsgRules: as given when it already is, else converted from its `models.NetworkSecurityGroup`
+    (for this one use: a caller evaluating an NSG repeatedly converts it once itself)."""
+    return nsg if isinstance(nsg, NsgRules) else NsgRules.from_nsg(nsg)
 
 
 def first_match(
@@ -338,18 +374,18 @@ def first_match(
     return None
 
 
-def _decide(rules: Sequence[Rule], flow: Flow, vnet_prefixes: Iterable[Any], nsg_id: str | None) -> RuleMatch:
+def _decide(nsg: NsgRules, flow: Flow, vnet_prefixes: Iterable[Any]) -> RuleMatch:
     """First match; rule lists that lack Azure's defaults fall through to them (DenyAll always matches)."""
-    match = first_match(rules, flow, vnet_prefixes=vnet_prefixes, nsg_id=nsg_id)
+    match = first_match(nsg.rules, flow, vnet_prefixes=vnet_prefixes, nsg_id=nsg.nsg_id)
     if match is None:
-        match = first_match(default_rules(nsg_id), flow, vnet_prefixes=vnet_prefixes, nsg_id=nsg_id)
+        match = first_match(default_rules(nsg.nsg_id), flow, vnet_prefixes=vnet_prefixes, nsg_id=nsg.nsg_id)
     assert match is not None  # DenyAllInBound / DenyAllOutBound match every flow
     return match
 
 
 def evaluate_nsg(nsg: Any, flow: Flow, *, vnet_prefixes: Iterable[Any]) -> RuleMatch:
-    """The rule of `nsg` (a `models.NetworkSecurityGroup`) that decides `flow`."""
-    return _decide(nsg_rules(nsg), flow, list(vnet_prefixes or ()), nsg.id)
+    """The rule of `nsg` (NsgRules, or a `models.NetworkSecurityGroup`) that decides `flow`."""
+    return _decide(as_nsg_rules(nsg), flow, list(vnet_prefixes or ()))
 
 
 def _verdict(matches: list[RuleMatch]) -> PathVerdict:
@@ -362,32 +398,25 @@ def _verdict(matches: list[RuleMatch]) -> PathVerdict:
 def evaluate_path(flow: Flow, *, subnet_nsg: Any, nic_nsg: Any, vnet_prefixes: Iterable[Any]) -> PathVerdict:
     """Both NSGs a flow crosses at one end: subnet then NIC inbound, NIC then subnet outbound.
 
-    A missing NSG (None) allows. Every present NSG is evaluated, so `matches` also shows what the
-    second NSG would do when the first already denies.
+    Each NSG is NsgRules or a `models.NetworkSecurityGroup`; a missing NSG (None) allows. Every
+    present NSG is evaluated, so `matches` also shows what the second NSG would do when the first
+    already denies.
     """
     order = (subnet_nsg, nic_nsg) if flow.direction == "Inbound" else (nic_nsg, subnet_nsg)
     prefixes = list(vnet_prefixes or ())
     return _verdict([evaluate_nsg(nsg, flow, vnet_prefixes=prefixes) for nsg in order if nsg is not None])
 
 
-def _association_rank(group: Any, direction: str) -> int:
-    association = group.association
-    on_subnet = association is not None and association.subnet is not None
-    on_nic = association is not None and association.network_interface is not None
-    if on_subnet and not on_nic:
-        return 0 if direction == "Inbound" else 1
-    if on_nic and not on_subnet:
-        return 1 if direction == "Inbound" else 0
-    return 2
+def _association_rank(group: NsgRules, direction: str) -> int:
+    """Inbound meets the subnet's NSG first, outbound the NIC's; a group attached to both or neither last."""
+    first, second = ("subnet", "nic") if direction == "Inbound" else ("nic", "subnet")
+    return {first: 0, second: 1}.get(group.attached_to or "", 2)
 
 
 def evaluate_effective(groups: Sequence[Any], flow: Flow, *, vnet_prefixes: Iterable[Any]) -> PathVerdict:
-    """A NIC's effective NSGs (`models.EffectiveNetworkSecurityGroup`), ordered by association."""
+    """A NIC's effective NSGs (NsgRules made `from_effective`, or the
+    `models.EffectiveNetworkSecurityGroup`s themselves), ordered by association."""
     prefixes = list(vnet_prefixes or ())
-    ordered = sorted(groups, key=lambda g: _association_rank(g, flow.direction))
-    matches = []
-    for group in ordered:
-        nsg_id = group.network_security_group.id if group.network_security_group else None
-        rules = [Rule.from_effective_rule(r, nsg_id=nsg_id) for r in group.effective_security_rules or []]
-        matches.append(_decide(rules, flow, prefixes, nsg_id))
-    return _verdict(matches)
+    converted = [g if isinstance(g, NsgRules) else NsgRules.from_effective(g) for g in groups]
+    ordered = sorted(converted, key=lambda g: _association_rank(g, flow.direction))
+    return _verdict([_decide(group, flow, prefixes) for group in ordered])

@@ -130,15 +130,28 @@ def user_routes(route_table: Any) -> list[tuple[Network, RouteChoice]]:
     return routes
 
 
+def subnet_routes(
+    route_table: Any, vnet_prefixes: Iterable[Any], peering_prefixes: Iterable[Any] = ()
+) -> list[tuple[Network, RouteChoice]]:
+    """Every route a subnet's traffic can take: its route table's (or None) user routes, then Azure's
+    system routes, including the `VNetPeering` routes of peered VNets' prefixes. Read once, for
+    `route_among` to choose from for any number of addresses."""
+    return [*user_routes(route_table), *system_routes(vnet_prefixes, peering_prefixes)]
+
+
+def route_among(ip: str, routes: Sequence[tuple[Network, RouteChoice]]) -> RouteChoice:
+    """The route for `ip` among a subnet's routes (`subnet_routes`)."""
+    choice = _best(routes, _address(ip))
+    assert choice is not None  # 0.0.0.0/0 and ::/0 contain every address
+    return choice
+
+
 def select_route(
     ip: str, *, route_table: Any, vnet_prefixes: Iterable[Any], peering_prefixes: Iterable[Any] = ()
 ) -> RouteChoice:
     """The route for `ip` from a subnet's route table (or None) plus Azure's system routes, including
     the `VNetPeering` routes of peered VNets' prefixes."""
-    address = _address(ip)
-    choice = _best([*user_routes(route_table), *system_routes(vnet_prefixes, peering_prefixes)], address)
-    assert choice is not None  # 0.0.0.0/0 and ::/0 contain every address
-    return choice
+    return route_among(ip, subnet_routes(route_table, vnet_prefixes, peering_prefixes))
 
 
 def select_effective_route(ip: str, routes: Sequence[Any]) -> RouteChoice | None:

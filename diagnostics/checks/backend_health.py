@@ -17,7 +17,7 @@ from collections.abc import Callable
 from core.arm_ids import name_of
 from core.sdk_values import wire
 from diagnostics.checks.base import Check, Findings, need
-from diagnostics.snapshot import Snapshot, iter_health_servers, key
+from diagnostics.snapshot import Snapshot, key
 from model.findings import Finding, Fix, Severity
 from netrules.probes import KIND_LABELS, ProbeLogKind, classify_probe_log, health_state
 
@@ -35,11 +35,11 @@ def server_state(value: object) -> str:
 
 def servers_by_pair(snapshot: Snapshot) -> PairServers:
     """The backend-health result grouped by pool+settings pair (MissingData when not collected)."""
-    health = need(snapshot, "backend_health", "backend health")
+    need(snapshot, "backend_health", "backend health")
     pairs: PairServers = defaultdict(list)
-    for pool_id, settings_id, server in iter_health_servers(health):
-        pairs[(pool_id, settings_id)].append(
-            (server.address or "", server_state(server.health), server.health_probe_log or "")
+    for server in snapshot.health_servers():
+        pairs[(server.pool_id, server.settings_id)].append(
+            (server.address, server_state(server.health), server.probe_log)
         )
     return pairs
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from core.arm_ids import name_of
 from diagnostics.checks.backend_health import server_state
 from diagnostics.checks.base import Check, NotApplicable, listed
-from diagnostics.snapshot import AZURE_DNS, MissingData, Snapshot, iter_health_servers, key
+from diagnostics.snapshot import AZURE_DNS, MissingData, Snapshot, key
 from model.findings import Finding, Fix, Severity
 from netrules.probes import ProbeLogKind, classify_probe_log
 
@@ -59,9 +59,9 @@ def _health_by_address(snapshot: Snapshot) -> dict[str, list[tuple[str, str]]] |
     if snapshot.backend_health is None or "backend_health" in snapshot.errors:
         return None
     result: dict[str, list[tuple[str, str]]] = {}
-    for _, _, server in iter_health_servers(snapshot.backend_health):
+    for server in snapshot.health_servers():
         state = server_state(server.health)
-        result.setdefault((server.address or "").lower(), []).append((state, server.health_probe_log or ""))
+        result.setdefault(server.address.lower(), []).append((state, server.probe_log))
     return result
 
 
@@ -92,9 +92,8 @@ def _probe_log_failures(snapshot: Snapshot, known: set[str]) -> dict[FqdnMember,
     if snapshot.backend_health is None or "backend_health" in snapshot.errors:
         return {}
     failures: dict[FqdnMember, dict] = {}
-    for pool_id, _, server in iter_health_servers(snapshot.backend_health):
-        address = server.address or ""
-        log = server.health_probe_log or ""
+    for server in snapshot.health_servers():
+        pool_id, address, log = server.pool_id, server.address, server.probe_log
         if address.lower() in known or classify_probe_log(log) != ProbeLogKind.DNS:
             continue
         failures.setdefault(

@@ -10,9 +10,9 @@ from typing import Any
 
 from core.arm_ids import name_of
 from diagnostics.checks.base import NotApplicable, collected, need, same
-from diagnostics.snapshot import MissingData, Snapshot, virtual_network_tag
+from diagnostics.snapshot import MissingData, Snapshot
 from model.plans import AllowRule, RuleMove
-from netrules.nsg import Flow, RuleMatch, evaluate_nsg, nsg_rules
+from netrules.nsg import Flow, RuleMatch, as_nsg_rules, evaluate_nsg
 
 LOWEST_CUSTOM_PRIORITY = 4096
 HIGHEST_CUSTOM_PRIORITY = 100
@@ -21,7 +21,7 @@ HIGHEST_CUSTOM_PRIORITY = 100
 def vnet_prefixes(snapshot: Snapshot) -> list[str]:
     """What the `VirtualNetwork` tag covers for the gateway's VNet: its address space and its
     connected peerings' (a spoke's backends are "VirtualNetwork" to the hub's gateway)."""
-    return virtual_network_tag(snapshot.vnet)
+    return snapshot.virtual_network_tag(snapshot.vnet)
 
 
 def gateway_subnet(snapshot: Snapshot) -> Any:
@@ -64,13 +64,15 @@ class BlockedRange:
 
 
 def blocked_ranges(nsg: Any, flow: Flow, low: int, high: int, *, vnet: list[str]) -> list[BlockedRange]:
-    """The parts of ports low..high that `nsg` denies for `flow` (its port is ignored).
+    """The parts of ports low..high that `nsg` (NsgRules, or the NSG model) denies for `flow` (its
+    port is ignored).
 
     A rule matches a port range piecewise: its verdict can only change where some rule's port range
     starts or ends, so evaluating one port per piece is exact.
     """
+    nsg = as_nsg_rules(nsg)
     cuts = {low, high + 1}
-    for rule in nsg_rules(nsg):
+    for rule in nsg.rules:
         for start, end in rule.destination_ports:
             cuts.update(p for p in (start, end + 1) if low < p <= high)
     edges = sorted(cuts)

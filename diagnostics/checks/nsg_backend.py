@@ -28,15 +28,9 @@ from diagnostics.checks.network import (
     rule_summary,
     vnet_prefixes,
 )
-from diagnostics.snapshot import (
-    BackendMember,
-    MissingData,
-    Snapshot,
-    key,
-    virtual_network_tag,
-)
+from diagnostics.snapshot import BackendMember, MissingData, Snapshot, key
 from model.findings import Finding, Fix, Severity
-from netrules.nsg import Flow, PathVerdict, RuleMatch, evaluate_effective, evaluate_path, nsg_rules
+from netrules.nsg import Flow, NsgRules, PathVerdict, RuleMatch, evaluate_effective, evaluate_path
 
 
 @dataclass(frozen=True)
@@ -136,7 +130,7 @@ def _backend_vnet_tag(snapshot: Snapshot, subnet_id: str | None, gateway_tag: li
     """The `VirtualNetwork` tag as the backend's NSGs see it: its own VNet's, when that is a peered
     VNet the snapshot holds (a spoke's tag covers the hub through the peering)."""
     vnet = snapshot.peered_vnets.get(key(parent_id(subnet_id))) if subnet_id else None
-    return virtual_network_tag(vnet) if vnet is not None else gateway_tag
+    return snapshot.virtual_network_tag(vnet) if vnet is not None else gateway_tag
 
 
 def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list[str]) -> PathVerdict | None:
@@ -149,8 +143,9 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
     flow = Flow(
         "Inbound", source, target.address, target.port, destination_groups=_security_groups(nic, target)
     )
-    if nic is not None and key(nic.id) in snapshot.effective_nsgs:
-        return evaluate_effective(snapshot.effective_nsgs[key(nic.id)], flow, vnet_prefixes=vnet)
+    effective = snapshot.effective_nsg_rules(nic.id) if nic is not None else None
+    if effective is not None:
+        return evaluate_effective(effective, flow, vnet_prefixes=vnet)
     subnet_id = target.member.subnet_id
     if nic is not None and not subnet_id:
         subnet_id = next((ipc.subnet.id for ipc in nic.ip_configurations or [] if ipc.subnet), None)
@@ -159,10 +154,10 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
         collected(snapshot, "subnets", subnet, f"backend subnet {name_of(subnet_id)}")
     subnet_nsg = None
     if subnet is not None and subnet.network_security_group is not None:
-        subnet_nsg = nsg_or_missing(snapshot, subnet.network_security_group.id)
+        subnet_nsg = _nsg_rules(snapshot, subnet.network_security_group.id)
     nic_nsg = None
     if nic is not None and nic.network_security_group is not None:
-        nic_nsg = nsg_or_missing(snapshot, nic.network_security_group.id)
+        nic_nsg = _nsg_rules(snapshot, nic.network_security_group.id)
     unidentified = snapshot.unidentified_nics.get(target.address) if nic is None else None
     if subnet is None and nic is None:
         if unidentified:  # e.g. in a peered VNet that could not be read: its NSGs are unknown
@@ -177,23 +172,39 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
     return verdict
 
 
-def _names_destination_groups(nsg: Any) -> bool:
-    return nsg is not None and any(rule.destination_groups for rule in nsg_rules(nsg))
+def _nsg_rules(snapshot: Snapshot, nsg_id: str) -> NsgRules:
+    """The collected NSG's rules (converted once per snapshot), or MissingData naming it."""
+    return snapshot.nsg_rules(nsg_or_missing(snapshot, nsg_id))
+
+
+def _gateway_nsg_rules(snapshot: Snapshot) -> NsgRules | None:
+    """The gateway subnet's NSG rules; None when the subnet has no NSG."""
+    subnet = gateway_subnet(snapshot)
+    if subnet.network_security_group is None:
+        return None
+    return _nsg_rules(snapshot, subnet.network_security_group.id)
+
+
+def _names_destination_groups(nsg: NsgRules | None) -> bool:
+    return nsg is not None and any(rule.destination_groups for rule in nsg.rules)
 
 
 def _rule_sources(snapshot: Snapshot) -> list[str]:
     """Every source prefix of every collected NSG rule and effective rule (expanded tags included)."""
+    groups = [snapshot.nsg_rules(nsg) for nsg in snapshot.nsgs.values()]
+    for nic_id in snapshot.effective_nsgs:
+        groups += snapshot.effective_nsg_rules(nic_id) or []
     prefixes: list[str] = []
-    for nsg in snapshot.nsgs.values():
-        for rule in nsg_rules(nsg):
+    for group in dict.fromkeys(groups):  # NICs of a group of equal answers share its rules
+        for rule in group.rules:
             prefixes += rule.sources
-    for groups in snapshot.effective_nsgs.values():
-        for group in groups:
-            for effective in group.effective_security_rules or []:
-                prefixes += effective.source_address_prefixes or []
-                prefixes += [effective.source_address_prefix] if effective.source_address_prefix else []
-                prefixes += effective.expanded_source_address_prefix or []
+            prefixes += [str(network) for network in rule.expanded_sources]
     return prefixes
+
+
+def _gateway_sources(snapshot: Snapshot) -> list[str]:
+    """The parts of the gateway subnet that every NSG rule treats alike (`source_pieces`)."""
+    return source_pieces(gateway_subnet_prefix(snapshot), _rule_sources(snapshot))
 
 
 def source_pieces(prefix: str, boundaries: list[str]) -> list[str]:
@@ -227,7 +238,7 @@ def source_pieces(prefix: str, boundaries: list[str]) -> list[str]:
 
 
 def _path_denies(
-    snapshot: Snapshot, target: Target, source: str, gateway_nsg: Any, vnet: list[str]
+    snapshot: Snapshot, target: Target, source: str, gateway_nsg: NsgRules | None, vnet: list[str]
 ) -> list[Blocked]:
     """Every NSG rule that denies `source` -> `target` on the way: the gateway subnet's outbound, then
     the backend subnet's and NIC's inbound. Fixing one of them leaves the others blocking, so each
@@ -250,7 +261,7 @@ def _path_denies(
 
 
 def _block_of(
-    snapshot: Snapshot, target: Target, sources: list[str], gateway_nsg: Any, vnet: list[str]
+    snapshot: Snapshot, target: Target, sources: list[str], gateway_nsg: NsgRules | None, vnet: list[str]
 ) -> list[Blocked]:
     """The denying rules the parts of the gateway subnet meet on their way to `target`, each rule
     once, with the first part of the subnet it blocks."""
@@ -262,13 +273,14 @@ def _block_of(
     return list(found.values())
 
 
-def _blocks(snapshot: Snapshot, targets: list[Target], unchecked: list[str]) -> list[Blocked]:
-    subnet = gateway_subnet(snapshot)
-    sources = source_pieces(gateway_subnet_prefix(snapshot), _rule_sources(snapshot))
+def _blocks(
+    snapshot: Snapshot,
+    targets: list[Target],
+    sources: list[str],
+    gateway_nsg: NsgRules | None,
+    unchecked: list[str],
+) -> list[Blocked]:
     vnet = vnet_prefixes(snapshot)
-    gateway_nsg = None
-    if subnet.network_security_group is not None:
-        gateway_nsg = nsg_or_missing(snapshot, subnet.network_security_group.id)
     blocked: list[Blocked] = []
     for target in targets:
         try:
@@ -333,18 +345,19 @@ def _finding(snapshot: Snapshot, group: list[Blocked], source: str, unchecked: l
     )
 
 
-def _internet_notes(snapshot: Snapshot, unresolved: list[Unresolved], unchecked: list[str]) -> list[str]:
+def _internet_notes(
+    snapshot: Snapshot,
+    unresolved: list[Unresolved],
+    sources: list[str],
+    gateway_nsg: NsgRules | None,
+    unchecked: list[str],
+) -> list[str]:
     """What is known of FQDNs Azure DNS did not resolve for us: a public endpoint is reached over the
     Internet, so the gateway subnet's outbound rules for Internet on the port are checked; an NSG at a
     private address the name may have (a private DNS zone) is not. Where those rules deny, whether
     the backend is blocked depends on the unknown address: that goes to `unchecked`."""
     if not unresolved:
         return []
-    subnet = gateway_subnet(snapshot)
-    gateway_nsg = None
-    if subnet.network_security_group is not None:
-        gateway_nsg = nsg_or_missing(snapshot, subnet.network_security_group.id)
-    sources = source_pieces(gateway_subnet_prefix(snapshot), _rule_sources(snapshot))
     vnet = vnet_prefixes(snapshot)
     notes = []
     for item in unresolved:
@@ -395,13 +408,15 @@ def nsg_blocks_backend(snapshot: Snapshot) -> list[Finding]:
     if not targets and not unchecked and not unresolved:
         raise NotApplicable("no backend server addresses to check")
     gateway_subnet(snapshot)  # without the gateway's VNet, neither side of the path is known
-    notes = _internet_notes(snapshot, unresolved, unchecked)
+    sources = _gateway_sources(snapshot)
+    gateway_nsg = _gateway_nsg_rules(snapshot)
+    notes = _internet_notes(snapshot, unresolved, sources, gateway_nsg, unchecked)
     if "effective_nsgs" in snapshot.errors:
         notes.append(
             f"effective NSGs not read ({snapshot.errors['effective_nsgs']}): judged from the subnet and "
             "NIC NSGs"
         )
-    blocked = _blocks(snapshot, targets, unchecked)
+    blocked = _blocks(snapshot, targets, sources, gateway_nsg, unchecked)
     if not blocked:
         if unchecked:
             raise MissingData("could not check " + "; ".join(unchecked + notes))

@@ -67,7 +67,7 @@ def nsg_blocks_infra_ports(snapshot: Snapshot) -> list[Finding]:
     low, high = infra_ports(snapshot)
     wanted = f"{low}-{high}"
     flow = Flow("Inbound", "GatewayManager", gateway_subnet_prefix(snapshot), low)
-    blocked = blocked_ranges(nsg, flow, low, high, vnet=vnet_prefixes(snapshot))
+    blocked = blocked_ranges(snapshot.nsg_rules(nsg), flow, low, high, vnet=vnet_prefixes(snapshot))
     if not blocked:
         return []
     first = min(blocked, key=lambda b: b.deciding.priority).deciding
@@ -110,7 +110,7 @@ def nsg_blocks_load_balancer(snapshot: Snapshot) -> list[Finding]:
     nsg = gateway_subnet_nsg(snapshot)
     low, high = infra_ports(snapshot)
     flow = Flow("Inbound", "AzureLoadBalancer", gateway_subnet_prefix(snapshot), low)
-    blocked = blocked_ranges(nsg, flow, low, high, vnet=vnet_prefixes(snapshot))
+    blocked = blocked_ranges(snapshot.nsg_rules(nsg), flow, low, high, vnet=vnet_prefixes(snapshot))
     if not blocked:
         return []
     first = min(blocked, key=lambda b: b.deciding.priority).deciding
@@ -151,7 +151,8 @@ def nsg_blocks_internet_outbound(snapshot: Snapshot) -> list[Finding]:
     nsg = gateway_subnet_nsg(snapshot)
     flow = Flow("Outbound", gateway_subnet_prefix(snapshot), "Internet", INTERNET_PORTS[0])
     vnet = vnet_prefixes(snapshot)
-    blocked = [b for port in INTERNET_PORTS for b in blocked_ranges(nsg, flow, port, port, vnet=vnet)]
+    rules = snapshot.nsg_rules(nsg)
+    blocked = [b for port in INTERNET_PORTS for b in blocked_ranges(rules, flow, port, port, vnet=vnet)]
     if not blocked:
         return []
     first = min(blocked, key=lambda b: b.deciding.priority).deciding

@@ -23,7 +23,7 @@ from diagnostics.checks.network import gateway_subnet
 from diagnostics.snapshot import MissingData, Snapshot, address_space, key, peering_prefixes, ref_id
 from model.findings import Finding, Fix, Severity
 from netrules.isolation import is_internet_address
-from netrules.routes import select_route
+from netrules.routes import route_among, subnet_routes
 
 EGRESS_HOPS = ("VirtualAppliance", "VirtualApplianceEcmp", "VirtualNetworkGateway")
 
@@ -78,10 +78,10 @@ def private_gateway_no_internet_egress(snapshot: Snapshot) -> list[Finding]:
             )
         return []
     table = _route_table(snapshot, subnet)
-    own, peered = address_space(snapshot.vnet), peering_prefixes(snapshot.vnet)
+    routes = subnet_routes(table, address_space(snapshot.vnet), peering_prefixes(snapshot.vnet))
     stranded = []
     for hit in internet:
-        choice = select_route(hit["address"], route_table=table, vnet_prefixes=own, peering_prefixes=peered)
+        choice = route_among(hit["address"], routes)
         if any(same(choice.next_hop_type, hop) for hop in EGRESS_HOPS):
             continue  # an appliance or forced tunnelling carries it out
         stranded.append({**hit, "route": choice.prefix, "nextHopType": choice.next_hop_type})

@@ -92,22 +92,25 @@ def default_probe_failing(snapshot: Snapshot) -> list[Finding]:
     fallback = [s for s in _used_settings(snapshot) if _falls_back(s)]
     if not fallback:
         raise NotApplicable("every backend settings in use has a custom probe")
-    pairs = servers_by_pair(snapshot)
+    servers_of: dict[str, list[dict[str, str]]] = {}  # settings id key -> its servers, pair by pair
+    for (pool_id, settings_id), items in servers_by_pair(snapshot).items():
+        servers_of.setdefault(key(settings_id), []).extend(
+            {"pool": name_of(pool_id), "address": address, "health": state, "healthProbeLog": log}
+            for address, state, log in items
+        )
+    detached: list[Any] | None = None  # read when first needed
     findings = []
     for settings in fallback:
-        servers = [
-            {"pool": name_of(pool_id), "address": address, "health": state, "healthProbeLog": log}
-            for (pool_id, settings_id), items in pairs.items()
-            if key(settings_id) == key(settings.id)
-            for address, state, log in items
-        ]
+        servers = servers_of.get(key(settings.id), [])
         unhealthy_servers = [s for s in servers if s["health"] == "unhealthy"]
         if not unhealthy_servers or any(s["health"] == "healthy" for s in servers):
             continue
         probe_caused = [
             s for s in unhealthy_servers if classify_probe_log(s["healthProbeLog"]) in PROBE_CAUSED
         ]
-        candidates = [p for p in _detached_probes(snapshot) if _protocol(p) == _protocol(settings)]
+        if detached is None:
+            detached = _detached_probes(snapshot)
+        candidates = [p for p in detached if _protocol(p) == _protocol(settings)]
         evidence: dict[str, Any] = {
             "settings": settings.name,
             "defaultProbe": _default_probe_url(settings),
@@ -239,13 +242,13 @@ def custom_probe_invalid(snapshot: Snapshot) -> list[Finding]:
     probes = snapshot.gateway.probes or []
     if not probes:
         raise NotApplicable("the gateway has no custom probes")
+    users_of: dict[str, list[Any]] = {}  # probe id key -> the settings that reference it
+    for settings in snapshot.gateway.backend_http_settings_collection or []:
+        if settings.probe is not None:
+            users_of.setdefault(key(settings.probe.id), []).append(settings)
     findings = []
     for probe in probes:
-        users = [
-            s
-            for s in snapshot.gateway.backend_http_settings_collection or []
-            if s.probe is not None and key(s.probe.id) == key(probe.id)
-        ]
+        users = users_of.get(key(probe.id), [])
         protocols = {wire(s.protocol) for s in users if s.protocol}
         problems = probe_problems(probe, protocols)
         if not problems:

@@ -39,7 +39,7 @@ from diagnostics.checks.base import (
 from diagnostics.checks.network import gateway_subnet
 from diagnostics.snapshot import MissingData, Snapshot, address_space, key, peering_prefixes
 from model.findings import Finding, Fix, Severity
-from netrules.routes import select_route
+from netrules.routes import route_among, subnet_routes
 
 DEFAULT_PREFIX = "0.0.0.0/0"
 # Public addresses spread over the IPv4 space, most in Azure's own ranges (where the v2 control
@@ -85,10 +85,10 @@ def _hop(next_hop_type: Any, next_hop_ip: Any) -> str:
 def _internet_routes(snapshot: Snapshot, table: Any) -> dict[str, tuple[Any, list[str]]]:
     """User routes of `table` that win (longest prefix) for public addresses, with those addresses;
     route id lower-cased -> (route choice, addresses)."""
-    own, peered = address_space(snapshot.vnet), peering_prefixes(snapshot.vnet)
+    routes = subnet_routes(table, address_space(snapshot.vnet), peering_prefixes(snapshot.vnet))
     winners: dict[str, tuple[Any, list[str]]] = {}
     for address in PUBLIC_PROBES:
-        choice = select_route(address, route_table=table, vnet_prefixes=own, peering_prefixes=peered)
+        choice = route_among(address, routes)
         if choice.route_id and not same(choice.next_hop_type, "Internet"):
             winners.setdefault(key(choice.route_id), (choice, []))[1].append(address)
     return winners
@@ -135,8 +135,7 @@ def default_route_not_internet(snapshot: Snapshot) -> list[Finding]:
 
 def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
     table = _route_table(snapshot)
-    own = address_space(snapshot.vnet)
-    peered = peering_prefixes(snapshot.vnet)
+    routes = subnet_routes(table, address_space(snapshot.vnet), peering_prefixes(snapshot.vnet))
     diverted: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
     unchecked: list[str] = []
     for pair in snapshot.routing_pairs():
@@ -151,7 +150,7 @@ def udr_diverts_backend_traffic(snapshot: Snapshot) -> list[Finding]:
             for address in addresses:
                 if not address:
                     continue
-                choice = select_route(address, route_table=table, vnet_prefixes=own, peering_prefixes=peered)
+                choice = route_among(address, routes)
                 # Only a user route of this table is at fault: a system route to `None` (e.g. for
                 # 10.0.0.0/8) also covers peered and on-premises ranges whose routes we cannot see.
                 if choice is None or not choice.route_id or wire(choice.next_hop_type) not in DIVERTING_HOPS:

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from netrules.addresses import Endpoint, parse_endpoint, prefix_covers
 from netrules.nsg import (
     Flow,
+    NsgRules,
     Rule,
+    as_nsg_rules,
     default_security_rules,
     evaluate_nsg,
     evaluate_path,
@@ -597,3 +599,42 @@ def test_a_deny_of_azure_cloud_ahead_of_the_gateway_manager_allow_blocks_it():
     assert (match.access, match.rule_name) == ("Deny", "DenyAzureCloud")
     lb = Flow("Inbound", "AzureLoadBalancer", GW_IP, 65200)
     assert evaluate_nsg(group, lb, vnet_prefixes=VNET).rule_name == "AllowAzureLoadBalancerInBound"
+
+
+# --- rules converted once (NsgRules) ---
+
+
+def test_converted_rules_decide_as_the_model_does():
+    group = nsg(
+        rule("DenyWeb", 100, "Deny", source="10.1.0.0/24", ports="80"),
+        rule("AllowAll", 200),
+        rule("DenyOut", 100, "Deny", direction="Outbound", destination="Internet"),
+        with_defaults=True,
+    )
+    converted = NsgRules.from_nsg(group)
+    assert as_nsg_rules(converted) is converted
+    assert converted.nsg_id == NSG_ID and len(converted.rules) == 3 + 6
+    flows = [
+        Flow("Inbound", "10.1.0.9", GW_IP, 80),
+        Flow("Inbound", "10.1.2.9", GW_IP, 80),
+        Flow("Outbound", GW_IP, "52.1.1.1", 443),
+        Flow("Outbound", GW_IP, "10.1.2.9", 443),
+    ]
+    for flow in flows:
+        assert evaluate_nsg(converted, flow, vnet_prefixes=VNET) == evaluate_nsg(
+            group, flow, vnet_prefixes=VNET
+        )
+        assert evaluate_path(flow, subnet_nsg=converted, nic_nsg=None, vnet_prefixes=VNET) == evaluate_path(
+            flow, subnet_nsg=group, nic_nsg=None, vnet_prefixes=VNET
+        )
+
+
+def test_converted_rules_are_evaluated_without_reading_the_model_again(monkeypatch):
+    converted = NsgRules.from_nsg(nsg(rule("DenyWeb", 100, "Deny", ports="80"), with_defaults=True))
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(Rule, "from_security_rule", no_conversion)
+    for port in (80, 443):
+        evaluate_nsg(converted, Flow("Inbound", "10.1.0.9", GW_IP, port), vnet_prefixes=VNET)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.mgmt.network import models
 
-from netrules.nsg import Flow, default_security_rules, evaluate_effective
+from netrules.nsg import Flow, NsgRules, default_security_rules, evaluate_effective
 
 SUB = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network"
 SUBNET_NSG = f"{SUB}/networkSecurityGroups/nsg-subnet"
@@ -162,4 +162,21 @@ def test_bad_expanded_prefix_raises():
     with pytest.raises(ValueError, match="not an IP prefix"):
         evaluate_effective(
             [group(SUBNET_NSG, "subnet", rules)], Flow("Inbound", "1.1.1.1", BACKEND, 80), vnet_prefixes=VNET
+        )
+
+
+def test_converted_groups_decide_as_the_models_do():
+    nic = group(
+        NIC_NSG, "networkInterface", [effective_rule("securityRules/DenyWeb", 100, "Deny", ports="80-80")]
+    )
+    subnet = group(SUBNET_NSG, "subnet", [effective_rule("securityRules/AllowWeb", 100, ports="80-80")])
+    converted = [NsgRules.from_effective(nic), NsgRules.from_effective(subnet)]
+    assert [g.attached_to for g in converted] == ["nic", "subnet"]
+    for flow in (
+        Flow("Inbound", "10.1.0.5", BACKEND, 80),
+        Flow("Inbound", "10.1.0.5", BACKEND, 443),
+        Flow("Outbound", BACKEND, "10.1.0.5", 80),
+    ):
+        assert evaluate_effective(converted, flow, vnet_prefixes=VNET) == evaluate_effective(
+            [nic, subnet], flow, vnet_prefixes=VNET
         )
