@@ -383,7 +383,8 @@ class ArmApi:
         return ArmResponse(200, {"value": [self._served_child(collection, child) for child in children]})
 
     def _references(self) -> BackReferences:
-        return BackReferences(self.world.stored_resources())
+        """The estate's back-references, found once until the resources change."""
+        return self.world.derived(BackReferences, lambda: BackReferences(self.world.stored_resources()))
 
     def _served_child(self, collection: str, child: dict[str, Any] | None) -> dict[str, Any] | None:
         """An inline child as ARM serves it: a subnet with its back-references."""
@@ -563,14 +564,14 @@ class ArmApi:
         nic = self._existing(call)
         body = self.world.effective_route_table(nic["id"])
         if body is None:
-            body = self._derive(lambda: effective_route_table(nic, self.world.get))
+            body = self._derive(lambda: effective_route_table(nic, self.world.stored))
         return self._post_result(call, body)
 
     def _effective_network_security_groups(self, call: _Call) -> ArmResponse:
         nic = self._existing(call)
         body = self.world.effective_network_security_groups(nic["id"])
         if body is None:
-            body = self._derive(lambda: effective_network_security_groups(nic, self.world.get))
+            body = self._derive(lambda: effective_network_security_groups(nic, self.world.stored))
         return self._post_result(call, body)
 
     def _post_result(self, call: _Call, body: Any) -> ArmResponse:
@@ -696,14 +697,19 @@ class ArmApi:
 
     def _pool_references(self, pool_id: str) -> list[str]:
         """Ids of the NIC IP configurations that name a backend pool (Azure lists them on the pool)."""
-        found = []
+        by_pool = self.world.derived(ArmApi._pool_references, self._nic_configurations_by_pool)
+        return by_pool.get(pool_id.lower(), [])
+
+    def _nic_configurations_by_pool(self) -> dict[str, list[str]]:
+        """Backend pool id (lower-cased) -> ids of the NIC IP configurations that name it, in NIC order."""
+        found: dict[str, list[str]] = {}
         for nic in self.world.list_resources("networkInterfaces", self.world.subscription_id):
             for ip_configuration in nic["properties"].get("ipConfigurations") or []:
                 pools = (ip_configuration.get("properties") or {}).get(
                     "applicationGatewayBackendAddressPools"
                 ) or []
-                if any(str(pool.get("id", "")).lower() == pool_id.lower() for pool in pools):
-                    found.append(ip_configuration["id"])
+                for pool_id in dict.fromkeys(str(pool.get("id", "")).lower() for pool in pools):
+                    found.setdefault(pool_id, []).append(ip_configuration["id"])
         return found
 
 

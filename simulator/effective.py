@@ -47,10 +47,15 @@ def vnet_id_of_subnet(subnet_id: str) -> str:
 def find_subnet(subnet_id: str, lookup: Lookup) -> tuple[dict | None, dict | None]:
     """(subnet JSON, its VNet JSON) for a subnet id; None for what does not exist."""
     vnet = lookup(vnet_id_of_subnet(subnet_id))
+    return subnets_by_id(vnet).get(subnet_id.lower()), vnet
+
+
+def subnets_by_id(vnet: dict | None) -> dict[str, dict]:
+    """The VNet's subnets by lower-cased id (the first of any repeated id)."""
+    found: dict[str, dict] = {}
     for subnet in props(vnet).get("subnets") or []:
-        if (subnet.get("id") or "").lower() == subnet_id.lower():
-            return subnet, vnet
-    return None, vnet
+        found.setdefault((subnet.get("id") or "").lower(), subnet)
+    return found
 
 
 def vnet_prefixes(vnet: dict | None) -> list[str]:

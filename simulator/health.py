@@ -34,33 +34,39 @@ no recorded entry either, it cannot be connected to.
 Everything here is pure: ``lookup`` returns the current ARM JSON of a top-level
 resource (as ARM serves it, back-references included), ``backends`` / ``dns`` are the
 world's sections, ``recorded`` its ``backendHealth`` of the gateway, ``now`` the simulated time.
+One derivation reads them through an ``Estate`` and probes through a ``Probing``, which find
+each resource, subnet, NIC and NSG once, so deriving takes time linear in the gateway's
+size (pools, members, subnets) rather than members times estate.
 """
 
 from __future__ import annotations
 
 import copy
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from azure.mgmt.network import models
 
 from netrules.addresses import parse_port_range
 from netrules.isolation import is_internet_address, tagged_network_isolated
-from netrules.nsg import Flow, evaluate_nsg, evaluate_path
+from netrules.nsg import Flow, NsgRules, evaluate_nsg, evaluate_path
 from netrules.probes import ProbeLogKind, ProbeSpec, effective_probe, probe_log_message, status_matches
 from netrules.routes import select_effective_route
 from netrules.tls import hostname_matches
 from simulator.dns import answer
 from simulator.effective import (
     Lookup,
-    find_subnet,
     linked,
     nic_ip_configuration,
     peered_vnets,
     props,
     subnet_routes,
+    subnets_by_id,
     virtual_network_tag,
+    vnet_id_of_subnet,
 )
 
 INFRA_PORTS_V1 = (65503, 65534)
@@ -70,6 +76,8 @@ BLOCKING_NEXT_HOPS = frozenset({"none", "virtualappliance", "virtualnetworkgatew
 ON_DEMAND_PROBE_NAME = "on-demand-probe"
 
 HEALTHY, UNHEALTHY, UNKNOWN = "Healthy", "Unhealthy", "Unknown"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ class Site:
     vnet: dict | None
     vnet_tag: list[str]  # what VirtualNetwork stands for there (peered spaces included)
     nsg: dict | None
-    routes: list[dict]  # EffectiveRoute JSON of the gateway subnet
+    routes: list[models.EffectiveRoute]  # the gateway subnet's
     infra_failure: Verdict | None
     internet_egress: bool = True  # False: a private-frontend-only isolated gateway without NAT
 
@@ -148,9 +156,19 @@ def _ref(value: dict | None) -> str | None:
     return (value or {}).get("id")
 
 
+def children_by_id(gateway: dict, collection: str) -> dict[str, dict]:
+    """The gateway's sub-resources in ``collection`` (e.g. ``probes``) by lower-cased id (the first
+    of any repeated id)."""
+    found: dict[str, dict] = {}
+    for child in props(gateway).get(collection) or []:
+        if child.get("id"):
+            found.setdefault(child["id"].lower(), child)
+    return found
+
+
 def gateway_child(gateway: dict, collection: str, child_id: str | None) -> dict | None:
     """The gateway's sub-resource with ``child_id`` in ``collection`` (e.g. ``probes``), or None."""
-    return next((c for c in props(gateway).get(collection) or [] if _ids_equal(c.get("id"), child_id)), None)
+    return children_by_id(gateway, collection).get(child_id.lower()) if child_id else None
 
 
 def used_pairs(gateway: dict) -> list[tuple[str, str]]:
@@ -160,21 +178,21 @@ def used_pairs(gateway: dict) -> list[tuple[str, str]]:
     default pair and each path rule's pair. Redirecting rules use none.
     """
     pairs: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
 
     def add(pool: dict | None, settings: dict | None) -> None:
         pool_id, settings_id = _ref(pool), _ref(settings)
-        if (
-            pool_id
-            and settings_id
-            and not any(_ids_equal(pool_id, p) and _ids_equal(settings_id, s) for p, s in pairs)
-        ):
+        if pool_id and settings_id and (pool_id.lower(), settings_id.lower()) not in seen:
+            seen.add((pool_id.lower(), settings_id.lower()))
             pairs.append((pool_id, settings_id))
 
+    path_maps = children_by_id(gateway, "urlPathMaps")
     rules = props(gateway).get("requestRoutingRules") or []
     for rule in sorted(rules, key=lambda r: props(r).get("priority") or 0):
         rule_props = props(rule)
         add(rule_props.get("backendAddressPool"), rule_props.get("backendHttpSettings"))
-        path_map = gateway_child(gateway, "urlPathMaps", _ref(rule_props.get("urlPathMap")))
+        path_map_id = _ref(rule_props.get("urlPathMap"))
+        path_map = path_maps.get(path_map_id.lower()) if path_map_id else None
         if path_map is None:
             continue
         map_props = props(path_map)
@@ -182,6 +200,17 @@ def used_pairs(gateway: dict) -> list[tuple[str, str]]:
         for path_rule in map_props.get("pathRules") or []:
             add(props(path_rule).get("backendAddressPool"), props(path_rule).get("backendHttpSettings"))
     return pairs
+
+
+def probed_pairs(gateway: dict) -> list[tuple[dict, dict]]:
+    """(pool, settings) of each pair ``used_pairs`` gives whose pool and settings the gateway has."""
+    pools = children_by_id(gateway, "backendAddressPools")
+    settings = children_by_id(gateway, "backendHttpSettingsCollection")
+    return [
+        (pools[pool_id.lower()], settings[settings_id.lower()])
+        for pool_id, settings_id in used_pairs(gateway)
+        if pool_id.lower() in pools and settings_id.lower() in settings
+    ]
 
 
 # --- the gateway side ----------------------------------------------------------------
@@ -243,13 +272,13 @@ def infra_ports_blocked(
     if nsg is None:
         return False
     low, high = INFRA_PORTS_V1 if v1 else INFRA_PORTS_V2
-    model = models.NetworkSecurityGroup(nsg)
+    rules = NsgRules.from_nsg(models.NetworkSecurityGroup(nsg))
     for source in sources:
         for port in port_breakpoints(nsg, low, high):
             flow = Flow(
                 direction="Inbound", source=source, destination=destination, port=port, protocol="Tcp"
             )
-            if str(evaluate_nsg(model, flow, vnet_prefixes=vnet).access).lower() != "allow":
+            if str(evaluate_nsg(rules, flow, vnet_prefixes=vnet).access).lower() != "allow":
                 return True
     return False
 
@@ -280,18 +309,18 @@ def _host_ip(prefix: str | None) -> str:
     return str(network.network_address + min(4, network.num_addresses - 1))
 
 
-def gateway_site(gateway: dict, lookup: Lookup) -> Site:
+def gateway_site(gateway: dict, estate: Estate) -> Site:
     """The gateway subnet's context and whether it blocks the infrastructure traffic."""
     v1 = is_v1(gateway)
     configs = props(gateway).get("gatewayIPConfigurations") or []
     subnet_id = _ref(props(configs[0]).get("subnet")) if configs else None
-    subnet, vnet = find_subnet(subnet_id, lookup) if subnet_id else (None, None)
+    subnet, vnet = estate.subnet(subnet_id) if subnet_id else (None, None)
     subnet_props = props(subnet)
     prefix = subnet_props.get("addressPrefix") or (subnet_props.get("addressPrefixes") or [None])[0]
     source_ip = _host_ip(prefix)
-    nsg = linked(subnet, "networkSecurityGroup", lookup)
-    route_table = linked(subnet, "routeTable", lookup)
-    vnet_tag = virtual_network_tag(vnet, lookup)
+    nsg = linked(subnet, "networkSecurityGroup", estate.lookup)
+    route_table = linked(subnet, "routeTable", estate.lookup)
+    vnet_tag = estate.vnet_tag(vnet)
     isolated = is_network_isolated(gateway)
     failure = None
     sources = ISOLATED_INFRA_SOURCES if isolated else INFRA_SOURCES
@@ -299,11 +328,154 @@ def gateway_site(gateway: dict, lookup: Lookup) -> Site:
     if blocked or (not v1 and not isolated and default_route_diverted(route_table)):
         failure = Verdict(UNKNOWN, probe_log_message(ProbeLogKind.UNKNOWN))
     egress = not isolated or has_public_frontend(gateway) or bool(_ref(subnet_props.get("natGateway")))
-    routes = subnet_routes(subnet, vnet, lookup)
+    routes = [models.EffectiveRoute(route) for route in subnet_routes(subnet, vnet, estate.lookup)]
     return Site(source_ip, vnet, vnet_tag, nsg, routes, failure, internet_egress=egress)
 
 
+# --- what one derivation reads ------------------------------------------------------
+
+
+class Backends:
+    """The world's ``backends``, looked up by address case-insensitively."""
+
+    def __init__(self, backends: dict | None) -> None:
+        self._by_address = {key.lower(): value for key, value in (backends or {}).items()}
+
+    def behaviour(self, *keys: str | None) -> dict | None:
+        """The world's behaviour of the first of ``keys`` (addresses, case-insensitive) it lists."""
+        for key in keys:
+            if key and key.lower() in self._by_address:
+                return self._by_address[key.lower()]
+        return None
+
+
+class Estate:
+    """What one derivation reads: resources through ``lookup`` (each looked up once), the world's
+    ``backends`` and ``dns``; and what probing member after member asks of them, found once: a
+    subnet by id, the subnet holding an address, the NIC behind an address, an NSG's rules, what
+    ``VirtualNetwork`` stands for in a VNet. Nothing here changes what it reads."""
+
+    def __init__(self, lookup: Lookup, backends: dict | None, dns: dict | None) -> None:
+        self._lookup = lookup
+        self.backends = Backends(backends)
+        self.dns = dns or {}
+        self._resources: dict[str, dict | None] = {}
+        self._subnets: dict[str, dict[str, dict]] = {}  # VNet id -> its subnets by id
+        self._holding: dict[str, SubnetsByAddress] = {}  # gateway VNet id -> what its site reaches
+        self._nics: dict[str, dict[str, tuple[dict, dict]]] = {}  # subnet id -> NIC by address
+        self._nsg_rules: dict[str, NsgRules] = {}
+        self._vnet_tags: dict[str, list[str]] = {}
+
+    def lookup(self, resource_id: str) -> dict | None:
+        key = resource_id.lower()
+        if key not in self._resources:
+            self._resources[key] = self._lookup(resource_id)
+        return self._resources[key]
+
+    def subnet(self, subnet_id: str) -> tuple[dict | None, dict | None]:
+        """(subnet, its VNet) for a subnet id; None for what does not exist."""
+        vnet_id = vnet_id_of_subnet(subnet_id)
+        vnet = self.lookup(vnet_id)
+        subnets = _memo(self._subnets, vnet_id.lower(), lambda: subnets_by_id(vnet))
+        return subnets.get(subnet_id.lower()), vnet
+
+    def subnet_holding(self, ip: str, vnet: dict | None) -> tuple[dict | None, dict | None]:
+        """(subnet, VNet) whose address prefix contains ``ip``, among the subnets of the gateway's
+        ``vnet`` and of the VNets connected to it by peering."""
+
+        def index() -> SubnetsByAddress:
+            own = [vnet] if vnet is not None else []
+            return SubnetsByAddress(own + peered_vnets(vnet, self.lookup))
+
+        return _memo(self._holding, str((vnet or {}).get("id") or "").lower(), index).find(ip)
+
+    def nic_behind(self, ip: str, subnet: dict) -> tuple[dict | None, dict | None]:
+        """(NIC, IP configuration) among the subnet's ``ipConfigurations`` whose private IP is
+        ``ip`` (the first such)."""
+
+        def index() -> dict[str, tuple[dict, dict]]:
+            found: dict[str, tuple[dict, dict]] = {}
+            for reference in props(subnet).get("ipConfigurations") or []:
+                nic, config = nic_configuration(str(reference.get("id") or ""), self.lookup)
+                address = props(config).get("privateIPAddress")
+                if nic is not None and config is not None and isinstance(address, str):
+                    found.setdefault(address, (nic, config))
+            return found
+
+        return _memo(self._nics, str(subnet.get("id") or "").lower(), index).get(ip, (None, None))
+
+    def nsg_rules(self, nsg: dict | None) -> NsgRules | None:
+        """The NSG's rules as evaluation reads them."""
+        if nsg is None:
+            return None
+        key = str(nsg.get("id") or "").lower()
+        return _memo(self._nsg_rules, key, lambda: NsgRules.from_nsg(models.NetworkSecurityGroup(nsg)))
+
+    def vnet_tag(self, vnet: dict | None) -> list[str]:
+        """What the ``VirtualNetwork`` service tag stands for in the VNet."""
+        if vnet is None:
+            return virtual_network_tag(vnet, self.lookup)
+        return _memo(
+            self._vnet_tags, str(vnet.get("id") or "").lower(), lambda: virtual_network_tag(vnet, self.lookup)
+        )
+
+
+def _memo(store: dict[str, T], key: str, build: Callable[[], T]) -> T:
+    if key not in store:
+        store[key] = build()
+    return store[key]
+
+
+class SubnetsByAddress:
+    """The subnets of some VNets by the addresses they hold: ``find`` gives the first subnet (VNets,
+    their subnets and each subnet's prefixes in order) whose prefix contains an address, looking
+    up one network per prefix length instead of scanning every subnet."""
+
+    def __init__(self, vnets: list[dict]) -> None:
+        # (IP version, prefix length) -> network -> (position in the scan, subnet, VNet)
+        self._networks: dict[tuple[int, int], dict[Any, tuple[int, dict, dict]]] = {}
+        self._unreadable: Exception | None = None  # what a scan of every prefix would stop at
+        position = 0
+        try:
+            for vnet in vnets:
+                for subnet in props(vnet).get("subnets") or []:
+                    subnet_props = props(subnet)
+                    for prefix in [
+                        subnet_props.get("addressPrefix"),
+                        *(subnet_props.get("addressPrefixes") or []),
+                    ]:
+                        if prefix:
+                            network = ipaddress.ip_network(prefix, strict=False)
+                            by_network = self._networks.setdefault((network.version, network.prefixlen), {})
+                            by_network.setdefault(network, (position, subnet, vnet))
+                            position += 1
+        except Exception as error:  # a prefix that is not one: a scan that gets there fails on it
+            self._unreadable = error
+
+    def find(self, ip: str) -> tuple[dict | None, dict | None]:
+        address = ipaddress.ip_address(ip)
+        found = [
+            by_network[network]
+            for (version, length), by_network in self._networks.items()
+            if version == address.version
+            and (network := ipaddress.ip_network((address, length), strict=False)) in by_network
+        ]
+        if found:
+            _, subnet, vnet = min(found, key=lambda entry: entry[0])
+            return subnet, vnet
+        if self._unreadable is not None:
+            raise self._unreadable
+        return None, None
+
+
 # --- the members ---------------------------------------------------------------------
+
+
+def nic_configuration(config_id: str, lookup: Lookup) -> tuple[dict | None, dict | None]:
+    """(NIC, IP configuration) of a NIC IP configuration id; None for what does not exist."""
+    nic_id, _, _ = config_id.lower().rpartition("/ipconfigurations/")
+    nic = lookup(config_id[: len(nic_id)]) if nic_id else None
+    return nic, nic_ip_configuration(nic, config_id) if nic else None
 
 
 def pool_members(pool: dict, lookup: Lookup) -> list[Member]:
@@ -317,9 +489,7 @@ def pool_members(pool: dict, lookup: Lookup) -> list[Member]:
             members.append(Member(value))
     for reference in props(pool).get("backendIPConfigurations") or []:
         config_id = reference.get("id") or ""
-        nic_id, _, _ = config_id.lower().rpartition("/ipconfigurations/")
-        nic = lookup(config_id[: len(nic_id)]) if nic_id else None
-        config = nic_ip_configuration(nic, config_id) if nic else None
+        nic, config = nic_configuration(config_id, lookup)
         members.append(Member(props(config).get("privateIPAddress") or "", config_id, nic))
     return members
 
@@ -347,18 +517,18 @@ def _answering_server(vnet: dict | None, dns: dict) -> str | None:
     return "" if servers else None
 
 
-def resolution_known(name: str, vnet: dict | None, backends: dict, dns: dict) -> bool:
+def resolution_known(name: str, vnet: dict | None, backends: Backends, dns: dict) -> bool:
     """Whether the world says what ``name`` resolves to: an IP, a name a world DNS server of
-    the VNet answers for (or not), or under Azure DNS a name ``backends`` lists."""
+    the VNet answers (or not), or under Azure DNS a name ``backends`` lists."""
     if _is_ip(name):
         return True
     server = _answering_server(vnet, dns)
     if server is not None:
         return server != ""
-    return backend_behaviour(backends, name) is not None
+    return backends.behaviour(name) is not None
 
 
-def resolve(name: str, vnet: dict | None, backends: dict, dns: dict) -> str | None:
+def resolve(name: str, vnet: dict | None, backends: Backends, dns: dict) -> str | None:
     """The address a member name resolves to from the gateway's VNet, or None.
 
     With custom DNS servers the first server the world knows answers (a name it does not
@@ -373,16 +543,7 @@ def resolve(name: str, vnet: dict | None, backends: dict, dns: dict) -> str | No
     if server is not None:
         addresses = answer(dns[server], name)
         return addresses[0] if addresses else None
-    return name if backend_behaviour(backends, name) is not None else None
-
-
-def backend_behaviour(backends: dict, *keys: str | None) -> dict | None:
-    """The world's behaviour of the first of ``keys`` (addresses, case-insensitive) it lists."""
-    lowered = {key.lower(): value for key, value in backends.items()}
-    for key in keys:
-        if key and key.lower() in lowered:
-            return lowered[key.lower()]
-    return None
+    return name if backends.behaviour(name) is not None else None
 
 
 # --- probing one member --------------------------------------------------------------
@@ -392,66 +553,41 @@ def _unhealthy(kind: ProbeLogKind, **details: object) -> Verdict:
     return Verdict(UNHEALTHY, probe_log_message(kind, **details))
 
 
-def _subnet_holding(ip: str, vnets: list[dict]) -> tuple[dict | None, dict | None]:
-    """(subnet, VNet) whose address prefix contains ``ip``, among ``vnets``' subnets."""
-    address = ipaddress.ip_address(ip)
-    for vnet in vnets:
-        for subnet in props(vnet).get("subnets") or []:
-            subnet_props = props(subnet)
-            for prefix in [subnet_props.get("addressPrefix"), *(subnet_props.get("addressPrefixes") or [])]:
-                if prefix and address in ipaddress.ip_network(prefix, strict=False):
-                    return subnet, vnet
-    return None, None
-
-
-def _nic_behind(ip: str, subnet: dict | None, lookup: Lookup) -> tuple[dict | None, dict | None]:
-    """(NIC, IP configuration) among the subnet's ``ipConfigurations`` whose private IP is ``ip``."""
-    for reference in props(subnet).get("ipConfigurations") or []:
-        config_id = str(reference.get("id") or "")
-        nic_id, found, _ = config_id.lower().rpartition("/ipconfigurations/")
-        nic = lookup(config_id[: len(nic_id)]) if found else None
-        config = nic_ip_configuration(nic, config_id) if nic else None
-        if config is not None and props(config).get("privateIPAddress") == ip:
-            return nic, config
-    return None, None
-
-
 def _guard(
-    nic: dict | None, config: dict | None, subnet: dict | None, vnet: dict | None, lookup: Lookup
+    nic: dict | None, config: dict | None, subnet: dict | None, vnet: dict | None, estate: Estate
 ) -> Guard:
     groups = frozenset(g["id"] for g in props(config).get("applicationSecurityGroups") or [] if g.get("id"))
     return Guard(
-        subnet_nsg=linked(subnet, "networkSecurityGroup", lookup),
-        nic_nsg=linked(nic, "networkSecurityGroup", lookup),
+        subnet_nsg=linked(subnet, "networkSecurityGroup", estate.lookup),
+        nic_nsg=linked(nic, "networkSecurityGroup", estate.lookup),
         groups=groups,
-        vnet_tag=tuple(virtual_network_tag(vnet, lookup)) if vnet is not None else (),
+        vnet_tag=tuple(estate.vnet_tag(vnet)) if vnet is not None else (),
     )
 
 
-def backend_guard(ip: str, member: Member, site: Site, lookup: Lookup) -> Guard:
+def backend_guard(ip: str, member: Member, site: Site, estate: Estate) -> Guard:
     """The NSGs and groups that guard a backend address (none for an address outside the VNets)."""
     if member.nic is not None:
         config = nic_ip_configuration(member.nic, member.ip_configuration_id)
         subnet_id = _ref(props(config).get("subnet"))
-        subnet, vnet = find_subnet(subnet_id, lookup) if subnet_id else (None, None)
-        return _guard(member.nic, config, subnet, vnet, lookup)
-    vnets = [site.vnet] if site.vnet is not None else []
-    subnet, vnet = _subnet_holding(ip, vnets + peered_vnets(site.vnet, lookup))
+        subnet, vnet = estate.subnet(subnet_id) if subnet_id else (None, None)
+        return _guard(member.nic, config, subnet, vnet, estate)
+    subnet, vnet = estate.subnet_holding(ip, site.vnet)
     if subnet is None:
         return Guard()
-    nic, config = _nic_behind(ip, subnet, lookup)
-    return _guard(nic, config, subnet, vnet, lookup)
+    nic, config = estate.nic_behind(ip, subnet)
+    return _guard(nic, config, subnet, vnet, estate)
 
 
-def _path_blocked(site: Site, ip: str, member: Member, port: int, lookup: Lookup) -> bool:
+def _path_blocked(site: Site, ip: str, member: Member, port: int, estate: Estate) -> bool:
     if not _is_ip(ip):
         if not site.internet_egress:
             return True  # a name Azure DNS answers for itself: a public endpoint
         outbound = Flow(direction="Outbound", source=site.source_ip, destination="Internet", port=port)
         return not evaluate_path(
-            outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=site.vnet_tag
+            outbound, subnet_nsg=estate.nsg_rules(site.nsg), nic_nsg=None, vnet_prefixes=site.vnet_tag
         ).allowed
-    route = select_effective_route(ip, [models.EffectiveRoute(r) for r in site.routes])
+    route = select_effective_route(ip, site.routes)
     if route is None or str(route.next_hop_type).lower() in BLOCKING_NEXT_HOPS:
         return True
     to_internet = str(route.next_hop_type).lower() == "internet" and is_internet_address(ip)
@@ -459,25 +595,21 @@ def _path_blocked(site: Site, ip: str, member: Member, port: int, lookup: Lookup
         return True
     outbound = Flow(direction="Outbound", source=site.source_ip, destination=ip, port=port)
     gateway_side = evaluate_path(
-        outbound, subnet_nsg=_nsg_model(site.nsg), nic_nsg=None, vnet_prefixes=site.vnet_tag
+        outbound, subnet_nsg=estate.nsg_rules(site.nsg), nic_nsg=None, vnet_prefixes=site.vnet_tag
     )
     if not gateway_side.allowed:
         return True
-    guard = backend_guard(ip, member, site, lookup)
+    guard = backend_guard(ip, member, site, estate)
     inbound = Flow(
         direction="Inbound", source=site.source_ip, destination=ip, port=port, destination_groups=guard.groups
     )
     verdict = evaluate_path(
         inbound,
-        subnet_nsg=_nsg_model(guard.subnet_nsg),
-        nic_nsg=_nsg_model(guard.nic_nsg),
+        subnet_nsg=estate.nsg_rules(guard.subnet_nsg),
+        nic_nsg=estate.nsg_rules(guard.nic_nsg),
         vnet_prefixes=list(guard.vnet_tag) or site.vnet_tag,
     )
     return not verdict.allowed
-
-
-def _nsg_model(nsg: dict | None) -> models.NetworkSecurityGroup | None:
-    return models.NetworkSecurityGroup(nsg) if nsg is not None else None
 
 
 def _tls_failure(probe: ProbeSpec, behaviour: dict, now: datetime) -> Verdict | None:
@@ -523,9 +655,7 @@ def probe_member(
     probe: ProbeSpec,
     *,
     site: Site,
-    lookup: Lookup,
-    backends: dict,
-    dns: dict,
+    estate: Estate,
     now: datetime,
     recorded: Verdict | None = None,
 ) -> Verdict:
@@ -538,13 +668,15 @@ def probe_member(
         return site.infra_failure
     if not member.address:
         return _unhealthy(ProbeLogKind.CONNECT)
-    ip = resolve(member.address, site.vnet, backends, dns)
+    ip = resolve(member.address, site.vnet, estate.backends, estate.dns)
     if ip is None:
-        if recorded is not None and not resolution_known(member.address, site.vnet, backends, dns):
+        if recorded is not None and not resolution_known(
+            member.address, site.vnet, estate.backends, estate.dns
+        ):
             return recorded
         return _unhealthy(ProbeLogKind.DNS)
-    behaviour = backend_behaviour(backends, member.address, ip)
-    if probe.port is None or _path_blocked(site, ip, member, probe.port, lookup):
+    behaviour = estate.backends.behaviour(member.address, ip)
+    if probe.port is None or _path_blocked(site, ip, member, probe.port, estate):
         return _unhealthy(ProbeLogKind.CONNECT)
     if behaviour is None:
         return recorded if recorded is not None else _unhealthy(ProbeLogKind.CONNECT)
@@ -573,30 +705,34 @@ def _server(member: Member, verdict: Verdict) -> dict:
     return server
 
 
-def probe_pool(
-    gateway: dict,
-    pool: dict,
-    settings: dict,
-    *,
-    site: Site,
-    lookup: Lookup,
-    backends: dict,
-    dns: dict,
-    now: datetime,
-    recorded: RecordedHealth | None = None,
-) -> list[dict]:
-    """The server entries of one pool probed under one backend settings."""
-    model = models.ApplicationGateway(gateway)
-    settings_model = models.ApplicationGatewayBackendHttpSettings(settings)
-    servers = []
-    for member in pool_members(pool, lookup):
-        probe = effective_probe(model, settings_model, member.address)
-        known = recorded.find(pool["id"], settings["id"], member.address) if recorded else None
-        verdict = probe_member(
-            member, probe, site=site, lookup=lookup, backends=backends, dns=dns, now=now, recorded=known
-        )
-        servers.append(_server(member, verdict))
-    return servers
+class Probing:
+    """A gateway's members probed in one derivation: the gateway's site and the estate around it,
+    its probes by id and the world's recorded health of it, each found once for every pool."""
+
+    def __init__(self, gateway: dict, estate: Estate, now: datetime, recorded: dict | None) -> None:
+        self.gateway = gateway
+        self.estate = estate
+        self.site = gateway_site(gateway, estate)
+        self.now = now
+        self.recorded = RecordedHealth(recorded)
+        self._probes = children_by_id(gateway, "probes")
+
+    def pool(self, pool: dict, settings: dict) -> list[dict]:
+        """The server entries of one pool probed under one backend settings."""
+        settings_model = models.ApplicationGatewayBackendHttpSettings(settings)
+        # All effective_probe reads of the gateway is the probe the settings reference.
+        reference = _ref(props(settings).get("probe"))
+        probe = self._probes.get(reference.lower()) if reference else None
+        probes = models.ApplicationGateway({"properties": {"probes": [probe] if probe is not None else []}})
+        servers = []
+        for member in pool_members(pool, self.estate.lookup):
+            spec = effective_probe(probes, settings_model, member.address)
+            known = self.recorded.find(pool["id"], settings["id"], member.address)
+            verdict = probe_member(
+                member, spec, site=self.site, estate=self.estate, now=self.now, recorded=known
+            )
+            servers.append(_server(member, verdict))
+        return servers
 
 
 def derive_backend_health(
@@ -606,31 +742,15 @@ def derive_backend_health(
 
     ``recorded`` is the world's recorded ``backendHealth`` of the gateway, if any.
     """
-    site = gateway_site(gateway, lookup)
-    history = RecordedHealth(recorded)
+    probing = Probing(gateway, Estate(lookup, backends, dns), now, recorded)
     by_pool: dict[str, dict] = {}
-    for pool_id, settings_id in used_pairs(gateway):
-        pool = gateway_child(gateway, "backendAddressPools", pool_id)
-        settings = gateway_child(gateway, "backendHttpSettingsCollection", settings_id)
-        if pool is None or settings is None:
-            continue
+    for pool, settings in probed_pairs(gateway):
         entry = by_pool.setdefault(
             pool["id"].lower(),
             {"backendAddressPool": {"id": pool["id"]}, "backendHttpSettingsCollection": []},
         )
-        servers = probe_pool(
-            gateway,
-            pool,
-            settings,
-            site=site,
-            lookup=lookup,
-            backends=backends or {},
-            dns=dns or {},
-            now=now,
-            recorded=history,
-        )
         entry["backendHttpSettingsCollection"].append(
-            {"backendHttpSettings": {"id": settings["id"]}, "servers": servers}
+            {"backendHttpSettings": {"id": settings["id"]}, "servers": probing.pool(pool, settings)}
         )
     return {"backendAddressPools": list(by_pool.values())}
 
@@ -691,17 +811,10 @@ def probe_on_demand(
         raise ValueError(f"Backend address pool {pool_id} does not exist on the gateway.")
     if settings is None:
         raise ValueError(f"Backend HTTP settings {settings_id} do not exist on the gateway.")
-    probing = _on_demand_gateway(gateway, request, settings)
-    servers = probe_pool(
-        probing,
-        pool,
-        gateway_child(probing, "backendHttpSettingsCollection", settings["id"]) or settings,
-        site=gateway_site(gateway, lookup),
-        lookup=lookup,
-        backends=backends or {},
-        dns=dns or {},
-        now=now,
-        recorded=RecordedHealth(recorded),
+    changed = _on_demand_gateway(gateway, request, settings)
+    probing = Probing(changed, Estate(lookup, backends, dns), now, recorded)  # the same site as the gateway's
+    servers = probing.pool(
+        pool, gateway_child(changed, "backendHttpSettingsCollection", settings["id"]) or settings
     )
     return {
         "backendAddressPool": {"id": pool["id"]},

@@ -9,8 +9,9 @@ route table); ARM also answers the other way round, and the SDK models carry it:
 - a route table's ``subnets``.
 
 Each list is ``[{"id": ...}]`` and is only added when the served body does not already have
-it (a world may give one verbatim) and it is not empty. They are computed on every read, so
-a write (a subnet that drops its NSG) shows at once.
+it (a world may give one verbatim) and it is not empty. They are found in one pass over the
+estate, which the server keeps until the next change to the resources, so a write (a subnet that
+drops its NSG) shows at once.
 """
 
 from __future__ import annotations

@@ -17,18 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from core.iso8601 import format_time, parse_time
 from simulator.effective import Lookup, props
-from simulator.health import (
-    HEALTHY,
-    RecordedHealth,
-    backend_behaviour,
-    gateway_child,
-    gateway_site,
-    is_v1,
-    pool_members,
-    probe_pool,
-    resolve,
-    used_pairs,
-)
+from simulator.health import HEALTHY, Estate, Probing, is_v1, pool_members, probed_pairs, resolve
 
 DEFAULT_REQUEST_TIMEOUT = 20
 MINUTE = timedelta(minutes=1)
@@ -52,23 +41,10 @@ def _status_group(status: int) -> str:
     return f"{status // 100}xx"
 
 
-def _pair_traffic(
-    gateway: dict, pool: dict, settings: dict, requests: float, *, lookup: Lookup, backends: dict, dns: dict,
-    now: datetime, recorded: RecordedHealth,
-) -> PairTraffic:  # fmt: skip
-    site = gateway_site(gateway, lookup)
-    servers = probe_pool(
-        gateway,
-        pool,
-        settings,
-        site=site,
-        lookup=lookup,
-        backends=backends,
-        dns=dns,
-        now=now,
-        recorded=recorded,
-    )
-    members = pool_members(pool, lookup)
+def _pair_traffic(probing: Probing, pool: dict, settings: dict, requests: float) -> PairTraffic:
+    gateway, site, estate = probing.gateway, probing.site, probing.estate
+    servers = probing.pool(pool, settings)
+    members = pool_members(pool, estate.lookup)
     traffic = PairTraffic(pool["name"], settings["name"])
     rotation = []
     for member, server in zip(members, servers, strict=True):
@@ -76,8 +52,8 @@ def _pair_traffic(
             traffic.unhealthy += 1
             continue
         traffic.healthy += 1
-        ip = resolve(member.address, site.vnet, backends, dns) or member.address
-        behaviour = backend_behaviour(backends, member.address, ip) or {}
+        ip = resolve(member.address, site.vnet, estate.backends, estate.dns) or member.address
+        behaviour = estate.backends.behaviour(member.address, ip) or {}
         status = int((behaviour.get("paths") or {}).get("/", 200))
         rotation.append((member.address, float(behaviour.get("responseSeconds") or 0.0), status))
     if not rotation:
@@ -155,21 +131,12 @@ def synthesize_traffic_metrics(
     Produces ResponseStatus, BackendResponseStatus, FailedRequests, HealthyHostCount,
     UnhealthyHostCount and BackendLastByteResponseTime with the dimensions Azure gives them.
     """
-    pairs = []
-    for pool_id, settings_id in used_pairs(gateway):
-        pool = gateway_child(gateway, "backendAddressPools", pool_id)
-        settings = gateway_child(gateway, "backendHttpSettingsCollection", settings_id)
-        if pool is not None and settings is not None:
-            pairs.append((pool, settings))
+    pairs = probed_pairs(gateway)
     share = requests_per_minute / len(pairs) if pairs else 0.0
-    history = RecordedHealth(recorded)
-    traffic = [
-        _pair_traffic(
-            gateway, pool, settings, share, lookup=lookup, backends=backends or {}, dns=dns or {}, now=start,
-            recorded=history,
-        )
-        for pool, settings in pairs
-    ]  # fmt: skip
+    traffic: list[PairTraffic] = []
+    if pairs:
+        probing = Probing(gateway, Estate(lookup, backends, dns), start, recorded)
+        traffic = [_pair_traffic(probing, pool, settings, share) for pool, settings in pairs]
     stamps = _minutes(start, end)
     gateway_5xx = sum(t.gateway_5xx for t in traffic)
     by_group: dict[str, float] = {}

@@ -6,6 +6,10 @@ resource a new etag (and, as Azure does, the same etag to its inline sub-resourc
 verbatim `backendHealth` of every gateway that depends on the written resource, so health is
 derived from the new state from then on, and notes when each gateway diverged from the world as
 recorded (its traffic metrics are synthesized from then on).
+
+What is computed from the stored resources as a whole (back-references, the resources of a
+collection) is kept by `derived` until the resources next change, so serving a request does not
+scan the estate.
 """
 
 from __future__ import annotations
@@ -160,6 +164,19 @@ class World:
         self._effective_route_tables = effective_route_tables
         self._effective_nsgs = effective_network_security_groups
         self._metrics = metrics
+        self._derived: dict[Any, Any] = {}  # see `derived`
+
+    def derived(self, key: Any, build: Callable[[], Any]) -> Any:
+        """What `build()` computes from the stored resources, built once and kept until they change
+        (a write, or a provisioning state moving on). `key` names it (the function or class that
+        derives it, say); callers only read it."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
+
+    def _changed(self) -> None:
+        """Every change to the stored resources comes through here."""
+        self._derived.clear()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -173,10 +190,7 @@ class World:
     ) -> list[dict[str, Any]]:
         """Copies of the resources of one collection in a subscription (optionally one group)."""
         found = []
-        for resource in self._resources.values():
-            parsed = ResourceId.parse(resource["id"])
-            if parsed is None or parsed.collection != collection:
-                continue
+        for parsed, resource in self._by_collection().get(collection, []):
             if parsed.subscription.lower() != subscription.lower():
                 continue
             if resource_group is not None and parsed.resource_group.lower() != resource_group.lower():
@@ -184,9 +198,24 @@ class World:
             found.append(copy.deepcopy(resource))
         return found
 
+    def _by_collection(self) -> dict[str, list[tuple[ResourceId, dict[str, Any]]]]:
+        """Collection -> (parsed id, stored resource) of each of its resources, in store order."""
+
+        def build() -> dict[str, list[tuple[ResourceId, dict[str, Any]]]]:
+            index: dict[str, list[tuple[ResourceId, dict[str, Any]]]] = {}
+            for resource in self._resources.values():
+                parsed = ResourceId.parse(resource["id"])
+                if parsed is not None:
+                    index.setdefault(parsed.collection, []).append((parsed, resource))
+            return index
+
+        return self.derived(World._by_collection, build)
+
     def resource_group_exists(self, subscription: str, resource_group: str) -> bool:
-        prefix = f"/subscriptions/{subscription}/resourceGroups/{resource_group}/".lower()
-        return any(resource["id"].lower().startswith(prefix) for resource in self._resources.values())
+        groups = self.derived(
+            World.resource_group_exists, lambda: {_group_prefix(r["id"]) for r in self._resources.values()}
+        )
+        return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/".lower() in groups
 
     def get_child(self, parent_id: str, collection: str, name: str) -> dict[str, Any] | None:
         parent = self._resources.get(parent_id)
@@ -219,6 +248,10 @@ class World:
         """The stored resources themselves, not copies: for callers that only read them."""
         yield from self._resources.values()
 
+    def stored(self, resource_id: str) -> dict[str, Any] | None:
+        """The stored resource itself, not a copy, or None: for callers that only read it."""
+        return self._resources.get(resource_id)
+
     def effective_route_table(self, nic_id: str) -> dict[str, Any] | None:
         body = self._effective_route_tables.get(nic_id)
         return copy.deepcopy(body) if body is not None else None
@@ -244,6 +277,7 @@ class World:
         stored = copy.deepcopy(resource)
         _stamp_etag(stored, new_etag())
         self._resources.set(stored["id"], stored)
+        self._changed()
         self._written(stored["id"])
         return copy.deepcopy(stored)
 
@@ -308,6 +342,7 @@ class World:
             ]
         for target in targets:
             target.setdefault("properties", {})["provisioningState"] = state
+        self._changed()
 
     def dump(self, clock: datetime) -> dict[str, Any]:
         """The current world in the `appgw-world/v1` format."""
@@ -356,6 +391,11 @@ class World:
                 for found in _ID_IN_TEXT.findall(json.dumps(resource)):
                     pending.append(found.lower())
         return seen
+
+
+def _group_prefix(resource_id: str) -> str:
+    """``/subscriptions/<s>/resourcegroups/<g>/``, lower-cased, of a stored (well-formed) resource id."""
+    return "/".join(resource_id.lower().split("/")[:5]) + "/"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -16,7 +16,7 @@ from netrules.nsg import Flow, evaluate_nsg
 from netrules.probes import ProbeLogKind, classify_probe_log, health_state
 from simulator.effective import find_subnet
 from simulator.health import (
-    backend_behaviour,
+    Backends,
     derive_backend_health,
     infra_ports_blocked,
     port_breakpoints,
@@ -182,10 +182,11 @@ def test_every_recorded_scenario_describes_its_servers():
             for server in entry["servers"]
         ]
         _, vnet = find_subnet(APPGW_SUBNET, world.lookup)
+        backends = Backends(world.backends)
         for address in recorded:
-            ip = resolve(address, vnet, world.backends, world.dns)
-            decided = resolution_known(address, vnet, world.backends, world.dns)
-            described = backend_behaviour(world.backends, address, ip) is not None
+            ip = resolve(address, vnet, backends, world.dns)
+            decided = resolution_known(address, vnet, backends, world.dns)
+            described = backends.behaviour(address, ip) is not None
             assert described or (decided and ip is None), (scenario, address)
 
 
