@@ -12,7 +12,9 @@ waited out (about 30 s) when the budget allows. `MAX_ATTEMPTS` only stops a serv
 asking for an immediate retry from being called without end. A call gives up when the next wait
 would end past the deadline (a `Retry-After` beyond it gives up at once). The SDK's own
 RetryPolicy is switched off per call (`retry_total=0`) so the two retry loops do not multiply and
-the deadline is real. Permission (403) and not-found (404)
+the deadline is real. A long-running operation is started once: a throttled or failed status poll
+is retried as a poll (the poller resumed from its continuation token), never by sending the
+starting request again (`Arm.long_running`). Permission (403) and not-found (404)
 answers are final. Every failure comes out as `ArmCallFailed` with a one-line reason that a
 check can report as is. A conditional write (`write_if_match`) sends the etag the resource was
 read with as `If-Match`; when someone else changed the resource since, ARM answers 412 and the
@@ -177,10 +179,28 @@ class Arm:
         return self._retrying(lambda: operation(*args, **self._options(), **kwargs))
 
     def long_running(self, begin: Callable[..., LROPoller[T]], *args: Any, **kwargs: Any) -> T:
-        """A long-running operation to its result; a failure while polling restarts it (retried)."""
+        """A long-running operation to its result, started once.
+
+        The starting request (the POST, PUT or DELETE) is retried like any call when it fails
+        transiently: nothing was started. Once ARM accepted it, a status poll (or the final GET of
+        the result) that is throttled (429), fails transiently (5xx, 408) or loses its connection is
+        retried as a poll: after the wait the service asked for (`Retry-After`), else the backoff,
+        the poller is resumed from its continuation token (`begin_*(continuation_token=...)`, which
+        sends no request of its own) and polls the same operation's status URL again — it is never
+        started a second time. (The SDK's own RetryPolicy, which would retry the poll inside the
+        poller, is off for every request: `retry_total=0`, see the module docstring.)
+        """
+        token: list[str] = []  # the started operation's continuation token, once ARM accepted it
 
         def run() -> T:
-            poller = begin(*args, **self._options(), **kwargs)
+            if token:
+                poller = begin(*args, continuation_token=token[0], **self._options(), **kwargs)
+            else:
+                poller = begin(*args, **self._options(), **kwargs)
+                try:
+                    token.append(poller.continuation_token())
+                except Exception:  # a poller that cannot be resumed is restarted instead, as before
+                    pass
             try:
                 poller.wait(timeout=max(0.0, self.remaining()))
                 if not poller.done():

@@ -11,8 +11,9 @@ The dependency graph, each fetch started the moment its inputs are known:
                  │                    │                one list per resource group) ─ the holding NIC's NSG
                  │                    └─ DNS lookups of FQDN pool members (custom DNS, else Azure DNS)
                  └─ per NIC pool member:
-                      ├─ effective routes (long-running), effective NSGs (long-running)
-                      └─ NIC GET ─┬─ NIC NSG GET
+                      ├─ effective routes (long-running), effective NSGs (long-running): per NIC, or
+                      │  per group once backend health and the NICs are read (see below)
+                      └─ NIC GET (or its resource group's NIC list) ─┬─ NIC NSG GET
                                   └─ its subnet (from the VNet GET, or a subnet GET in another VNet) ─ NSG GET
 
 Every resource is fetched once per diagnosis (memoised by kind and lower-cased id). Fetches run on
@@ -20,11 +21,37 @@ one thread pool and never wait on each other; "link" tasks on a second pool wait
 start the fetches that depend on it, so no fetch ever waits for a thread held by a waiter. A piece
 that could not be fetched is recorded in `Snapshot.errors` under the Snapshot attribute it would
 have filled ("nsgs", "backend_health", ...), with the one-line reason.
+
+Backend NICs: up to MAX_NIC_GETS of a resource group are read with one GET each, more with one
+`networkInterfaces.list` of the group. Their effective routes and NSGs are read for every NIC of a
+gateway with at most MAX_PER_NIC_EFFECTIVE backend NICs; beyond that once per group of NICs whose
+answers are the same, after backend health: the groups holding a NIC that is not Healthy, and one
+healthy route group per VNet (`EffectiveGroups` says why the answers are shared and which are asked).
+Each group's answer is stored under every NIC of the group, so the checks see per-NIC data as before.
+
+ARM request budget (ARM_REQUEST_BUDGET, issue 11): one diagnosis sends, with no retries,
+
+    1 gateway GET + 4 metrics queries + LRO_REQUESTS for backend health
+    + 3 for the gateway's network (VNet GET, gateway subnet NSG GET, its route table GET)
+    + 1 GET per other NSG (of a backend subnet or NIC), peered VNet and subnet in another VNet
+    + NIC reads: 1 GET per backend NIC in a resource group with at most MAX_NIC_GETS of them,
+      else 1 list per resource group
+    + effective data: 2 x LRO_REQUESTS per backend NIC when there are at most
+      MAX_PER_NIC_EFFECTIVE (at most 96 requests), else LRO_REQUESTS per route group and per NSG
+      group asked, at most MAX_EFFECTIVE_GROUPS of each (at most 192 requests; groups beyond are
+      recorded in `errors` as not read)
+
+The fleet's largest gateway — 1,000 NIC-backed servers in 100 subnets, each with its own NSG and
+route table, 20 of them unhealthy (`tests/diagnostics/sized_world.py`) — costs
+1 + 4 + 3 + 3 + 100 + 1 + 3 x (20 + 20) = 232 requests; the budget of 400 leaves room for the
+extra polls of slower operations and for retried requests. (When backend health cannot be read
+every group is asked, up to MAX_EFFECTIVE_GROUPS: the NICs behind the 502 are then unknown.)
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
 import threading
@@ -57,6 +84,7 @@ from diagnostics.snapshot import (
     custom_dns_servers,
     id_index,
     is_model,
+    iter_health_servers,
     key,
     models,
     peered_vnet_holding,
@@ -70,6 +98,22 @@ DNS_TIMEOUT_SECONDS = 1.0
 DEFAULT_WORKERS = 16
 # A subnet naming more NICs than this is searched with one NIC list per resource group instead.
 MAX_SUBNET_NIC_GETS = 16
+# A resource group holding more of the gateway's backend NICs than this is read with one NIC list
+# (`networkInterfaces.list`) instead of one GET per NIC.
+MAX_NIC_GETS = 16
+# A gateway with at most this many backend NICs has effective routes and NSGs read for every NIC
+# (exact per-NIC answers, at most 2 x 16 operations); with more they are read per group of NICs
+# that share them (see `EffectiveGroups`).
+MAX_PER_NIC_EFFECTIVE = 16
+# At most this many groups are asked for effective routes, and as many for effective NSGs (the first
+# in `EffectiveGroups.asked` order: groups behind unhealthy servers first); the rest are recorded as
+# not read, with why, so a diagnosis stays within ARM_REQUEST_BUDGET whatever the gateway's size.
+MAX_EFFECTIVE_GROUPS = 32
+# The ARM requests one diagnosis may send (the module docstring says what they are made of).
+ARM_REQUEST_BUDGET = 400
+# Requests one long-running operation costs against the simulator: the start, a status poll, the
+# final GET of the result (more polls when it runs longer than a polling interval).
+LRO_REQUESTS = 3
 _NIC_IP_CONFIGURATION = re.compile(
     r"/providers/microsoft\.network/networkinterfaces/[^/]+/ipconfigurations/[^/]+$", re.I
 )
@@ -115,6 +159,119 @@ class NicLookup:
     address: str
     nic: Any = None
     unidentified: str | None = None
+
+
+def _wire_text(value: Any) -> str:
+    return str(getattr(value, "value", value) or "")
+
+
+def healthy_nics(health: Any) -> set[str] | None:
+    """Keys of the NICs backend health reports Healthy wherever it lists one of their IP
+    configurations (in every pool and settings); None when backend health was not read. A NIC it does
+    not list, or lists Unhealthy, Unknown, Draining, ..., is not in the set."""
+    if not is_model(health):
+        return None
+    states: dict[str, set[str]] = {}
+    for _, _, server in iter_health_servers(health):
+        configuration = ref_id(server.ip_configuration)
+        if configuration and _NIC_IP_CONFIGURATION.search(configuration):
+            states.setdefault(key(parent_id(configuration)), set()).add(_wire_text(server.health).lower())
+    return {nic for nic, seen in states.items() if seen == {"healthy"}}
+
+
+def route_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
+    """NICs with the same key have the same effective routes: the subnet(s) their IP configurations
+    are in. A NIC that could not be read is a group of its own."""
+    subnets = sorted({key(ref_id(c.subnet)) for c in models(getattr(nic, "ip_configurations", None))} - {""})
+    return ("subnets", *subnets) if is_model(nic) and subnets else ("nic", nic_key)
+
+
+def nsg_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
+    """NICs with the same key have the same effective security rules: same subnet(s), same NIC NSG
+    (or none), and no application security group. A NIC in an application security group, or one
+    that could not be read, is a group of its own (see `EffectiveGroups`)."""
+    routes = route_group_key(nic_key, nic)
+    groups = [
+        g
+        for c in models(getattr(nic, "ip_configurations", None))
+        for g in models(c.application_security_groups)
+    ]
+    if routes[0] == "nic" or groups:
+        return ("nic", nic_key)
+    return ("nsgs", key(ref_id(nic.network_security_group)), *routes[1:])
+
+
+@dataclass(frozen=True)
+class EffectiveGroups:
+    """The gateway's backend NICs grouped by what their effective routes and effective security
+    rules are computed from, so each group is asked once, through one representative NIC, and its
+    answer stands for every NIC of the group.
+
+    Why the answers are the same within a group:
+
+    - Effective routes are a subnet's, not a NIC's: the VNet's system routes (its address space,
+      connected peerings, the reserved ranges to None, 0.0.0.0/0 to Internet), overridden by the
+      route table associated with the subnet, plus the routes a virtual network gateway learns over
+      BGP, which reach every subnet of the VNet unless the subnet's route table disables BGP route
+      propagation. Nothing of the NIC itself enters, so NICs in the same subnet share them
+      (`route_group_key`).
+    - Effective security rules are the subnet's NSG followed by the NIC's own NSG, so NICs that share
+      the subnet and the NIC NSG (or have none) share them — unless they are members of application
+      security groups: ARM writes a rule that names a group as the addresses of the NIC being asked
+      about that are members (the simulator does the same, `simulator.effective.effective_rule`),
+      so the answer for one member NIC holds its own address, not its neighbour's, and a shared answer
+      would decide the neighbour's traffic with the wrong address. Membership decides which group
+      rules apply, and the addresses are per NIC: a NIC in an application security group is asked
+      alone (`nsg_group_key`).
+
+    Which groups are asked (`asked`): those holding a NIC that backend health does not report
+    Healthy (so the NICs behind a 502 are always judged from their own effective data); every group
+    when backend health could not be read. Of the healthy groups only one route group per VNet in
+    which no other group is asked, so an active BGP-learned 0.0.0.0/0 (bgp-default-route reads the
+    effective routes of whichever NICs have them) is still seen for each VNet. Healthy NSG groups are
+    not asked: nsg-backend judges a NIC without effective NSGs from its subnet and NIC NSG models,
+    which are collected for every backend NIC and are what the effective rules are made of.
+    """
+
+    routes: dict[tuple[str, ...], list[str]]
+    nsgs: dict[tuple[str, ...], list[str]]
+
+    @classmethod
+    def of(cls, nic_ids: Mapping[str, str], nics: Mapping[str, Any]) -> EffectiveGroups:
+        """`nic_ids`: NIC key -> id; `nics`: NIC key -> its model (None: could not be read)."""
+        routes: dict[tuple[str, ...], list[str]] = {}
+        nsgs: dict[tuple[str, ...], list[str]] = {}
+        for nic_key, nic_id in sorted(nic_ids.items()):
+            nic = nics.get(nic_key)
+            routes.setdefault(route_group_key(nic_key, nic), []).append(nic_id)
+            nsgs.setdefault(nsg_group_key(nic_key, nic), []).append(nic_id)
+        return cls(routes, nsgs)
+
+    def asked(self, healthy: set[str] | None) -> dict[str, list[list[str]]]:
+        """Piece ("effective_routes", "effective_nsgs") -> the groups to ask, each a list of NIC ids
+        whose first is the representative asked."""
+        if healthy is None:
+            return {
+                "effective_routes": list(self.routes.values()),
+                "effective_nsgs": list(self.nsgs.values()),
+            }
+
+        def unhealthy(members: list[str]) -> bool:
+            return any(key(nic_id) not in healthy for nic_id in members)
+
+        routes = [members for members in self.routes.values() if unhealthy(members)]
+        covered = {_vnet_of(group) for group, members in self.routes.items() if unhealthy(members)}
+        for group, members in sorted(self.routes.items()):
+            vnet = _vnet_of(group)
+            if vnet is not None and vnet not in covered:
+                routes.append(members)
+                covered.add(vnet)
+        nsgs = [members for members in self.nsgs.values() if unhealthy(members)]
+        return {"effective_routes": routes, "effective_nsgs": nsgs}
+
+
+def _vnet_of(route_group: tuple[str, ...]) -> str | None:
+    return parent_id(route_group[1]) if route_group[0] == "subnets" else None
 
 
 class GatewayUnavailable(ArmCallFailed):
@@ -290,6 +447,15 @@ class _Graph:
                 self.fetches[memo_key] = (resource_id, self._fetch_pool.submit(call))
             return self.fetches[memo_key][1]
 
+    def put(self, kind: str, resource_id: str, future: Future[Any]) -> Future[Any]:
+        """Memoise a future that something else resolves (a NIC picked from its resource group's
+        list), as if it were a fetch of its own; the first future put or fetched for an id wins."""
+        memo_key = (kind, key(resource_id))
+        with self._lock:
+            if memo_key not in self.fetches:
+                self.fetches[memo_key] = (resource_id, future)
+            return self.fetches[memo_key][1]
+
     def link(self, task: Callable[..., Any], *args: Any) -> Future[Any]:
         with self._lock:
             future = self._link_pool.submit(task, *args)
@@ -323,8 +489,13 @@ class _Collector:
         dns_servers: Mapping[str, tuple[str, int]] | None,
         resolve_dns: bool,
         workers: int,
+        effective_per_nic: bool | None = None,
     ) -> None:
         self.arm = arm
+        self.effective_per_nic = effective_per_nic
+        # (piece, representative NIC key) -> the NICs its effective routes / NSGs stand for
+        self.effective_members: dict[tuple[str, str], list[str]] = {}
+        self.over_budget: dict[str, str] = {}  # piece -> why some groups were not asked
         self.network = arm.clients.network
         self.gateway = gateway
         self.window = window
@@ -426,22 +597,77 @@ class _Collector:
 
     def start(self) -> None:
         gateway_id = self.gateway.id
-        self.long_running(
+        health = self.long_running(
             "backend_health", gateway_id, self.network.application_gateways.begin_backend_health
         )
         for query in METRIC_QUERIES:
             self.metrics(query)
+        nic_ids = {key(m.nic_id): m.nic_id for m in backend_members(self.gateway, None) if m.nic_id}
+        per_nic = self.effective_per_nic
+        if per_nic is None:
+            per_nic = len(nic_ids) <= MAX_PER_NIC_EFFECTIVE
+        if per_nic:
+            for nic_id in nic_ids.values():
+                self._effective("effective_routes", nic_id, [nic_id])
+                self._effective("effective_nsgs", nic_id, [nic_id])
+        self._read_backend_nics(nic_ids)  # before the IP members' lookups, which may want the same NICs
         if self.gateway_vnet_id:
             self.graph.link(self._gateway_network, self.gateway_vnet_id)
-        nic_ids = {key(m.nic_id): m.nic_id for m in backend_members(self.gateway, None) if m.nic_id}
         for nic_id in nic_ids.values():
-            interfaces = self.network.network_interfaces
-            self.long_running("effective_routes", nic_id, interfaces.begin_get_effective_route_table)
-            self.long_running(
-                "effective_nsgs", nic_id, interfaces.begin_list_effective_network_security_groups
-            )
-            self.nic(nic_id)
             self.graph.link(self._backend_nic, nic_id)
+        if nic_ids and not per_nic:
+            self.graph.link(self._effective_by_group, health, nic_ids)
+
+    def _read_backend_nics(self, nic_ids: Mapping[str, str]) -> None:
+        """GET each backend NIC, except in a resource group holding more than MAX_NIC_GETS of them:
+        those are picked from one list of the group's NICs (a NIC it does not list is not found)."""
+        by_group: dict[str, list[str]] = {}
+        for nic_id in nic_ids.values():
+            try:
+                group, _ = self._names(nic_id)
+            except ArmCallFailed:
+                self.nic(nic_id)  # recorded with its reason, without a request
+                continue
+            by_group.setdefault(key(group), []).append(nic_id)
+        for members in by_group.values():
+            if len(members) <= MAX_NIC_GETS:
+                for nic_id in members:
+                    self.nic(nic_id)
+                continue
+            group = self._names(members[0])[0]
+            wanted: dict[str, tuple[str, Future[Any]]] = {}
+            for nic_id in members:
+                future: Future[Any] = Future()
+                if self.graph.put("nic", nic_id, future) is future:
+                    wanted[key(nic_id)] = (nic_id, future)
+            self.nic_list(group).add_done_callback(functools.partial(_pick_nics, group=group, wanted=wanted))
+
+    def _effective(self, piece: str, nic_id: str, members: list[str]) -> None:
+        """Effective routes or NSGs (`piece`) of `nic_id`, standing for every NIC of `members`."""
+        interfaces = self.network.network_interfaces
+        begin = (
+            interfaces.begin_get_effective_route_table
+            if piece == "effective_routes"
+            else interfaces.begin_list_effective_network_security_groups
+        )
+        with self._index_lock:
+            self.effective_members[(piece, key(nic_id))] = list(members)
+        self.long_running(piece, nic_id, begin)
+
+    def _effective_by_group(self, health: Future[Any], nic_ids: Mapping[str, str]) -> None:
+        """Once backend health and the backend NICs are read: ask the groups `EffectiveGroups` picks."""
+        nics = {nic_key: _value(self.nic(nic_id)) for nic_key, nic_id in nic_ids.items()}
+        groups = EffectiveGroups.of(nic_ids, nics)
+        for piece, asked in groups.asked(healthy_nics(_value(health))).items():
+            for members in asked[:MAX_EFFECTIVE_GROUPS]:
+                self._effective(piece, members[0], members)
+            skipped = [nic_id for members in asked[MAX_EFFECTIVE_GROUPS:] for nic_id in members]
+            if skipped:
+                self.over_budget[piece] = (
+                    f"not read for {len(skipped)} NICs in {len(asked) - MAX_EFFECTIVE_GROUPS} more groups "
+                    f"(at most {MAX_EFFECTIVE_GROUPS} groups are asked, within the diagnosis' ARM request "
+                    f"budget of {ARM_REQUEST_BUDGET})"
+                )
 
     def _gateway_network(self, vnet_id: str) -> None:
         vnet = _value(self.vnet(vnet_id))
@@ -593,12 +819,17 @@ class _Collector:
                 self._place(snapshot, kind, resource_id, future.result())
                 continue
             reason = _reason(future)
+            shared = len(self.effective_members.get((kind, key(resource_id)), ()))
+            if shared > 1:
+                reason = f"{reason} (asked for the {shared} NICs that share it)"
             if kind == "metrics":
                 metric_failures.update({name: reason for name in resource_id.split(",")})
             elif kind == "backend_health":  # one per gateway: the reason alone says it
                 failures["backend_health"] = [reason]
             else:
                 failures.setdefault(PIECE_OF_KIND[kind], []).append(f"{name_of(resource_id)}: {reason}")
+        for piece, reason in self.over_budget.items():
+            failures.setdefault(piece, []).append(reason)
         self._metric_failures(snapshot, metric_failures)
         if self.gateway_vnet_id:
             snapshot.gateway_subnet = snapshot.subnets.get(key(self.gateway_subnet_id))
@@ -661,10 +892,10 @@ class _Collector:
             snapshot.nics[key(resource_id)] = value
         elif kind == "backend_health":
             snapshot.backend_health = value
-        elif kind == "effective_routes":
-            snapshot.effective_routes[key(resource_id)] = models(value.value)
-        elif kind == "effective_nsgs":
-            snapshot.effective_nsgs[key(resource_id)] = models(value.value)
+        elif kind in ("effective_routes", "effective_nsgs"):
+            pieces = snapshot.effective_routes if kind == "effective_routes" else snapshot.effective_nsgs
+            for nic_id in self.effective_members.get((kind, key(resource_id)), [resource_id]):
+                pieces[key(nic_id)] = models(value.value)
         elif kind == "metrics":
             for metric in value.value or []:
                 name = getattr(getattr(metric, "name", None), "value", None)
@@ -691,6 +922,29 @@ def malformed_in(snapshot: Snapshot) -> list[str]:
     return problems
 
 
+def _pick_nics(listed: Future[Any], group: str, wanted: Mapping[str, tuple[str, Future[Any]]]) -> None:
+    """Resolve each wanted NIC's future from its resource group's NIC list (a done callback: it
+    never waits)."""
+    error = listed.exception()
+    found = {} if error is not None else {key(ref_id(nic)): nic for nic in models(listed.result())}
+    for nic_key, (_, future) in wanted.items():
+        if error is not None:
+            future.set_exception(
+                ArmCallFailed(
+                    f"the NICs of resource group {group} could not be listed: {_reason(listed)}",
+                    status=getattr(error, "status", None),
+                )
+            )
+        elif nic_key in found:
+            future.set_result(found[nic_key])
+        else:
+            future.set_exception(
+                ArmCallFailed(
+                    f"not found: resource group {group} lists no such network interface", status=404
+                )
+            )
+
+
 def _value(future: Future[Any]) -> Any:
     """A fetch's result, or None when it failed (the failure is recorded when the snapshot is filled)."""
     return None if future.exception() is not None else future.result()
@@ -711,6 +965,7 @@ def collect(
     resolve_dns: bool = False,
     progress: Callable[[str], None] | None = None,
     workers: int = DEFAULT_WORKERS,
+    effective_per_nic: bool | None = None,
 ) -> Snapshot:
     """Everything a diagnosis needs about one gateway, for the window ending at `incident_time`.
 
@@ -719,6 +974,9 @@ def collect(
     custom DNS servers only when `resolve_dns` is true (they are reachable only from the VNet); on
     Azure-provided DNS they are resolved through `dns_servers`' Azure DNS entry, else (production)
     the system resolver. Raises GatewayUnavailable when the gateway itself cannot be read.
+    `effective_per_nic` reads effective routes and NSGs for every backend NIC (True) or per group of
+    NICs that share them (False; see `EffectiveGroups`); None (the default) reads per NIC up to
+    MAX_PER_NIC_EFFECTIVE backend NICs, per group beyond.
     """
     say = progress or (lambda _: None)
     group, name = gateway_names(gateway_id)
@@ -741,6 +999,7 @@ def collect(
         dns_servers=dns_servers,
         resolve_dns=resolve_dns,
         workers=workers,
+        effective_per_nic=effective_per_nic,
     )
     say("collecting network, backend health, metrics and effective rules concurrently")
     try:

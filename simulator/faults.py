@@ -18,7 +18,9 @@ A `FaultRule` names the operations it applies to with a glob over operation ids
 
 `rate` (0..1) is the chance a rule fires on a matching request, drawn from `random.Random(seed)`
 so a run repeats; `times` caps how often it fires. The status endpoints that long-running
-operations are polled on are operations of their own (`operations.get`, `operationResults.get`).
+operations are polled on are operations of their own (`operations.get`, `operationResults.get`), so
+a rule can throttle the status polls alone, leaving the requests that start operations untouched:
+`FaultRule("operations.get", "throttle", rate=0.5)` (`operation*.get` for both endpoints).
 
 From the command line (`appgw-doctor simulate --faults SPEC`), SPEC is a JSON file path or an
 inline JSON list of rule objects whose keys are the FaultRule fields, e.g.

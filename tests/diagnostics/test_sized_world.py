@@ -1,25 +1,30 @@
-"""The Snapshot's memoised members, routing pairs and indexes (NIC by subnet and IP, subnet by
-address) change nothing the checks find.
+"""Converting once and indexing once (the Snapshot's memoised members, routing pairs, converted
+NSG rules and indexes; the collector's effective rules per NIC group; the simulator's indexes)
+change nothing the checks find.
 
-`sized_world_expected.json` holds what the checks found on two generated large worlds (20 pools of
-IP members; 10 pools of NIC members) with the code before the indexes (commit 56282d6, which rebuilt
-every member per call and re-parsed every prefix per lookup): each check's status and reason, and
-every finding in full. It was made with `summary()` below; regenerating it from the current code
-would prove nothing.
+`sized_world_expected.json` holds what the checks found on generated large worlds (20 and 100 pools
+of IP members — 100 is Azure's limit, 1,000 servers; 10 and 100 pools of NIC members) with the code before
+any of it (commit 56282d6, which rebuilt every member per call, re-parsed every prefix per lookup
+and converted every NSG per evaluation; the 100-pool IP entry took it 40 minutes): each check's status
+and reason, and every finding in full. It was made with `summary()` below from that commit's
+collector and simulator; regenerating it from the current code would prove nothing.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.mgmt.network import models as net
 
+from core.arm_ids import name_of
 from diagnostics.engine import findings_of, run_checks
-from diagnostics.snapshot import Snapshot, SubnetIndex, key, subnet_containing
+from diagnostics.snapshot import Collected, Snapshot, SubnetIndex, contents, key, subnet_containing
+from netrules.nsg import Rule
 from tests.diagnostics.conftest import snapshot_from_world
 from tests.diagnostics.sized_world import sized_world
 
@@ -121,3 +126,76 @@ def test_the_prefix_index_finds_what_scanning_every_prefix_finds():
         assert index.lookup(address) == subnet_containing(vnet, address) == reference_subnet(vnet, address)
     assert index.lookup("10.0.1.1") == f"{vnet_id}/subnets/narrow"
     assert index.lookup("fd00:0:0:ff::1") == f"{vnet_id}/subnets/v6"
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """Record the NSG id of every rule `Rule.<name>` converts from its SDK model."""
+    converted: list[str] = []
+    convert = getattr(Rule, name).__func__
+
+    def counted(cls: type[Rule], rule: Any, **kwargs: Any) -> Rule:
+        made = convert(cls, rule, **kwargs)
+        converted.append(key((made.rule_id or "").rsplit("/", 2)[0]))
+        return made
+
+    monkeypatch.setattr(Rule, name, classmethod(counted))
+    return converted
+
+
+def test_each_nsg_is_converted_once_per_snapshot(monkeypatch):
+    snapshot = snapshot_from_world(sized_world(10))
+    converted = _counting(monkeypatch, "from_security_rule")
+    run_checks(snapshot)
+    run_checks(snapshot)
+    rules = {
+        nsg_key: len(nsg.security_rules or []) + len(nsg.default_security_rules or [])
+        for nsg_key, nsg in snapshot.nsgs.items()
+    }
+    assert Counter(converted) == Counter(rules)  # every rule of every NSG, once over both runs
+
+
+def test_each_effective_nsg_is_converted_once_per_snapshot(monkeypatch):
+    snapshot = snapshot_from_world(sized_world(10, nics=True))
+    groups = {id(g): g for groups in snapshot.effective_nsgs.values() for g in groups}
+    assert len(groups) < len(snapshot.effective_nsgs)  # NICs of a group of equal answers share it
+    converted = _counting(monkeypatch, "from_effective_rule")
+    run_checks(snapshot)
+    run_checks(snapshot)
+    assert len(converted) == sum(len(g.effective_security_rules or []) for g in groups.values())
+
+
+def _blocked_nsgs(snapshot: Snapshot) -> set[str]:
+    (result,) = [r for r in run_checks(snapshot) if r.name == "nsg-backend"]
+    return {name_of(f.evidence["nsg"]) for f in result.findings}
+
+
+def test_replacing_an_nsg_after_a_run_is_seen():
+    snapshot = snapshot_from_world(sized_world(10))
+    assert _blocked_nsgs(snapshot) == {"nsg-tenant-004", "nsg-tenant-009"}
+    nsg_key = next(k for k in snapshot.nsgs if k.endswith("/nsg-tenant-004"))
+    body = snapshot.nsgs[nsg_key].as_dict()
+    body["properties"]["securityRules"] = [
+        r for r in body["properties"]["securityRules"] if r["name"] != "DenyAppGateway"
+    ]
+    snapshot.nsgs[nsg_key] = net.NetworkSecurityGroup(body)
+    assert _blocked_nsgs(snapshot) == {"nsg-tenant-009"}
+
+
+def test_a_collected_dict_takes_a_new_version_on_every_change():
+    resources = Collected(a=1)
+    changes = [
+        lambda d: d.__setitem__("b", 2),
+        lambda d: d.__delitem__("b"),
+        lambda d: d.pop("a"),
+        lambda d: d.setdefault("c", 3),
+        lambda d: d.update(d=4),
+        lambda d: d.__ior__({"e": 5}),
+        lambda d: d.popitem(),
+        lambda d: d.clear(),
+    ]
+    for change in changes:
+        before = contents(resources)
+        change(resources)
+        assert contents(resources) != before
+    plain = {"a": 1}
+    assert contents(plain) == ("a", 1)  # a plain dict stands in by all its keys and values
