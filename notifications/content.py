@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from core.arm_ids import ArmId
 from model.findings import CheckResult, CheckStatus, Finding, Role, Severity, reading_order, role_of
+from notifications.bounds import count, cut
 from notifications.evidence import evidence_facts
 from notifications.text import clean
 
@@ -264,7 +265,7 @@ class IncidentMessage:
     def findings_tally(self) -> str:
         """`2 causes, 1 symptom, 1 note`: what the findings are, for the findings heading."""
         counts = ((len(self.causes), "cause"), (len(self.symptoms), "symptom"), (len(self.notes), "note"))
-        return ", ".join(_count(number, noun) for number, noun in counts if number)
+        return ", ".join(count(number, noun) for number, noun in counts if number)
 
     @property
     def checks_not_run(self) -> tuple[CheckLine, ...]:
@@ -469,7 +470,7 @@ def _wording(
     prefix = f"{change.what} was {change.verb}: " if change else ("scheduled check: " if not alert else "")
     if diagnosis_error is not None:
         reason = diagnosis_error.strip().splitlines()[0] if diagnosis_error.strip() else "unknown error"
-        headline = f"{prefix}could not be diagnosed — {_cut(reason, _REASON_IN_HEADLINE)}"
+        headline = f"{prefix}could not be diagnosed — {cut(reason, _REASON_IN_HEADLINE)}"
         return headline, f"{trigger}; the doctor could not diagnose the gateway (the reason is below)."
     causes = [f for f in findings if f.role is Role.CAUSE]
     symptoms = [f for f in findings if f.role is Role.SYMPTOM]
@@ -483,7 +484,7 @@ def _wording(
         headline = f"{len(causes)} {new}{noun} of 502s — {causes[0].title}"
     elif symptoms:
         # Backends fail and nothing found says why: say that, not "a cause" that is only a symptom.
-        more = f" (and {_count(len(symptoms) - 1, f'more {new}symptom')})" if len(symptoms) > 1 else ""
+        more = f" (and {count(len(symptoms) - 1, f'more {new}symptom')})" if len(symptoms) > 1 else ""
         headline = f"{symptoms[0].title}{more}; no cause found — see the probe log"
     elif findings:
         headline = f"no cause of 502s found; {len(findings)} {new}note{'s' if len(findings) > 1 else ''}"
@@ -491,11 +492,11 @@ def _wording(
         headline = "no cause of 502s found"
     if not_run and not causes:
         # "No cause" from a partial diagnosis is not an all-clear; say so where it is read first.
-        headline += f" ({_count(len(not_run), 'check')} could not run)"
+        headline += f" ({count(len(not_run), 'check')} could not run)"
     headline = prefix + headline
     if not checks:
         return headline, f"{trigger}."
-    summary = f"{trigger}; the doctor ran {_count(ran, 'check')}"
+    summary = f"{trigger}; the doctor ran {count(ran, 'check')}"
     details = []
     if not_run:
         details.append(f"{len(not_run)} could not run")
@@ -503,14 +504,6 @@ def _wording(
         details.append(f"{len(not_applicable)} did not apply")
     summary += (", " + ", ".join(details) if details else "") + "."
     return headline, summary
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _number(value: Any) -> str:

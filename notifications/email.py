@@ -1,11 +1,11 @@
 """The email rendering of a message and its delivery over SMTP.
 
 One `EmailMessage`, multipart/alternative: a plain-text part and an HTML part carrying the same
-content (every finding, the top cause first, with its evidence as a few facts, its fix and `az`
-command, remediation statuses, checks that could not run or did not apply, links). It is the
-complete report (the evidence's full data is in the incident record), within bounds a mail relay
-accepts: each evidence value, fix and command is capped, and findings beyond `FINDINGS_BUDGET` bytes
-are counted instead of shown; whatever is cut says so.
+content (the findings, the top cause first, with their evidence as a few facts, fix and `az` command;
+remediation statuses, checks that could not run or did not apply, links). Each part stays within
+`PART_BUDGET` bytes whatever the diagnosis found (notifications.bounds): every text is capped, the
+worst findings are shown in full, the next ones in one line each, and the rest are counted in one
+line that says where the full list is (the incident record). Both parts show the same findings.
 
 Outside text is text (see notifications.text): every line of the plain-text part is one line (an
 alert rule name's `\n` cannot forge another), everything in the HTML part is `html.escape`d, and
@@ -27,14 +27,25 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from html import escape as html_escape
 from typing import Literal
 
 from model.findings import Severity
-from notifications.content import FindingLine, IncidentMessage
+from notifications.bounds import (
+    LINK_MAX,
+    Costs,
+    Limits,
+    Selection,
+    cut,
+    listed,
+    more_findings,
+    more_items,
+    select,
+)
+from notifications.content import ActionStatus, CheckLine, FindingLine, IncidentMessage
 from notifications.text import header, one_line
 
 StartTls = Literal["auto", "always", "never"]
@@ -43,12 +54,17 @@ _LEVEL_COLOR = {Severity.CRITICAL: "#c4314b", Severity.WARNING: "#c19c00", Sever
 _RESOLVED_COLOR = "#237b4b"
 _MSGID_DOMAIN = "appgw-doctor"
 
-FINDINGS_BUDGET = 250_000  # UTF-8 bytes of findings text per part; keeps an email around 1 MB at most
-_TITLE_MAX = 1_000
-_EVIDENCE_ITEMS_MAX = 40
+PART_BUDGET = 100_000  # UTF-8 bytes of each part (plain text, HTML) before transfer encoding
+LIMITS = Limits(full=20, lines=200, checks=40, actions=40)  # the most an email shows, budget permitting
+
+_TITLE_MAX = 500
+_FACT_MAX = 300
+_NAME_MAX = 100  # a check's name in a list of names
+_NOTE_MAX = 150  # why a check did not apply
+_CHECKS_LISTED = 12  # checks named before "and N more"
 _EVIDENCE_VALUE_MAX = 2_000
-_FIX_MAX = 4_000
-_COMMAND_MAX = 8_000
+_FIX_MAX = 2_000
+_COMMAND_MAX = 4_000
 _REASON_MAX = 1_000
 _SUBJECT_MAX = 250  # characters; mail clients show less, and a relay may refuse a huge header
 _HEADER_MAX = 200
@@ -131,58 +147,93 @@ def send_email(
         smtp.send_message(email)
 
 
-def render_text(message: IncidentMessage) -> str:
-    lines = [message.subject, "", message.summary, ""]
-    lines += [f"{title + ':':<16}{_cut(value, _TITLE_MAX)}" for title, value in message.facts()]
+def render_text(message: IncidentMessage, selection: Selection | None = None) -> str:
+    """The plain-text part: what `email_selection` shows (by default), within `PART_BUDGET` bytes."""
+    selection = selection or email_selection(message)
+    return "\n".join(one_line(line) for line in _text_lines(message, selection)) + "\n"
+
+
+def _text_lines(message: IncidentMessage, selection: Selection) -> list[str]:
+    # Each item is one line once rendered: a line break inside one (outside text) would forge another.
+    lines = [cut(message.subject, _TITLE_MAX), "", cut(message.summary, _TITLE_MAX), ""]
+    lines += [f"{title + ':':<16}{cut(value, _FACT_MAX)}" for title, value in message.facts()]
     if message.kind == "incident":
-        shown, hidden = bounded_findings(message)
         if message.diagnosis_error is not None:
-            lines += ["", "COULD NOT DIAGNOSE THE GATEWAY", f"  {_cut(message.diagnosis_error, _REASON_MAX)}"]
+            lines += ["", "COULD NOT DIAGNOSE THE GATEWAY", f"  {cut(message.diagnosis_error, _REASON_MAX)}"]
         elif message.findings:
             lines += ["", f"FINDINGS ({message.findings_tally})"]
         else:
             lines += ["", "NO CAUSE FOUND"]
-        for number, finding in enumerate(shown, start=1):
-            lines += ["", f"{number}. [{finding.severity.value.upper()}] {finding.title}"]
-            lines.append(f"   Resource: {finding.resource_label} — {finding.code} ({finding.role.value})")
-            lines.append(f"   {finding.resource_id}")
-            if finding.evidence:
-                lines.append("   Evidence:")
-                lines += [f"     {key}: {value}" for key, value in finding.evidence]
-            if finding.fix_summary:
-                lines.append(f"   Fix: {finding.fix_summary}")
-            if finding.fix_command:
-                lines.append(f"     {finding.fix_command}")
-            if finding.fix_action:
-                lines.append(f"   Safe automatic fix: {finding.fix_action}")
-        if hidden:
-            lines += ["", overflow_line(message, hidden)]
+        numbers = _numbers(message)
+        for finding in selection.full:
+            lines += _text_finding(finding, numbers[id(finding)])
+        if selection.lines:
+            lines.append("")
+        for finding in selection.lines:
+            lines += _text_finding_line(finding, numbers[id(finding)])
+        if selection.hidden:
+            lines += ["", more_findings(message, selection.hidden, record_link_apart=False)]
         if message.actions:
             lines += ["", "REMEDIATION"]
-            lines += [
-                f"  {a.status.upper():<12}{a.action} on {a.target}" + (f" — {a.reason}" if a.reason else "")
-                for a in message.actions
-            ]
+            lines += [_text_action(action) for action in selection.actions]
+            if selection.hidden_actions:
+                lines.append("  " + more_items(len(selection.hidden_actions), "remediation statuses"))
         if not message.findings and message.checks_run:
-            lines += [
-                "",
-                "Checks that ran and found nothing: " + ", ".join(c.name for c in message.checks_run),
-            ]
+            lines += ["", "Checks that ran and found nothing: " + _check_names(message.checks_run)]
         if message.checks_not_run:
             lines += ["", "CHECKS THAT COULD NOT RUN"]
-            lines += [f"  {c.name}: {_cut(c.reason or 'error', _REASON_MAX)}" for c in message.checks_not_run]
+            lines += [_text_check(check) for check in selection.checks]
+            if selection.hidden_checks:
+                lines.append("  " + more_items(len(selection.hidden_checks), "checks that could not run"))
         if message.checks_not_applicable:
             lines += ["", "Not applicable to this gateway:"]
-            lines += [
-                f"  {c.name}" + (f": {_cut(c.reason, _REASON_MAX)}" if c.reason else "")
-                for c in message.checks_not_applicable
-            ]
-    lines += ["", *(f"{title}: {url}" for title, url in message.links())]
-    # Each item is one line: a line break inside one (from outside text) would forge another line.
-    return "\n".join(one_line(line) for line in lines) + "\n"
+            lines += [f"  {text}" for text in _not_applicable(message)]
+    lines += ["", *(f"{title}: {url}" for title, url in _links(message))]
+    return lines
 
 
-def render_html(message: IncidentMessage) -> str:
+def _text_finding(finding: FindingLine, number: int) -> list[str]:
+    lines = ["", f"{number}. [{finding.severity.value.upper()}] {cut(finding.title, _TITLE_MAX)}"]
+    lines.append(
+        f"   Resource: {cut(finding.resource_label, _TITLE_MAX)} — {cut(finding.code, _TITLE_MAX)} "
+        f"({finding.role.value})"
+    )
+    lines.append(f"   {cut(finding.resource_id, _TITLE_MAX)}")
+    if finding.evidence:
+        lines.append("   Evidence:")
+        lines += [
+            f"     {cut(key, _TITLE_MAX)}: {cut(value, _EVIDENCE_VALUE_MAX)}"
+            for key, value in finding.evidence
+        ]
+    if finding.fix_summary:
+        lines.append(f"   Fix: {cut(finding.fix_summary, _FIX_MAX)}")
+    if finding.fix_command:
+        lines.append(f"     {cut(finding.fix_command, _COMMAND_MAX)}")
+    if finding.fix_action:
+        lines.append(f"   Safe automatic fix: {cut(finding.fix_action, _TITLE_MAX)}")
+    return lines
+
+
+def _text_finding_line(finding: FindingLine, number: int) -> list[str]:
+    return [
+        f"{number}. [{finding.severity.value.upper()}] {cut(finding.title, _TITLE_MAX)} — "
+        f"{cut(finding.resource_label, _TITLE_MAX)}"
+    ]
+
+
+def _text_action(action: ActionStatus) -> str:
+    reason = f" — {cut(action.reason, _REASON_MAX)}" if action.reason else ""
+    what = f"{cut(action.action, _TITLE_MAX)} on {cut(action.target, _TITLE_MAX)}"
+    return f"  {action.status.upper():<12}{what}{reason}"
+
+
+def _text_check(check: CheckLine) -> str:
+    return f"  {cut(check.name, _TITLE_MAX)}: {cut(check.reason or 'error', _REASON_MAX)}"
+
+
+def render_html(message: IncidentMessage, selection: Selection | None = None) -> str:
+    """The HTML part: what `email_selection` shows (by default), within `PART_BUDGET` bytes."""
+    selection = selection or email_selection(message)
     color = _RESOLVED_COLOR if message.kind == "resolved" else _LEVEL_COLOR[message.level]
     tag = "RESOLVED" if message.kind == "resolved" else message.level.value.upper()
     parts = [
@@ -190,118 +241,113 @@ def render_html(message: IncidentMessage) -> str:
         'color:#242424;max-width:760px">',
         f'<div style="border-left:6px solid {color};padding:8px 12px;background:#f5f5f5">'
         f'<div style="font-size:20px;font-weight:600"><span style="color:{color}">{tag}</span> '
-        f"{escape(message.gateway.name)}</div>"
-        f'<div style="font-size:16px;font-weight:600;margin-top:4px">{escape(message.headline)}</div>'
-        f'<div style="color:#616161;margin-top:4px">{escape(message.summary)}</div></div>',
+        f"{escape(cut(message.gateway.name, _TITLE_MAX))}</div>"
+        '<div style="font-size:16px;font-weight:600;margin-top:4px">'
+        f"{escape(cut(message.headline, _TITLE_MAX))}</div>"
+        f'<div style="color:#616161;margin-top:4px">{escape(cut(message.summary, _TITLE_MAX))}</div></div>',
         '<table style="margin-top:12px;border-collapse:collapse">',
         *(
             f'<tr><td style="padding:2px 16px 2px 0;font-weight:600">{escape(title)}</td>'
-            f"<td>{escape(_cut(value, _TITLE_MAX))}</td></tr>"
+            f"<td>{escape(cut(value, _FACT_MAX))}</td></tr>"
             for title, value in message.facts()
         ),
         "</table>",
     ]
     if message.kind == "incident":
-        shown, hidden = bounded_findings(message)
         if message.diagnosis_error is not None:
             parts.append(_html_heading("Could not diagnose the gateway"))
-            parts.append(f"<p>{escape(_cut(message.diagnosis_error, _REASON_MAX))}</p>")
+            parts.append(f"<p>{escape(cut(message.diagnosis_error, _REASON_MAX))}</p>")
         else:
             heading = f"Findings ({message.findings_tally})" if message.findings else "No cause found"
             parts.append(_html_heading(heading))
-        parts += [_html_finding(f) for f in shown]
-        if hidden:
-            parts.append(f"<p><b>{escape(overflow_line(message, hidden))}</b></p>")
+        parts += [_html_finding(f) for f in selection.full]
+        parts += [_html_finding_line(f) for f in selection.lines]
+        if selection.hidden:
+            more = more_findings(message, selection.hidden, record_link_apart=False)
+            parts.append(f"<p><b>{escape(more)}</b></p>")
         if message.actions:
             parts.append(_html_heading("Remediation"))
             parts.append("<ul>")
-            parts += [
-                f"<li><b>{escape(a.status.upper())}</b> {escape(a.action)} on {escape(a.target)}"
-                + (f" — {escape(a.reason)}" if a.reason else "")
-                + "</li>"
-                for a in message.actions
-            ]
+            parts += [_html_action(action) for action in selection.actions]
+            if selection.hidden_actions:
+                parts.append(
+                    f"<li>{escape(more_items(len(selection.hidden_actions), 'remediation statuses'))}</li>"
+                )
             parts.append("</ul>")
         if not message.findings and message.checks_run:
-            names = ", ".join(c.name for c in message.checks_run)
-            parts.append(f"<p><b>Checks that ran and found nothing:</b> {escape(names)}</p>")
+            parts.append(
+                f"<p><b>Checks that ran and found nothing:</b> {escape(_check_names(message.checks_run))}</p>"
+            )
         if message.checks_not_run:
             parts.append(_html_heading("Checks that could not run"))
             parts.append("<ul>")
-            parts += [
-                f"<li><b>{escape(c.name)}</b>: {escape(_cut(c.reason or 'error', _REASON_MAX))}</li>"
-                for c in message.checks_not_run
-            ]
+            parts += [_html_check(check) for check in selection.checks]
+            if selection.hidden_checks:
+                more = more_items(len(selection.hidden_checks), "checks that could not run")
+                parts.append(f"<li>{escape(more)}</li>")
             parts.append("</ul>")
         if message.checks_not_applicable:
             parts.append('<p style="color:#616161;font-size:12px"><b>Not applicable to this gateway:</b> ')
-            parts.append(
-                "; ".join(
-                    escape(c.name) + (f" ({escape(_cut(c.reason, _REASON_MAX))})" if c.reason else "")
-                    for c in message.checks_not_applicable
-                )
-                + "</p>"
-            )
-    links = " · ".join(f'<a href="{escape(url)}">{escape(title)}</a>' for title, url in message.links())
+            parts.append("; ".join(escape(text) for text in _not_applicable(message)) + "</p>")
+    links = " · ".join(f'<a href="{escape(url)}">{escape(title)}</a>' for title, url in _links(message))
     parts.append(f'<p style="margin-top:16px">{links}</p></body></html>')
     return "\n".join(parts)
 
 
-def bounded_findings(message: IncidentMessage) -> tuple[list[FindingLine], list[FindingLine]]:
-    """(shown, hidden): every finding with its long fields capped, worst first, as many as fit in
-    `FINDINGS_BUDGET` bytes; the rest are hidden and counted by `overflow_line`."""
-    shown: list[FindingLine] = []
-    used = 0
-    for index, finding in enumerate(message.findings):
-        capped = _capped(finding)
-        used += _size(capped)
-        if used > FINDINGS_BUDGET and shown:
-            return shown, list(message.findings[index:])
-        shown.append(capped)
-    return shown, []
+def email_selection(message: IncidentMessage) -> Selection:
+    """What both parts show: the frame (every list counted) measured in each part, then what
+    `PART_BUDGET` has left spent on each item at the larger of its two parts' bytes, so both parts
+    fit and show the same findings."""
+    nothing = Selection.nothing(message)
+    frame = max(_size(render_text(message, nothing)), _size(render_html(message, nothing)))
+    if frame > PART_BUDGET:  # the frame's fields are capped: this cannot happen
+        raise ValueError(f"the email's frame of {frame} bytes exceeds its budget of {PART_BUDGET}")
+    numbers = _numbers(message)
 
+    def lines_cost(lines: list[str]) -> int:
+        return sum(_size(one_line(line)) + 1 for line in lines)
 
-def overflow_line(message: IncidentMessage, hidden: list[FindingLine]) -> str:
-    counts = ", ".join(
-        f"{sum(1 for f in hidden if f.severity is s)} {s.value}"
-        for s in Severity
-        if any(f.severity is s for f in hidden)
+    costs = Costs(
+        full=lambda f: max(lines_cost(_text_finding(f, numbers[id(f)])), _size(_html_finding(f)) + 1),
+        line=lambda f: max(
+            lines_cost(_text_finding_line(f, numbers[id(f)])), _size(_html_finding_line(f)) + 1
+        ),
+        check=lambda c: max(lines_cost([_text_check(c)]), _size(_html_check(c)) + 1),
+        action=lambda a: max(lines_cost([_text_action(a)]), _size(_html_action(a)) + 1),
     )
-    record = "incident" if message.incident_id else "diagnosis"
-    where = (
-        f"the incident record has them: {message.record_url}"
-        if message.record_url
-        else f"they are recorded with {record} {message.message_id}"
-    )
-    noun = "finding" if len(hidden) == 1 else "findings"
-    return f"{len(hidden)} more {noun} not shown, to keep this email deliverable ({counts}); {where}."
+    # The first one-line finding also brings the text part's blank line before the list.
+    return select(message, PART_BUDGET - frame - 1, LIMITS, costs)
 
 
-def _capped(finding: FindingLine) -> FindingLine:
-    evidence = tuple((key, _cut(value, _EVIDENCE_VALUE_MAX)) for key, value in finding.evidence)
-    if len(evidence) > _EVIDENCE_ITEMS_MAX:
-        more = len(evidence) - _EVIDENCE_ITEMS_MAX
-        evidence = (*evidence[:_EVIDENCE_ITEMS_MAX], ("…", f"{more} more evidence items not shown"))
-    return replace(
-        finding,
-        title=_cut(finding.title, _TITLE_MAX),
-        evidence=evidence,
-        fix_summary=_cut(finding.fix_summary, _FIX_MAX),
-        fix_command=_cut(finding.fix_command, _COMMAND_MAX) if finding.fix_command else None,
-    )
+def _numbers(message: IncidentMessage) -> dict[int, int]:
+    """Each finding's number in the list (1 for the worst), by identity."""
+    return {id(finding): number for number, finding in enumerate(message.findings, start=1)}
 
 
-def _size(finding: FindingLine) -> int:
-    texts = [finding.title, finding.resource_id, finding.fix_summary, finding.fix_command or ""]
-    texts += [key + value for key, value in finding.evidence]
-    return sum(len(text.encode("utf-8", "replace")) for text in texts)
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
 
 
-def _cut(text: str, limit: int) -> str:
-    """`text`, or its first `limit` characters and a note of how long it was."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [cut; {len(text):,} characters in all]"
+def _check_names(checks: tuple[CheckLine, ...]) -> str:
+    return cut(listed([cut(c.name, _NAME_MAX) for c in checks], _CHECKS_LISTED), _FIX_MAX)
+
+
+def _not_applicable(message: IncidentMessage) -> list[str]:
+    """`udr-default-route: the gateway subnet has no route table`, for the first few, the rest counted."""
+    checks = message.checks_not_applicable
+    texts = [
+        cut(c.name, _NAME_MAX) + (f": {cut(c.reason, _NOTE_MAX)}" if c.reason else "")
+        for c in checks[:_CHECKS_LISTED]
+    ]
+    if len(checks) > _CHECKS_LISTED:
+        texts.append(f"and {len(checks) - _CHECKS_LISTED} more")
+    return texts
+
+
+def _links(message: IncidentMessage) -> list[tuple[str, str]]:
+    """The message's links; one too long for a mail client is left out, not cut (a cut link opens the
+    wrong page)."""
+    return [(title, url) for title, url in message.links() if len(url) <= LINK_MAX]
 
 
 def escape(text: str) -> str:
@@ -316,26 +362,54 @@ def _html_heading(text: str) -> str:
 def _html_finding(finding: FindingLine) -> str:
     color = _LEVEL_COLOR[finding.severity]
     rows = "".join(
-        f'<tr><td style="padding:1px 12px 1px 0;color:#616161;vertical-align:top">{escape(key)}</td>'
-        f'<td style="word-break:break-word">{escape(value)}</td></tr>'
+        '<tr><td style="padding:1px 12px 1px 0;color:#616161;vertical-align:top">'
+        f'{escape(cut(key, _TITLE_MAX))}</td><td style="word-break:break-word">'
+        f"{escape(cut(value, _EVIDENCE_VALUE_MAX))}</td></tr>"
         for key, value in finding.evidence
     )
     html = (
         '<div style="margin:12px 0;padding-top:8px;border-top:1px solid #eeeeee">'
         f'<div><b style="color:{color}">{finding.severity.value.upper()}</b> '
-        f"<b>{escape(finding.title)}</b></div>"
-        f'<div style="color:#616161;font-size:12px">{escape(finding.resource_label)} · {escape(finding.code)}'
-        f" · {finding.role.value}<br>{escape(finding.resource_id)}</div>"
+        f"<b>{escape(cut(finding.title, _TITLE_MAX))}</b></div>"
+        f'<div style="color:#616161;font-size:12px">{escape(cut(finding.resource_label, _TITLE_MAX))} · '
+        f"{escape(cut(finding.code, _TITLE_MAX))} · {finding.role.value}<br>"
+        f"{escape(cut(finding.resource_id, _TITLE_MAX))}</div>"
     )
     if rows:
         html += f'<table style="font-size:13px;margin-top:4px">{rows}</table>'
     if finding.fix_summary:
-        html += f'<div style="margin-top:4px"><b>Fix:</b> {escape(finding.fix_summary)}</div>'
+        html += f'<div style="margin-top:4px"><b>Fix:</b> {escape(cut(finding.fix_summary, _FIX_MAX))}</div>'
     if finding.fix_command:
         html += (
             '<pre style="background:#f0f0f0;padding:8px;white-space:pre-wrap;word-break:break-all;'
-            f'font-family:Consolas,Courier New,monospace;font-size:12px">{escape(finding.fix_command)}</pre>'
+            f'font-family:Consolas,Courier New,monospace;font-size:12px">'
+            f"{escape(cut(finding.fix_command, _COMMAND_MAX))}</pre>"
         )
     if finding.fix_action:
-        html += f'<div style="font-size:12px">Safe automatic fix: {escape(finding.fix_action)}</div>'
+        action = escape(cut(finding.fix_action, _TITLE_MAX))
+        html += f'<div style="font-size:12px">Safe automatic fix: {action}</div>'
     return html + "</div>"
+
+
+def _html_finding_line(finding: FindingLine) -> str:
+    """A finding after those shown in full: severity, title and resource on one line."""
+    color = _LEVEL_COLOR[finding.severity]
+    return (
+        f'<div style="margin:2px 0"><b style="color:{color}">{finding.severity.value.upper()}</b> '
+        f"{escape(cut(finding.title, _TITLE_MAX))} "
+        '<span style="color:#616161;font-size:12px">· '
+        f"{escape(cut(finding.resource_label, _TITLE_MAX))}</span></div>"
+    )
+
+
+def _html_action(action: ActionStatus) -> str:
+    reason = f" — {escape(cut(action.reason, _REASON_MAX))}" if action.reason else ""
+    return (
+        f"<li><b>{escape(action.status.upper())}</b> {escape(cut(action.action, _TITLE_MAX))} on "
+        f"{escape(cut(action.target, _TITLE_MAX))}{reason}</li>"
+    )
+
+
+def _html_check(check: CheckLine) -> str:
+    reason = escape(cut(check.reason or "error", _REASON_MAX))
+    return f"<li><b>{escape(cut(check.name, _TITLE_MAX))}</b>: {reason}</li>"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from core.arm_ids import name_of
+from notifications.bounds import cut, listed
 
 MAX_FACTS = 4
 VALUE_MAX = 400  # characters of one fact's value (a probe log message whole); renderers may cut further
@@ -71,10 +72,7 @@ def _listing(items: Iterable[Any], limit: int = LISTED) -> str:
         for item in items
         if item is not None
     )
-    unique = list(dict.fromkeys(text for text in texts if text))
-    if len(unique) <= limit:
-        return ", ".join(unique)
-    return f"{', '.join(unique[:limit])} and {len(unique) - limit} more"
+    return listed(list(dict.fromkeys(text for text in texts if text)), limit)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -406,9 +404,7 @@ def _readable(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         if all(not isinstance(item, (Mapping, list, tuple)) for item in value):
             return _listing(value)
-        shown = [_readable(item) for item in value[:LISTED]]
-        more = len(value) - len(shown)
-        return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        return listed([_readable(item) for item in value], LISTED, separator="; ")
     return _name(value)
 
 
@@ -424,4 +420,4 @@ def _generic(evidence: Evidence) -> tuple[tuple[str, str], ...]:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= VALUE_MAX else text[: VALUE_MAX - 1] + "…"
+    return cut(text, VALUE_MAX)

@@ -5,10 +5,11 @@ first (severity, title, resource, whether it is a cause or a symptom, its eviden
 fix and its `az` command in monospace), remediation statuses and links to the portal and the incident
 record.
 
-Teams rejects a post larger than about 28 KB, so `build_payload` keeps the whole serialized message
-within `PAYLOAD_BUDGET` bytes: every field has a length cap, and findings that do not fit are
-replaced by one "N more findings" line pointing at the full report (the incident record when there is
-a link to it, else the email).
+Teams Workflows refuses a post of about 28 KB, so `build_payload` keeps the serialized message within
+`PAYLOAD_BUDGET` bytes whatever the diagnosis found (notifications.bounds): every text has a length
+cap, the worst findings are shown in full, the next ones in one line each, and the rest are counted
+in one line that says where the full list is (the incident record). Checks that could not run and
+remediation statuses are shown as far as they fit and counted the same way.
 
 Outside text is text (see notifications.text). What comes from Azure, an alert or a diagnosis goes
 into `TextRun`s, which Teams never reads as markdown, so a `*` in an NSG rule or an `_` in a name
@@ -25,6 +26,17 @@ import json
 from typing import Any
 
 from model.findings import Severity
+from notifications.bounds import (
+    LINK_MAX,
+    Costs,
+    Limits,
+    Selection,
+    cut,
+    listed,
+    more_findings,
+    more_items,
+    select,
+)
 from notifications.content import ActionStatus, CheckLine, FindingLine, IncidentMessage
 from notifications.text import markdown, one_line
 
@@ -33,13 +45,17 @@ CARD_VERSION = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 PAYLOAD_BUDGET = 27_000  # bytes of the serialized message; Teams' limit is about 28 KB
 
+LIMITS = Limits(full=5, lines=20, checks=8, actions=10)  # the most a card shows, budget permitting
+
 _TITLE_MAX = 300
+_FACT_MAX = 200  # a fact's value (markdown: up to 4 bytes a character once escaped and serialized)
+_LINE_TITLE_MAX = 200  # a finding shown in one line
+_MORE_MAX = 700  # the "N more findings" line, with the command that lists them all
+_NAMES_LISTED = 12  # check names listed before "and N more"
 _EVIDENCE_VALUE_MAX = 300  # a fact's value: room for a probe log message
 _FIX_MAX = 600
 _COMMAND_MAX = 1_500
 _REASON_MAX = 240
-_CHECKS_MAX = 12
-_URL_MAX = 2_048  # a longer link is dropped rather than cut: a cut link opens the wrong page
 
 # Teams' warning and good text colors are pale yellow and green, unreadable on white: a level shows as a
 # colored pill (a styled Column) with dark text, and only red is used as a text color.
@@ -47,28 +63,18 @@ _LEVEL_STYLE = {Severity.CRITICAL: "attention", Severity.WARNING: "warning", Sev
 
 
 def build_payload(message: IncidentMessage, *, budget: int = PAYLOAD_BUDGET) -> dict[str, Any]:
-    """The webhook body for `message`, at most `budget` bytes once serialized by `serialize`.
+    """The webhook body for `message`: at most `budget` bytes once serialized by `serialize`, however
+    many findings, checks and actions it has and however long their texts (notifications.bounds).
 
-    Shows as many findings (worst first) and unrun checks as fit; the rest are counted, not dropped
-    silently.
+    The frame (the card with every list counted, none shown) is measured first; what the budget has
+    left is spent on the findings in full, the checks that could not run, the remediation statuses
+    and the findings in one line, each at the exact bytes its block adds.
     """
-    shown_checks = min(len(message.checks_not_run), _CHECKS_MAX)
-    full = _envelope(build_card(message, max_findings=len(message.findings), max_checks=shown_checks))
-    if payload_size(full) <= budget:
-        return full
-    # Binary search for the most findings that fit: the payload shrinks as findings are left out.
-    low, high = 0, len(message.findings) - 1
-    best: dict[str, Any] | None = None
-    while low <= high:
-        middle = (low + high) // 2
-        candidate = _envelope(build_card(message, max_findings=middle, max_checks=shown_checks))
-        if payload_size(candidate) <= budget:
-            best, low = candidate, middle + 1
-        else:
-            high = middle - 1
-    if best is not None:
-        return best
-    return _envelope(build_card(message, max_findings=0, max_checks=0))
+    frame = payload_size(_envelope(build_card(message, Selection.nothing(message))))
+    if frame > budget:  # the frame's fields are capped: only a budget far below Teams' limit gets here
+        raise ValueError(f"a budget of {budget} bytes cannot hold the card's frame of {frame} bytes")
+    selection = select(message, budget - frame, LIMITS, _COSTS)
+    return _envelope(build_card(message, selection))
 
 
 def serialize(payload: dict[str, Any]) -> bytes:
@@ -81,13 +87,14 @@ def payload_size(payload: dict[str, Any]) -> int:
     return len(serialize(payload))
 
 
-def build_card(message: IncidentMessage, *, max_findings: int, max_checks: int) -> dict[str, Any]:
-    """The Adaptive Card alone, showing at most `max_findings` findings and `max_checks` unrun checks."""
+def build_card(message: IncidentMessage, selection: Selection) -> dict[str, Any]:
+    """The Adaptive Card alone, showing what `selection` shows of the findings, actions and unrun
+    checks and counting the rest."""
     body: list[dict[str, Any]] = [_header(message), _facts(message)]
     if message.kind == "incident":
-        body += _findings_section(message, max_findings)
-        body += _actions_section(message.actions)
-        body += _checks_section(message, max_checks)
+        body += _findings_section(message, selection)
+        body += _actions_section(message, selection)
+        body += _checks_section(message, selection)
     card: dict[str, Any] = {
         "$schema": SCHEMA_URL,
         "type": "AdaptiveCard",
@@ -122,13 +129,11 @@ def _header(message: IncidentMessage) -> dict[str, Any]:
             _rich(
                 [
                     _run(f"{tag}  ", color=color, weight="Bolder", size="Large"),
-                    _run(_cut(message.gateway.name, _TITLE_MAX), weight="Bolder", size="Large"),
+                    _run(cut(message.gateway.name, _TITLE_MAX), weight="Bolder", size="Large"),
                 ]
             ),
-            _rich(
-                [_run(_cut(message.headline, _TITLE_MAX), weight="Bolder", size="Medium")], spacing="Small"
-            ),
-            _rich([_run(_cut(message.summary, _TITLE_MAX), subtle=True)], spacing="Small"),
+            _rich([_run(cut(message.headline, _TITLE_MAX), weight="Bolder", size="Medium")], spacing="Small"),
+            _rich([_run(cut(message.summary, _TITLE_MAX), subtle=True)], spacing="Small"),
         ],
     }
 
@@ -138,34 +143,24 @@ def _facts(message: IncidentMessage) -> dict[str, Any]:
         "type": "FactSet",
         "spacing": "Medium",
         "facts": [
-            {"title": _markdown(title, _TITLE_MAX), "value": _markdown(value, _TITLE_MAX)}
+            {"title": _markdown(title, _TITLE_MAX), "value": _markdown(value, _FACT_MAX)}
             for title, value in message.facts()
         ],
     }
 
 
-def _findings_section(message: IncidentMessage, max_findings: int) -> list[dict[str, Any]]:
+def _findings_section(message: IncidentMessage, selection: Selection) -> list[dict[str, Any]]:
     if message.diagnosis_error is not None:
-        reason = _cut(message.diagnosis_error, _REASON_MAX * 2)
+        reason = cut(message.diagnosis_error, _REASON_MAX * 2)
         return [_heading("Could not diagnose the gateway"), _rich([_run(reason)], spacing="Small")]
     if not message.findings:
         return [_heading("No cause found")]
-    shown = message.findings[:max_findings]
     section = [_heading(f"Findings ({message.findings_tally})")]
-    section += [_finding_block(finding) for finding in shown]
-    hidden = message.findings[len(shown) :]
-    if hidden:
-        counts = ", ".join(
-            f"{sum(1 for f in hidden if f.severity is s)} {s.value}"
-            for s in Severity
-            if any(f.severity is s for f in hidden)
-        )
-        where = (
-            "the incident record has the full report" if message.record_url else "the email has every finding"
-        )
-        noun = "finding" if len(hidden) == 1 else "findings"
-        line = f"{len(hidden)} more {noun} not shown ({counts}) — {where}."
-        section.append(_rich([_run(line, weight="Bolder")], separator=True))
+    section += [_finding_block(finding) for finding in selection.full]
+    section += [_finding_line(finding) for finding in selection.lines]
+    if selection.hidden:
+        line = more_findings(message, selection.hidden, record_link_apart=_record_link_shown(message))
+        section.append(_rich([_run(cut(line, _MORE_MAX), weight="Bolder")], separator=True))
     return section
 
 
@@ -186,12 +181,12 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
                     "width": "stretch",
                     "verticalContentAlignment": "Center",
                     "items": [
-                        _rich([_run(_cut(finding.title, _TITLE_MAX), weight="Bolder")]),
+                        _rich([_run(cut(finding.title, _TITLE_MAX), weight="Bolder")]),
                         _rich(
                             [
                                 _run(
-                                    f"{_cut(finding.resource_label, _TITLE_MAX)} · "
-                                    f"{_cut(finding.code, _TITLE_MAX)} · {finding.role.value}",
+                                    f"{cut(finding.resource_label, _TITLE_MAX)} · "
+                                    f"{cut(finding.code, _TITLE_MAX)} · {finding.role.value}",
                                     subtle=True,
                                     size="Small",
                                 )
@@ -220,9 +215,7 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
         )
     if finding.fix_summary:
         items.append(
-            _rich(
-                [_run("Fix: ", weight="Bolder"), _run(_cut(finding.fix_summary, _FIX_MAX))], spacing="Small"
-            )
+            _rich([_run("Fix: ", weight="Bolder"), _run(cut(finding.fix_summary, _FIX_MAX))], spacing="Small")
         )
     if finding.fix_command:
         items.append(
@@ -231,58 +224,79 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
                 "style": "emphasis",
                 "spacing": "Small",
                 "items": [
-                    _rich([_run(_cut(finding.fix_command, _COMMAND_MAX), font="Monospace", size="Small")])
+                    _rich([_run(cut(finding.fix_command, _COMMAND_MAX), font="Monospace", size="Small")])
                 ],
             }
         )
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 
-def _actions_section(actions: tuple[ActionStatus, ...]) -> list[dict[str, Any]]:
-    if not actions:
+def _finding_line(finding: FindingLine) -> dict[str, Any]:
+    """A finding after those shown in full: its severity, title and resource on one line."""
+    color = "Attention" if finding.severity is Severity.CRITICAL else None
+    return _rich(
+        [
+            _run(f"{finding.severity.value.upper()}  ", color=color, weight="Bolder", size="Small"),
+            _run(cut(finding.title, _LINE_TITLE_MAX), size="Small"),
+            _run(f" · {cut(finding.resource_label, _LINE_TITLE_MAX)}", subtle=True, size="Small"),
+        ],
+        spacing="Small",
+    )
+
+
+def _actions_section(message: IncidentMessage, selection: Selection) -> list[dict[str, Any]]:
+    if not message.actions:
         return []
     section = [_heading("Remediation")]
-    for action in actions:
-        runs = [
-            _run(
-                f"{action.status.upper()}  ",
-                color="Attention" if action.status == "rolled-back" else None,
-                weight="Bolder",
-            ),
-            _run(f"{_cut(action.action, _TITLE_MAX)} on {_cut(action.target, _TITLE_MAX)}"),
-        ]
-        if action.reason:
-            runs.append(_run(f" — {_cut(action.reason, _REASON_MAX)}", subtle=True))
-        section.append(_rich(runs, spacing="Small"))
+    for action in selection.actions:
+        section.append(_action_line(action))
+    if selection.hidden_actions:
+        section.append(_more_line(more_items(len(selection.hidden_actions), "remediation statuses")))
     return section
 
 
-def _checks_section(message: IncidentMessage, max_checks: int) -> list[dict[str, Any]]:
-    not_run = message.checks_not_run
+def _action_line(action: ActionStatus) -> dict[str, Any]:
+    runs = [
+        _run(
+            f"{action.status.upper()}  ",
+            color="Attention" if action.status == "rolled-back" else None,
+            weight="Bolder",
+        ),
+        _run(f"{cut(action.action, _TITLE_MAX)} on {cut(action.target, _TITLE_MAX)}"),
+    ]
+    if action.reason:
+        runs.append(_run(f" — {cut(action.reason, _REASON_MAX)}", subtle=True))
+    return _rich(runs, spacing="Small")
+
+
+def _checks_section(message: IncidentMessage, selection: Selection) -> list[dict[str, Any]]:
     section: list[dict[str, Any]] = []
     if not message.findings and message.checks_run:
-        names = ", ".join(c.name for c in message.checks_run)
+        names = listed([c.name for c in message.checks_run], _NAMES_LISTED)
         section.append(
             _rich(
                 [
                     _run("Checks that ran and found nothing: ", weight="Bolder"),
-                    _run(_cut(names, _FIX_MAX), subtle=True),
+                    _run(cut(names, _FIX_MAX), subtle=True),
                 ],
                 separator=True,
             )
         )
-    if not_run:
-        section += _not_run_section(not_run, max_checks)
+    if message.checks_not_run:
+        section.append(_heading("Checks that could not run"))
+        section += [_check_line(check) for check in selection.checks]
+        if selection.hidden_checks:
+            section.append(_more_line(more_items(len(selection.hidden_checks), "checks that could not run")))
     not_applicable = message.checks_not_applicable
     if not_applicable:
-        names = ", ".join(c.name for c in not_applicable)
+        names = listed([c.name for c in not_applicable], _NAMES_LISTED)
         section.append(
             _rich(
                 [
                     _run(
                         f"Not applicable to this gateway ({len(not_applicable)}): ", size="Small", subtle=True
                     ),
-                    _run(_cut(names, _FIX_MAX), size="Small", subtle=True),
+                    _run(cut(names, _FIX_MAX), size="Small", subtle=True),
                 ],
                 separator=True,
             )
@@ -290,30 +304,42 @@ def _checks_section(message: IncidentMessage, max_checks: int) -> list[dict[str,
     return section
 
 
-def _not_run_section(not_run: tuple[CheckLine, ...], max_checks: int) -> list[dict[str, Any]]:
-    section = [_heading("Checks that could not run")]
-    for check in not_run[:max_checks]:
-        section.append(
-            _rich(
-                [
-                    _run(f"{_cut(check.name, _TITLE_MAX)}: ", weight="Bolder"),
-                    _run(_cut(check.reason or "error", _REASON_MAX)),
-                ],
-                spacing="Small",
-            )
-        )
-    if len(not_run) > max_checks:
-        section.append(
-            _rich([_run(f"{len(not_run) - max_checks} more not shown.", subtle=True)], spacing="Small")
-        )
-    return section
+def _check_line(check: CheckLine) -> dict[str, Any]:
+    return _rich(
+        [
+            _run(f"{cut(check.name, _TITLE_MAX)}: ", weight="Bolder"),
+            _run(cut(check.reason or "error", _REASON_MAX)),
+        ],
+        spacing="Small",
+    )
+
+
+def _more_line(text: str) -> dict[str, Any]:
+    return _rich([_run(text, subtle=True)], spacing="Small")
+
+
+def _record_link_shown(message: IncidentMessage) -> bool:
+    return any(link["title"] == "Incident record" for link in _links(message))
+
+
+def _block_cost(block: dict[str, Any]) -> int:
+    """The bytes `block` adds to the card's body: its serialized form and the comma before it."""
+    return len(serialize(block)) + 1
+
+
+_COSTS = Costs(
+    full=lambda finding: _block_cost(_finding_block(finding)),
+    line=lambda finding: _block_cost(_finding_line(finding)),
+    check=lambda check: _block_cost(_check_line(check)),
+    action=lambda action: _block_cost(_action_line(action)),
+)
 
 
 def _links(message: IncidentMessage) -> list[dict[str, Any]]:
     return [
         {"type": "Action.OpenUrl", "title": title, "url": url}
         for title, url in message.links()
-        if len(url) <= _URL_MAX
+        if len(url) <= LINK_MAX
     ]
 
 
@@ -351,11 +377,7 @@ def _run(
     return run
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _markdown(text: str, limit: int) -> str:
     """Outside text for a field Teams reads as markdown: one line, cut, then escaped (so a cut never
     splits an escape)."""
-    return markdown(_cut(one_line(text).strip(), limit))
+    return markdown(cut(one_line(text).strip(), limit))

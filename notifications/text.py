@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from core.log_safety import LINE_BREAKING
+from notifications.bounds import cut
 
 # Characters markdown gives a meaning to (emphasis, links and images, code, headings, quotes, lists,
 # tables, strikethrough, HTML and entities), backslash-escaped as CommonMark allows for any ASCII
@@ -58,12 +59,7 @@ def header(text: str, limit: int) -> str:
     RFC 2047 encoded word (`=?utf-8?q?…?=`): `email.message` decodes one in a header it is given, and
     writes what it decodes to as is, so `=?utf-8?q?=0D=0ABcc:…?=` would add a header line."""
     line = " ".join(one_line(text).split()).replace("=?", "= ?")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def cut(text: str, limit: int) -> str:
-    """`text`, or its first `limit - 1` characters and an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(line, limit)
 
 
 def _defang(text: str) -> str:

@@ -15,10 +15,12 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from model.findings import Finding, Fix, Severity
 from notifications.content import ActionStatus, build_message, build_resolution_message
 from notifications.email import (
+    PART_BUDGET,
     SmtpSecurityError,
     SmtpSettings,
     build_email,
     incident_message_id,
+    render_html,
     render_text,
     send_email,
 )
@@ -215,7 +217,7 @@ def test_the_resolution_email_threads_under_the_incident_email(message, alert_da
     assert resolved["Message-ID"] not in (None, incident["Message-ID"])
 
 
-def test_a_huge_report_stays_a_deliverable_email_and_says_what_was_cut() -> None:
+def test_a_huge_report_stays_within_the_part_budget_and_counts_what_it_leaves_out() -> None:
     def huge(i: int) -> Finding:
         return Finding(
             code=f"CODE_{i}",
@@ -230,14 +232,20 @@ def test_a_huge_report_stays_a_deliverable_email_and_says_what_was_cut() -> None
     message = build_message(GATEWAY_ID, incident_id="inc-big", findings=found)
     raw = build_email(message, sender="a@b", recipients=["c@d"]).as_bytes()
 
-    assert len(raw) < 2_000_000
+    assert len(raw) < 2 * PART_BUDGET * 1.4 + 10_000  # two parts, base64 at worst, and the headers
+    assert len(render_text(message).encode()) <= PART_BUDGET
+    assert len(render_html(message).encode()) <= PART_BUDGET
     _, plain, visible = parts(raw)
     for text in (plain, visible):
-        assert re.search(r"\d+ more findings not shown, to keep this email deliverable \(", text)
-        assert "recorded with incident inc-big" in text
+        more = re.search(
+            r"and (\d+) more findings not shown \((\d+) critical, (\d+) warning, (\d+) info\)", text
+        )
+        assert more and int(more.group(1)) == sum(int(n) for n in more.groups()[1:])
+        assert "the full list is recorded with incident inc-big; `appgw-doctor diagnose --gateway" in text
         assert "57 more evidence items not shown" in text  # 3 of 60 shown, the rest counted
-        assert "[cut; 20,011 characters in all]" in text
-        assert message.findings[0].title in text  # the worst finding is always shown
+        assert message.findings[0].title[:400] in text  # the worst finding is always shown
+    shown = len(re.findall(r"^\d+\. \[", plain, flags=re.MULTILINE))
+    assert shown + int(more.group(1)) == 150  # every finding is shown or counted
 
 
 def test_the_email_leads_with_the_root_cause_and_reads_its_evidence_as_facts(kit) -> None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from notifications.content import ActionStatus, build_message, build_resolution_message
-from notifications.teams import PAYLOAD_BUDGET, build_card, build_payload, payload_size, serialize
+from notifications.teams import LIMITS, PAYLOAD_BUDGET, build_payload, payload_size, serialize
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-contoso-web/providers/Microsoft.Network"
@@ -135,31 +135,36 @@ def test_schema_rejects_what_teams_would_reject(findings, card_validator) -> Non
     assert not card_validator.is_valid(extra)
 
 
-def test_two_hundred_long_findings_fit_the_budget_with_an_overflow_line(card_validator) -> None:
+def test_two_hundred_long_findings_fit_the_budget_in_tiers_with_an_overflow_line(card_validator) -> None:
     found = many_findings(200, evidence_chars=2_000)
     message = build_message(
         GATEWAY_ID, incident_id="inc-big", findings=found, record_url="https://r.example/i"
     )
     payload = build_payload(message)
-    size = payload_size(payload)
-    assert size <= PAYLOAD_BUDGET
+    assert payload_size(payload) <= PAYLOAD_BUDGET
     card = card_of(payload)
     card_validator.validate(card)
-    shown = [block for block in card["body"] if block.get("type") == "Container" and block.get("separator")]
-    assert 0 < len(shown) < 200
-    # The findings shown are the worst ones, in order.
-    shown_titles = [block["items"][0]["columns"][1]["items"][0]["inlines"][0]["text"] for block in shown]
-    assert [block["items"][0]["columns"][0]["style"] for block in shown[:2]] == ["attention", "attention"]
-    assert shown_titles == [f.title for f in message.findings[: len(shown)]]
-    hidden = message.findings[len(shown) :]
+    full = [block for block in card["body"] if block.get("type") == "Container" and block.get("separator")]
+    assert 0 < len(full) <= LIMITS.full
+    # The findings in full are the worst ones, in order; the next ones follow as one line each.
+    full_titles = [block["items"][0]["columns"][1]["items"][0]["inlines"][0]["text"] for block in full]
+    assert [block["items"][0]["columns"][0]["style"] for block in full[:2]] == ["attention", "attention"]
+    assert full_titles == [f.title for f in message.findings[: len(full)]]
+    lines = [
+        block
+        for block in card["body"]
+        if block.get("type") == "RichTextBlock"
+        and block["inlines"][0]["text"].rstrip() in ("CRITICAL", "WARNING")
+    ]
+    assert 0 < len(lines) <= LIMITS.lines
+    assert [b["inlines"][1]["text"] for b in lines] == [
+        f.title for f in message.findings[len(full) : len(full) + len(lines)]
+    ]
+    hidden = message.findings[len(full) + len(lines) :]
     counts = {s: sum(1 for f in hidden if f.severity is s) for s in Severity}
-    overflow = f"{len(hidden)} more findings not shown ("
-    [line] = [text for text in texts(card) if text.startswith(overflow)]
-    assert f"{counts[Severity.CRITICAL]} critical" in line and "incident record has the full report" in line
-    # The budget is used, not wasted: the card with one more finding would not have fit.
-    bigger = build_card(message, max_findings=len(shown) + 1, max_checks=0)
-    payload["attachments"][0]["content"] = bigger
-    assert payload_size(payload) > PAYLOAD_BUDGET
+    [line] = [text for text in texts(card) if text.startswith(f"and {len(hidden)} more findings not shown (")]
+    assert f"{counts[Severity.CRITICAL]} critical" in line
+    assert "the full list is in the incident record (the Incident record link below)" in line
 
 
 def test_payload_bytes_are_what_is_measured(findings) -> None:
@@ -231,15 +236,19 @@ def test_any_message_stays_within_budget_and_valid(
     card_validator.validate(card_of(payload))
 
 
-def test_overflow_without_a_record_link_points_at_the_email(card_validator) -> None:
+def test_overflow_without_a_record_link_points_at_the_recorded_incident_and_the_command(
+    card_validator,
+) -> None:
     message = build_message(
         GATEWAY_ID, incident_id="inc-big", findings=many_findings(200, evidence_chars=2_000)
     )
     card = card_of(build_payload(message))
     card_validator.validate(card)
     [line] = [text for text in texts(card) if " more findings not shown (" in text]
-    assert line.endswith("— the email has every finding.")
-    assert "incident record" not in line
+    assert line.endswith(
+        f"the full list is recorded with incident inc-big; `appgw-doctor diagnose --gateway {GATEWAY_ID}` "
+        "lists every finding."
+    )
 
 
 def test_the_card_separates_checks_that_did_not_apply_and_says_why_a_diagnosis_failed(
