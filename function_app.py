@@ -4,8 +4,15 @@ what arrived to intake, and the work to the one pipeline (appgw_doctor.pipeline)
 - POST /api/alerts      Azure Monitor action-group webhook (common alert schema) -> 202 + queue
 - Event Grid            writes to gateways / their subnet, NSG, route table, gateway stop/start -> queue
                         (Event Grid schema or CloudEvents 1.0: the worker hands either object over)
-- timer (hourly)        sweep every gateway of SWEEP_SUBSCRIPTIONS -> queue, one message each
-- queue appgw-doctor-work   runs the pipeline for one gateway
+- timer (hourly)        sweep every gateway of SWEEP_SUBSCRIPTIONS -> queue, one message each, each
+                        invisible until its turn (spread over SWEEP_SPREAD_MINUTES)
+- queue appgw-doctor-work   runs the pipeline for one gateway; a sweep item the pipeline defers (ARM
+                        throttling, every sweep slot busy) is sent again, invisible until its retry time
+
+Concurrency: host.json lets one instance run 16 + 8 queue messages at once (batchSize,
+newBatchThreshold) and infra/main.bicep's maximumInstanceCount caps the instances; on top of that
+at most SWEEP_CONCURRENCY sweep items run at once fleet-wide (slots in the state store), so the
+sweep never holds every worker an alert needs.
 """
 
 from __future__ import annotations
@@ -13,13 +20,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import azure.functions as func
 
-from appgw_doctor.pipeline import Pipeline, WorkItem
-from appgw_doctor.wiring import pipeline_from_settings, prune_state
+from appgw_doctor.pipeline import Outcome, Pipeline, WorkItem
+from appgw_doctor.wiring import pipeline_from_settings, prune_state, work_queue_from_settings
+from appgw_doctor.work_queue import WorkQueue
 from core.log_safety import protect_handlers
 from core.settings import APP_LOGGERS, ConfigError, Settings, configure_telemetry
 from intake.errors import IntakeError
@@ -41,6 +50,11 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 @functools.lru_cache(maxsize=8)
 def _wired(settings: Settings) -> tuple[AlertWebhook, Pipeline]:
     return AlertWebhook.from_settings(settings), pipeline_from_settings(settings)
+
+
+@functools.lru_cache(maxsize=8)
+def _work_queue(settings: Settings) -> WorkQueue:
+    return work_queue_from_settings(settings, WORK_QUEUE)
 
 
 def _current() -> tuple[Settings, AlertWebhook, Pipeline]:
@@ -131,10 +145,20 @@ def _wire_time(when: datetime | None) -> str | None:
 @app.queue_output(arg_name="work", queue_name=WORK_QUEUE, connection=STORAGE_CONNECTION)
 def sweep(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
     settings, _, pipeline = _current()
-    items = pipeline.sweep_items(settings.sweep_subscriptions, limit=settings.max_sweep_gateways)
-    if items:
-        work.set([item.to_message() for item in items])
-    log.info("sweep queued %d gateway(s)", len(items))
+    spread = timedelta(minutes=settings.sweep_spread_minutes)
+    items = pipeline.sweep_items(
+        settings.sweep_subscriptions, limit=settings.max_sweep_gateways, spread=spread
+    )
+    unsent = items
+    if items and spread:  # each message invisible until its turn; what could not be sent goes below
+        try:
+            unsent = _work_queue(settings).send_items(items, now=datetime.now(timezone.utc))
+        except ConfigError as error:
+            log.error("sweep: cannot send delayed messages (%s); queued now, carrying their turn", error)
+    if unsent:  # carry `notBefore`: the worker defers an item that comes early
+        work.set([item.to_message() for item in unsent])
+    log.info("sweep queued %d gateway(s) over %g minutes (%d through the output binding)",
+             len(items), settings.sweep_spread_minutes, len(unsent))  # fmt: skip
     prune_state(pipeline.store, settings)
 
 
@@ -146,5 +170,10 @@ def process_work(message: func.QueueMessage) -> None:
     except (ValueError, UnicodeDecodeError) as error:  # not retryable: drop it, loudly
         log.error("dropping malformed work message %s: %s", message.id, error)
         return
-    _, _, pipeline = _current()
-    pipeline.process(item)
+    settings, _, pipeline = _current()
+    report = pipeline.process(item)
+    if report.outcome is Outcome.DEFERRED and report.retry_at is not None:
+        # Sent again, invisible until then; if that fails, raising lets the host redeliver this one.
+        delay = report.retry_at - datetime.now(timezone.utc)
+        _work_queue(settings).send(replace(item, not_before=report.retry_at).to_message(), delay=delay)
+        log.info("sweep item %s deferred by %.0f s", item.dedupe_key, max(0.0, delay.total_seconds()))

@@ -17,6 +17,14 @@ Triggers turn what arrives into WorkItems (intake: `alert_items`, `change_items`
 - a failed diagnosis closes its incident (reason `diagnosis-failed`), so the next alert diagnoses again.
 - a change event or sweep diagnoses preventively and reports only findings that are new since the
   gateway's last diagnosis.
+- the sweep is paced (its items are never the ones that wait: alerts and changes go straight on):
+  its items are spread over the hour (`sweep_items(spread=...)` gives each a `not_before`); a sweep
+  item waits, or is deferred (outcome `deferred` with `retry_at`: the caller queues it again for
+  then), while its subscription is throttled by ARM — a 429 seen by any worker (`ThrottleWatch`,
+  recorded in the state store for the other instances) — and while every one of the fleet-wide
+  sweep slots (`sweep_slots`) is taken. A sweep item of a gateway whose path resources' etags are
+  unchanged and whose servers are all healthy since its last full diagnosis skips the full
+  collection and records "unchanged since diagnosis X" (outcome `unchanged`; `appgw_doctor.incremental`).
 - record before notify: the diagnosis and the incident are saved (bounded in size) before anything
   is sent, and updated with the notify result after; a redelivery after a failure past that point
   joins the saved incident (or finds the change covered) instead of notifying again.
@@ -33,8 +41,10 @@ report so far (findings, incident id) and must not raise (an exception is record
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -43,8 +53,11 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, overload
 
+from appgw_doctor.incremental import fingerprint_of, light_read
+from appgw_doctor.throttle import ThrottleWatch
 from core.arm_ids import subscription_of
 from core.azure_clients import AzureClients
+from core.iso8601 import format_time
 from diagnostics.diagnosis import Diagnosis
 from diagnostics.diagnosis import diagnose as diagnose_gateway
 from intake.alerts import FIRED, RESOLVED, Alert, acceptable_gateway_id, check_alert
@@ -66,6 +79,7 @@ _RESOLVE_HOLDER = "resolve:"
 _FINISH_HOLDER = "finish:"  # sending what a dead worker's incident still owes
 _POLL_SECONDS = 0.1  # how often work waiting for a claim or a lease looks again
 _WAIT_LEASES = 3  # a live holder renews its lease between stages; give up after this many lease terms
+_SLOT_POLL_SECONDS = 0.2  # how often a sweep item waiting for a sweep slot looks again
 INCIDENT_MESSAGE, RESOLUTION_MESSAGE = "incident", "resolution"  # the kinds of message an incident owes
 
 
@@ -80,6 +94,8 @@ class Outcome(str, Enum):
     SUPERSEDED = "superseded"  # the gateway's lease was taken over mid-way; stopped before reporting
     COVERED = "covered"  # change: a diagnosis started after the change already saw it
     FAILED = "failed"  # the diagnosis could not run (see the diagnose stage)
+    UNCHANGED = "unchanged"  # sweep: path resources' etags unchanged, all servers healthy: not re-collected
+    DEFERRED = "deferred"  # sweep: not started (ARM throttling, sweep slots busy); queue it again at retry_at
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,7 @@ class WorkItem:
     alert: Alert | None = None
     change: ResourceChange | None = None
     sweep_id: str | None = None
+    not_before: datetime | None = None  # a sweep item's slot in the sweep's spread (UTC)
 
     @property
     def dedupe_key(self) -> str:
@@ -118,6 +135,7 @@ class WorkItem:
                 "alert": self.alert.to_dict() if self.alert else None,
                 "change": self.change.to_dict() if self.change else None,
                 "sweepId": self.sweep_id,
+                **({"notBefore": self.not_before.isoformat()} if self.not_before else {}),
             }
         )
 
@@ -132,6 +150,7 @@ class WorkItem:
                 alert=Alert.from_dict(data["alert"]) if data.get("alert") else None,
                 change=ResourceChange.from_dict(data["change"]) if data.get("change") else None,
                 sweep_id=data.get("sweepId"),
+                not_before=_aware_time(data.get("notBefore")),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a work item message: {error}") from None
@@ -173,6 +192,7 @@ class Report:
     # and where to record each channel as it is delivered. Not recorded.
     delivered: frozenset[str] = field(default=frozenset(), repr=False)
     on_delivered: Callable[[str], None] | None = field(default=None, repr=False)
+    retry_at: datetime | None = None  # DEFERRED: when to process the item again
 
     def to_dict(self) -> dict[str, Any]:
         """Every finding once; what was reported, as their keys [code, resource]."""
@@ -189,6 +209,7 @@ class Report:
             "checks": self.checks,
             "stages": [stage.to_dict() for stage in self.stages],
             "gatewayTags": self.gateway_tags,
+            **({"retryAt": self.retry_at.isoformat()} if self.retry_at else {}),
         }
 
     @classmethod
@@ -261,11 +282,23 @@ class Pipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         progress: Callable[[str], None] | None = None,
         wait_for_claims: bool = True,
+        throttle: ThrottleWatch | None = None,
+        sweep_slots: int | None = None,
+        sweep_full_every: timedelta | None = None,
+        sweep_wait: timedelta = timedelta(seconds=20),
+        defer_jitter: timedelta = timedelta(seconds=30),
     ) -> None:
         """`progress` hears each step as it completes ("claimed", "diagnosed", "recorded",
         "delivered <key>", "notified", "closed"): progress lines, and the crash tests' kill points.
         Without `wait_for_claims` (a person at the CLI), a delivery another worker holds is answered as
-        a duplicate at once instead of waited for."""
+        a duplicate at once instead of waited for.
+
+        The sweep's pacing: `throttle` is the SDK clients' ThrottleWatch (429s seen in this process);
+        `sweep_slots` caps the sweep items worked on at once fleet-wide (None: no cap);
+        `sweep_full_every` turns the incremental sweep on, with a full diagnosis at least that often
+        (None: every sweep item diagnoses in full). A sweep item waits up to `sweep_wait` for its
+        turn, else is deferred to when it may go (plus up to `defer_jitter`, so deferred items do not
+        all come back at once)."""
         self.store = store
         self._clients_for = clients_for
         self._diagnose = diagnose
@@ -279,6 +312,13 @@ class Pipeline:
         self._clock = clock
         self._progress = progress or (lambda step: None)
         self._wait_for_claims = wait_for_claims
+        self._throttle = throttle
+        if throttle is not None:
+            throttle.listen(self._record_throttles)
+        self._sweep_slots = sweep_slots
+        self._sweep_full_every = sweep_full_every
+        self._sweep_wait = sweep_wait
+        self._defer_jitter = defer_jitter
 
     # --- intake: what each trigger hands over ---
 
@@ -315,11 +355,17 @@ class Pipeline:
             chosen = chosen[:limit]
         return [WorkItem(kind=CHANGE, gateway_id=gateway, change=change) for gateway in chosen]
 
-    def sweep_items(self, subscriptions: Iterable[str], *, limit: int | None = None) -> list[WorkItem]:
+    def sweep_items(
+        self, subscriptions: Iterable[str], *, limit: int | None = None, spread: timedelta | None = None
+    ) -> list[WorkItem]:
         """One item per gateway in the subscriptions; a subscription that cannot be listed is logged
         and skipped so the others are still swept. At most `limit` (MAX_SWEEP_GATEWAYS): the gateways,
         ordered by id, are taken in turn, each sweep starting where the one an hour earlier stopped, so
-        consecutive hourly sweeps cover them all; a warning says how many this one left out."""
+        consecutive hourly sweeps cover them all; a warning says how many this one left out.
+
+        With `spread` (SWEEP_SPREAD_MINUTES), item i of n gets `not_before` = now + i/n of it, the
+        subscriptions taking turns, so each subscription's gateways (and ARM reads: ARM's limits are
+        per subscription) are spread evenly over it too."""
         sweep_id = new_id()
         listed: list[str | None] = []
         for subscription in subscriptions:
@@ -343,11 +389,94 @@ class Pipeline:
                 limit,
                 left_out,
             )
-        return [WorkItem(kind=SWEEP, gateway_id=gw, sweep_id=sweep_id) for gw in chosen]
+        if not spread or not chosen:
+            return [WorkItem(kind=SWEEP, gateway_id=gw, sweep_id=sweep_id) for gw in chosen]
+        by_subscription: dict[str, list[str]] = {}
+        for gateway in chosen:
+            by_subscription.setdefault(subscription_of(gateway), []).append(gateway)
+        turns = [gw for round_ in itertools.zip_longest(*by_subscription.values()) for gw in round_ if gw]
+        first, step = self._clock(), spread / len(turns)
+        return [
+            WorkItem(kind=SWEEP, gateway_id=gw, sweep_id=sweep_id, not_before=first + step * number)
+            for number, gw in enumerate(turns)
+        ]
 
     # --- the rest of the pipeline, per item ---
 
     def process(self, item: WorkItem) -> Report:
+        if item.kind != SWEEP:
+            try:
+                return self._process(item)
+            finally:
+                self._record_throttles()
+        deferred, slot = self._admit(item)
+        if deferred is not None:
+            _log_outcome(deferred)
+            return deferred
+        try:
+            return self._process(item)
+        finally:
+            if slot is not None:
+                self.store.release_lease(slot)
+            self._record_throttles()
+
+    def _admit(self, item: WorkItem) -> tuple[Report | None, Lease | None]:
+        """A sweep item's turn: (None, its sweep slot or None without a cap) once its `not_before` has
+        come, its subscription is not throttled and a slot is free; else, after waiting up to
+        `sweep_wait`, (a DEFERRED report naming when to try again, None)."""
+        subscription = subscription_of(item.gateway_id)
+        give_up = time.monotonic() + self._sweep_wait.total_seconds()
+        while True:
+            now = self._clock()
+            later = [when for when in (item.not_before, self._throttled_until(subscription)) if when]
+            until = max(later) if later and max(later) > now else None
+            if until is None and self._sweep_slots:
+                slot = self.store.acquire_slot(
+                    "sweep", slots=self._sweep_slots, holder=new_id(), now=now, ttl=self._lease_ttl
+                )
+                if slot is not None:
+                    return None, slot
+                why, retry_at = f"all {self._sweep_slots} sweep slots are busy", now + self._jitter()
+            elif until is None:
+                return None, None
+            elif item.not_before is not None and until == item.not_before:
+                why, retry_at = "its turn in the sweep's spread has not come", until
+            else:
+                why, retry_at = f"ARM throttles subscription {subscription}", until + self._jitter()
+            left = give_up - time.monotonic()
+            if left <= 0 or (until is not None and (until - now).total_seconds() > left):
+                report = Report(item=item, outcome=Outcome.DEFERRED, retry_at=retry_at)
+                report.stages.append(
+                    StageResult("diagnose", "skipped", f"deferred to {format_time(retry_at)}: {why}")
+                )
+                return report, None
+            pause = (until - now).total_seconds() if until is not None else _SLOT_POLL_SECONDS
+            time.sleep(max(0.01, min(left, pause)))
+
+    def _jitter(self) -> timedelta:
+        return self._defer_jitter * random.random()
+
+    def _throttled_until(self, subscription: str) -> datetime | None:
+        """The later of the 429s this process saw and the ones recorded fleet-wide."""
+        times = [self._throttle.until(subscription) if self._throttle else None,
+                 self.store.throttled_until(subscription)]  # fmt: skip
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
+
+    def _record_throttles(self) -> None:
+        """Record the 429s this process saw in the state store, for every instance's sweep items. A
+        failure is logged, not raised: the work itself is done."""
+        if self._throttle is None:
+            return
+        for subscription, until in self._throttle.unsaved().items():
+            try:
+                self.store.note_throttle(subscription, until)
+            except Exception:
+                log.exception("could not record that ARM throttles subscription %s", subscription)
+                return
+            self._throttle.saved(subscription, until)
+
+    def _process(self, item: WorkItem) -> Report:
         run_id = new_id()
         report = Report(item=item)
         settled, dead_claim = self._claim(item.dedupe_key, run_id)
@@ -634,11 +763,64 @@ class Pipeline:
                     StageResult("diagnose", "skipped", f"diagnosis {last.id} ran after the change")
                 )
                 return
+            if item.kind == SWEEP and last is not None and self._unchanged(report, guard, last):
+                return
             self._diagnose_and_act(
                 report, guard, incident=None, incident_time=None, window_size=None, only_new=True
             )
         finally:
             self.store.release_lease(guard.lease)
+
+    def _unchanged(self, report: Report, guard: _LeaseGuard, last: DiagnosisRecord) -> bool:
+        """The incremental sweep: True when the light read found the gateway as its last full diagnosis
+        saw it and the result is recorded (or the lease was lost meanwhile); False: diagnose in full."""
+        fingerprint = last.fingerprint
+        gateway = report.item.gateway_id
+        if self._sweep_full_every is None or not fingerprint or not fingerprint.get("allHealthy"):
+            return False
+        started = self._clock()
+        try:
+            full_at = _aware_time(fingerprint.get("fullAt"))
+        except (TypeError, ValueError):
+            full_at = None
+        if full_at is None or started - full_at >= self._sweep_full_every:
+            log.info("sweep of %s: full diagnosis (the last one is due for renewal)", gateway,
+                     extra=_fields(report))  # fmt: skip
+            return False
+        read = light_read(gateway, fingerprint, clients=self._clients_for(subscription_of(gateway)))
+        if not read.unchanged:
+            log.info("sweep of %s: full diagnosis, %s (light read: %d requests)", gateway, read.reason,
+                     read.requests, extra=_fields(report))  # fmt: skip
+            return False
+        if not guard.renew():
+            self._stop(report)
+            return True
+        base = str(fingerprint.get("fullId") or last.id)
+        report.outcome = Outcome.UNCHANGED
+        report.findings = list(last.findings)
+        report.checks = list(last.checks)
+        report.stages.append(StageResult("diagnose", "skipped", f"unchanged since diagnosis {base}: "
+                                         f"{read.reason} ({read.requests} ARM requests)"))  # fmt: skip
+        report.stages.append(StageResult("notify", "skipped", "no new findings since the last diagnosis"))
+        record = DiagnosisRecord(
+            id=new_id(),
+            gateway_id=gateway,
+            trigger=report.item.kind,
+            started_at=started,
+            finished_at=self._clock(),
+            findings=last.findings,
+            checks=last.checks,
+            watched_resources=last.watched_resources,
+            keys=last.keys,
+            findings_omitted=last.findings_omitted,
+            fingerprint=fingerprint,
+            unchanged_since=base,
+        )
+        report.diagnosis_id = record.id
+        report.stages.append(StageResult("record", "ok", f"diagnosis {record.id} (unchanged since {base})"))
+        self.store.record_diagnosis(replace(record, stages=[s.to_dict() for s in report.stages]))
+        self._progress("recorded")
+        return True
 
     def _diagnose_and_act(
         self,
@@ -700,8 +882,9 @@ class Pipeline:
             self._stop(report)
             return
         findings, omitted = bounded_findings(report.findings)
+        record_id = new_id()
         record = DiagnosisRecord(
-            id=new_id(),
+            id=record_id,
             gateway_id=gateway,
             trigger=report.item.kind,
             started_at=started,
@@ -713,6 +896,9 @@ class Pipeline:
             keys=bounded_keys([finding_key(f) for f in report.findings]),
             findings_omitted=omitted,
             stages=[stage.to_dict() for stage in report.stages],
+            fingerprint=fingerprint_of(diagnosis, diagnosis_id=record_id, started_at=started)
+            if self._sweep_full_every is not None
+            else None,
         )
         report.diagnosis_id = record.id
         self.store.record_diagnosis(record)  # before notifying: a failure here is retried, nothing sent yet
@@ -920,6 +1106,16 @@ def watched_resources(diagnosis: Diagnosis) -> list[str]:
     attached = [subnet.network_security_group, subnet.route_table]
     return [subnet.id or subnet_id, *vnet,
             *(resource.id for resource in attached if resource is not None and resource.id)]  # fmt: skip
+
+
+def _aware_time(text: Any) -> datetime | None:
+    """An ISO 8601 time with its zone (as `WorkItem.to_message` writes it); None for None."""
+    if text is None:
+        return None
+    when = datetime.fromisoformat(str(text))
+    if when.tzinfo is None:
+        raise ValueError("a time without its zone")
+    return when
 
 
 def _fields(report: Report) -> dict[str, Any]:

@@ -11,11 +11,14 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from azure.identity import DefaultAzureCredential
 
 from appgw_doctor.notify import NotifyStage
 from appgw_doctor.pipeline import ClientsFor, Pipeline, Stage, no_remediation
+from appgw_doctor.throttle import ThrottleWatch
+from appgw_doctor.work_queue import WorkQueue
 from core.azure_clients import ArmTarget, AzureClients, make_clients
 from core.settings import ConfigError, Settings
 from notifications.delivery import Notifier
@@ -42,8 +45,14 @@ class ClientCache:
             return self._clients[subscription_id]
 
 
-def clients_for_target(target: ArmTarget, *, polling_interval: float) -> ClientsFor:
-    return ClientCache(lambda sub: make_clients(sub, target=target, polling_interval=polling_interval))
+def clients_for_target(
+    target: ArmTarget, *, polling_interval: float, throttle: ThrottleWatch | None = None
+) -> ClientsFor:
+    """SDK clients per subscription; with `throttle`, it hears every 429 they are answered."""
+    policies: dict[str, Any] = {"per_retry_policies": [throttle]} if throttle is not None else {}
+    return ClientCache(
+        lambda sub: make_clients(sub, target=target, polling_interval=polling_interval, **policies)
+    )
 
 
 def notify_stage(
@@ -90,8 +99,10 @@ def build_pipeline(
     dns_servers: Mapping[str, tuple[str, int]] | None = None,
     enforce_allow_list: bool = True,
     wait_for_claims: bool = True,
+    throttle: ThrottleWatch | None = None,
 ) -> Pipeline:
-    """The pipeline with every stage, as the settings configure it."""
+    """The pipeline with every stage, as the settings configure it. `throttle`: the ThrottleWatch
+    installed on `clients_for`'s clients (the sweep's fleet-wide backoff)."""
     configured_dns = {ip: (host, port) for ip, host, port in settings.dns_server_map}
     return Pipeline(
         store=store,
@@ -104,6 +115,9 @@ def build_pipeline(
         remediate=remediate,
         notify=notify,
         wait_for_claims=wait_for_claims,
+        throttle=throttle,
+        sweep_slots=settings.sweep_concurrency,
+        sweep_full_every=timedelta(hours=settings.sweep_full_every_hours),
     )
 
 
@@ -124,9 +138,31 @@ def prune_state(store: StateStore, settings: Settings, *, now: datetime | None =
 def pipeline_from_settings(settings: Settings) -> Pipeline:
     """The Functions app's pipeline: Table Storage state, SDK clients for the configured ARM endpoint."""
     target = ArmTarget(settings.arm_endpoint, settings.arm_ca_bundle)
+    throttle = ThrottleWatch()
     return build_pipeline(
         settings,
         store=state_store_from_settings(settings),
-        clients_for=clients_for_target(target, polling_interval=settings.arm_polling_interval),
+        clients_for=clients_for_target(
+            target, polling_interval=settings.arm_polling_interval, throttle=throttle
+        ),
         notify=notify_stage(settings),
+        throttle=throttle,
     )
+
+
+def work_queue_from_settings(settings: Settings, queue_name: str) -> WorkQueue:
+    """The Functions app's work queue (the queue bindings' AzureWebJobsStorage account), for messages
+    sent with a delay: by connection string, or with the app's identity at the queue endpoint."""
+    if settings.work_queue_connection:
+        try:
+            return WorkQueue.from_connection_string(settings.work_queue_connection, queue_name)
+        except ValueError as error:
+            raise ConfigError(
+                f"AzureWebJobsStorage is not a usable queue connection string: {error}"
+            ) from None
+    if settings.work_queue_endpoint:
+        try:
+            return WorkQueue.from_endpoint(settings.work_queue_endpoint, queue_name, DefaultAzureCredential())
+        except ValueError as error:
+            raise ConfigError(f"the work queue endpoint is not usable: {error}") from None
+    raise ConfigError("no work queue: set AzureWebJobsStorage or AzureWebJobsStorage__accountName")

@@ -37,6 +37,11 @@ REMEDIATION_MODES = ("tags", "dry-run", "off")
 DEFAULT_MAX_ALERT_TARGETS = 50  # gateways one alert may name; more is refused (422)
 DEFAULT_MAX_EVENT_TARGETS = 50  # gateways one Event Grid event may queue checks for
 DEFAULT_MAX_SWEEP_GATEWAYS = 500  # gateways one hourly sweep may queue; the next sweeps cover the rest
+# The hourly sweep (README "Configuration"): spread over this many minutes (the next sweep starts at
+# 60), at most this many sweep items worked on at once fleet-wide, a full diagnosis at least this often.
+DEFAULT_SWEEP_SPREAD_MINUTES = 50.0
+DEFAULT_SWEEP_CONCURRENCY = 8
+DEFAULT_SWEEP_FULL_EVERY_HOURS = 24.0
 
 
 class ConfigError(Exception):
@@ -78,6 +83,14 @@ class Settings:
     max_alert_targets: int = DEFAULT_MAX_ALERT_TARGETS
     max_event_targets: int = DEFAULT_MAX_EVENT_TARGETS
     max_sweep_gateways: int = DEFAULT_MAX_SWEEP_GATEWAYS
+    # The sweep's pacing (README "Configuration").
+    sweep_spread_minutes: float = DEFAULT_SWEEP_SPREAD_MINUTES
+    sweep_concurrency: int = DEFAULT_SWEEP_CONCURRENCY
+    sweep_full_every_hours: float = DEFAULT_SWEEP_FULL_EVERY_HOURS
+    # The work queue's account (AzureWebJobsStorage, the queue bindings' connection), for messages
+    # sent with a delay: a connection string, or the queue endpoint for identity-based access.
+    work_queue_connection: str | None = None
+    work_queue_endpoint: str | None = None
 
     @property
     def notifications(self) -> dict[str, str]:
@@ -113,6 +126,7 @@ class Settings:
         outside = [s for s in sweep if s not in allowed]
         if outside:
             raise ConfigError(f"SWEEP_SUBSCRIPTIONS: {outside[0]} is not in ALLOWED_SUBSCRIPTIONS")
+        queue_endpoint = f"https://{account}.queue.core.windows.net" if account else None
         return cls(
             allowed_subscriptions=allowed,
             sweep_subscriptions=sweep,
@@ -168,6 +182,21 @@ class Settings:
             max_sweep_gateways=_count(
                 get("MAX_SWEEP_GATEWAYS"), "MAX_SWEEP_GATEWAYS", DEFAULT_MAX_SWEEP_GATEWAYS, 10000
             ),
+            sweep_spread_minutes=_number(
+                get("SWEEP_SPREAD_MINUTES"), "SWEEP_SPREAD_MINUTES", DEFAULT_SWEEP_SPREAD_MINUTES, 0, 59
+            ),
+            sweep_concurrency=_count(
+                get("SWEEP_CONCURRENCY"), "SWEEP_CONCURRENCY", DEFAULT_SWEEP_CONCURRENCY, 1000
+            ),
+            sweep_full_every_hours=_number(
+                get("SWEEP_FULL_EVERY_HOURS"),
+                "SWEEP_FULL_EVERY_HOURS",
+                DEFAULT_SWEEP_FULL_EVERY_HOURS,
+                1,
+                720,
+            ),
+            work_queue_connection=_connection_string(get("AzureWebJobsStorage"), "AzureWebJobsStorage"),
+            work_queue_endpoint=queue_endpoint,
         )
 
 

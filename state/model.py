@@ -93,7 +93,14 @@ class DiagnosisRecord:
 
     `findings` may be a bounded selection (the most severe; `findings_omitted` counts the rest), so
     `keys` keeps the (code, resource) of every finding: what "new since the last diagnosis" compares.
-    `stages` are the pipeline's stage results (notify included)."""
+    `stages` are the pipeline's stage results (notify included).
+
+    `fingerprint` (sweeps' incremental check): the etags of the path resources the diagnosis read and
+    whether backend health was all healthy — `{"resources": [[kind, id, etag], ...], "allHealthy":
+    bool, "fullId": id, "fullAt": ISO time}` of the full diagnosis it comes from — or None (nothing
+    to compare a later sweep with). `unchanged_since` is set on a sweep's record that found every
+    etag unchanged and every server healthy and so skipped the full collection: the id of the full
+    diagnosis whose findings and checks it repeats."""
 
     id: str
     gateway_id: str
@@ -107,6 +114,8 @@ class DiagnosisRecord:
     keys: list[tuple[str, str]] | None = None  # every finding's key; None = those of `findings`
     findings_omitted: int = 0
     stages: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: dict[str, Any] | None = None
+    unchanged_since: str | None = None
 
     @property
     def finding_keys(self) -> set[tuple[str, str]]:
@@ -129,6 +138,8 @@ class DiagnosisRecord:
             "findingKeys": [list(key) for key in self.keys] if self.keys is not None else None,
             "findingsOmitted": self.findings_omitted,
             "stages": self.stages,
+            "fingerprint": self.fingerprint,
+            "unchangedSince": self.unchanged_since,
         }
 
     @classmethod
@@ -148,6 +159,8 @@ class DiagnosisRecord:
             else None,
             findings_omitted=int(data.get("findingsOmitted") or 0),
             stages=list(data.get("stages") or []),
+            fingerprint=dict(data["fingerprint"]) if isinstance(data.get("fingerprint"), dict) else None,
+            unchanged_since=data.get("unchangedSince"),
         )
 
 

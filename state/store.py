@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,9 +31,10 @@ WATCHES = "watches"
 # not the gateway's whole history. A hint, verified against the incident and repaired when stale.
 OPEN_INCIDENTS = "openincidents"
 MAINTENANCE = "maintenance"  # prune: where each table's pass stands, and prunes to finish after a crash
+THROTTLES = "throttles"  # per subscription: ARM throttled us until then (fleet-wide backoff of the sweep)
 TABLES = (
     LEASES, DELIVERIES, INCIDENTS, INCIDENT_ALERTS, DIAGNOSES, LAST_DIAGNOSIS, WATCHES, OPEN_INCIDENTS,
-    MAINTENANCE,
+    MAINTENANCE, THROTTLES,
 )  # fmt: skip
 
 _ONE = "0"  # row key of single-row partitions
@@ -84,6 +86,48 @@ class StateStore:
             self._backend.delete(LEASES, digest(lease.key), _ONE, etag=lease.etag)
         except RecordChanged:
             pass
+
+    # --- slots: at most N holders of a pool at a time, fleet-wide (the sweep's concurrency cap) ---
+
+    def acquire_slot(
+        self, pool: str, *, slots: int, holder: str, now: datetime, ttl: timedelta
+    ) -> Lease | None:
+        """One of the `slots` leases of `pool` (tried from a random one), or None while all are held.
+        Released with `release_lease`; a dead holder's slot frees itself when its lease expires."""
+        first = random.randrange(slots)
+        for number in range(slots):
+            key = f"slot|{pool}|{(first + number) % slots}"
+            lease = self._acquire(LEASES, key, holder=holder, now=now, ttl=ttl)
+            if lease is not None:
+                return lease
+        return None
+
+    # --- throttling: ARM answered 429 with Retry-After, per subscription ---
+
+    def note_throttle(self, subscription: str, until: datetime) -> datetime:
+        """Record that ARM throttles `subscription` until `until` (only ever extended: a later time
+        already recorded stays). Returns the time recorded."""
+        partition = digest(subscription)
+        for _ in range(5):
+            current = self._backend.get(THROTTLES, partition, _ONE)
+            recorded = datetime.fromisoformat(current.data["until"]) if current else None
+            if recorded is not None and recorded >= until:
+                return recorded
+            data = {"subscription": subscription.lower(), "until": _utc(until)}
+            try:
+                if current is None:
+                    self._backend.insert(THROTTLES, partition, _ONE, data)
+                else:
+                    self._backend.replace(THROTTLES, partition, _ONE, data, etag=current.etag)
+                return until
+            except (RecordExists, RecordChanged):
+                continue  # another worker recorded meanwhile: compare with theirs
+        return self.throttled_until(subscription) or until
+
+    def throttled_until(self, subscription: str) -> datetime | None:
+        """Until when ARM throttles `subscription`, as last recorded (may be in the past)."""
+        record = self._backend.get(THROTTLES, digest(subscription), _ONE)
+        return datetime.fromisoformat(record.data["until"]) if record else None
 
     # --- deliveries: each alert/event/sweep item is processed once ---
 

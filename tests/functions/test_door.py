@@ -253,6 +253,7 @@ def test_a_sweep_queues_at_most_max_sweep_gateways_and_says_how_many_it_left_out
 ) -> None:
     app_env.point_at(simulator(fleet(5)))
     app_env.set("MAX_SWEEP_GATEWAYS", "2")
+    app_env.set("SWEEP_SPREAD_MINUTES", "0")  # all through the output binding, at once
     work = OutputBinding()
     with caplog.at_level(logging.WARNING, logger="appgw_doctor"):
         functions["sweep"](TimerRequest(past_due=False), work)

@@ -178,6 +178,7 @@ def test_gateway_write_is_checked_and_unrelated_events_are_ignored(app_env, func
 
 def test_timer_sweeps_every_gateway_of_the_allowed_subscriptions(simulator, app_env, functions) -> None:
     app_env.point_at(simulator(HEALTHY / "world.json"))
+    app_env.set("SWEEP_SPREAD_MINUTES", "0")  # all at once through the binding (see test_sweep_spread.py)
     work = OutputBinding()
     functions["sweep"](TimerRequest(past_due=False), work)
     items = [WorkItem.from_message(m) for m in work.get()]
