@@ -14,6 +14,7 @@ from notifications.content import (
     message_level,
 )
 from notifications.delivery import Notifier
+from state.bounds import bounded_findings
 
 
 class NotifyStage:
@@ -88,4 +89,5 @@ def message_for(report: Report, *, record_url_template: str | None = None) -> In
         new_only=item.kind != ALERT,
         diagnosis_error=diagnosis_error,
         record_url=record_url,
+        findings_not_recorded=bounded_findings(report.findings)[1],  # as Report.to_record stores them
     )

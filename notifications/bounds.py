@@ -140,13 +140,16 @@ def more_items(number: int, noun: str) -> str:
 
 
 def _full_list(message: IncidentMessage, record_link_apart: bool) -> str:
-    """Where every finding is: the incident record when it has a link, else the recorded incident or
-    diagnosis, and the command that lists every finding of the gateway."""
+    """Where every finding is: the incident record when it has a link (and kept them all), else the
+    recorded incident or diagnosis, and the command that lists every finding of the gateway."""
+    command = f"`{CLI} diagnose --gateway {cut(message.gateway.id, 400)}` lists every finding."
+    if message.findings_not_recorded:
+        return (
+            f"the incident record keeps the most severe ({message.findings_not_recorded} did not fit its "
+            f"size limit); {command}"
+        )
     if message.record_url and len(message.record_url) <= LINK_MAX:
         where = "the Incident record link below" if record_link_apart else message.record_url
         return f"the full list is in the incident record ({where})."
     recorded = f"incident {message.incident_id}" if message.incident_id else f"diagnosis {message.message_id}"
-    return (
-        f"the full list is recorded with {cut(recorded, 120)}; "
-        f"`{CLI} diagnose --gateway {cut(message.gateway.id, 400)}` lists every finding."
-    )
+    return f"the full list is recorded with {cut(recorded, 120)}; {command}"

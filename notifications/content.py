@@ -245,6 +245,7 @@ class IncidentMessage:
     resolved_at: str | None = None
     change: ChangeFacts | None = None
     diagnosis_error: str | None = None
+    findings_not_recorded: int = 0  # the incident record keeps the most severe; this many did not fit
 
     @property
     def causes(self) -> tuple[FindingLine, ...]:
@@ -338,6 +339,7 @@ def build_message(
     diagnosis_error: str | None = None,
     actions: Iterable[ActionStatus] = (),
     record_url: str | None = None,
+    findings_not_recorded: int = 0,
 ) -> IncidentMessage:
     """The message for one diagnosed gateway.
 
@@ -345,7 +347,9 @@ def build_message(
     resource write), or neither (a scheduled sweep). `new_only` says the findings are only those the
     previous diagnosis had not seen (preventive checks tell only what is new). `diagnosis_error` is
     why the diagnosis itself failed, when it did. The message is named by `incident_id`, else
-    `diagnosis_id`, else a fresh id.
+    `diagnosis_id`, else a fresh id. `findings_not_recorded`: how many findings the incident record
+    could not keep (it keeps the most severe within its size budget), so the message does not
+    promise the full list there.
     """
     gateway = ResourceRef.parse(gateway_id)
     lines = tuple(
@@ -374,6 +378,7 @@ def build_message(
         summary=summary,
         change=change,
         diagnosis_error=diagnosis_error,
+        findings_not_recorded=findings_not_recorded,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from azure.mgmt.network import models
 
+from appgw_doctor.notify import message_for
 from appgw_doctor.pipeline import (
     ALERT,
     CHANGE,
@@ -582,6 +583,8 @@ def test_a_huge_report_is_stored_bounded_on_table_storage_and_notified_once(worl
     assert stored["truncated"] and stored["findingsOmitted"] > 0
     assert len(stored["findings"]) + stored["findingsOmitted"] == len(report.findings)
     assert stored["findings"][0]["severity"] == "critical" and "reportedFindings" not in stored
+    # The message says the record keeps only the most severe instead of promising the full list.
+    assert message_for(report).findings_not_recorded == stored["findingsOmitted"]
     record = store.last_diagnosis(GATEWAY)
     assert record.findings_omitted == stored["findingsOmitted"]
     assert record.finding_keys == {(f["code"], f["resource"].lower()) for f in report.findings}

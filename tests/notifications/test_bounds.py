@@ -166,3 +166,18 @@ def test_listed_names_the_first_and_counts_the_rest() -> None:
     assert listed(["a", "b"], 3) == "a, b"
     assert listed(["a", "b", "c", "d", "e"], 3) == "a, b, c and 2 more"
     assert listed(["a", "b", "c"], 2, separator="; ") == "a; b and 1 more"
+
+
+def test_when_the_record_could_not_keep_every_finding_the_message_does_not_promise_it() -> None:
+    found = [nsg_finding(i, members=1_000) for i in range(300)]
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="inc-1",
+        findings=found,
+        record_url="https://ops.example/i/1",
+        findings_not_recorded=120,
+    )
+    for rendered in (render_text(message), render_html(message), serialize(build_payload(message)).decode()):
+        assert "the full list is in the incident record" not in rendered
+        assert "the incident record keeps the most severe (120 did not fit its size limit)" in rendered
+        assert f"diagnose --gateway {GATEWAY_ID}` lists every finding" in rendered
