@@ -15,14 +15,16 @@ from appgw_doctor.commands import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL_ERROR,
     UsageError,
+    audit,
     demo,
     diagnose,
     handle_alert,
+    remediate,
     simulate,
 )
 
 # Each module has `register(subparsers)`, which adds its subcommand with `func=run(args) -> int`.
-COMMANDS = (simulate, handle_alert, diagnose, demo)
+COMMANDS = (simulate, handle_alert, diagnose, remediate, audit, demo)
 
 
 class _Parser(argparse.ArgumentParser):

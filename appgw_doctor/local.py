@@ -8,8 +8,9 @@ out, so `--world` and `simulate` say so in one line when it is not installed.
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -77,14 +78,35 @@ def simulated_clients(
             clients.close()
 
 
+def write_world(sim: Any, path: Path) -> None:
+    """The simulated estate as it is now, in the world format (`--world-out`)."""
+    try:
+        path.write_text(json.dumps(sim.world.dump(sim.clock()), indent=2) + "\n")
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
 @contextlib.contextmanager
-def open_pipeline(world: Path | None, *, state: Path | None, outbox: Path | None) -> Iterator[Pipeline]:
+def open_pipeline(
+    world: Path | None,
+    *,
+    state: Path | None,
+    outbox: Path | None,
+    world_out: Path | None = None,
+    remediate: Callable[..., Any] | None = None,
+) -> Iterator[Pipeline]:
     """The local pipeline: against a simulator of `world` (throw-away state unless `state`), or Azure.
-    A person runs it, so the subscription allow-list does not apply."""
+    A person runs it, so the subscription allow-list does not apply. With `world_out`, the simulated
+    estate is written there as the run left it (what remediation changed included). `remediate`
+    (settings, store, clients_for, dns_servers) -> Stage replaces the default remediate stage."""
+    if world_out is not None and world is None:
+        raise UsageError("--world-out needs --world (it writes the simulated estate)")
     settings = local_settings()
     with contextlib.ExitStack() as stack:
         if world is not None:
             sim = stack.enter_context(start_simulator(world))
+            if world_out is not None:
+                stack.callback(write_world, sim, world_out)
             target = ArmTarget(sim.endpoint, sim.ca_cert)
             clients_for = clients_for_target(target, polling_interval=SIMULATOR_POLLING_SECONDS)
             dns_servers = sim.dns_servers or None
@@ -103,6 +125,7 @@ def open_pipeline(world: Path | None, *, state: Path | None, outbox: Path | None
             store=store,
             clients_for=clients_for,
             notify=notify_stage(settings, outbox_dir=outbox),
+            remediate=remediate(settings, store, clients_for, dns_servers) if remediate else None,
             dns_servers=dns_servers,
             enforce_allow_list=False,
             wait_for_claims=False,

@@ -193,6 +193,7 @@ class Report:
     delivered: frozenset[str] = field(default=frozenset(), repr=False)
     on_delivered: Callable[[str], None] | None = field(default=None, repr=False)
     retry_at: datetime | None = None  # DEFERRED: when to process the item again
+    remediation: dict[str, Any] | None = None  # the remediate stage's RemediationResult.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         """Every finding once; what was reported, as their keys [code, resource]."""
@@ -209,6 +210,7 @@ class Report:
             "checks": self.checks,
             "stages": [stage.to_dict() for stage in self.stages],
             "gatewayTags": self.gateway_tags,
+            "remediation": self.remediation,
             **({"retryAt": self.retry_at.isoformat()} if self.retry_at else {}),
         }
 
@@ -235,6 +237,7 @@ class Report:
             checks=list(data.get("checks") or []),
             stages=[StageResult(**stage) for stage in data.get("stages") or []],
             gateway_tags=dict(data.get("gatewayTags") or {}),
+            remediation=data.get("remediation"),
         )
 
     def to_record(self) -> dict[str, Any]:

@@ -16,14 +16,17 @@ from typing import Any
 from azure.identity import DefaultAzureCredential
 
 from appgw_doctor.notify import NotifyStage
-from appgw_doctor.pipeline import ClientsFor, Pipeline, Stage, no_remediation
+from appgw_doctor.pipeline import ClientsFor, Pipeline, Stage
+from appgw_doctor.remediate import RemediateStage
 from appgw_doctor.throttle import ThrottleWatch
 from appgw_doctor.work_queue import WorkQueue
 from core.azure_clients import ArmTarget, AzureClients, make_clients
 from core.settings import ConfigError, Settings
 from notifications.delivery import Notifier
 from notifications.dispatch import RetryPolicy
+from remediation.engine import Limits, Remediator
 from state import StateStore
+from state.remediation import RemediationLedger
 from state.store import PruneCounts
 from state.tables import TableBackend
 
@@ -89,13 +92,48 @@ def state_store_from_settings(settings: Settings) -> StateStore:
     return StateStore(backend)
 
 
+def remediation_limits(settings: Settings) -> Limits:
+    return Limits(
+        max_request_timeout=settings.remediation_max_request_timeout,
+        cooldown=timedelta(minutes=settings.remediation_cooldown_minutes),
+        max_changes_per_hour=settings.remediation_max_changes_per_hour,
+        verify_seconds=settings.remediation_verify_seconds,
+        verify_interval=min(10.0, max(0.5, settings.remediation_verify_seconds / 30)),
+        max_applied_per_incident=settings.remediation_max_actions_per_incident,
+    )
+
+
+def remediate_stage(
+    settings: Settings,
+    *,
+    store: StateStore,
+    clients_for: ClientsFor,
+    dns_servers: Mapping[str, tuple[str, int]] | None = None,
+    requested: str | None = None,
+    requested_actions: frozenset[str] | None = None,
+) -> RemediateStage:
+    """The guarded remediation stage: its guards' memory and audit in the pipeline's state store."""
+    remediator = Remediator(
+        ledger=RemediationLedger.for_store(store),
+        setting=settings.remediation,
+        limits=remediation_limits(settings),
+    )
+    return RemediateStage(
+        remediator,
+        clients_for,
+        diagnose_options={"dns_servers": dns_servers, "resolve_dns": settings.dns_resolve_custom or None},
+        requested=requested,
+        requested_actions=requested_actions,
+    )
+
+
 def build_pipeline(
     settings: Settings,
     *,
     store: StateStore,
     clients_for: ClientsFor,
     notify: Stage,
-    remediate: Stage = no_remediation,
+    remediate: Stage | None = None,
     dns_servers: Mapping[str, tuple[str, int]] | None = None,
     enforce_allow_list: bool = True,
     wait_for_claims: bool = True,
@@ -104,11 +142,14 @@ def build_pipeline(
     """The pipeline with every stage, as the settings configure it. `throttle`: the ThrottleWatch
     installed on `clients_for`'s clients (the sweep's fleet-wide backoff)."""
     configured_dns = {ip: (host, port) for ip, host, port in settings.dns_server_map}
+    dns = dns_servers or configured_dns or None
+    if remediate is None:
+        remediate = remediate_stage(settings, store=store, clients_for=clients_for, dns_servers=dns)
     return Pipeline(
         store=store,
         clients_for=clients_for,
         allowed_subscriptions=settings.allowed_subscriptions if enforce_allow_list else None,
-        dns_servers=dns_servers or configured_dns or None,
+        dns_servers=dns,
         resolve_dns=settings.dns_resolve_custom or None,
         lease_ttl=timedelta(seconds=settings.lease_seconds),
         join_window=timedelta(hours=settings.incident_join_hours),

@@ -83,6 +83,7 @@ class AzureClients:
     monitor: MonitorManagementClient
     # Set when the clients were built with the policy installed (make_clients); None otherwise.
     call_counter: CallCountingPolicy | None = None
+    credential: TokenCredential | None = None  # who the clients act as (remediation's audit names it)
 
     def close(self) -> None:
         self.network.close()
@@ -116,6 +117,7 @@ def make_clients(
         network=NetworkManagementClient(credential, subscription_id, transport=_pooled(options), **options),
         monitor=MonitorManagementClient(credential, subscription_id, transport=_pooled(options), **options),
         call_counter=counter,
+        credential=credential,
     )
 
 

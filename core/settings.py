@@ -79,6 +79,7 @@ class Settings:
     remediation_cooldown_minutes: float = 60.0
     remediation_max_changes_per_hour: int = 10
     remediation_verify_seconds: float = 300.0
+    remediation_max_actions_per_incident: int = 1
     # Caps on the work one trigger may queue.
     max_alert_targets: int = DEFAULT_MAX_ALERT_TARGETS
     max_event_targets: int = DEFAULT_MAX_EVENT_TARGETS
@@ -172,6 +173,15 @@ class Settings:
             ),
             remediation_verify_seconds=_number(
                 get("REMEDIATION_VERIFY_SECONDS"), "REMEDIATION_VERIFY_SECONDS", 300, 1, 3600
+            ),
+            remediation_max_actions_per_incident=int(
+                _number(
+                    get("REMEDIATION_MAX_ACTIONS_PER_INCIDENT"),
+                    "REMEDIATION_MAX_ACTIONS_PER_INCIDENT",
+                    1,
+                    0,
+                    3,
+                )
             ),
             max_alert_targets=_count(
                 get("MAX_ALERT_TARGETS"), "MAX_ALERT_TARGETS", DEFAULT_MAX_ALERT_TARGETS, 1000

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.commands.remediate import remediation_lines
 from appgw_doctor.local import local_settings, open_pipeline
 from appgw_doctor.pipeline import Outcome, Pipeline, Report
 from intake.alerts import parse_alert_body
@@ -39,6 +40,9 @@ def register(subparsers: Any) -> None:
         type=Path,
         help="Write the Teams card (JSON) and the email (.eml) here instead of sending.",
     )
+    parser.add_argument(
+        "--world-out", type=Path, help="With --world: write the simulated estate as the run left it here."
+    )
     parser.set_defaults(func=run)
 
 
@@ -53,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except IntakeError as error:
         raise UsageError(f"{args.alert}: {error.message}") from None
-    with open_pipeline(args.world, state=args.state, outbox=args.outbox) as pipeline:
+    with open_pipeline(
+        args.world, state=args.state, outbox=args.outbox, world_out=args.world_out
+    ) as pipeline:
         reports = [pipeline.process(item) for item in Pipeline.alert_items(alerts)]
         documents = [_document(pipeline.store, report) for report in reports]
     if args.format == "json":
@@ -102,6 +108,7 @@ def render_text(document: dict[str, Any]) -> str:
             lines.append(f"      $ {fix['command']}")
     if not findings:
         lines.append("  none")
+    lines += remediation_lines(document.get("remediation"))
     lines.append("Stages:")
     for stage in document.get("stages") or []:
         lines.append(f"  {stage['name']:<10} {stage['status']:<8} {stage['detail']}")

@@ -1,0 +1,202 @@
+"""Each action heals its scenario through the simulator's own health derivation; modes and guards
+that must not write leave the estate identical (etags included); a fix that does not heal is rolled
+back to the exact previous state; the concurrent writer is never clobbered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from remediation.engine import Limits
+from simulator.faults import FaultRule
+from tests.remediation.conftest import (
+    AUTO,
+    GATEWAY,
+    scenario_world,
+    with_rule_priority,
+)
+
+SETTINGS = GATEWAY + "/backendHttpSettingsCollection/web-settings"
+
+
+def _settings(estate, name="web-settings"):
+    gateway = estate.resources()[GATEWAY.lower()]
+    return next(s for s in gateway["properties"]["backendHttpSettingsCollection"] if s["name"] == name)
+
+
+def _codes(findings):
+    return {f.code for f in findings}
+
+
+def test_raise_request_timeout_heals_and_is_verified(estate, ledger):
+    world = estate("request-timeout")
+    assert "REQUEST_TIMEOUT_TOO_LOW" in _codes(world.findings())
+    result = world.remediate(ledger)
+    (action,) = [a for a in result.actions if a.action == "raise-request-timeout"]
+    assert action.status == "verified", action
+    assert action.change.before == {"requestTimeout": 20} and action.change.after["requestTimeout"] > 20
+    assert "--timeout 20" in action.undo
+    assert _settings(world)["properties"]["requestTimeout"] == action.change.after["requestTimeout"]
+    assert "REQUEST_TIMEOUT_TOO_LOW" not in _codes(world.findings())
+    steps = [(e.step, e.outcome) for e in ledger.audit_entries(GATEWAY)]
+    assert steps == [("apply", "applied"), ("verify", "verified")]
+    assert ledger.open_intents(GATEWAY) == []
+
+
+def test_reattach_probe_heals_after_a_healthy_preflight(estate, ledger):
+    world = estate("default-probe")
+    assert "DEFAULT_PROBE_FAILING" in _codes(world.findings())
+    result = world.remediate(ledger)
+    (action,) = [a for a in result.actions if a.finding == "DEFAULT_PROBE_FAILING"]
+    assert action.status == "verified", action
+    assert "pre-flight with probe web-probe" in action.verification
+    assert _settings(world)["properties"]["probe"]["id"].endswith("/probes/web-probe")
+    after = _codes(world.findings())
+    assert "DEFAULT_PROBE_FAILING" not in after and "ALL_BACKENDS_UNHEALTHY" not in after
+
+
+def test_add_nsg_allow_rule_heals_the_backend_block(estate, ledger):
+    world = estate(with_rule_priority(scenario_world("nsg-backend-subnet"), "DenyAppGateway", 200))
+    result = world.remediate(ledger)
+    (action,) = [a for a in result.actions if a.action == "add-nsg-allow-rule"]
+    assert action.status == "verified", action
+    rule = action.change.after
+    assert rule["priority"] == 199 and rule["access"] == "Allow"
+    assert rule["sourceAddressPrefixes"] == ["10.1.0.0/24"]
+    assert sorted(rule["destinationAddressPrefixes"]) == ["10.1.1.4", "10.1.1.5"]
+    assert rule["destinationPortRanges"] == ["8080"]
+    assert action.resource.endswith("/securityRules/appgw-doctor-AllowAppGatewayToBackend")
+    after = _codes(world.findings())
+    assert "NSG_BLOCKS_BACKEND" not in after and "ALL_BACKENDS_UNHEALTHY" not in after
+
+
+def test_add_nsg_allow_rule_heals_the_infrastructure_ports(estate, ledger):
+    world = estate(with_rule_priority(scenario_world("nsg-infra-ports-v2"), "DenyGatewayManager", 300))
+    assert "NSG_BLOCKS_INFRA_PORTS" in _codes(world.findings())
+    result = world.remediate(ledger)
+    (action,) = [a for a in result.actions if a.action == "add-nsg-allow-rule"]
+    assert action.status == "verified", action
+    assert action.change.after["sourceAddressPrefixes"] == ["GatewayManager"]
+    assert action.change.after["destinationPortRanges"] == ["65200-65535"]
+    assert "NSG_BLOCKS_INFRA_PORTS" not in _codes(world.findings())
+
+
+def test_no_free_priority_is_refused_in_auto_and_planned_with_the_move_in_dry_run(estate, ledger):
+    world = estate("nsg-backend-subnet")  # the deny holds priority 100: only a move would make room
+    before = world.resources()
+    auto = world.remediate(ledger)
+    (refused,) = [a for a in auto.actions if a.action == "add-nsg-allow-rule"]
+    assert refused.status == "refused" and "never moves or edits anyone's rule" in refused.reason
+    dry = world.remediate(ledger, tags={"appgw-doctor-remediation": "dry-run"})
+    (planned,) = [a for a in dry.actions if a.action == "add-nsg-allow-rule"]
+    assert planned.status == "planned" and "--priority 101" in planned.command
+    assert world.resources() == before
+
+
+def test_modes_that_must_not_write_leave_the_estate_identical(estate, ledger):
+    world = estate("request-timeout")
+    before = world.resources()
+    cases = [
+        ({"appgw-doctor-remediation": "dry-run"}, "tags", "planned", "dry-run"),
+        ({}, "tags", "skipped", "not opted in"),
+        ({"appgw-doctor-remediation": "off"}, "tags", "skipped", "is off"),
+        ({"appgw-doctor-remediation": "yes please"}, "tags", "skipped", "not understood"),
+        ({"appgw-doctor-remediation": "auto", "appgw-doctor-actions": "reattach-probe"}, "tags", "skipped",
+         "allow-list"),
+        (AUTO, "off", "skipped", "REMEDIATION=off"),
+        (AUTO, "dry-run", "planned", "dry-run"),
+    ]  # fmt: skip
+    for tags, setting, status, words in cases:
+        result = world.remediate(ledger, tags=tags, setting=setting)
+        (action,) = result.actions
+        assert action.status == status, (tags, setting, action)
+        assert words in (action.reason + " " + (result.note or "")), (tags, setting, action, result.note)
+        assert world.resources() == before, (tags, setting)
+    assert not any(e.step == "apply" for e in ledger.audit_entries(GATEWAY))
+
+
+def test_a_fix_that_does_not_heal_is_rolled_back_to_the_exact_previous_state(estate, ledger):
+    world = estate(with_rule_priority(scenario_world("nsg-backend-subnet"), "DenyAppGateway", 200))
+    findings = world.findings()
+    nsg_id = GATEWAY.rsplit("/providers/", 1)[0] + "/providers/Microsoft.Network/networkSecurityGroups/nsg-contoso-backend"
+    before = world.resources()[nsg_id.lower()]["properties"]["securityRules"]
+    # The verification sees the block still there (as when another NSG also denies): roll back.
+    result = world.remediate(ledger, rediagnose=lambda: findings)
+    (action,) = [a for a in result.actions if a.action == "add-nsg-allow-rule"]
+    assert action.status == "rolled-back", action
+    assert "NSG_BLOCKS_BACKEND is still reported" in action.reason
+    after = world.resources()[nsg_id.lower()]["properties"]["securityRules"]
+    strip = lambda rules: [{k: v for k, v in r.items() if k != "etag"} for r in rules]  # noqa: E731
+    assert strip(after) == strip(before)
+    steps = [e.step for e in ledger.audit_entries(GATEWAY)]
+    assert steps == ["apply", "rollback"]
+    assert ledger.open_intents(GATEWAY) == []
+
+
+def test_timeout_rollback_restores_the_value(estate, ledger):
+    world = estate("request-timeout")
+    findings = world.findings()
+    result = world.remediate(ledger, rediagnose=lambda: findings)
+    (action,) = result.actions
+    assert action.status == "rolled-back"
+    assert _settings(world)["properties"]["requestTimeout"] == 20
+
+
+def test_the_concurrent_writer_is_never_clobbered(estate, ledger):
+    change = {"tags": {"owner": "someone-else"}}
+    world = estate("request-timeout", faults=[FaultRule("applicationGateways.createOrUpdate", "concurrent-write",
+                                                          change=change, times=1)])  # fmt: skip
+    result = world.remediate(ledger)
+    (action,) = result.actions
+    assert action.status == "verified", action
+    gateway = world.resources()[GATEWAY.lower()]
+    assert gateway["tags"]["owner"] == "someone-else"  # their write survived ours
+    assert _settings(world)["properties"]["requestTimeout"] > 20
+    assert any("re-planning" in e.reason for e in ledger.audit_entries(GATEWAY))
+
+
+def test_a_writer_that_keeps_changing_the_gateway_aborts_the_fix(estate, ledger):
+    world = estate("request-timeout", faults=[FaultRule("applicationGateways.createOrUpdate", "concurrent-write",
+                                                          change={"tags": {"n": "x"}})])  # fmt: skip
+    result = world.remediate(ledger)
+    (action,) = result.actions
+    assert action.status == "refused" and "changed again" in action.reason
+    assert _settings(world)["properties"]["requestTimeout"] == 20
+
+
+def test_request_timeout_above_the_maximum_is_refused(estate, ledger):
+    world = estate("request-timeout")
+    result = world.remediate(ledger, limits=Limits(max_request_timeout=25, verify_seconds=1))
+    (action,) = result.actions
+    assert action.status == "refused" and "REMEDIATION_MAX_REQUEST_TIMEOUT" in action.reason
+    assert _settings(world)["properties"]["requestTimeout"] == 20
+
+
+def test_cooldown_holds_during_an_alert_storm(estate, ledger):
+    limits = Limits(verify_seconds=1, verify_interval=0.1)
+    statuses = []
+    for n in range(6):  # six incidents on one gateway within the hour: one fix, then the cooldown
+        world = estate("request-timeout")
+        statuses.append(world.remediate(ledger, limits=limits, incident_id=f"incident-{n}").actions[0])
+    assert statuses[0].status == "verified"
+    assert all(s.status == "refused" and "cooldown" in s.reason for s in statuses[1:]), statuses
+    assert sum(1 for e in ledger.audit_entries(GATEWAY) if e.step == "apply") == 1
+
+
+def test_the_fleet_wide_rate_limit_holds(estate, ledger):
+    limits = Limits(verify_seconds=1, verify_interval=0.1, max_changes_per_hour=2, cooldown=timedelta(0))
+    results = [
+        estate(name).remediate(ledger, limits=limits, incident_id=f"incident-{n}").actions
+        for n, name in enumerate(["request-timeout", "default-probe", "request-timeout"])
+    ]
+    assert results[0][0].status == "verified"
+    assert [a.status for a in results[1] if a.finding == "DEFAULT_PROBE_FAILING"] == ["verified"]
+    assert results[2][0].status == "refused" and "changes per hour" in results[2][0].reason
+
+
+def test_one_applied_fix_per_incident(estate, ledger):
+    world = estate("default-probe")
+    first = world.remediate(ledger, incident_id="incident-9")
+    assert [a.status for a in first.actions if a.finding == "DEFAULT_PROBE_FAILING"] == ["verified"]
+    other = estate("request-timeout")
+    again = other.remediate(ledger, incident_id="incident-9")
+    assert again.actions[0].status == "skipped" and "per incident" in again.actions[0].reason
