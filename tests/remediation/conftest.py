@@ -24,6 +24,7 @@ GATEWAY = (
     "Microsoft.Network/applicationGateways/agw-contoso"
 )
 AUTO = {"appgw-doctor-remediation": "auto"}
+QUICK = Limits(verify_seconds=2, verify_interval=0.2)  # the simulator derives health at once
 
 
 def scenario_world(name: str) -> dict[str, Any]:
@@ -58,7 +59,10 @@ class Estate:
 
     def diagnose(self) -> Diagnosis:
         return diagnose(
-            GATEWAY, clients=self.clients, incident_time=self.incident_time, dns_servers=self.sim.dns_servers or None
+            GATEWAY,
+            clients=self.clients,
+            incident_time=self.incident_time,
+            dns_servers=self.sim.dns_servers or None,
         )
 
     def findings(self) -> list[Finding]:
@@ -77,7 +81,7 @@ class Estate:
         *,
         tags: dict[str, str] = AUTO,
         setting: str = "tags",
-        limits: Limits = Limits(verify_seconds=2, verify_interval=0.2),
+        limits: Limits = QUICK,
         incident_id: str | None = "incident-1",
         rediagnose: Callable[[], list[Finding]] | None = None,
         **options: Any,
@@ -96,7 +100,9 @@ class Estate:
 
 
 @pytest.fixture
-def estate(simulator: Callable[..., Simulator], clients: Callable[..., AzureClients]) -> Callable[..., Estate]:
+def estate(
+    simulator: Callable[..., Simulator], clients: Callable[..., AzureClients]
+) -> Callable[..., Estate]:
     def make(world: str | dict[str, Any], **options: Any) -> Estate:
         if isinstance(world, str):
             world = scenario_world(world)

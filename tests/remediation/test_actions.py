@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from remediation.engine import Limits
+from core.arm import Arm
+from model.remediation import Intent
+from remediation.actions import ACTIONS
+from remediation.actions.base import Context
+from remediation.engine import Limits, Remediator
 from simulator.faults import FaultRule
 from tests.remediation.conftest import (
     AUTO,
@@ -100,11 +104,15 @@ def test_modes_that_must_not_write_leave_the_estate_identical(estate, ledger):
         ({}, "tags", "skipped", "not opted in"),
         ({"appgw-doctor-remediation": "off"}, "tags", "skipped", "is off"),
         ({"appgw-doctor-remediation": "yes please"}, "tags", "skipped", "not understood"),
-        ({"appgw-doctor-remediation": "auto", "appgw-doctor-actions": "reattach-probe"}, "tags", "skipped",
-         "allow-list"),
+        (
+            {"appgw-doctor-remediation": "auto", "appgw-doctor-actions": "reattach-probe"},
+            "tags",
+            "skipped",
+            "allow-list",
+        ),
         (AUTO, "off", "skipped", "REMEDIATION=off"),
         (AUTO, "dry-run", "planned", "dry-run"),
-    ]  # fmt: skip
+    ]
     for tags, setting, status, words in cases:
         result = world.remediate(ledger, tags=tags, setting=setting)
         (action,) = result.actions
@@ -117,7 +125,10 @@ def test_modes_that_must_not_write_leave_the_estate_identical(estate, ledger):
 def test_a_fix_that_does_not_heal_is_rolled_back_to_the_exact_previous_state(estate, ledger):
     world = estate(with_rule_priority(scenario_world("nsg-backend-subnet"), "DenyAppGateway", 200))
     findings = world.findings()
-    nsg_id = GATEWAY.rsplit("/providers/", 1)[0] + "/providers/Microsoft.Network/networkSecurityGroups/nsg-contoso-backend"
+    nsg_id = (
+        GATEWAY.rsplit("/providers/", 1)[0]
+        + "/providers/Microsoft.Network/networkSecurityGroups/nsg-contoso-backend"
+    )
     before = world.resources()[nsg_id.lower()]["properties"]["securityRules"]
     # The verification sees the block still there (as when another NSG also denies): roll back.
     result = world.remediate(ledger, rediagnose=lambda: findings)
@@ -143,8 +154,10 @@ def test_timeout_rollback_restores_the_value(estate, ledger):
 
 def test_the_concurrent_writer_is_never_clobbered(estate, ledger):
     change = {"tags": {"owner": "someone-else"}}
-    world = estate("request-timeout", faults=[FaultRule("applicationGateways.createOrUpdate", "concurrent-write",
-                                                          change=change, times=1)])  # fmt: skip
+    world = estate(
+        "request-timeout",
+        faults=[FaultRule("applicationGateways.createOrUpdate", "concurrent-write", change=change, times=1)],
+    )
     result = world.remediate(ledger)
     (action,) = result.actions
     assert action.status == "verified", action
@@ -155,8 +168,12 @@ def test_the_concurrent_writer_is_never_clobbered(estate, ledger):
 
 
 def test_a_writer_that_keeps_changing_the_gateway_aborts_the_fix(estate, ledger):
-    world = estate("request-timeout", faults=[FaultRule("applicationGateways.createOrUpdate", "concurrent-write",
-                                                          change={"tags": {"n": "x"}})])  # fmt: skip
+    world = estate(
+        "request-timeout",
+        faults=[
+            FaultRule("applicationGateways.createOrUpdate", "concurrent-write", change={"tags": {"n": "x"}})
+        ],
+    )
     result = world.remediate(ledger)
     (action,) = result.actions
     assert action.status == "refused" and "changed again" in action.reason
@@ -200,3 +217,78 @@ def test_one_applied_fix_per_incident(estate, ledger):
     other = estate("request-timeout")
     again = other.remediate(ledger, incident_id="incident-9")
     assert again.actions[0].status == "skipped" and "per incident" in again.actions[0].reason
+
+
+def test_a_change_a_crashed_run_left_unverified_is_finished_by_the_next_run(estate, ledger):
+    world = estate("request-timeout")
+    (finding,) = world.findings()
+    ctx = Context(Arm(world.clients), GATEWAY, "incident-c", 120)
+    action = ACTIONS["raise-request-timeout"]
+    planned = action.plan(ctx, finding)
+    ledger.record_intent(
+        Intent(
+            "i-1",
+            GATEWAY,
+            "incident-c",
+            finding.code,
+            action.id,
+            planned.resource,
+            planned.change.before,
+            planned.change.after,
+            world.incident_time,
+            details={**planned.details, "findingKey": [finding.code, finding.resource]},
+        )
+    )
+    action.apply(ctx, planned)  # ... and the worker died here, before verifying
+    # The next run for the gateway (nothing left to fix) finds the open intent and verifies it.
+    remediator = Remediator(ledger=ledger, limits=Limits(verify_seconds=1), sleep=lambda s: None)
+    result = remediator.run(
+        gateway_id=GATEWAY,
+        incident_id="incident-d",
+        findings=[],
+        tags=AUTO,
+        clients=world.clients,
+        rediagnose=world.findings,
+    )
+    (recovered,) = result.actions
+    assert recovered.status == "verified" and "left unverified" in recovered.verification
+    assert ledger.open_intents(GATEWAY) == []
+
+
+def test_a_crashed_change_that_did_not_heal_is_rolled_back_by_the_next_run(estate, ledger):
+    world = estate("request-timeout")
+    findings = world.findings()
+    (finding,) = findings
+    ctx = Context(Arm(world.clients), GATEWAY, "incident-c", 120)
+    action = ACTIONS["raise-request-timeout"]
+    planned = action.plan(ctx, finding)
+    ledger.record_intent(
+        Intent(
+            "i-2",
+            GATEWAY,
+            "incident-c",
+            finding.code,
+            action.id,
+            planned.resource,
+            planned.change.before,
+            planned.change.after,
+            world.incident_time,
+            details={**planned.details, "findingKey": [finding.code, finding.resource]},
+        )
+    )
+    action.apply(ctx, planned)
+    remediator = Remediator(
+        ledger=ledger, limits=Limits(verify_seconds=0.5, verify_interval=0.1), sleep=lambda s: None
+    )
+    result = remediator.run(
+        gateway_id=GATEWAY,
+        incident_id="incident-d",
+        findings=[],
+        tags=AUTO,
+        clients=world.clients,
+        rediagnose=lambda: findings,
+    )
+    (recovered,) = result.actions
+    assert recovered.status == "rolled-back", recovered
+    assert _settings(world)["properties"]["requestTimeout"] == 20
+    assert ledger.open_intents(GATEWAY) == []
