@@ -88,7 +88,7 @@ def write_world(sim: Any, path: Path) -> None:
 
 @contextlib.contextmanager
 def open_pipeline(
-    world: Path | None,
+    world: Path | dict[str, Any] | None,
     *,
     state: Path | None,
     outbox: Path | None,

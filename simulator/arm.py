@@ -3,7 +3,10 @@
 `ArmApi.handle` turns one HTTP request into one response, independent of the HTTP server. It
 behaves as ARM does where the SDK can tell: case-insensitive paths and ids, the `{"error":
 {"code", "message"}}` envelope, 401 without a bearer token, 404 `ResourceGroupNotFound` /
-`ResourceNotFound`, etags with `If-Match` / `If-None-Match` (412 `PreconditionFailed`).
+`ResourceNotFound`, etags with `If-Match` / `If-None-Match` (412 `PreconditionFailed`), and,
+when the world has an `authorization` section, Azure RBAC: 403 `AuthorizationFailed` for an
+action not granted, 403 `LinkedAuthorizationFailed` for a gateway PUT whose subnets, public IPs or
+user-assigned identities the caller may not join or assign (checked before anything is written).
 
 Long-running operations answer at once and finish later: a PUT answers 201 (create) or 200
 (update) with `Azure-AsyncOperation`; a DELETE or POST action answers 202 with `Location` and
@@ -29,6 +32,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from simulator.authorization import (
+    authorization_failed_message,
+    caller_object_id,
+    linked_actions,
+    linked_authorization_failed_message,
+    required_action,
+)
 from simulator.effective import effective_network_security_groups, effective_route_table
 from simulator.faults import FaultPlan, FaultRule, error_code_for
 from simulator.health import derive_backend_health, probe_on_demand
@@ -331,6 +341,7 @@ class ArmApi:
             raise ArmError(
                 404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found."
             )
+        self._authorize(request, route, params, authorization)
         kinds = {"latency", "throttle", "error"}
         kinds |= {"lro-fail"} if route.long_running else set()
         kinds |= {"concurrent-write"} if route.put else set()
@@ -347,6 +358,42 @@ class ArmApi:
         with self.world.lock:
             self._operations.settle_due()
             return getattr(self, "_" + route.handler)(call)
+
+    # -- authorization ---------------------------------------------------------------------------
+
+    def _authorize(
+        self, request: ArmRequest, route: _Route, params: dict[str, str], authorization_header: str
+    ) -> None:
+        """403 unless the world's `authorization` grants the request's action (and, for a gateway
+        PUT, the linked actions on what its body references), before anything is read or written."""
+        granted = self.world.authorization
+        if granted is None:
+            return
+        call = _Call(request, params, [], "")
+        collection = call.collection if "collection" in params else ""
+        child = (call.child_collection or params["child"]) if "child" in params else ""
+        action = required_action(route.handler, collection, child)
+        if action is None:
+            return
+        scope = _authorization_scope(call)
+        object_id = caller_object_id(authorization_header, granted.principal_id)
+        if not granted.allows(action):
+            raise ArmError(403, "AuthorizationFailed", authorization_failed_message(object_id, action, scope))
+        if route.handler != "put" or collection != "applicationGateways":
+            return
+        try:
+            body = json.loads(request.body.decode("utf-8") or "null")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return  # the handler answers 400
+        if not isinstance(body, dict):
+            return
+        missing = [(linked, target) for linked, target in linked_actions(body) if not granted.allows(linked)]
+        if missing:
+            raise ArmError(
+                403,
+                "LinkedAuthorizationFailed",
+                linked_authorization_failed_message(object_id, action, scope, missing),
+            )
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -512,6 +559,7 @@ class ArmApi:
         parent = self._existing(call, parent=True)
         name = call.params["child_name"]
         existing = self.world.get_child(call.resource_id, collection, name)
+        _check_preconditions(call.request, existing)
         if existing is None:
             return ArmResponse(204)
         parent_id = parent["id"]
@@ -720,6 +768,21 @@ def _iso(moment: datetime) -> str:
 def _subscription_of(resource_path: str) -> str:
     match = re.match(r"^/subscriptions/([^/]+)", resource_path, re.IGNORECASE)
     return match.group(1) if match else ""
+
+
+def _authorization_scope(call: _Call) -> str:
+    """The scope ARM names in a 403: the resource (or collection) the request addresses."""
+    p = call.params
+    if "resource" in p:
+        return p["resource"]
+    if "name" not in p:
+        group = f"/resourceGroups/{p['rg']}" if "rg" in p else ""
+        collection = canonical_collection(p["collection"]) or p["collection"]
+        return f"/subscriptions/{p['sub']}{group}/providers/{PROVIDER}/{collection}"
+    if "child" not in p:
+        return call.resource_id
+    child = call.child_collection or p["child"]
+    return f"{call.resource_id}/{child}" + (f"/{p['child_name']}" if "child_name" in p else "")
 
 
 def _resource_group_not_found(resource_group: str) -> ArmError:

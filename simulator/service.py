@@ -19,7 +19,7 @@ from simulator.arm import ArmApi
 from simulator.dns import DnsResponders
 from simulator.faults import FaultPlan, FaultRule
 from simulator.server import HttpsServer, RequestLog
-from simulator.world import World, load_world
+from simulator.world import World, load_authorization, load_world
 
 
 class Simulator:
@@ -83,6 +83,13 @@ class Simulator:
     def set_faults(self, faults: list[FaultRule] | tuple[FaultRule, ...]) -> None:
         """Replace the fault rules in force."""
         self._faults.replace(faults)
+
+    def set_authorization(self, section: dict[str, Any] | None) -> None:
+        """Replace what the caller is granted: an `authorization` section (docs/WORLD_FORMAT.md), or
+        None for everything. Raises WorldError when the section is malformed."""
+        authorization = load_authorization(section)
+        with self.world.lock:
+            self.world.authorization = authorization
 
     def start(self) -> Simulator:
         self._server.start()

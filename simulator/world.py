@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from netrules.nsg import default_security_rules
+from simulator.authorization import Authorization, authorization_problem, parse_authorization
 from simulator.backend_spec import backend_problem
 
 SCHEMA = "appgw-world/v1"
@@ -147,8 +148,11 @@ class World:
         metrics: IdMap,
         dns: dict[str, Any],
         backends: dict[str, Any],
+        authorization: Authorization | None = None,
     ) -> None:
         self.subscription_id = subscription_id
+        # What the caller may do (the `authorization` section); None: everything.
+        self.authorization = authorization
         self.clock = clock
         self.dns = dns
         self.backends = backends
@@ -364,6 +368,8 @@ class World:
             world["dns"] = copy.deepcopy(self.dns)
         if self.backends:
             world["backends"] = copy.deepcopy(self.backends)
+        if self.authorization is not None:
+            world["authorization"] = copy.deepcopy(self.authorization.section)
         return world
 
     def _written(self, resource_id: str) -> None:
@@ -443,6 +449,11 @@ def load_world(source: str | Path | dict[str, Any]) -> World:
     return _WorldReader(label).read(document)
 
 
+def load_authorization(section: Any, label: str = "authorization") -> Authorization | None:
+    """Check an `authorization` section on its own (None: no section, everything allowed)."""
+    return None if section is None else _WorldReader(label).authorization({"authorization": section})
+
+
 class _WorldReader:
     def __init__(self, label: str) -> None:
         self.label = label
@@ -481,6 +492,7 @@ class _WorldReader:
             metrics=self.id_keyed(document, "metrics", None, None, list),
             dns=self.object_section(document, "dns"),
             backends=self.backends(document),
+            authorization=self.authorization(document),
         )
 
     def clock(self, value: Any) -> datetime:
@@ -586,6 +598,14 @@ class _WorldReader:
             if problem is not None:
                 raise self.fail(f"$.backends[{json.dumps(address)}]{problem[0]}", problem[1])
         return backends
+
+    def authorization(self, document: dict[str, Any]) -> Authorization | None:
+        if "authorization" not in document:
+            return None
+        problem = authorization_problem(document["authorization"])
+        if problem is not None:
+            raise self.fail(f"$.authorization{problem[0]}", problem[1])
+        return parse_authorization(document["authorization"])
 
     def object_section(self, document: dict[str, Any], section: str) -> dict[str, Any]:
         raw = document.get(section, {})

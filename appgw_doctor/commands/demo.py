@@ -8,18 +8,21 @@ card and email the on-call engineer would get are written to an outbox whose pat
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.commands.remediate import remediation_lines
 from appgw_doctor.local import open_pipeline
 from appgw_doctor.pipeline import Pipeline
 from appgw_doctor.scenarios import SCENARIOS, bundled_scenarios
 from diagnostics.report import render_text
 from intake.alerts import parse_alert_body
 from intake.errors import IntakeError
+from remediation.policy import MODE_TAG
 
 OUTBOX = SCENARIOS.parent / "out" / "demo"
 
@@ -61,5 +64,32 @@ def run(args: argparse.Namespace) -> int:
                     if stage.status == "error" or stage.name == "notify":
                         print(f"{stage.name}: {stage.status}: {stage.detail}")
         sys.stdout.flush()
+    remediation_demo(args.outbox)
     print(f"\nTeams cards (JSON) and emails (.eml) are in {args.outbox}/<scenario>/")
     return EXIT_OK
+
+
+# Scenarios whose gateway the demo tags to opt in to remediation: one fixed and verified, one planned.
+OPTED_IN = (("request-timeout", "auto"), ("default-probe", "dry-run"))
+
+
+def remediation_demo(outbox_root: Path) -> None:
+    """Guarded remediation on two scenarios, their gateway tagged `appgw-doctor-remediation`."""
+    for name, mode in OPTED_IN:
+        heading = f"=== remediation ({MODE_TAG}={mode}): {name} "
+        print("\n" + heading + "=" * max(3, 78 - len(heading)), flush=True)
+        folder = SCENARIOS / name
+        try:
+            world = json.loads((folder / "world.json").read_text())
+            alerts = parse_alert_body((folder / "alert.json").read_bytes(), allowed_subscriptions=None)
+        except (OSError, ValueError, IntakeError) as error:
+            print(f"skipped: {error}")
+            continue
+        for resource in world.get("resources") or []:
+            if "/applicationgateways/" in str(resource.get("id", "")).lower():
+                resource.setdefault("tags", {})[MODE_TAG] = mode
+        outbox = outbox_root / f"remediation-{name}"
+        with open_pipeline(world, state=None, outbox=outbox) as pipeline:
+            for report in map(pipeline.process, Pipeline.alert_items(alerts)):
+                print("\n".join(remediation_lines(report.remediation)))
+        sys.stdout.flush()
