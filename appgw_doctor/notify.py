@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from appgw_doctor.pipeline import ALERT, Outcome, Report, StageResult
 from model.findings import CheckResult, Finding
+from model.remediation import RemediationResult
 from notifications.content import (
     ChangeFacts,
     IncidentMessage,
@@ -36,7 +37,9 @@ class NotifyStage:
 def message_for(report: Report, *, record_url_template: str | None = None) -> IncidentMessage:
     """The message a report calls for: a resolution, or the incident (or preventive finding) with what
     is new to tell. It is named by the incident, else by the diagnosis that produced it; only an
-    incident has a record to link to."""
+    incident has a record to link to. What the remediate stage did (`report.remediation`, a
+    `RemediationResult.to_dict()`) is shown action by action, with its mode and note; a fix rolled
+    back or failed makes the message critical."""
     item = report.item
     alert = item.alert
     incident_id = report.incident_id
@@ -46,12 +49,14 @@ def message_for(report: Report, *, record_url_template: str | None = None) -> In
     alert_data = alert.common_schema_data() if alert is not None else None
     findings = [Finding.from_dict(finding) for finding in report.findings]
     checks = [CheckResult.from_dict(check) for check in report.checks]
+    remediation = RemediationResult.from_dict(report.remediation) if report.remediation else None
+    actions = remediation.actions if remediation else ()
     if report.outcome == Outcome.CLOSED and incident_id:
         return build_resolution_message(
             item.gateway_id,
             incident_id=incident_id,
             # The level the incident's own message had, so the resolution reaches the same channels.
-            incident_level=message_level(findings, checks, alerted=True),
+            incident_level=message_level(findings, checks, alerted=True, actions=actions),
             alert=alert_data,
             resolved_at=alert.resolved_at if alert is not None else None,
             record_url=record_url,
@@ -88,6 +93,9 @@ def message_for(report: Report, *, record_url_template: str | None = None) -> In
         ),
         new_only=item.kind != ALERT,
         diagnosis_error=diagnosis_error,
+        actions=actions,
+        remediation_mode=remediation.mode if remediation else None,
+        remediation_note=remediation.note if remediation else None,
         record_url=record_url,
         findings_not_recorded=bounded_findings(report.findings)[1],  # as Report.to_record stores them
     )

@@ -9,7 +9,8 @@ stays within it by the same three means, all kept here:
 - the findings (worst first) are shown in tiers (`select`): the first ones in full (evidence, fix,
   command), the next ones as one line each, the rest counted by `more_findings`, which says how
   many of each severity were left out and where the full list is. Checks that could not run and
-  remediation statuses are shown as far as they fit and the rest counted the same way.
+  remediation actions (`model.remediation.ActionResult`, one block each) are shown as far as they
+  fit and the rest counted the same way (`and N more remediation statuses not shown.`).
 
 A rendering is bounded by construction: the channel first renders its frame with nothing selected
 (every "N more" line then at its longest), then `select` spends what the budget has left on exact
@@ -30,7 +31,8 @@ from typing import TYPE_CHECKING, TypeVar
 from model.findings import Severity
 
 if TYPE_CHECKING:
-    from notifications.content import ActionStatus, CheckLine, FindingLine, IncidentMessage
+    from model.remediation import ActionResult
+    from notifications.content import CheckLine, FindingLine, IncidentMessage
 
 T = TypeVar("T")
 CLI = "appgw-doctor"
@@ -81,7 +83,7 @@ class Limits:
     full: int  # findings in full
     lines: int  # findings after those, one line each
     checks: int  # checks that could not run, each with its reason
-    actions: int  # remediation statuses
+    actions: int  # remediation actions (one block each)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class Costs:
     full: Callable[[FindingLine], int]
     line: Callable[[FindingLine], int]
     check: Callable[[CheckLine], int]
-    action: Callable[[ActionStatus], int]
+    action: Callable[[ActionResult], int]
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,8 @@ class Selection:
     hidden: tuple[FindingLine, ...]
     checks: tuple[CheckLine, ...]
     hidden_checks: tuple[CheckLine, ...]
-    actions: tuple[ActionStatus, ...]
-    hidden_actions: tuple[ActionStatus, ...]
+    actions: tuple[ActionResult, ...]
+    hidden_actions: tuple[ActionResult, ...]
 
     @classmethod
     def nothing(cls, message: IncidentMessage) -> Selection:

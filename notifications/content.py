@@ -1,6 +1,6 @@
 """What a notification says, built once and rendered by every channel (Teams card, email).
 
-`build_message` turns a diagnosis (findings, check results, remediation statuses) and what started it
+`build_message` turns a diagnosis (findings, check results, remediation results) and what started it
 (an alert, a resource change, a scheduled sweep) into an `IncidentMessage`: plain immutable data with
 everything a person needs at 3 a.m. already worded. The renderers only lay it out.
 
@@ -8,6 +8,12 @@ A message reads like an engineer's: the causes first, worst first (`model.findin
 then the symptoms they explain (every server of a pool unhealthy), then notes; the headline names the
 top cause and counts causes, not symptoms, and when only symptoms were found it says so. Evidence is a
 few readable facts (notifications.evidence), not data.
+
+Remediation is `model.remediation.ActionResult`, one per action, with the mode it ran in and its note.
+The wording every renderer shares is here (`status_word`, `action_title`, `change_text`,
+`action_command`, `remediation_heading`): a rolled-back or failed fix makes the message critical and
+opens its headline (`Fix rolled back on agw: ...`), so a rollback is never a quiet message, and a
+verified fix is named in the headline (`...; fixed: requestTimeout 20 s -> 60 s ...`).
 """
 
 from __future__ import annotations
@@ -21,14 +27,39 @@ from urllib.parse import quote
 
 from core.arm_ids import ArmId
 from model.findings import CheckResult, CheckStatus, Finding, Role, Severity, reading_order, role_of
+from model.remediation import (
+    APPLIED,
+    FAILED,
+    PLANNED,
+    REFUSED,
+    ROLLED_BACK,
+    SKIPPED,
+    VERIFIED,
+    ActionResult,
+)
 from notifications.bounds import count, cut
 from notifications.evidence import evidence_facts
 from notifications.text import clean
 
 Kind = Literal["incident", "resolved"]
-ACTION_STATES = ("planned", "dry-run", "applied", "verified", "rolled-back", "skipped")
 PORTAL_BASE = "https://portal.azure.com/#@/resource"
 _REASON_IN_HEADLINE = 160  # the full reason is in the summary
+_FIX_IN_HEADLINE = 120  # a fix named in the headline (its block below has it whole)
+
+# What each remediation status means, in words a person reads at 3 a.m.
+STATUS_WORDS = {
+    PLANNED: "Would do (dry-run)",
+    APPLIED: "Applied, not yet verified",
+    VERIFIED: "Fixed and verified",
+    ROLLED_BACK: "Rolled back",
+    REFUSED: "Refused",
+    SKIPPED: "Skipped",
+    FAILED: "Failed",
+}
+# Statuses that need a person now: the message is critical and its headline says so.
+ALARMING = frozenset({ROLLED_BACK, FAILED})
+_MODE_WORDS = {"dry-run": "dry-run (nothing was changed)"}
+_MODE_MAX = 60
 
 # Child-resource segments of an ARM id, as a person calls them.
 _CHILD_KINDS = {
@@ -63,7 +94,7 @@ _TOP_KINDS = {
 
 
 class MessageError(ValueError):
-    """Input that cannot become a message (a malformed resource id, an unknown action state)."""
+    """Input that cannot become a message (a malformed resource id)."""
 
 
 @dataclass(frozen=True)
@@ -206,22 +237,6 @@ class CheckLine:
 
 
 @dataclass(frozen=True)
-class ActionStatus:
-    """Where one remediation action stands: planned, dry-run, applied, verified, rolled-back or skipped."""
-
-    action: str
-    target: str
-    status: str
-    reason: str = ""
-
-    def __post_init__(self) -> None:
-        if self.status not in ACTION_STATES:
-            raise MessageError(
-                f"unknown action status {self.status!r}; expected one of {', '.join(ACTION_STATES)}"
-            )
-
-
-@dataclass(frozen=True)
 class IncidentMessage:
     """Everything a notification says. `level` decides routing: see `message_level`.
 
@@ -238,7 +253,7 @@ class IncidentMessage:
     alert: AlertFacts | None
     findings: tuple[FindingLine, ...]
     checks: tuple[CheckLine, ...]
-    actions: tuple[ActionStatus, ...]
+    actions: tuple[ActionResult, ...]
     level: Severity
     headline: str
     summary: str
@@ -246,6 +261,13 @@ class IncidentMessage:
     change: ChangeFacts | None = None
     diagnosis_error: str | None = None
     findings_not_recorded: int = 0  # the incident record keeps the most severe; this many did not fit
+    remediation_mode: str | None = None  # off | dry-run | auto, when remediation ran
+    remediation_note: str | None = None  # why the mode is what it is (e.g. a tag value not understood)
+
+    @property
+    def shows_remediation(self) -> bool:
+        """Whether the message has a Remediation section: an action to show, or a note to read."""
+        return bool(self.actions or self.remediation_note)
 
     @property
     def causes(self) -> tuple[FindingLine, ...]:
@@ -337,7 +359,9 @@ def build_message(
     change: ChangeFacts | None = None,
     new_only: bool = False,
     diagnosis_error: str | None = None,
-    actions: Iterable[ActionStatus] = (),
+    actions: Iterable[ActionResult] = (),
+    remediation_mode: str | None = None,
+    remediation_note: str | None = None,
     record_url: str | None = None,
     findings_not_recorded: int = 0,
 ) -> IncidentMessage:
@@ -349,9 +373,12 @@ def build_message(
     why the diagnosis itself failed, when it did. The message is named by `incident_id`, else
     `diagnosis_id`, else a fresh id. `findings_not_recorded`: how many findings the incident record
     could not keep (it keeps the most severe within its size budget), so the message does not
-    promise the full list there.
+    promise the full list there. `actions`, `remediation_mode` and `remediation_note`: what the
+    remediate stage did (`model.remediation.RemediationResult`); a rolled-back or failed action makes
+    the message critical.
     """
     gateway = ResourceRef.parse(gateway_id)
+    action_results = tuple(actions)
     lines = tuple(
         sorted(
             (_finding_line(f) for f in findings), key=lambda f: (*reading_order(f.code, f.severity), f.title)
@@ -359,10 +386,11 @@ def build_message(
     )
     check_lines = tuple(CheckLine(c.name, CheckStatus(c.status), c.reason) for c in checks)
     alert_facts = AlertFacts.from_common_schema(alert) if alert is not None else None
-    level = message_level(lines, check_lines, alerted=alert_facts is not None)
+    level = message_level(lines, check_lines, alerted=alert_facts is not None, actions=action_results)
     if diagnosis_error is not None:
         level = _at_least_warning(level)
     headline, summary = _wording(lines, check_lines, alert_facts, change, new_only, diagnosis_error)
+    headline, summary = _remediation_wording(headline, summary, gateway, action_results)
     return IncidentMessage(
         kind="incident",
         gateway=gateway,
@@ -372,13 +400,15 @@ def build_message(
         alert=alert_facts,
         findings=lines,
         checks=check_lines,
-        actions=tuple(actions),
+        actions=action_results,
         level=level,
         headline=headline,
         summary=summary,
         change=change,
         diagnosis_error=diagnosis_error,
         findings_not_recorded=findings_not_recorded,
+        remediation_mode=remediation_mode,
+        remediation_note=remediation_note,
     )
 
 
@@ -419,19 +449,133 @@ def build_resolution_message(
 
 
 def message_level(
-    findings: Iterable[FindingLine | Finding], checks: Iterable[CheckLine | CheckResult], *, alerted: bool
+    findings: Iterable[FindingLine | Finding],
+    checks: Iterable[CheckLine | CheckResult],
+    *,
+    alerted: bool,
+    actions: Iterable[ActionResult] = (),
 ) -> Severity:
-    """How loud the message is: the worst finding's severity, and at least `warning` when an alert
-    fired or a check could not run.
+    """How loud the message is: the worst finding's severity, at least `warning` when an alert fired
+    or a check could not run, and `critical` when a fix was rolled back or failed.
 
     An alert that fired needs a person whatever was found (a 502 alert explained only by an info note
-    is not explained), and a partial diagnosis is not an all-clear. Otherwise the message is info.
+    is not explained), and a partial diagnosis is not an all-clear. A fix that did not heal (rolled
+    back) or could not be made or undone (failed) changed, or tried to change, production: a person
+    looks now, whatever the findings were. Otherwise the message is info.
     """
+    if any(action.status in ALARMING for action in actions):
+        return Severity.CRITICAL
     severities = [Severity(f.severity) for f in findings]
     level = min(severities, key=lambda s: s.rank) if severities else Severity.INFO
     if alerted or any(CheckStatus(c.status) is CheckStatus.ERROR for c in checks):
         level = _at_least_warning(level)
     return level
+
+
+def status_word(action: ActionResult) -> str:
+    """`Fixed and verified`, `Would do (dry-run)`, `Rolled back`...: the status as a person reads it."""
+    return STATUS_WORDS[action.status]
+
+
+def action_title(action: ActionResult) -> str:
+    """`raise-request-timeout for REQUEST_TIMEOUT_TOO_LOW`: the action and the finding it answers."""
+    return f"{action.action} for {action.finding}" if action.finding else action.action
+
+
+def action_target(action: ActionResult) -> str:
+    """`web_settings (backend settings in agw)`: the resource the action writes, as a person names it
+    (the raw id when it is not one); empty when the action names none."""
+    if not action.resource:
+        return ""
+    try:
+        return ResourceRef.parse(action.resource).label
+    except MessageError:
+        return action.resource
+
+
+def change_text(action: ActionResult) -> str | None:
+    """The change as `before -> after`: its summary (`requestTimeout 20 s -> 60 s on settings x`), else
+    the changed properties (`{requestTimeout: 20} -> {requestTimeout: 60}`); None without a change."""
+    change = action.change
+    if change is None:
+        return None
+    if change.summary:
+        return change.summary
+    if change.before is None and change.after is None:
+        return None
+    return f"{_compact(change.before)} -> {_compact(change.after)}"
+
+
+def action_command(action: ActionResult) -> tuple[str, str] | None:
+    """(label, `az` command) a block shows: for a change made (applied, verified) the command that
+    undoes it; for one rolled back, the command that undid it; for a plan or a refusal, the command
+    that would make it; for a failure, the undo when there is one (what may be left to revert), else
+    the command that was tried. None for a skip, or when the action has no such command."""
+    status = action.status
+    if status in (APPLIED, VERIFIED) and action.undo:
+        return "To undo", action.undo
+    if status == ROLLED_BACK and action.undo:
+        return "Undone with", action.undo
+    if status == PLANNED and action.command:
+        return "To apply", action.command
+    if status == REFUSED and action.command:
+        return "To apply by hand", action.command
+    if status == FAILED:
+        if action.undo:
+            return "To undo", action.undo
+        if action.command:
+            return "Tried", action.command
+    return None
+
+
+def remediation_heading(message: IncidentMessage) -> str:
+    """`Remediation: dry-run (nothing was changed)`: the section's heading, with the mode when known."""
+    mode = message.remediation_mode
+    if not mode:
+        return "Remediation"
+    return f"Remediation: {cut(_MODE_WORDS.get(mode, mode), _MODE_MAX)}"
+
+
+def _compact(properties: Mapping[str, Any] | None) -> str:
+    """`{requestTimeout: 20}`; `(none)` for an absent resource or property."""
+    if properties is None:
+        return "(none)"
+    return "{" + ", ".join(f"{key}: {_number(value)}" for key, value in properties.items()) + "}"
+
+
+def _remediation_wording(
+    headline: str, summary: str, gateway: ResourceRef, actions: tuple[ActionResult, ...]
+) -> tuple[str, str]:
+    """A rolled-back or failed fix opens the headline (`Fix rolled back on agw: <change>; ...`) and the
+    summary says why; a verified fix ends the headline (`...; fixed: requestTimeout 20 s -> 60 s on
+    settings x`) and the summary says what the verification saw."""
+    # Failed first: a rollback that could not complete (or a write ARM refused) leaves the most to do.
+    alarming = sorted((a for a in actions if a.status in ALARMING), key=lambda a: a.status != FAILED)
+    if alarming:
+        first = alarming[0]
+        verb = "failed" if first.status == FAILED else "rolled back"
+        what = cut(change_text(first) or action_title(first), _FIX_IN_HEADLINE)
+        others = len(alarming) - 1
+        more = (
+            f" (and {others} more {'fix' if others == 1 else 'fixes'} rolled back or failed)"
+            if others
+            else ""
+        )
+        why = f": {cut(first.reason, _REASON_IN_HEADLINE)}" if first.reason else ""
+        outcome = "failed" if first.status == FAILED else "was rolled back"
+        said = f" The fix {action_title(first)} {outcome}{why}."
+        return f"Fix {verb} on {gateway.name}: {what}{more}; {headline}", summary + said
+    verified = [a for a in actions if a.status == VERIFIED]
+    if verified:
+        first = verified[0]
+        what = cut(change_text(first) or action_title(first), _FIX_IN_HEADLINE)
+        more = f" (and {len(verified) - 1} more)" if len(verified) > 1 else ""
+        seen = f": {cut(first.verification, _REASON_IN_HEADLINE)}" if first.verification else ""
+        return (
+            f"{headline}; fixed: {what}{more}",
+            f"{summary} The fix {action_title(first)} is verified{seen}.",
+        )
+    return headline, summary
 
 
 def _at_least_warning(level: Severity) -> Severity:

@@ -2,10 +2,13 @@
 
 One `EmailMessage`, multipart/alternative: a plain-text part and an HTML part carrying the same
 content (the findings, the top cause first, with their evidence as a few facts, fix and `az` command;
-remediation statuses, checks that could not run or did not apply, links). Each part stays within
-`PART_BUDGET` bytes whatever the diagnosis found (notifications.bounds): every text is capped, the
-worst findings are shown in full, the next ones in one line each, and the rest are counted in one
-line that says where the full list is (the incident record). Both parts show the same findings.
+remediation: one block per action with what happened in words, the change `before -> after`, the `az`
+command that undoes or would make it, the verification and the reason; checks that could not run or
+did not apply, links). Each part stays within `PART_BUDGET` bytes whatever the diagnosis found
+(notifications.bounds): every text is capped, the worst findings are shown in full, the next ones in
+one line each, and the rest are counted in one line that says where the full list is (the incident
+record); remediation actions are shown as far as they fit and the rest counted. Both parts show the
+same findings and actions.
 
 Outside text is text (see notifications.text): every line of the plain-text part is one line (an
 alert rule name's `\n` cannot forge another), everything in the HTML part is `html.escape`d, and
@@ -34,6 +37,7 @@ from html import escape as html_escape
 from typing import Literal
 
 from model.findings import Severity
+from model.remediation import FAILED, PLANNED, ROLLED_BACK, VERIFIED, ActionResult
 from notifications.bounds import (
     LINK_MAX,
     Costs,
@@ -45,13 +49,26 @@ from notifications.bounds import (
     more_items,
     select,
 )
-from notifications.content import ActionStatus, CheckLine, FindingLine, IncidentMessage
+from notifications.content import (
+    CheckLine,
+    FindingLine,
+    IncidentMessage,
+    action_command,
+    action_target,
+    action_title,
+    change_text,
+    remediation_heading,
+    status_word,
+)
 from notifications.text import header, one_line
 
 StartTls = Literal["auto", "always", "never"]
 
 _LEVEL_COLOR = {Severity.CRITICAL: "#c4314b", Severity.WARNING: "#c19c00", Severity.INFO: "#4f6bed"}
 _RESOLVED_COLOR = "#237b4b"
+_STATUS_COLOR = {VERIFIED: "#237b4b", ROLLED_BACK: "#c4314b", FAILED: "#c4314b", PLANNED: "#4f6bed"}
+_STATUS_DEFAULT_COLOR = "#616161"
+_LABEL_WIDTH = 18  # `To apply by hand:` and a space: the labels of an action's lines line up
 _MSGID_DOMAIN = "appgw-doctor"
 
 PART_BUDGET = 100_000  # UTF-8 bytes of each part (plain text, HTML) before transfer encoding
@@ -173,11 +190,15 @@ def _text_lines(message: IncidentMessage, selection: Selection) -> list[str]:
             lines += _text_finding_line(finding, numbers[id(finding)])
         if selection.hidden:
             lines += ["", more_findings(message, selection.hidden, record_link_apart=False)]
-        if message.actions:
-            lines += ["", "REMEDIATION"]
-            lines += [_text_action(action) for action in selection.actions]
+        if message.shows_remediation:
+            heading = remediation_heading(message)  # `Remediation: dry-run (...)`, the word in capitals
+            lines += ["", "REMEDIATION" + heading.removeprefix("Remediation")]
+            if message.remediation_note:
+                lines.append(f"  {cut(message.remediation_note, _REASON_MAX)}")
+            for action in selection.actions:
+                lines += _text_action(action)
             if selection.hidden_actions:
-                lines.append("  " + more_items(len(selection.hidden_actions), "remediation statuses"))
+                lines += ["", "  " + more_items(len(selection.hidden_actions), "remediation statuses")]
         if not message.findings and message.checks_run:
             lines += ["", "Checks that ran and found nothing: " + _check_names(message.checks_run)]
         if message.checks_not_run:
@@ -221,10 +242,28 @@ def _text_finding_line(finding: FindingLine, number: int) -> list[str]:
     ]
 
 
-def _text_action(action: ActionStatus) -> str:
-    reason = f" — {cut(action.reason, _REASON_MAX)}" if action.reason else ""
-    what = f"{cut(action.action, _TITLE_MAX)} on {cut(action.target, _TITLE_MAX)}"
-    return f"  {action.status.upper():<12}{what}{reason}"
+def _text_action(action: ActionResult) -> list[str]:
+    """One action, a blank line first: `  ROLLED BACK — raise-request-timeout for CODE`, then its
+    resource, change, command, verification and reason on labelled lines."""
+    lines = ["", f"  {status_word(action).upper()} — {cut(action_title(action), _TITLE_MAX)}"]
+
+    def detail(label: str, text: str, limit: int) -> None:
+        lines.append(f"    {label + ':':<{_LABEL_WIDTH}}{cut(text, limit)}")
+
+    target = action_target(action)
+    if target:
+        detail("On", target, _TITLE_MAX)
+    change = change_text(action)
+    if change:
+        detail("Change", change, _FIX_MAX)
+    command = action_command(action)
+    if command:
+        detail(command[0], command[1], _COMMAND_MAX)
+    if action.verification:
+        detail("Verification", action.verification, _REASON_MAX)
+    if action.reason:
+        detail("Why", action.reason, _REASON_MAX)
+    return lines
 
 
 def _text_check(check: CheckLine) -> str:
@@ -265,15 +304,17 @@ def render_html(message: IncidentMessage, selection: Selection | None = None) ->
         if selection.hidden:
             more = more_findings(message, selection.hidden, record_link_apart=False)
             parts.append(f"<p><b>{escape(more)}</b></p>")
-        if message.actions:
-            parts.append(_html_heading("Remediation"))
-            parts.append("<ul>")
+        if message.shows_remediation:
+            parts.append(_html_heading(remediation_heading(message)))
+            if message.remediation_note:
+                parts.append(
+                    f'<p style="color:#616161">{escape(cut(message.remediation_note, _REASON_MAX))}</p>'
+                )
             parts += [_html_action(action) for action in selection.actions]
             if selection.hidden_actions:
                 parts.append(
-                    f"<li>{escape(more_items(len(selection.hidden_actions), 'remediation statuses'))}</li>"
+                    f"<p>{escape(more_items(len(selection.hidden_actions), 'remediation statuses'))}</p>"
                 )
-            parts.append("</ul>")
         if not message.findings and message.checks_run:
             parts.append(
                 f"<p><b>Checks that ran and found nothing:</b> {escape(_check_names(message.checks_run))}</p>"
@@ -313,7 +354,7 @@ def email_selection(message: IncidentMessage) -> Selection:
             lines_cost(_text_finding_line(f, numbers[id(f)])), _size(_html_finding_line(f)) + 1
         ),
         check=lambda c: max(lines_cost([_text_check(c)]), _size(_html_check(c)) + 1),
-        action=lambda a: max(lines_cost([_text_action(a)]), _size(_html_action(a)) + 1),
+        action=lambda a: max(lines_cost(_text_action(a)), _size(_html_action(a)) + 1),
     )
     # The first one-line finding also brings the text part's blank line before the list.
     return select(message, PART_BUDGET - frame - 1, LIMITS, costs)
@@ -402,12 +443,36 @@ def _html_finding_line(finding: FindingLine) -> str:
     )
 
 
-def _html_action(action: ActionStatus) -> str:
-    reason = f" — {escape(cut(action.reason, _REASON_MAX))}" if action.reason else ""
-    return (
-        f"<li><b>{escape(action.status.upper())}</b> {escape(cut(action.action, _TITLE_MAX))} on "
-        f"{escape(cut(action.target, _TITLE_MAX))}{reason}</li>"
+def _html_action(action: ActionResult) -> str:
+    """One action: what happened in words (colored), the action and the finding it answers, the
+    resource, the change, the command (monospace), the verification and the reason."""
+    color = _STATUS_COLOR.get(action.status, _STATUS_DEFAULT_COLOR)
+    html = (
+        '<div style="margin:12px 0;padding-top:8px;border-top:1px solid #eeeeee">'
+        f'<div><b style="color:{color}">{escape(status_word(action))}</b> '
+        f"<b>{escape(cut(action_title(action), _TITLE_MAX))}</b></div>"
     )
+    target = action_target(action)
+    if target:
+        html += f'<div style="color:#616161;font-size:12px">{escape(cut(target, _TITLE_MAX))}</div>'
+    change = change_text(action)
+    if change:
+        html += f'<div style="margin-top:4px"><b>Change:</b> {escape(cut(change, _FIX_MAX))}</div>'
+    command = action_command(action)
+    if command:
+        label, text = command
+        html += (
+            f'<div style="margin-top:4px"><b>{escape(label)}:</b></div>'
+            '<pre style="background:#f0f0f0;padding:8px;margin:4px 0;white-space:pre-wrap;'
+            'word-break:break-all;font-family:Consolas,Courier New,monospace;font-size:12px">'
+            f"{escape(cut(text, _COMMAND_MAX))}</pre>"
+        )
+    if action.verification:
+        verification = escape(cut(action.verification, _REASON_MAX))
+        html += f'<div style="margin-top:4px"><b>Verification:</b> {verification}</div>'
+    if action.reason:
+        html += f'<div style="margin-top:4px"><b>Why:</b> {escape(cut(action.reason, _REASON_MAX))}</div>'
+    return html + "</div>"
 
 
 def _html_check(check: CheckLine) -> str:

@@ -2,8 +2,10 @@
 
 Readable at 3 a.m.: a colored headline, the gateway's facts, one block per finding, the top cause
 first (severity, title, resource, whether it is a cause or a symptom, its evidence as a few facts, the
-fix and its `az` command in monospace), remediation statuses and links to the portal and the incident
-record.
+fix and its `az` command in monospace), one block per remediation action (what happened in words —
+"Fixed and verified", "Would do (dry-run)", "Rolled back" —, the action and the finding it answers,
+the change `before -> after`, the `az` command that undoes or would make it in monospace, the
+verification and the reason) and links to the portal and the incident record.
 
 Teams Workflows refuses a post of about 28 KB, so `build_payload` keeps the serialized message within
 `PAYLOAD_BUDGET` bytes whatever the diagnosis found (notifications.bounds): every text has a length
@@ -26,6 +28,7 @@ import json
 from typing import Any
 
 from model.findings import Severity
+from model.remediation import ActionResult
 from notifications.bounds import (
     LINK_MAX,
     Costs,
@@ -37,7 +40,18 @@ from notifications.bounds import (
     more_items,
     select,
 )
-from notifications.content import ActionStatus, CheckLine, FindingLine, IncidentMessage
+from notifications.content import (
+    ALARMING,
+    CheckLine,
+    FindingLine,
+    IncidentMessage,
+    action_command,
+    action_target,
+    action_title,
+    change_text,
+    remediation_heading,
+    status_word,
+)
 from notifications.text import markdown, one_line
 
 SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -245,28 +259,73 @@ def _finding_line(finding: FindingLine) -> dict[str, Any]:
 
 
 def _actions_section(message: IncidentMessage, selection: Selection) -> list[dict[str, Any]]:
-    if not message.actions:
+    if not message.shows_remediation:
         return []
-    section = [_heading("Remediation")]
-    for action in selection.actions:
-        section.append(_action_line(action))
+    section = [_heading(remediation_heading(message))]
+    if message.remediation_note:
+        section.append(
+            _rich([_run(cut(message.remediation_note, _REASON_MAX * 2), subtle=True)], spacing="Small")
+        )
+    section += [_action_block(action) for action in selection.actions]
     if selection.hidden_actions:
         section.append(_more_line(more_items(len(selection.hidden_actions), "remediation statuses")))
     return section
 
 
-def _action_line(action: ActionStatus) -> dict[str, Any]:
-    runs = [
-        _run(
-            f"{action.status.upper()}  ",
-            color="Attention" if action.status == "rolled-back" else None,
-            weight="Bolder",
-        ),
-        _run(f"{cut(action.action, _TITLE_MAX)} on {cut(action.target, _TITLE_MAX)}"),
+def _action_block(action: ActionResult) -> dict[str, Any]:
+    """One action: what happened in words, the action and the finding it answers, the resource, the
+    change, the command (monospace), the verification and the reason."""
+    alarming = action.status in ALARMING
+    items: list[dict[str, Any]] = [
+        _rich(
+            [
+                _run(f"{status_word(action)}  ", color="Attention" if alarming else None, weight="Bolder"),
+                _run(cut(action_title(action), _TITLE_MAX), weight="Bolder"),
+            ]
+        )
     ]
+    target = action_target(action)
+    if target:
+        items.append(_rich([_run(cut(target, _TITLE_MAX), subtle=True, size="Small")], spacing="None"))
+    change = change_text(action)
+    if change:
+        items.append(_rich([_run("Change: ", weight="Bolder"), _run(cut(change, _FIX_MAX))], spacing="Small"))
+    command = action_command(action)
+    if command:
+        label, text = command
+        items.append(
+            {
+                "type": "Container",
+                "style": "emphasis",
+                "spacing": "Small",
+                "items": [
+                    _rich(
+                        [
+                            _run(f"{label}: ", weight="Bolder", size="Small"),
+                            _run(cut(text, _COMMAND_MAX), font="Monospace", size="Small"),
+                        ]
+                    )
+                ],
+            }
+        )
+    if action.verification:
+        items.append(
+            _rich(
+                [_run("Verification: ", weight="Bolder"), _run(cut(action.verification, _REASON_MAX))],
+                spacing="Small",
+            )
+        )
     if action.reason:
-        runs.append(_run(f" — {cut(action.reason, _REASON_MAX)}", subtle=True))
-    return _rich(runs, spacing="Small")
+        items.append(
+            _rich(
+                [
+                    _run("Why: ", weight="Bolder"),
+                    _run(cut(action.reason, _REASON_MAX), color="Attention" if alarming else None),
+                ],
+                spacing="Small",
+            )
+        )
+    return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 
 def _checks_section(message: IncidentMessage, selection: Selection) -> list[dict[str, Any]]:
@@ -331,7 +390,7 @@ _COSTS = Costs(
     full=lambda finding: _block_cost(_finding_block(finding)),
     line=lambda finding: _block_cost(_finding_line(finding)),
     check=lambda check: _block_cost(_check_line(check)),
-    action=lambda action: _block_cost(_action_line(action)),
+    action=lambda action: _block_cost(_action_block(action)),
 )
 
 

@@ -121,6 +121,8 @@ class Remediator:
         results: list[ActionResult] = []
         if self.setting != OFF:
             results += run.recover(rediagnose)
+        if policy.mode == OFF:  # nothing planned: the note says why (quiet when the gateway never opted in)
+            return RemediationResult(OFF, tuple(results), policy.note)
         candidates = sorted(
             (f for f in findings if f.fix.plan is not None), key=lambda f: reading_order(f.code, f.severity)
         )
@@ -329,7 +331,11 @@ class _Run:
             reserved = self.ledger.take_change(now=now, per_hour=self.limits.max_changes_per_hour)
         except Exception as error:  # cannot count: do not write uncounted
             return self.result(
-                finding, action_id, REFUSED, f"the fleet-wide change budget could not be read: {error}", planned,
+                finding,
+                action_id,
+                REFUSED,
+                f"the fleet-wide change budget could not be read: {error}",
+                planned,
                 step="refuse",
             )
         if not reserved:

@@ -80,7 +80,7 @@ def policy_for(
             return Policy(
                 OFF,
                 allowed,
-                f"the gateway has not opted in (tag {MODE_TAG} is {'absent' if raw is None else 'off'})",
+                None,  # not opted in: nothing to say in every message
             )
         if value not in (DRY_RUN, AUTO):
             return Policy(

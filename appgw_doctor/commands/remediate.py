@@ -177,5 +177,9 @@ def remediation_lines(remediation: dict[str, Any] | None) -> list[str]:
         elif action.get("command") and action["status"] in ("planned", "refused"):
             lines.append(f"      do:     $ {action['command']}")
     if not remediation.get("actions"):
-        lines.append("  no finding of this diagnosis has a safe automatic fix")
+        lines.append(
+            "  off: nothing planned or changed"
+            if remediation.get("mode") == "off"
+            else "  no finding of this diagnosis has a safe automatic fix"
+        )
     return lines

@@ -17,6 +17,7 @@ from appgw_doctor.wiring import notify_stage
 from core.settings import Settings
 from intake.alerts import parse_alert_document
 from intake.events import ResourceChange
+from model.remediation import ActionResult, Change, RemediationResult
 from notifications.dispatch import RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,3 +253,84 @@ def test_an_alert_with_only_a_symptom_says_no_cause_was_found() -> None:
         "no cause found — see the probe log"
     )
     assert message.level.value == "critical" and message.causes == ()
+
+
+SETTINGS_ID = f"{GATEWAY_ID}/backendHttpSettingsCollection/web_settings"
+TIMEOUT_CHANGE = Change(
+    SETTINGS_ID,
+    {"requestTimeout": 20},
+    {"requestTimeout": 60},
+    "requestTimeout 20 s -> 60 s on settings web_settings",
+)
+
+
+def timeout_action(status: str, reason: str = "", verification: str | None = None) -> ActionResult:
+    return ActionResult(
+        "raise-request-timeout",
+        "REQUEST_TIMEOUT_TOO_LOW",
+        SETTINGS_ID,
+        status,
+        reason,
+        change=TIMEOUT_CHANGE,
+        command="az network application-gateway http-settings update -n web_settings --timeout 60",
+        undo="az network application-gateway http-settings update -n web_settings --timeout 20",
+        verification=verification,
+    )
+
+
+def test_the_remediation_on_the_report_becomes_the_messages_actions_mode_and_note() -> None:
+    result = RemediationResult(
+        "dry-run",
+        (timeout_action("planned", "dry-run: the gateway asks for plans only"),),
+        "gateway tag appgw-doctor-remediation=dry-run",
+    )
+    report = alert_report(
+        findings=[CRITICAL_FINDING], reported=[CRITICAL_FINDING], remediation=result.to_dict()
+    )
+
+    message = message_for(report)
+
+    assert message.actions == result.actions
+    assert (message.remediation_mode, message.remediation_note) == ("dry-run", result.note)
+    assert message_for(alert_report(findings=[CRITICAL_FINDING], reported=[CRITICAL_FINDING])).actions == ()
+
+
+def test_a_rollback_on_the_report_is_a_critical_message_that_reaches_a_critical_only_channel(webhook) -> None:
+    rolled_back = timeout_action(
+        "rolled-back", "502s continued after the change", "requestTimeout is back to 20 s"
+    )
+    remediation = RemediationResult("auto", (rolled_back,)).to_dict()
+    report = alert_report(findings=[INFO_FINDING], reported=[INFO_FINDING], remediation=remediation)
+
+    message = message_for(report)
+
+    assert message.level.value == "critical"
+    assert message.headline.startswith(
+        "Fix rolled back on agw-contoso: requestTimeout 20 s -> 60 s on settings web_settings; "
+    )
+    stage = stage_for({"TEAMS_WEBHOOK_URL": webhook.url, "TEAMS_MIN_SEVERITY": "critical"}, retry=RETRY)
+    result = stage(report)
+    [post] = webhook.posts
+    assert result.status == "ok", result.detail
+    assert "Rolled back" in post.decode() and "502s continued after the change" in post.decode()
+    # Its resolution follows it to the critical-only channel.
+    resolution = alert_report(Outcome.CLOSED, resolved=True, findings=[INFO_FINDING], remediation=remediation)
+    assert message_for(resolution).level.value == "critical"
+
+
+def test_a_verified_fix_is_named_in_the_headline() -> None:
+    verified = timeout_action("verified", verification="REQUEST_TIMEOUT_TOO_LOW is gone")
+    report = alert_report(
+        findings=[CRITICAL_FINDING],
+        reported=[CRITICAL_FINDING],
+        remediation=RemediationResult("auto", (verified,)).to_dict(),
+    )
+    message = message_for(report)
+    assert message.headline == (
+        "1 cause of 502s — NSG nsg-agw blocks GatewayManager on 65200-65535; "
+        "fixed: requestTimeout 20 s -> 60 s on settings web_settings"
+    )
+    assert message.summary.endswith(
+        "The fix raise-request-timeout for REQUEST_TIMEOUT_TOO_LOW is verified: "
+        "REQUEST_TIMEOUT_TOO_LOW is gone."
+    )

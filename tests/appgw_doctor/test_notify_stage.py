@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from appgw_doctor.pipeline import Outcome, Pipeline
+from appgw_doctor.pipeline import Outcome, Pipeline, Report, Stage, StageResult
 from appgw_doctor.wiring import clients_for_target, notify_stage
 from core.azure_clients import ArmTarget
 from core.settings import Settings
 from intake.alerts import parse_alert_document
+from model.remediation import ActionResult, Change, RemediationResult
 from notifications.dispatch import RetryPolicy
 from notifications.email import incident_message_id
 from simulator import FaultRule
@@ -35,7 +36,9 @@ def alert_document() -> dict:
 def pipeline_with(simulator, tmp_path):
     stores: list[StateStore] = []
 
-    def make(settings: dict[str, str], *, scenario: Path = SCENARIO, faults: tuple = ()) -> Pipeline:
+    def make(
+        settings: dict[str, str], *, scenario: Path = SCENARIO, faults: tuple = (), **stages: Stage
+    ) -> Pipeline:
         sim = simulator(scenario / "world.json", faults=list(faults))
         store = StateStore(SqliteBackend(tmp_path / "state.db"))
         stores.append(store)
@@ -44,6 +47,7 @@ def pipeline_with(simulator, tmp_path):
             store=store,
             clients_for=clients_for_target(ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.05),
             notify=notify_stage(Settings.from_env(settings), retry=retry),
+            **stages,
         )
 
     yield make
@@ -189,3 +193,66 @@ def test_a_gateway_that_cannot_be_read_is_reported_as_not_diagnosed(pipeline_wit
     assert "could not be diagnosed — GatewayUnavailable" in card["fallbackText"]
     assert "AuthorizationFailed" in post.decode() and "Could not diagnose the gateway" in post.decode()
     assert "no cause" not in post.decode().lower()
+
+
+def test_what_the_remediate_stage_did_reaches_the_card_and_the_email(
+    pipeline_with, alert_document, webhook, smtp_server, card_validator
+):
+    """The remediate stage's result (Report.remediation) is in both channels: a verified fix and a
+    rolled-back one, each with its status, change, command, verification and reason; the rollback
+    makes the message critical and opens its headline."""
+
+    def remediate(report: Report) -> StageResult:
+        [finding] = [f for f in report.findings if f["code"] == "NSG_BLOCKS_INFRA_PORTS"][:1]
+        nsg = finding["resource"].split("/securityRules/")[0]
+        rule = Change(
+            f"{nsg}/securityRules/allow-gm", None, {"priority": 90}, "add rule allow-gm (priority 90)"
+        )
+        report.remediation = RemediationResult(
+            "auto",
+            (
+                ActionResult(
+                    "add-nsg-allow-rule",
+                    "NSG_BLOCKS_INFRA_PORTS",
+                    nsg,
+                    "rolled-back",
+                    "NSG_BLOCKS_INFRA_PORTS still found after the change",
+                    change=rule,
+                    command="az network nsg rule create -n allow-gm --priority 90",
+                    undo="az network nsg rule delete -n allow-gm",
+                    verification="rule allow-gm deleted",
+                ),
+            ),
+            "gateway tag appgw-doctor-remediation=auto",
+        ).to_dict()
+        return StageResult("remediate", "ok", "1 rolled back")
+
+    pipeline = pipeline_with(channels(webhook, smtp_server), remediate=remediate)
+    [item] = Pipeline.alert_items(parse_alert_document(alert_document, allowed_subscriptions=None))
+
+    report = pipeline.process(item)
+
+    notify = next(stage for stage in report.stages if stage.name == "notify")
+    assert notify.status == "ok", notify.detail
+    [post] = webhook.posts
+    card = json.loads(post)["attachments"][0]["content"]
+    card_validator.validate(card)
+    posted = post.decode()
+    assert card["body"][0]["style"] == "attention"
+    for text in (
+        "Rolled back",
+        "add rule allow-gm (priority 90)",
+        "az network nsg rule delete -n allow-gm",
+        "rule allow-gm deleted",
+        "Remediation: auto",
+        "gateway tag appgw-doctor-remediation=auto",
+    ):
+        assert text in posted, text
+    [(_, _, raw)] = smtp_server.handler.messages
+    message = email.message_from_bytes(raw, policy=default_policy)
+    assert " ".join(message["Subject"].split()).startswith(
+        "[CRITICAL] agw-contoso: Fix rolled back on agw-contoso:"
+    )
+    lines = message.get_body(preferencelist=("plain",)).get_content().splitlines()
+    assert "  ROLLED BACK — add-nsg-allow-rule for NSG_BLOCKS_INFRA_PORTS" in lines
+    assert "    Undone with:      az network nsg rule delete -n allow-gm" in lines

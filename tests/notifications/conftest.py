@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from model.plans import AllowRule, RequestTimeoutRaise
+from model.remediation import ACTION_STATUSES, ActionResult, Change
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,6 +222,105 @@ def sample_checks() -> list[CheckResult]:
         CheckResult("backend-health", CheckStatus.ERROR, "throttled past retries (HTTP 429)"),
         CheckResult("metrics", CheckStatus.SKIPPED, "permission denied on Microsoft.Insights/metrics"),
     ]
+
+
+SETTINGS_ID = f"{GATEWAY_ID}/backendHttpSettingsCollection/web_settings"
+
+
+def timeout_command(seconds: int) -> str:
+    return (
+        "az network application-gateway http-settings update -g rg-contoso-web --gateway-name agw-contoso "
+        f"-n web_settings --timeout {seconds}"
+    )
+
+
+ALLOW_COMMAND = (
+    "az network nsg rule create -g rg-contoso-web --nsg-name nsg-agw -n allow-gateway-manager --priority 90 "
+    "--direction Inbound --access Allow --protocol Tcp --source-address-prefixes GatewayManager "
+    "--destination-port-ranges 65200-65535 --destination-address-prefixes '*'"
+)
+ALLOW_UNDO = "az network nsg rule delete -g rg-contoso-web --nsg-name nsg-agw -n allow-gateway-manager"
+TIMEOUT_CHANGE = Change(
+    SETTINGS_ID,
+    {"requestTimeout": 20},
+    {"requestTimeout": 60},
+    "requestTimeout 20 s -> 60 s on settings web_settings",
+)
+ALLOW_CHANGE = Change(
+    f"{NSG_ID}/securityRules/allow-gateway-manager",
+    None,
+    {"priority": 90, "access": "Allow", "destinationPortRange": "65200-65535"},
+    "add rule allow-gateway-manager (priority 90: allow TCP 65200-65535 from GatewayManager) to NSG nsg-agw",
+)
+
+
+def sample_actions() -> dict[str, ActionResult]:
+    """One action result per status, as the remediate stage words them (model.remediation)."""
+    timeout = {
+        "action": "raise-request-timeout",
+        "finding": "REQUEST_TIMEOUT_TOO_LOW",
+        "resource": SETTINGS_ID,
+        "change": TIMEOUT_CHANGE,
+        "command": timeout_command(60),
+    }
+    allow = {
+        "action": "add-nsg-allow-rule",
+        "finding": "NSG_BLOCKS_INFRA_PORTS",
+        "resource": NSG_ID,
+        "change": ALLOW_CHANGE,
+        "command": ALLOW_COMMAND,
+    }
+    actions = {
+        "planned": ActionResult(
+            **allow, status="planned", reason="dry-run: gateway tag appgw-doctor-remediation=dry-run"
+        ),
+        "applied": ActionResult(
+            **timeout,
+            status="applied",
+            reason="written; the next diagnosis verifies it",
+            undo=timeout_command(20),
+            verification="not verified yet",
+        ),
+        "verified": ActionResult(
+            **timeout,
+            status="verified",
+            undo=timeout_command(20),
+            verification="REQUEST_TIMEOUT_TOO_LOW is gone and no new critical finding appeared",
+        ),
+        "rolled-back": ActionResult(
+            **allow,
+            status="rolled-back",
+            reason="NSG_BLOCKS_INFRA_PORTS was still found after the change",
+            undo=ALLOW_UNDO,
+            verification="rule allow-gateway-manager deleted; NSG nsg-agw is as it was",
+        ),
+        "refused": ActionResult(
+            **timeout,
+            status="refused",
+            reason="the proposed 60 s is above REMEDIATION_MAX_REQUEST_TIMEOUT (45 s)",
+        ),
+        "skipped": ActionResult(
+            "reattach-probe",
+            "PROBE_DETACHED",
+            f"{GATEWAY_ID}/backendHttpSettingsCollection/api_settings",
+            "skipped",
+            "reattach-probe is not on the gateway's allow-list",
+        ),
+        "failed": ActionResult(
+            **timeout,
+            status="failed",
+            reason="ARM refused the rollback (409 Conflict): requestTimeout is still 60 s",
+            undo=timeout_command(20),
+            verification="the gateway still shows requestTimeout 60 s",
+        ),
+    }
+    assert set(actions) == set(ACTION_STATUSES)
+    return actions
+
+
+@pytest.fixture
+def actions() -> dict[str, ActionResult]:
+    return sample_actions()
 
 
 @pytest.fixture

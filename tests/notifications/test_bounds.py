@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.remediation import ACTION_STATUSES, ActionResult, Change
 from notifications.bounds import listed
-from notifications.content import ActionStatus, build_message
+from notifications.content import build_message
 from notifications.email import PART_BUDGET, render_html, render_text
 from notifications.teams import PAYLOAD_BUDGET, _finding_block, build_payload, serialize
 
@@ -107,7 +108,21 @@ def test_the_worst_texts_everywhere_still_fit() -> None:
         },
     }
     checks = [CheckResult(long + str(i), status, long) for i in range(300) for status in CheckStatus]
-    actions = [ActionStatus(long, long, "applied", long) for _ in range(300)]
+    actions = [
+        ActionResult(
+            long,
+            long,
+            long,
+            status,
+            long,
+            change=Change(long, {long: long}, {long: long}, long),
+            command=long,
+            undo=long,
+            verification=long,
+        )
+        for _ in range(43)
+        for status in ACTION_STATUSES
+    ]
     found = [nsg_finding(i, members=2_000, text=long) for i in range(500)]
     message = build_message(
         gateway,
@@ -116,6 +131,8 @@ def test_the_worst_texts_everywhere_still_fit() -> None:
         checks=checks,
         alert=alert,
         actions=actions,
+        remediation_mode=long,
+        remediation_note=long,
         record_url="https://r/" + long,
     )
     card, text, html = sizes(message)
@@ -144,7 +161,7 @@ def test_any_number_of_findings_of_any_size_fits_and_is_counted(
 ) -> None:
     found = [nsg_finding(i, members=members if i < 20 else 2, text=name) for i in range(count)]
     checks = [CheckResult(f"check-{i}", CheckStatus.ERROR, reason) for i, reason in enumerate(reasons)]
-    statuses = [ActionStatus(a or "a", a or "t", "skipped", a) for a in actions]
+    statuses = [ActionResult(a or "a", a, a, "skipped", a) for a in actions]
     message = build_message(
         GATEWAY_ID,
         incident_id="inc-" + name[:50],
@@ -181,3 +198,57 @@ def test_when_the_record_could_not_keep_every_finding_the_message_does_not_promi
         assert "the full list is in the incident record" not in rendered
         assert "the incident record keeps the most severe (120 did not fit its size limit)" in rendered
         assert f"diagnose --gateway {GATEWAY_ID}` lists every finding" in rendered
+
+
+def action(i: int, status: str, text: str) -> ActionResult:
+    settings_id = f"{GATEWAY_ID}/backendHttpSettingsCollection/s{i}{text}"
+    return ActionResult(
+        "raise-request-timeout",
+        f"CODE_{i:02d}{text}",
+        settings_id,
+        status,
+        "" if status == "verified" else f"why {text}",
+        change=Change(settings_id, {"requestTimeout": 20}, {"requestTimeout": 60}, f"20 s -> 60 s {text}"),
+        command=f"az network application-gateway http-settings update --timeout 60 {text}",
+        undo=f"az network application-gateway http-settings update --timeout 20 {text}",
+        verification=f"seen {text}",
+    )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(
+    statuses=st.lists(st.sampled_from(ACTION_STATUSES), min_size=50, max_size=50),
+    texts=st.lists(text, min_size=50, max_size=50),
+    findings=st.integers(0, 300),
+    note=st.one_of(st.none(), text),
+)
+def test_fifty_actions_of_any_size_fit_and_are_shown_as_a_prefix_or_counted(
+    statuses, texts, findings, note
+) -> None:
+    """50 actions (each status, any text) beside any number of findings: both channels stay within
+    their budgets, show the first actions in order and count the rest."""
+    actions = [action(i, status, t) for i, (status, t) in enumerate(zip(statuses, texts, strict=True))]
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="inc-1",
+        findings=[nsg_finding(i, members=50) for i in range(findings)],
+        actions=actions,
+        remediation_mode="auto",
+        remediation_note=note,
+        record_url="https://r.example/i",
+    )
+    card, text_bytes, html_bytes = sizes(message)
+    assert card <= PAYLOAD_BUDGET and text_bytes <= PART_BUDGET and html_bytes <= PART_BUDGET
+    plain = render_text(message)
+    shown = [
+        int(n) for n in re.findall(r"^  [A-Z ,()-]+ — raise-request-timeout for CODE_(\d\d)", plain, re.M)
+    ]
+    assert shown == list(range(len(shown)))  # a prefix, in order
+    more = re.search(r"and (\d+) more remediation statuses not shown", plain)
+    assert len(shown) + (int(more.group(1)) if more else 0) == 50
+    posted = serialize(build_payload(message)).decode()
+    card_more = re.search(r"and (\d+) more remediation statuses not shown", posted)
+    card_shown = len(re.findall(r'"text":"raise-request-timeout for CODE_', posted))
+    assert card_more and card_shown + int(card_more.group(1)) == 50  # the card shows 10 at most

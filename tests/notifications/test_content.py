@@ -7,14 +7,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model.findings import SYMPTOM_CODES, CheckResult, CheckStatus, Finding, Fix, Severity
+from model.remediation import ACTION_STATUSES, ActionResult, Change
 from notifications.content import (
-    ActionStatus,
+    STATUS_WORDS,
     AlertFacts,
     ChangeFacts,
     MessageError,
     ResourceRef,
+    action_command,
+    action_target,
+    action_title,
     build_message,
     build_resolution_message,
+    change_text,
+    message_level,
+    remediation_heading,
 )
 from notifications.evidence import evidence_facts
 
@@ -160,12 +167,141 @@ def test_finding_with_an_unparseable_resource_keeps_the_raw_id() -> None:
     assert line.resource is None and line.resource_label == "not-an-id"
 
 
-def test_action_status_accepts_only_known_states() -> None:
-    assert (
-        ActionStatus("add-nsg-allow-rule", "nsg-agw", "rolled-back", "verify failed").status == "rolled-back"
+def test_actions_are_model_action_results_and_accept_only_known_statuses(actions) -> None:
+    message = build_message(GATEWAY_ID, incident_id="i", findings=[], actions=actions.values())
+    assert message.actions == tuple(actions.values())
+    assert all(isinstance(action, ActionResult) for action in message.actions)
+    with pytest.raises(ValueError, match="unknown action status 'done'"):
+        ActionResult("add-nsg-allow-rule", "NSG_BLOCKS_INFRA_PORTS", "nsg-agw", "done")
+
+
+NOTE_FINDING = Finding(
+    "CUSTOM_DNS_UNVERIFIED", Severity.INFO, "Custom DNS servers could not be checked", GATEWAY_ID
+)
+TIMEOUT_FINDING = Finding(
+    "REQUEST_TIMEOUT_TOO_LOW",
+    Severity.CRITICAL,
+    "Backend responses take 19.2 s against a 20 s request timeout on web_settings",
+    f"{GATEWAY_ID}/backendHttpSettingsCollection/web_settings",
+)
+
+
+@pytest.mark.parametrize("status", ["rolled-back", "failed"])
+def test_a_rolled_back_or_failed_fix_makes_a_quiet_message_critical(actions, status) -> None:
+    """A sweep that found only a note would be info; a fix that did not hold is never quiet."""
+    quiet = build_message(GATEWAY_ID, diagnosis_id="d", findings=[NOTE_FINDING])
+    loud = build_message(GATEWAY_ID, diagnosis_id="d", findings=[NOTE_FINDING], actions=[actions[status]])
+    assert quiet.level is Severity.INFO
+    assert loud.level is Severity.CRITICAL and loud.subject.startswith("[CRITICAL] agw-contoso: Fix ")
+    assert message_level([NOTE_FINDING], [], alerted=False, actions=[actions[status]]) is Severity.CRITICAL
+
+
+def test_a_rollback_opens_the_headline_and_the_summary_says_why(actions) -> None:
+    message = build_message(
+        GATEWAY_ID, incident_id="i", findings=[NOTE_FINDING], actions=[actions["rolled-back"]]
     )
-    with pytest.raises(MessageError, match="unknown action status 'done'"):
-        ActionStatus("add-nsg-allow-rule", "nsg-agw", "done")
+    assert message.headline == (
+        "Fix rolled back on agw-contoso: add rule allow-gateway-manager (priority 90: allow TCP "
+        "65200-65535 from GatewayManager) to NSG nsg-agw; scheduled check: no cause of 502s found; 1 note"
+    )
+    assert message.summary == (
+        "A scheduled check ran. The fix add-nsg-allow-rule for NSG_BLOCKS_INFRA_PORTS was rolled back: "
+        "NSG_BLOCKS_INFRA_PORTS was still found after the change."
+    )
+
+
+def test_a_failure_is_named_before_a_rollback_and_the_others_are_counted(actions) -> None:
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="i",
+        findings=[TIMEOUT_FINDING],
+        actions=[actions["verified"], actions["rolled-back"], actions["failed"]],
+    )
+    assert message.level is Severity.CRITICAL
+    assert message.headline.startswith(
+        "Fix failed on agw-contoso: requestTimeout 20 s -> 60 s on settings web_settings "
+        "(and 1 more fix rolled back or failed); scheduled check: 1 cause of 502s — Backend responses"
+    )
+    assert "fixed:" not in message.headline  # a verified fix is not the news when another failed
+    assert message.summary.endswith(
+        "The fix raise-request-timeout for REQUEST_TIMEOUT_TOO_LOW failed: ARM refused the rollback "
+        "(409 Conflict): requestTimeout is still 60 s."
+    )
+
+
+def test_a_verified_fix_shows_in_the_headline_and_the_summary(actions, alert_data) -> None:
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="i",
+        findings=[TIMEOUT_FINDING],
+        alert=alert_data,
+        actions=[actions["verified"], actions["skipped"]],
+    )
+    assert message.level is Severity.CRITICAL  # the finding's severity; the fix does not lower it
+    assert message.headline == (
+        "1 cause of 502s — Backend responses take 19.2 s against a 20 s request timeout on web_settings; "
+        "fixed: requestTimeout 20 s -> 60 s on settings web_settings"
+    )
+    assert message.summary.endswith(
+        "The fix raise-request-timeout for REQUEST_TIMEOUT_TOO_LOW is verified: REQUEST_TIMEOUT_TOO_LOW is "
+        "gone and no new critical finding appeared."
+    )
+
+
+@pytest.mark.parametrize("status", ["planned", "applied", "refused", "skipped"])
+def test_other_statuses_leave_the_level_and_the_wording_alone(actions, status) -> None:
+    plain = build_message(GATEWAY_ID, diagnosis_id="d", findings=[NOTE_FINDING])
+    message = build_message(GATEWAY_ID, diagnosis_id="d", findings=[NOTE_FINDING], actions=[actions[status]])
+    assert (message.level, message.headline, message.summary) == (plain.level, plain.headline, plain.summary)
+
+
+def test_each_status_has_words_and_the_command_a_person_needs(actions) -> None:
+    assert set(STATUS_WORDS) == set(ACTION_STATUSES)
+    assert STATUS_WORDS["verified"] == "Fixed and verified"
+    assert STATUS_WORDS["planned"] == "Would do (dry-run)"
+    commands = {status: action_command(action) for status, action in actions.items()}
+    assert commands["verified"] == ("To undo", actions["verified"].undo)
+    assert commands["applied"] == ("To undo", actions["applied"].undo)
+    assert commands["rolled-back"] == ("Undone with", actions["rolled-back"].undo)
+    assert commands["planned"] == ("To apply", actions["planned"].command)
+    assert commands["refused"] == ("To apply by hand", actions["refused"].command)
+    assert commands["failed"] == ("To undo", actions["failed"].undo)  # what may be left to revert
+    assert commands["skipped"] is None
+    tried = ActionResult("a", "F", "", "failed", "ARM said 400", command="az x")
+    assert action_command(tried) == ("Tried", "az x")
+    assert action_title(actions["verified"]) == "raise-request-timeout for REQUEST_TIMEOUT_TOO_LOW"
+    assert action_target(actions["verified"]) == "web_settings (backend settings in agw-contoso)"
+    assert action_target(ActionResult("a", "F", "not-an-id", "skipped", "r")) == "not-an-id"
+
+
+def test_a_change_reads_as_its_summary_else_as_its_properties_before_and_after() -> None:
+    def with_change(change: Change | None) -> ActionResult:
+        return ActionResult("raise-request-timeout", "F", "", "planned", "dry-run", change=change)
+
+    assert change_text(with_change(Change("r", {"a": 1}, {"a": 2}, "a 1 -> 2"))) == "a 1 -> 2"
+    compact = change_text(with_change(Change("r", {"requestTimeout": 20}, {"requestTimeout": 60.0}, "")))
+    assert compact == "{requestTimeout: 20} -> {requestTimeout: 60}"
+    assert change_text(with_change(Change("r", None, {"priority": 90}, ""))) == "(none) -> {priority: 90}"
+    assert change_text(with_change(Change("r", None, None, ""))) is None
+    assert change_text(with_change(None)) is None
+
+
+def test_the_remediation_section_carries_the_mode_and_its_note(actions) -> None:
+    note = (
+        "tag appgw-doctor-remediation value 'yes' is not understood (off | dry-run | auto): "
+        "remediation is off"
+    )
+    message = build_message(
+        GATEWAY_ID, incident_id="i", findings=[], remediation_mode="off", remediation_note=note
+    )
+    assert message.shows_remediation and message.remediation_note == note
+    assert remediation_heading(message) == "Remediation: off"
+    dry = build_message(
+        GATEWAY_ID, incident_id="i", findings=[], actions=[actions["planned"]], remediation_mode="dry-run"
+    )
+    assert remediation_heading(dry) == "Remediation: dry-run (nothing was changed)"
+    quiet = build_message(GATEWAY_ID, incident_id="i", findings=[], remediation_mode="auto")
+    assert not quiet.shows_remediation  # a mode alone, nothing done and nothing to note
 
 
 def test_resolution_message_is_short_and_follows_the_incident_level(alert_data) -> None:

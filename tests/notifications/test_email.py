@@ -13,7 +13,8 @@ import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from model.findings import Finding, Fix, Severity
-from notifications.content import ActionStatus, build_message, build_resolution_message
+from model.remediation import ActionResult, Change
+from notifications.content import STATUS_WORDS, build_message, build_resolution_message
 from notifications.email import (
     PART_BUDGET,
     SmtpSecurityError,
@@ -40,14 +41,14 @@ def parts(raw: bytes) -> tuple[email.message.EmailMessage, str, str]:
 
 
 @pytest.fixture
-def message(findings, checks, alert_data):
+def message(findings, checks, alert_data, actions):
     return build_message(
         GATEWAY_ID,
         incident_id="inc-20261123-1027",
         findings=findings,
         checks=checks,
         alert=alert_data,
-        actions=[ActionStatus("add-nsg-allow-rule", "nsg-agw", "verified")],
+        actions=[actions["verified"]],
         record_url="https://records.example/incidents/inc-20261123-1027",
     )
 
@@ -71,7 +72,8 @@ def test_both_parts_carry_every_title_command_and_unrun_check(message, findings)
             if finding.fix.command:
                 assert finding.fix.command in text
         assert "backend-health" in text and "throttled past retries (HTTP 429)" in text
-        assert "VERIFIED" in text and "add-nsg-allow-rule on nsg-agw" in text
+        assert "raise-request-timeout for REQUEST_TIMEOUT_TOO_LOW" in text
+        assert "requestTimeout 20 s -> 60 s on settings web_settings" in text
         assert "Incident record" in text and "Open in portal" in text
     assert "Incident record: https://records.example/incidents/inc-20261123-1027" in plain
     html_part = parsed.get_body(preferencelist=("html",)).get_content()
@@ -270,3 +272,146 @@ def test_the_email_leads_with_the_root_cause_and_reads_its_evidence_as_facts(kit
     assert "Rule DenyAppGateway (priority 100) Blocked 10.1.1.4:8080, 10.1.1.5:8080" in visible  # table rows
     for text in (plain, visible):
         assert "{" not in text and '"address"' not in text  # facts, not JSON
+
+
+# --- remediation ----------------------------------------------------------------------------------
+
+COMMANDS = {
+    "planned": ("To apply", "command"),
+    "applied": ("To undo", "undo"),
+    "verified": ("To undo", "undo"),
+    "rolled-back": ("Undone with", "undo"),
+    "refused": ("To apply by hand", "command"),
+    "failed": ("To undo", "undo"),
+    "skipped": None,
+}
+
+
+def action_text(plain: str) -> str:
+    """The plain-text part's remediation section."""
+    return plain.split("\nREMEDIATION", 1)[1].split("\nOpen in portal", 1)[0]
+
+
+@pytest.mark.parametrize("status", list(COMMANDS))
+def test_both_parts_show_each_action_status_change_command_verification_and_reason(actions, status) -> None:
+    action = actions[status]
+    message = build_message(
+        GATEWAY_ID, incident_id="i", findings=[], actions=[action], remediation_mode="auto"
+    )
+    built = build_email(message, sender="a@b", recipients=["c@d"])
+    _, plain, visible = parts(built.as_bytes())
+    section = action_text(plain)
+    lines = section.splitlines()
+    assert lines[0] == ": auto"
+    assert f"  {STATUS_WORDS[status].upper()} — {action.action} for {action.finding}" in lines
+    assert STATUS_WORDS[status] in visible and f"{action.action} for {action.finding}" in visible
+    if action.change:
+        assert f"    Change:           {action.change.summary}" in lines
+        assert f"Change: {action.change.summary}" in visible
+    if COMMANDS[status]:
+        label, field = COMMANDS[status]
+        command = getattr(action, field)
+        assert f"    {label + ':':<18}{command}" in lines
+        assert f"{label}: {command}" in visible
+    else:
+        assert "az " not in section and "<pre" not in built.get_body(preferencelist=("html",)).get_content()
+    if action.verification:
+        assert f"    Verification:     {action.verification}" in lines
+        assert f"Verification: {action.verification}" in visible
+    if status == "verified":
+        assert "Why:" not in section and "Why:" not in visible
+    else:
+        assert f"    Why:              {action.reason}" in lines
+        assert f"Why: {action.reason}" in visible
+    if COMMANDS[status]:
+        markup = built.get_body(preferencelist=("html",)).get_content()
+        assert (
+            f'font-family:Consolas,Courier New,monospace;font-size:12px">{html.escape(command)}</pre>'
+            in markup
+        )
+
+
+def test_the_mode_and_its_note_head_the_remediation_section(actions) -> None:
+    note = (
+        "tag appgw-doctor-remediation value 'yes' is not understood (off | dry-run | auto): "
+        "remediation is off"
+    )
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="i",
+        findings=[],
+        actions=[actions["skipped"]],
+        remediation_mode="off",
+        remediation_note=note,
+    )
+    _, plain, visible = parts(build_email(message, sender="a@b", recipients=["c@d"]).as_bytes())
+    assert f"\nREMEDIATION: off\n  {note}\n\n  SKIPPED — reattach-probe for PROBE_DETACHED\n" in plain
+    assert f"Remediation: off {note} Skipped reattach-probe for PROBE_DETACHED" in visible
+
+
+def test_a_rollback_email_is_critical_and_its_subject_says_so(actions) -> None:
+    note = Finding("CUSTOM_DNS_UNVERIFIED", Severity.INFO, "Custom DNS servers not checked", GATEWAY_ID)
+    message = build_message(GATEWAY_ID, diagnosis_id="d", findings=[note], actions=[actions["rolled-back"]])
+    parsed, plain, _ = parts(build_email(message, sender="a@b", recipients=["c@d"]).as_bytes())
+    subject = " ".join(parsed["Subject"].split())
+    assert subject.startswith(
+        "[CRITICAL] agw-contoso: Fix rolled back on agw-contoso: add rule allow-gateway-manager"
+    )
+    assert "was rolled back: NSG_BLOCKS_INFRA_PORTS was still found after the change." in plain
+
+
+def test_hostile_action_texts_are_escaped_in_html_and_stay_on_their_line_in_text() -> None:
+    evil = '<img src=x onerror=alert(1)>"&\nWhy: forged\u2028<script>'
+    action = ActionResult(
+        evil,
+        evil,
+        evil,
+        "rolled-back",
+        evil,
+        change=Change(evil, {evil: evil}, None, evil),
+        command=evil,
+        undo=evil,
+        verification=evil,
+    )
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="i",
+        findings=[],
+        actions=[action],
+        remediation_mode=evil,
+        remediation_note=evil,
+    )
+    built = build_email(message, sender="a@b", recipients=["c@d"])
+    markup = built.get_body(preferencelist=("html",)).get_content()
+    assert "<img" not in markup and "<script>" not in markup
+    assert html.escape(evil.replace("\n", " ").replace("\u2028", " ")) in markup
+    plain = built.get_body(preferencelist=("plain",)).get_content()
+    assert not any(line.startswith("Why: forged") for line in plain.splitlines())
+    assert sum(1 for line in plain.splitlines() if line.lstrip().startswith("Why:")) == 1
+
+
+def test_fifty_actions_fit_both_parts_and_the_rest_are_counted() -> None:
+    long = '€<"' * 1_500
+    settings_id = f"{GATEWAY_ID}/backendHttpSettingsCollection/web_settings"
+    many = [
+        ActionResult(
+            "raise-request-timeout",
+            f"CODE_{i:02d}",
+            settings_id,
+            ["verified", "rolled-back", "planned", "failed", "refused"][i % 5],
+            long,
+            change=Change(settings_id, {"requestTimeout": 20}, {"requestTimeout": 60}, long),
+            command="az " + long,
+            undo="az " + long,
+            verification=long,
+        )
+        for i in range(50)
+    ]
+    message = build_message(GATEWAY_ID, incident_id="i", findings=[], actions=many, remediation_note=long)
+    plain, markup = render_text(message), render_html(message)
+    assert len(plain.encode()) <= PART_BUDGET and len(markup.encode()) <= PART_BUDGET
+    shown = re.findall(r"^  [A-Z ,()-]+ — raise-request-timeout for CODE_(\d\d)$", plain, flags=re.MULTILINE)
+    assert 0 < len(shown) < 50 and [int(n) for n in shown] == list(range(len(shown)))
+    counted = f"and {50 - len(shown)} more remediation statuses not shown."
+    assert counted in plain and counted in markup
+    assert markup.count("<b>raise-request-timeout for CODE_") == len(shown)  # both parts show the same

@@ -29,10 +29,9 @@ from markdown_it import MarkdownIt
 
 from core.arm_ids import ArmId
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.remediation import ACTION_STATUSES, ActionResult, Change
 from notifications.bounds import LINK_MAX
 from notifications.content import (
-    ACTION_STATES,
-    ActionStatus,
     ChangeFacts,
     IncidentMessage,
     build_message,
@@ -143,12 +142,28 @@ def outside_fields(draw: st.DrawFn) -> dict[str, Any]:
         {"name": draw(hostile), "reason": draw(hostile)} for _ in range(draw(st.integers(0, 3)))
     ]
     fields["actions"] = [
-        {"action": draw(hostile), "target": draw(hostile), "reason": draw(hostile)}
+        {
+            key: draw(hostile)
+            for key in (
+                "action",
+                "finding",
+                "resource",
+                "reason",
+                "summary",
+                "command",
+                "undo",
+                "verification",
+            )
+        }
+        | {"before": {"requestTimeout": draw(hostile)}, "after": {draw(name): draw(hostile)}}
+        | {"changed": draw(st.booleans())}
         for _ in range(draw(st.integers(0, 3)))
     ]
+    fields["remediation_mode"] = draw(hostile)
+    fields["remediation_note"] = draw(hostile)
     fields["failed"] = draw(st.booleans())
     fields["trigger"] = draw(st.sampled_from(["alert", "change", "sweep"]))
-    fields["statuses"] = [draw(st.sampled_from(ACTION_STATES)) for _ in fields["actions"]]
+    fields["statuses"] = [draw(st.sampled_from(ACTION_STATUSES)) for _ in fields["actions"]]
     fields["check_statuses"] = [
         draw(st.sampled_from([CheckStatus.ERROR, CheckStatus.SKIPPED, CheckStatus.PASSED]))
         for _ in fields["checks"]
@@ -214,7 +229,17 @@ def incident(fields: dict[str, Any]) -> IncidentMessage:
         for c, status in zip(fields["checks"], fields["check_statuses"], strict=True)
     ]
     actions = [
-        ActionStatus(a["action"], a["target"], status, a["reason"])
+        ActionResult(
+            a["action"],
+            a["finding"],
+            a["resource"],
+            status,
+            a["reason"],
+            change=Change(a["resource"], a["before"], a["after"], a["summary"]) if a["changed"] else None,
+            command=a["command"] or None,
+            undo=a["undo"] or None,
+            verification=a["verification"] or None,
+        )
         for a, status in zip(fields["actions"], fields["statuses"], strict=True)
     ]
     change = None
@@ -236,6 +261,8 @@ def incident(fields: dict[str, Any]) -> IncidentMessage:
         change=change,
         diagnosis_error=fields["diagnosis_error"] if fields["failed"] else None,
         actions=actions,
+        remediation_mode=fields["remediation_mode"] or None,
+        remediation_note=fields["remediation_note"] or None,
         record_url="https://records.example/incidents/1",
     )
 
@@ -496,7 +523,22 @@ def test_html_escapes_every_outside_field() -> None:
             CheckResult(evil, CheckStatus.ERROR, evil),
             CheckResult(evil + "2", CheckStatus.SKIPPED, evil),
         ],
-        actions=[ActionStatus(evil, evil, "applied", evil)],
+        actions=[
+            ActionResult(
+                evil,
+                evil,
+                evil,
+                status,
+                evil,
+                change=Change(evil, {evil: evil}, {evil: evil}, evil),
+                command=evil,
+                undo=evil,
+                verification=evil,
+            )
+            for status in ACTION_STATUSES
+        ],
+        remediation_mode=evil,
+        remediation_note=evil,
         alert={"essentials": {"alertRule": evil, "severity": evil}},
     )
     _, _, tags = email_parts(message)

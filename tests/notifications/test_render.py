@@ -10,7 +10,7 @@ import html
 import re
 
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
-from notifications.content import ActionStatus, ChangeFacts, build_message, build_resolution_message
+from notifications.content import ChangeFacts, build_message, build_resolution_message
 from notifications.teams import build_payload
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -26,7 +26,7 @@ def visible_text(dom: str) -> str:
 
 
 def test_incident_card_renders_every_finding_title_and_command(
-    findings, checks, alert_data, render_card
+    findings, checks, alert_data, actions, render_card
 ) -> None:
     message = build_message(
         GATEWAY_ID,
@@ -34,10 +34,7 @@ def test_incident_card_renders_every_finding_title_and_command(
         findings=findings,
         checks=checks,
         alert=alert_data,
-        actions=[
-            ActionStatus("add-nsg-allow-rule", "nsg-agw", "applied"),
-            ActionStatus("raise-request-timeout", "web_settings", "skipped", "policy allows dry-run only"),
-        ],
+        actions=[actions["applied"], actions["skipped"]],
         record_url="https://records.example/incidents/inc-20261123-1027",
     )
     rendered = render_card(build_payload(message), "incident")
@@ -49,6 +46,45 @@ def test_incident_card_renders_every_finding_title_and_command(
             assert finding.fix.command in text
     assert "Open in portal" in text and "Incident record" in text
     assert "throttled past retries (HTTP 429)" in text
+    assert "Applied, not yet verified" in text and "reattach-probe is not on the gateway's allow-list" in text
+    assert rendered.screenshot.stat().st_size > 10_000
+
+
+def test_a_card_with_a_verified_and_a_rolled_back_fix_renders_each_block(
+    findings, alert_data, actions, render_card
+) -> None:
+    verified, rolled_back = actions["verified"], actions["rolled-back"]
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="inc-fix",
+        findings=findings,
+        alert=alert_data,
+        actions=[verified, rolled_back],
+        remediation_mode="auto",
+        remediation_note="gateway tag appgw-doctor-remediation=auto",
+        record_url="https://records.example/incidents/inc-fix",
+    )
+    rendered = render_card(build_payload(message), "remediation", height=2600)
+    assert rendered.events == []
+    text = visible_text(rendered.dom)
+    assert "CRITICAL agw" in text and "Fix rolled back on agw: add rule allow-gateway-manager" in text
+    assert "Remediation: auto gateway tag appgw-doctor-remediation=auto" in text
+    fixed = text.index("Fixed and verified raise-request-timeout")
+    undone = text.index("Rolled back add-nsg-allow-rule")
+    assert fixed < undone  # in the order the stage reported them
+    for action in (verified, rolled_back):
+        assert f"{action.action} for {action.finding}" in text
+        assert f"Change: {action.change.summary}" in text
+        assert action.undo in text and f"Verification: {action.verification}" in text
+    assert "To undo: " + verified.undo in text and "Undone with: " + rolled_back.undo in text
+    assert f"Why: {rolled_back.reason}" in text
+    # The commands are in the renderer's monospace font, as the findings' fix commands are.
+    card = rendered.dom.split('<div id="card">', 1)[1].split('<pre id="events">', 1)[0]
+    for command in (verified.undo, rolled_back.undo):
+        escaped = html.escape(command, quote=False)
+        [span] = re.findall(rf"<span[^>]*>{re.escape(escaped)}</span>", card)
+        assert "monospace" in span.lower() or "Consolas" in span or "font-family" in span
+    assert "<a " not in card
     assert rendered.screenshot.stat().st_size > 10_000
 
 

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from model.findings import Finding, Severity
+from model.remediation import ActionResult
 from notifications.content import build_message, build_resolution_message
 from notifications.routing import (
     ChannelProblem,
@@ -128,6 +129,18 @@ def test_resolution_follows_its_incident() -> None:
     target = TeamsTarget("https://x", Severity.CRITICAL)
     quiet = build_resolution_message(GATEWAY_ID, incident_id="i", incident_level=Severity.WARNING)
     loud = build_resolution_message(GATEWAY_ID, incident_id="i", incident_level=Severity.CRITICAL)
+    assert not should_send(quiet, target) and should_send(loud, target)
+
+
+@pytest.mark.parametrize("status", ["rolled-back", "failed"])
+def test_a_fix_rolled_back_or_failed_reaches_critical_only_channels(status: str) -> None:
+    """A sweep's info note alone goes nowhere a critical threshold guards; with a fix that did not
+    hold it reaches every channel."""
+    note = Finding("CUSTOM_DNS_UNVERIFIED", Severity.INFO, "DNS not checked", GATEWAY_ID)
+    fix = ActionResult("raise-request-timeout", "REQUEST_TIMEOUT_TOO_LOW", GATEWAY_ID, status, "why")
+    target = TeamsTarget("https://x", Severity.CRITICAL)
+    quiet = build_message(GATEWAY_ID, diagnosis_id="d", findings=[note])
+    loud = build_message(GATEWAY_ID, diagnosis_id="d", findings=[note], actions=[fix])
     assert not should_send(quiet, target) and should_send(loud, target)
 
 

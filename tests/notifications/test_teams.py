@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
-from notifications.content import ActionStatus, build_message, build_resolution_message
+from model.remediation import ActionResult, Change
+from notifications.content import STATUS_WORDS, build_message, build_resolution_message
 from notifications.teams import LIMITS, PAYLOAD_BUDGET, build_payload, payload_size, serialize
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -57,14 +59,17 @@ def many_findings(count: int, evidence_chars: int) -> list[Finding]:
     ]
 
 
-def test_incident_card_is_valid_adaptive_card_1_5(findings, checks, alert_data, card_validator) -> None:
+def test_incident_card_is_valid_adaptive_card_1_5(
+    findings, checks, alert_data, actions, card_validator
+) -> None:
     message = build_message(
         GATEWAY_ID,
         incident_id="inc-1",
         findings=findings,
         checks=checks,
         alert=alert_data,
-        actions=[ActionStatus("add-nsg-allow-rule", "nsg-agw", "dry-run", "policy is dry-run")],
+        actions=[actions["planned"]],
+        remediation_mode="dry-run",
         record_url="https://records.example/incidents/inc-1",
     )
     card = card_of(build_payload(message))
@@ -76,7 +81,7 @@ def test_incident_card_is_valid_adaptive_card_1_5(findings, checks, alert_data, 
         assert any(finding.title in text for text in shown), finding.title
         if finding.fix.command:
             assert finding.fix.command in shown
-    assert any("DRY-RUN" in text for text in shown)
+    assert "Would do (dry-run)  " in shown and "Remediation: dry-run (nothing was changed)" in shown
     assert [a["title"] for a in card["actions"]] == ["Open in portal", "Incident record"]
     assert card["actions"][0]["url"] == f"https://portal.azure.com/#@/resource{GATEWAY_ID}/overview"
 
@@ -314,3 +319,166 @@ def test_a_card_with_only_symptoms_says_no_cause_was_found(kit, card_validator) 
     card_validator.validate(card)
     assert card["fallbackText"].endswith("no cause found — see the probe log")
     assert "Findings (1 symptom)" in texts(card)
+
+
+# --- remediation ----------------------------------------------------------------------------------
+
+
+def action_blocks(card: dict) -> list[dict]:
+    """The card's remediation blocks: the Containers opening with a status word."""
+    words = tuple(f"{word}  " for word in STATUS_WORDS.values())
+    return [
+        block
+        for block in card["body"]
+        if block.get("type") == "Container"
+        and block["items"][0].get("type") == "RichTextBlock"
+        and block["items"][0]["inlines"][0]["text"] in words
+    ]
+
+
+def runs(node: object) -> list[dict]:
+    if isinstance(node, dict):
+        own = [node] if node.get("type") == "TextRun" else []
+        return own + [run for value in node.values() for run in runs(value)]
+    if isinstance(node, list):
+        return [run for item in node for run in runs(item)]
+    return []
+
+
+@pytest.mark.parametrize(
+    "status", ["planned", "applied", "verified", "rolled-back", "refused", "skipped", "failed"]
+)
+def test_each_action_shows_its_status_change_command_verification_and_reason(
+    actions, status, card_validator
+) -> None:
+    action = actions[status]
+    message = build_message(
+        GATEWAY_ID, incident_id="i", findings=[], actions=[action], remediation_mode="auto"
+    )
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    [block] = action_blocks(card)
+    shown = texts(block)
+    assert shown[0] == f"{STATUS_WORDS[status]}  "
+    assert f"{action.action} for {action.finding}" in shown
+    if action.change:
+        assert shown[shown.index("Change: ") + 1] == action.change.summary
+    label, command = {
+        "planned": ("To apply", action.command),
+        "applied": ("To undo", action.undo),
+        "verified": ("To undo", action.undo),
+        "rolled-back": ("Undone with", action.undo),
+        "refused": ("To apply by hand", action.command),
+        "failed": ("To undo", action.undo),
+        "skipped": (None, None),
+    }[status]
+    if label:
+        [run] = [run for run in runs(block) if run["text"] == command]
+        assert run["fontType"] == "Monospace"  # as the findings' fix commands
+        assert f"{label}: " in shown
+    else:
+        assert not [run for run in runs(block) if run.get("fontType") == "Monospace"]
+    if action.verification:
+        assert shown[shown.index("Verification: ") + 1] == action.verification
+    if status == "verified":
+        assert "Why: " not in shown
+    else:
+        assert shown[shown.index("Why: ") + 1] == action.reason
+    alarming = status in ("rolled-back", "failed")
+    assert (block["items"][0]["inlines"][0].get("color") == "Attention") is alarming
+    assert "Remediation: auto" in texts(card)
+
+
+def test_a_card_with_a_rollback_is_critical_and_says_so_first(actions, card_validator) -> None:
+    note = Finding("CUSTOM_DNS_UNVERIFIED", Severity.INFO, "Custom DNS servers not checked", GATEWAY_ID)
+    message = build_message(
+        GATEWAY_ID, diagnosis_id="d", findings=[note], actions=[actions["verified"], actions["rolled-back"]]
+    )
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    header = card["body"][0]
+    assert header["style"] == "attention"
+    assert header["items"][1]["inlines"][0]["text"].startswith("Fix rolled back on agw-contoso: add rule")
+    assert [texts(block)[0] for block in action_blocks(card)] == ["Fixed and verified  ", "Rolled back  "]
+
+
+def test_the_mode_note_is_shown_even_without_actions(card_validator) -> None:
+    note = (
+        "tag appgw-doctor-remediation value 'yes' is not understood (off | dry-run | auto): "
+        "remediation is off"
+    )
+    message = build_message(
+        GATEWAY_ID, incident_id="i", findings=[], remediation_mode="off", remediation_note=note
+    )
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    shown = texts(card)
+    assert "Remediation: off" in shown and note in shown
+
+
+def test_hostile_change_summaries_and_commands_stay_plain_text(card_validator) -> None:
+    """What an action carries comes from ARM names: it goes into TextRuns (never markdown in Teams),
+    on one line, and adds no element."""
+    evil = "**x** [a](https://evil.example) <b>y</b>\n# h\r\nVerification: forged"
+    action = ActionResult(
+        evil,
+        evil,
+        f"{GATEWAY_ID}/backendHttpSettingsCollection/{evil}",
+        "rolled-back",
+        evil,
+        change=Change(evil, {evil: evil}, {evil: evil}, evil),
+        command=evil,
+        undo=evil,
+        verification=evil,
+    )
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="i",
+        findings=[],
+        actions=[action],
+        remediation_mode=evil,
+        remediation_note=evil,
+    )
+    card = card_of(build_payload(message))
+    card_validator.validate(card)
+    [block] = action_blocks(card)
+    assert all("\n" not in run["text"] and "\r" not in run["text"] for run in runs(card))
+    assert '"type": "TextBlock"' not in json.dumps(block) and '"FactSet"' not in json.dumps(block)
+    one = evil.replace("\r", " ").replace("\n", " ")
+    assert {run["text"] for run in runs(block)} >= {one, f"{one} for {one}"}
+    markdown_fields = [card["fallbackText"]] + [
+        fact[key] for fact in card["body"][1]["facts"] for key in ("title", "value")
+    ]
+    assert not any("[a](" in field or "**x**" in field for field in markdown_fields)
+
+
+def test_fifty_actions_fit_the_budget_shown_as_far_as_they_fit_and_the_rest_counted(card_validator) -> None:
+    long = 'x\\"<\U0001f525' * 400
+    settings_id = f"{GATEWAY_ID}/backendHttpSettingsCollection/web_settings"
+    many = [
+        ActionResult(
+            "raise-request-timeout",
+            f"CODE_{i:02d}",
+            settings_id,
+            ["verified", "rolled-back", "planned", "failed", "refused"][i % 5],
+            long,
+            change=Change(settings_id, {"requestTimeout": 20}, {"requestTimeout": 60}, long),
+            command="az " + long,
+            undo="az " + long,
+            verification=long,
+        )
+        for i in range(50)
+    ]
+    message = build_message(GATEWAY_ID, incident_id="i", findings=[], actions=many, remediation_note=long)
+    payload = build_payload(message)
+    assert payload_size(payload) <= PAYLOAD_BUDGET
+    card = card_of(payload)
+    card_validator.validate(card)
+    shown = len(action_blocks(card))
+    assert 0 < shown <= LIMITS.actions
+    more = [text for text in texts(card) if "more remediation statuses not shown" in text]
+    assert more == [f"and {50 - shown} more remediation statuses not shown."]
+    # What is shown is a prefix, in order.
+    assert [texts(b)[1] for b in action_blocks(card)] == [
+        f"raise-request-timeout for CODE_{i:02d}" for i in range(shown)
+    ]
