@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/crash_bench.py
 	$(BIN)/python bench/size_bench.py
 	$(BIN)/python bench/sweep_bench.py
+	$(BIN)/python bench/remediation_bench.py
 
 # Security checks of infra/*.bicep (checkov, offline), in a venv of its own: checkov pins versions
 # the app's dependencies must not be tied to.

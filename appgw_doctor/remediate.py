@@ -65,6 +65,12 @@ class RemediateStage:
             manual=self._requested is not None,
         )
         report.remediation = result.to_dict()
+        if result.mode == "off" and not result.actions:
+            return StageResult(
+                "remediate",
+                "skipped",
+                result.note or "the gateway has not opted in (tag appgw-doctor-remediation)",
+            )
         counts = {status: sum(1 for a in result.actions if a.status == status) for status in ACTION_STATUSES}
         detail = f"mode {result.mode}: " + (
             ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to do"

@@ -196,3 +196,32 @@ def test_malformed_work_message_is_dropped_with_a_log_line(app_env, functions, c
     functions["process_work"](func.QueueMessage(id="bad", body=body))
     assert any("dropping malformed work message bad" in r.getMessage() for r in caplog.records)
     assert app_env.store().list_diagnoses() == []
+
+
+def test_an_opted_in_gateway_is_fixed_verified_and_audited_in_table_storage(
+    simulator, app_env, functions
+) -> None:
+    from state.remediation import RemediationLedger
+
+    directory = ROOT / "scenarios" / "request-timeout"
+    world = json.loads((directory / "world.json").read_text())
+    gateway = next(r for r in world["resources"] if "/applicationgateways/" in r["id"].lower())
+    gateway.setdefault("tags", {})["appgw-doctor-remediation"] = "auto"
+    sim = simulator(world)
+    app_env.point_at(sim)
+
+    response, messages = post_alert(functions, (directory / "alert.json").read_bytes())
+    assert response.status_code == 202
+    run_queue(functions, messages)
+
+    store = app_env.store()
+    (incident,) = store.list_incidents()
+    (action,) = incident.report["remediation"]["actions"]
+    assert action["status"] == "verified" and action["action"] == "raise-request-timeout"
+    stored = sim.world.get(gateway["id"])
+    (settings,) = [
+        s for s in stored["properties"]["backendHttpSettingsCollection"] if s["name"] == "web-settings"
+    ]
+    assert settings["properties"]["requestTimeout"] == action["change"]["after"]["requestTimeout"]
+    steps = [(e.step, e.outcome) for e in RemediationLedger.for_store(store).audit_entries(gateway["id"])]
+    assert steps == [("apply", "applied"), ("verify", "verified")]
