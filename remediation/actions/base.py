@@ -32,6 +32,9 @@ class Refused(Exception):
 class Dropped(Refused):
     """The plan's precondition no longer holds (the resource is not as the diagnosis saw it)."""
 
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"plan dropped: {reason}")
+
 
 @dataclass
 class Context:

@@ -292,3 +292,41 @@ def test_a_crashed_change_that_did_not_heal_is_rolled_back_by_the_next_run(estat
     assert recovered.status == "rolled-back", recovered
     assert _settings(world)["properties"]["requestTimeout"] == 20
     assert ledger.open_intents(GATEWAY) == []
+
+
+def test_reattach_probe_is_refused_with_what_the_preflight_saw(estate, ledger):
+    world_data = scenario_world("default-probe")
+    for resource in world_data["resources"]:
+        if "/applicationGateways/" in resource["id"]:
+            resource["properties"]["probes"][0]["properties"]["path"] = (
+                "/ready"  # the backends serve /healthz only
+            )
+    world = estate(world_data)
+    before = world.resources()
+    result = world.remediate(ledger)
+    (action,) = [a for a in result.actions if a.finding == "DEFAULT_PROBE_FAILING"]
+    assert action.status == "refused", action
+    assert (
+        action.reason.startswith("pre-flight with probe web-probe: 10.1.1.") and "Unhealthy" in action.reason
+    )
+    assert world.resources() == before
+
+
+def test_a_plan_whose_precondition_no_longer_holds_is_dropped(estate, ledger):
+    world = estate("request-timeout")
+    findings = world.findings()
+    network = world.clients.network  # someone raises it by hand after the diagnosis
+    gateway = network.application_gateways.get("rg-contoso-web", "agw-contoso")
+    next(s for s in gateway.backend_http_settings_collection if s.name == "web-settings").request_timeout = 25
+    network.application_gateways.begin_create_or_update("rg-contoso-web", "agw-contoso", gateway).result()
+    result = Remediator(ledger=ledger, limits=Limits(verify_seconds=1)).run(
+        gateway_id=GATEWAY,
+        incident_id="i",
+        findings=findings,
+        tags=AUTO,
+        clients=world.clients,
+        rediagnose=world.findings,
+    )
+    (action,) = result.actions
+    assert action.status == "refused" and action.reason.startswith("plan dropped:"), action
+    assert _settings(world)["properties"]["requestTimeout"] == 25
