@@ -57,7 +57,7 @@ import re
 import threading
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -101,6 +101,10 @@ MAX_SUBNET_NIC_GETS = 16
 # A resource group holding more of the gateway's backend NICs than this is read with one NIC list
 # (`networkInterfaces.list`) instead of one GET per NIC.
 MAX_NIC_GETS = 16
+# A resource group holding more than this many of the NSGs needed at one step (once the gateway's
+# VNet is read; once a resource group's backend NICs are read) is read with one NSG list
+# (`networkSecurityGroups.list`) instead of one GET per NSG.
+MAX_NSG_GETS = 16
 # A gateway with at most this many backend NICs has effective routes and NSGs read for every NIC
 # (exact per-NIC answers, at most 2 x 16 operations); with more they are read per group of NICs
 # that share them (see `EffectiveGroups`).
@@ -143,6 +147,7 @@ PIECE_OF_KIND = {
     "route_table": "route_tables",
     "nic": "nics",
     "nic_list": "nics",
+    "nsg_list": "nsgs",
     "peered_vnet": "peered_vnets",
     "backend_health": "backend_health",
     "effective_routes": "effective_routes",
@@ -159,6 +164,35 @@ class NicLookup:
     address: str
     nic: Any = None
     unidentified: str | None = None
+
+
+@dataclass(frozen=True)
+class Listable:
+    """A kind of resource read with one GET each, or picked from one list of its resource group when
+    more than `max_gets` of one group are needed at once (see `_Collector.read_many`)."""
+
+    kind: str  # the fetch kind of one resource ("nic"), a key of PIECE_OF_KIND
+    list_kind: str  # the fetch kind of a resource group's list ("nic_list")
+    operations: str  # the SDK's operations group on the network client ("network_interfaces")
+    plural: str  # "NICs", in "the NICs of resource group ... could not be listed"
+    singular: str  # "network interface", in "resource group ... lists no such network interface"
+    max_gets: int
+
+
+LISTABLE = {
+    spec.kind: spec
+    for spec in (
+        Listable("nic", "nic_list", "network_interfaces", "NICs", "network interface", MAX_NIC_GETS),
+        Listable(
+            "nsg",
+            "nsg_list",
+            "network_security_groups",
+            "network security groups",
+            "network security group",
+            MAX_NSG_GETS,
+        ),
+    )
+}
 
 
 def _wire_text(value: Any) -> str:
@@ -447,9 +481,16 @@ class _Graph:
                 self.fetches[memo_key] = (resource_id, self._fetch_pool.submit(call))
             return self.fetches[memo_key][1]
 
+    def memoised(self, kind: str, resource_id: str) -> Future[Any] | None:
+        """The future fetched or put for (kind, id), if there is one yet."""
+        with self._lock:
+            found = self.fetches.get((kind, key(resource_id)))
+            return None if found is None else found[1]
+
     def put(self, kind: str, resource_id: str, future: Future[Any]) -> Future[Any]:
-        """Memoise a future that something else resolves (a NIC picked from its resource group's
-        list), as if it were a fetch of its own; the first future put or fetched for an id wins."""
+        """Memoise a future that something else resolves (a NIC or NSG picked from its resource
+        group's list), as if it were a fetch of its own; the first future put or fetched for an id
+        wins."""
         memo_key = (kind, key(resource_id))
         with self._lock:
             if memo_key not in self.fetches:
@@ -535,7 +576,7 @@ class _Collector:
         return self._get("vnet", vnet_id, self.network.virtual_networks.get)
 
     def nsg(self, nsg_id: str) -> Future[Any]:
-        return self._get("nsg", nsg_id, self.network.network_security_groups.get)
+        return self.read("nsg", nsg_id)
 
     def nsg_of(self, reference: Any) -> None:
         """Fetch the NSG a reference names, if it names one."""
@@ -552,19 +593,88 @@ class _Collector:
         return self._get("route_table", route_table_id, self.network.route_tables.get)
 
     def nic(self, nic_id: str) -> Future[Any]:
-        return self._get("nic", nic_id, self.network.network_interfaces.get)
+        return self.read("nic", nic_id)
 
     def peered_vnet(self, vnet_id: str) -> Future[Any]:
         return self._get("peered_vnet", vnet_id, self.network.virtual_networks.get)
 
     def nic_list(self, resource_group: str) -> Future[Any]:
+        return self.group_list(LISTABLE["nic"], resource_group)
+
+    def group_list(self, spec: Listable, resource_group: str) -> Future[Any]:
+        """Every resource of `spec`'s kind in `resource_group`, every page of the list (one fetch: a
+        page that fails fails the list, and the whole list is retried)."""
+
         def call() -> Any:
+            operation = getattr(self.network, spec.operations).list
+
             def listed(group: str, **options: Any) -> list[Any]:
-                return list(self.network.network_interfaces.list(group, **options))
+                return list(operation(group, **options))
 
             return self.arm.call(listed, resource_group)
 
-        return self.graph.fetch("nic_list", resource_group, call)
+        return self.graph.fetch(spec.list_kind, resource_group, call)
+
+    def read(self, kind: str, resource_id: str) -> Future[Any]:
+        """One resource of a `LISTABLE` kind: picked from its resource group's list when that list
+        was already asked for, else one GET."""
+        spec = LISTABLE[kind]
+        memoised = self.graph.memoised(kind, resource_id)
+        if memoised is not None:
+            return memoised
+        group = self._group_of(resource_id)
+        if group is not None and self.graph.memoised(spec.list_kind, group) is not None:
+            return self._pick_from_list(spec, group, [resource_id])[key(resource_id)]
+        return self._get(kind, resource_id, getattr(self.network, spec.operations).get)
+
+    def read_many(self, kind: str, resource_ids: Iterable[str]) -> list[list[str]]:
+        """Resources of a `LISTABLE` kind needed at one step: one GET each, except in a resource
+        group holding more than the kind's `max_gets` of those not read yet (or whose list was asked
+        for already), whose resources are picked from one list of the group. Returns the ids, by
+        resource group (ids that are not in the gateway's subscription or not ARM ids come last, one
+        by one: each is recorded with its reason, without a request)."""
+        spec = LISTABLE[kind]
+        by_group: dict[str, tuple[str, list[str]]] = {}
+        unaddressable: list[list[str]] = []
+        for resource_id in {key(r): r for r in resource_ids}.values():
+            group = self._group_of(resource_id)
+            if group is None:
+                self.read(kind, resource_id)
+                unaddressable.append([resource_id])
+            else:
+                by_group.setdefault(key(group), (group, []))[1].append(resource_id)
+        for group, members in by_group.values():
+            unread = [r for r in members if self.graph.memoised(kind, r) is None]
+            listed = self.graph.memoised(spec.list_kind, group) is not None
+            if unread and (listed or len(unread) > spec.max_gets):
+                self._pick_from_list(spec, group, unread)
+            else:
+                for resource_id in unread:
+                    self.read(kind, resource_id)
+        return [members for _, members in by_group.values()] + unaddressable
+
+    def _pick_from_list(self, spec: Listable, group: str, resource_ids: list[str]) -> dict[str, Future[Any]]:
+        """Memoise a future per resource, resolved from `group`'s list once it is read (started now
+        if it was not); those already memoised are left as they are. Returns each resource's
+        memoised future, by key."""
+        wanted: dict[str, tuple[str, Future[Any]]] = {}
+        memoised: dict[str, Future[Any]] = {}
+        for resource_id in resource_ids:
+            future: Future[Any] = Future()
+            memoised[key(resource_id)] = self.graph.put(spec.kind, resource_id, future)
+            if memoised[key(resource_id)] is future:
+                wanted[key(resource_id)] = (resource_id, future)
+        if wanted:
+            self.group_list(spec, group).add_done_callback(
+                functools.partial(_pick, spec=spec, group=group, wanted=wanted)
+            )
+        return memoised
+
+    def _group_of(self, resource_id: str) -> str | None:
+        try:
+            return self._names(resource_id)[0]
+        except ArmCallFailed:
+            return None
 
     def subnet(self, subnet_id: str) -> Future[Any]:
         def call() -> Any:
@@ -610,37 +720,14 @@ class _Collector:
             for nic_id in nic_ids.values():
                 self._effective("effective_routes", nic_id, [nic_id])
                 self._effective("effective_nsgs", nic_id, [nic_id])
-        self._read_backend_nics(nic_ids)  # before the IP members' lookups, which may want the same NICs
+        # before the IP members' lookups, which may want the same NICs
+        nic_groups = self.read_many("nic", nic_ids.values())
         if self.gateway_vnet_id:
             self.graph.link(self._gateway_network, self.gateway_vnet_id)
-        for nic_id in nic_ids.values():
-            self.graph.link(self._backend_nic, nic_id)
+        for members in nic_groups:  # a resource group's NICs are read together (one list, or GETs)
+            self.graph.link(self._backend_nics, members)
         if nic_ids and not per_nic:
             self.graph.link(self._effective_by_group, health, nic_ids)
-
-    def _read_backend_nics(self, nic_ids: Mapping[str, str]) -> None:
-        """GET each backend NIC, except in a resource group holding more than MAX_NIC_GETS of them:
-        those are picked from one list of the group's NICs (a NIC it does not list is not found)."""
-        by_group: dict[str, list[str]] = {}
-        for nic_id in nic_ids.values():
-            try:
-                group, _ = self._names(nic_id)
-            except ArmCallFailed:
-                self.nic(nic_id)  # recorded with its reason, without a request
-                continue
-            by_group.setdefault(key(group), []).append(nic_id)
-        for members in by_group.values():
-            if len(members) <= MAX_NIC_GETS:
-                for nic_id in members:
-                    self.nic(nic_id)
-                continue
-            group = self._names(members[0])[0]
-            wanted: dict[str, tuple[str, Future[Any]]] = {}
-            for nic_id in members:
-                future: Future[Any] = Future()
-                if self.graph.put("nic", nic_id, future) is future:
-                    wanted[key(nic_id)] = (nic_id, future)
-            self.nic_list(group).add_done_callback(functools.partial(_pick_nics, group=group, wanted=wanted))
 
     def _effective(self, piece: str, nic_id: str, members: list[str]) -> None:
         """Effective routes or NSGs (`piece`) of `nic_id`, standing for every NIC of `members`."""
@@ -675,13 +762,23 @@ class _Collector:
             return
         subnet = by_id(vnet.subnets, self.gateway_subnet_id)
         if subnet is not None:
-            self.nsg_of(subnet.network_security_group)
             self.route_table_of(subnet.route_table)
-        for address in sorted(
-            {m.address for m in backend_members(self.gateway, vnet) if m.address and not m.is_fqdn}
-        ):
+        members = backend_members(self.gateway, vnet)
+        # The NSGs of the gateway subnet and of the subnets holding IP members, read together (one
+        # list per resource group holding many) before the members' lookups ask for them one by one.
+        subnets = id_index(vnet.subnets)
+        held = {key(m.subnet_id) for m in members if m.subnet_id and not m.is_fqdn}
+        self.read_many(
+            "nsg",
+            [
+                nsg_id
+                for s in [subnet, *(subnets.get(subnet_key) for subnet_key in sorted(held))]
+                if s is not None and (nsg_id := ref_id(s.network_security_group))
+            ],
+        )
+        for address in sorted({m.address for m in members if m.address and not m.is_fqdn}):
             self.nic_lookups.append(self.graph.link(self._ip_member, address, vnet))
-        fqdns = sorted({m.address.lower() for m in backend_members(self.gateway, vnet) if m.is_fqdn})
+        fqdns = sorted({m.address.lower() for m in members if m.is_fqdn})
         if not fqdns:
             return
         if custom_dns_servers(vnet):
@@ -787,18 +884,22 @@ class _Collector:
             )
         return NicLookup(address)
 
-    def _backend_nic(self, nic_id: str) -> None:
-        nic = _value(self.nic(nic_id))
-        if not is_model(nic):
-            return
-        self.nsg_of(nic.network_security_group)
-        for ip_configuration in models(nic.ip_configurations):
-            subnet_id = ref_id(ip_configuration.subnet)
-            if subnet_id is None:
-                continue
-            subnet = self._subnet_model(subnet_id)
-            if is_model(subnet):
-                self.nsg_of(subnet.network_security_group)
+    def _backend_nics(self, nic_ids: list[str]) -> None:
+        """Once NICs read together are read: their NSGs and their subnets' NSGs, read together."""
+        nics = [nic for nic in (_value(self.nic(nic_id)) for nic_id in nic_ids) if is_model(nic)]
+        subnet_ids = {
+            key(subnet_id): subnet_id
+            for nic in nics
+            for c in models(nic.ip_configurations)
+            if (subnet_id := ref_id(c.subnet))
+        }
+        for subnet_id in subnet_ids.values():  # start the subnet GETs outside the gateway's VNet at once
+            if not (self.gateway_vnet_id and key(parent_id(subnet_id)) == key(self.gateway_vnet_id)):
+                self.subnet(subnet_id)
+        subnets = [self._subnet_model(subnet_id) for subnet_id in subnet_ids.values()]
+        references = [nic.network_security_group for nic in nics]
+        references += [s.network_security_group for s in subnets if is_model(s)]
+        self.read_many("nsg", [nsg_id for r in references if (nsg_id := ref_id(r))])
 
     def _subnet_model(self, subnet_id: str) -> Any:
         """A subnet from its VNet's GET when that is the gateway's VNet, else by a subnet GET."""
@@ -922,26 +1023,27 @@ def malformed_in(snapshot: Snapshot) -> list[str]:
     return problems
 
 
-def _pick_nics(listed: Future[Any], group: str, wanted: Mapping[str, tuple[str, Future[Any]]]) -> None:
-    """Resolve each wanted NIC's future from its resource group's NIC list (a done callback: it
-    never waits)."""
+def _pick(
+    listed: Future[Any], spec: Listable, group: str, wanted: Mapping[str, tuple[str, Future[Any]]]
+) -> None:
+    """Resolve each wanted resource's future from its resource group's list (a done callback: it
+    never waits). A failed list fails each of them with the list's reason, as its own GET would have
+    failed; one the list does not hold is not found."""
     error = listed.exception()
-    found = {} if error is not None else {key(ref_id(nic)): nic for nic in models(listed.result())}
-    for nic_key, (_, future) in wanted.items():
+    found = {} if error is not None else {key(ref_id(item)): item for item in models(listed.result())}
+    for resource_key, (_, future) in wanted.items():
         if error is not None:
             future.set_exception(
                 ArmCallFailed(
-                    f"the NICs of resource group {group} could not be listed: {_reason(listed)}",
+                    f"the {spec.plural} of resource group {group} could not be listed: {_reason(listed)}",
                     status=getattr(error, "status", None),
                 )
             )
-        elif nic_key in found:
-            future.set_result(found[nic_key])
+        elif resource_key in found:
+            future.set_result(found[resource_key])
         else:
             future.set_exception(
-                ArmCallFailed(
-                    f"not found: resource group {group} lists no such network interface", status=404
-                )
+                ArmCallFailed(f"not found: resource group {group} lists no such {spec.singular}", status=404)
             )
 
 

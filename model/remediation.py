@@ -3,7 +3,8 @@ entries the state store keeps, and the intent recorded before a write (so a cras
 verify is finished by the next run).
 
 Statuses (`ACTION_STATUSES`):
-- `planned`: dry-run; what would be done (`change`, `command`).
+- `planned`: dry-run, or awaiting a person's approval (`approval` holds the link); what would be
+  done (`change`, `command`).
 - `applied`: written, not (yet) verified.
 - `verified`: written, and the motivating finding is gone with no new critical finding.
 - `rolled-back`: written, did not heal (or broke something), and the previous state was restored.
@@ -29,7 +30,7 @@ PLANNED, APPLIED, VERIFIED, ROLLED_BACK, REFUSED, SKIPPED, FAILED = (
     "failed",
 )
 ACTION_STATUSES = (PLANNED, APPLIED, VERIFIED, ROLLED_BACK, REFUSED, SKIPPED, FAILED)
-MODES = ("off", "dry-run", "auto")
+MODES = ("off", "dry-run", "approve", "auto")
 ACTION_IDS = ("add-nsg-allow-rule", "raise-request-timeout", "reattach-probe")
 
 
@@ -59,6 +60,23 @@ class Change:
 
 
 @dataclass(frozen=True)
+class ApprovalLink:
+    """Where a person approves or rejects a planned fix (mode `approve`): the approval's id, the page
+    (`GET /api/approvals/{id}?t=TOKEN`; GET never changes anything), and when the link expires."""
+
+    id: str
+    url: str | None  # None when no public base URL is configured: `appgw-doctor approve ID` still works
+    expires_at: str  # ISO 8601, UTC
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url, "expiresAt": self.expires_at}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ApprovalLink:
+        return cls(data["id"], data.get("url"), data.get("expiresAt") or "")
+
+
+@dataclass(frozen=True)
 class ActionResult:
     """Where one action stands for one finding. `command` is the `az` command that makes the change
     (what a person would run for a plan); `undo` the one that reverts it; `verification` what the
@@ -73,6 +91,7 @@ class ActionResult:
     command: str | None = None
     undo: str | None = None
     verification: str | None = None
+    approval: ApprovalLink | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ACTION_STATUSES:
@@ -91,6 +110,7 @@ class ActionResult:
             "command": self.command,
             "undo": self.undo,
             "verification": self.verification,
+            "approval": self.approval.to_dict() if self.approval else None,
         }
 
     @classmethod
@@ -105,6 +125,7 @@ class ActionResult:
             command=data.get("command"),
             undo=data.get("undo"),
             verification=data.get("verification"),
+            approval=ApprovalLink.from_dict(data["approval"]) if data.get("approval") else None,
         )
 
 
@@ -233,4 +254,94 @@ class Intent:
             created_at=datetime.fromisoformat(data["createdAt"]),
             state=data.get("state") or "applying",
             details=dict(data.get("details") or {}),
+        )
+
+
+# States of an approval (mode `approve`): pending until a person decides, it expires, or it is
+# cancelled (its incident resolved, or a newer diagnosis no longer shows its finding); an approval
+# whose resource changed before it was applied is superseded by a new one (shown again).
+PENDING, APPROVED, REJECTED, EXPIRED, CANCELLED, SUPERSEDED = (
+    "pending",
+    "approved",
+    "rejected",
+    "expired",
+    "cancelled",
+    "superseded",
+)
+APPROVAL_STATES = (PENDING, APPROVED, REJECTED, EXPIRED, CANCELLED, SUPERSEDED)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A planned fix waiting for a person: exactly what will change (`change`, `command`), what it
+    answers (`finding`, the Finding as a dict), the etag it was planned on, and its decision."""
+
+    id: str
+    gateway_id: str
+    incident_id: str | None
+    finding: dict[str, Any]
+    action: str
+    resource: str
+    change: Change
+    command: str
+    undo: str
+    etag: str
+    digest: str  # sha256 over what will change: a token is bound to it
+    requested_by: str  # e.g. "appgw-doctor, alert appgw-5xx (incident ...)"
+    created_at: datetime
+    expires_at: datetime
+    state: str = PENDING
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str = ""
+    result: dict[str, Any] | None = None  # ActionResult.to_dict() once applied (or refused)
+    replaced_by: str | None = None  # SUPERSEDED: the new approval's id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "gatewayId": self.gateway_id,
+            "incidentId": self.incident_id,
+            "finding": self.finding,
+            "action": self.action,
+            "resource": self.resource,
+            "change": self.change.to_dict(),
+            "command": self.command,
+            "undo": self.undo,
+            "etag": self.etag,
+            "digest": self.digest,
+            "requestedBy": self.requested_by,
+            "createdAt": self.created_at.isoformat(),
+            "expiresAt": self.expires_at.isoformat(),
+            "state": self.state,
+            "decidedBy": self.decided_by,
+            "decidedAt": self.decided_at.isoformat() if self.decided_at else None,
+            "reason": self.reason,
+            "result": self.result,
+            "replacedBy": self.replaced_by,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Approval:
+        return cls(
+            id=data["id"],
+            gateway_id=data["gatewayId"],
+            incident_id=data.get("incidentId"),
+            finding=dict(data.get("finding") or {}),
+            action=data["action"],
+            resource=data.get("resource") or "",
+            change=Change.from_dict(data.get("change") or {}),
+            command=data.get("command") or "",
+            undo=data.get("undo") or "",
+            etag=data.get("etag") or "",
+            digest=data.get("digest") or "",
+            requested_by=data.get("requestedBy") or "",
+            created_at=datetime.fromisoformat(data["createdAt"]),
+            expires_at=datetime.fromisoformat(data["expiresAt"]),
+            state=data.get("state") or PENDING,
+            decided_by=data.get("decidedBy"),
+            decided_at=datetime.fromisoformat(data["decidedAt"]) if data.get("decidedAt") else None,
+            reason=data.get("reason") or "",
+            result=data.get("result"),
+            replaced_by=data.get("replacedBy"),
         )

@@ -1,6 +1,6 @@
 """What remediation keeps between runs, as an interface: the audit trail, the guards' memory
-(cooldowns per gateway and action, the fleet-wide change budget) and the intents recorded before a
-write. `state.remediation.RemediationLedger` implements it on the state store (Table Storage in the
+(cooldowns per gateway and action, the fleet-wide change budget), the intents recorded before a
+write and the approvals waiting for a person. `state.remediation.RemediationLedger` implements it on the state store (Table Storage in the
 Functions app, SQLite locally), so the guards hold across restarts and instances."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from model.remediation import AuditEntry, Intent
+from model.remediation import Approval, AuditEntry, Intent
 
 
 class Ledger(Protocol):
@@ -46,4 +46,22 @@ class Ledger(Protocol):
 
     def open_intents(self, gateway_id: str) -> list[Intent]:
         """The gateway's intents not settled, oldest first."""
+        ...
+
+    # --- approvals (mode `approve`) ---
+    def add_approval(self, approval: Approval) -> None:
+        """Store a new approval (its id is new; never overwrites another)."""
+        ...
+
+    def approval(self, approval_id: str) -> tuple[Approval, str] | None:
+        """The approval and its record etag, or None for an unknown id."""
+        ...
+
+    def save_approval(self, approval: Approval, etag: str) -> bool:
+        """Replace the approval only if its record is unchanged since `etag` was read: True when
+        written, False when someone else wrote it meanwhile (exactly one of two racing deciders wins)."""
+        ...
+
+    def approvals(self, gateway_id: str | None = None) -> list[Approval]:
+        """Approvals, newest first; of one gateway (case-insensitive id) or all."""
         ...
