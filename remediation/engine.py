@@ -27,16 +27,22 @@ from typing import Any
 
 from core.arm import Arm, ArmCallFailed, PreconditionFailed
 from core.azure_clients import AzureClients
+from core.iso8601 import format_time
 from model.findings import Finding, Severity, reading_order
 from model.remediation import (
     APPLIED,
+    CANCELLED,
+    EXPIRED,
     FAILED,
+    PENDING,
     PLANNED,
     REFUSED,
     ROLLED_BACK,
     SKIPPED,
     VERIFIED,
     ActionResult,
+    Approval,
+    ApprovalLink,
     AuditEntry,
     Intent,
     RemediationResult,
@@ -44,7 +50,8 @@ from model.remediation import (
 from remediation.actions import ACTIONS, Action, Context, Planned, Refused
 from remediation.identity import principal_of
 from remediation.ledger import Ledger
-from remediation.policy import DRY_RUN, OFF, Policy, policy_for
+from remediation.policy import APPROVE, DRY_RUN, OFF, Policy, policy_for
+from remediation.tokens import plan_digest, sign
 
 log = logging.getLogger("remediation.engine")
 
@@ -80,6 +87,29 @@ def healed(motivating: Finding, before: list[Finding], after: list[Finding]) -> 
     )
 
 
+@dataclass(frozen=True)
+class ApprovalSettings:
+    """Mode `approve`: links signed with `key` (APPROVAL_SIGNING_KEY), valid for `ttl`
+    (APPROVAL_TTL_MINUTES), on the app at `base_url` (APPROVAL_BASE_URL). Without a key or a base
+    URL a pending approval has no link; `appgw-doctor approve ID` still decides it."""
+
+    key: bytes | None = None
+    ttl: timedelta = timedelta(minutes=60)
+    base_url: str | None = None
+
+
+def plan_fields(planned: Planned, gateway_id: str) -> dict[str, Any]:
+    """What an approval is bound to: the action, the resource, the change and the etag it was planned on."""
+    return {
+        "action": planned.action,
+        "gateway": gateway_id.lower(),
+        "resource": planned.resource.lower(),
+        "before": planned.change.before,
+        "after": planned.change.after,
+        "etag": planned.etag,
+    }
+
+
 class Remediator:
     def __init__(
         self,
@@ -90,6 +120,7 @@ class Remediator:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         sleep: Callable[[float], None] = time.sleep,
         actions: Mapping[str, Action] = ACTIONS,
+        approvals: ApprovalSettings = ApprovalSettings(),
     ) -> None:
         self.ledger = ledger
         self.setting = setting
@@ -97,6 +128,53 @@ class Remediator:
         self._clock = clock
         self._sleep = sleep
         self._actions = actions
+        self.approval_settings = approvals
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def action(self, action_id: str) -> Action | None:
+        return self._actions.get(action_id)
+
+    def link_for(self, approval: Approval) -> ApprovalLink:
+        settings = self.approval_settings
+        url = None
+        if settings.key and settings.base_url:
+            token = sign(approval.id, approval.digest, approval.expires_at, settings.key)
+            url = f"{settings.base_url.rstrip('/')}/api/approvals/{approval.id}?t={token}"
+        return ApprovalLink(approval.id, url, format_time(approval.expires_at))
+
+    def close_approvals(self, gateway_id: str, *, keep: Callable[[Approval], str | None]) -> list[Approval]:
+        """Expire the gateway's pending approvals past their time, and cancel those `keep` gives a
+        reason for (their finding is gone, their incident resolved). Returns those closed."""
+        closed = []
+        now = self._clock()
+        for approval in self.ledger.approvals(gateway_id):
+            if approval.state != PENDING:
+                continue
+            if now >= approval.expires_at:
+                state, reason = EXPIRED, f"expired at {format_time(approval.expires_at)} without a decision"
+            else:
+                why = keep(approval)
+                if why is None:
+                    continue
+                state, reason = CANCELLED, why
+            found = self.ledger.approval(approval.id)
+            if found is None or found[0].state != PENDING:
+                continue
+            changed = replace(found[0], state=state, reason=reason, decided_at=now)
+            if self.ledger.save_approval(changed, found[1]):
+                closed.append(changed)
+        return closed
+
+    def cancel_for_incident(
+        self, gateway_id: str, incident_id: str, why: str = "its incident resolved"
+    ) -> int:
+        """An incident closed: its pending approvals are cancelled (the link then says so)."""
+        closed = self.close_approvals(
+            gateway_id, keep=lambda a: why if a.incident_id == incident_id else None
+        )
+        return len(closed)
 
     # --- the stage ---
 
@@ -121,6 +199,15 @@ class Remediator:
         results: list[ActionResult] = []
         if self.setting != OFF:
             results += run.recover(rediagnose)
+        current = {_key(f) for f in findings}
+        self.close_approvals(
+            gateway_id,
+            keep=lambda a: (
+                None
+                if (str(a.finding.get("code")), str(a.finding.get("resource", "")).lower()) in current
+                else f"a newer diagnosis no longer shows {a.finding.get('code')}"
+            ),
+        )
         if policy.mode == OFF:  # nothing planned: the note says why (quiet when the gateway never opted in)
             return RemediationResult(OFF, tuple(results), policy.note)
         candidates = sorted(
@@ -154,6 +241,7 @@ class _Run:
         self.mode_label = "manual" if manual else policy.mode
         self.applied = self._applied_before()
         self._identity: str | None = None
+        self.approver: str | None = None  # mode approve: the person who approved (the audit names them)
 
     @property
     def identity(self) -> str:
@@ -203,7 +291,9 @@ class _Run:
             resource=resource,
             before=before,
             after=after,
-            identity=self.identity if step in ("apply", "rollback") else None,
+            identity=(self.identity + (f" (approved by {self.approver})" if self.approver else ""))
+            if step in ("apply", "rollback")
+            else None,
             reason=reason,
         )
         try:
@@ -297,6 +387,16 @@ class _Run:
                 planned,
                 step="refuse",
             )
+        stopped = self.guards(action, ctx, planned, finding)
+        if stopped is not None:
+            return stopped
+        if self.policy.mode == APPROVE:
+            return self.request_approval(planned, finding)
+        return self.reserve_and_apply(action, planned, finding, findings, rediagnose)
+
+    def guards(self, action: Action, ctx: Context, planned: Planned, finding: Finding) -> ActionResult | None:
+        """The guards between a plan and its write (per incident, cooldown, pre-flight): a refusal or None."""
+        action_id = action.id
         if self.applied >= self.limits.max_applied_per_incident:
             return self.result(
                 finding,
@@ -327,6 +427,19 @@ class _Run:
             return self.result(
                 finding, action_id, FAILED, f"pre-flight failed: {error.reason}", planned, step="fail"
             )
+        return None
+
+    def reserve_and_apply(
+        self,
+        action: Action,
+        planned: Planned,
+        finding: Finding,
+        findings: list[Finding],
+        rediagnose: Rediagnose,
+    ) -> ActionResult:
+        """Take one change of the fleet-wide budget, then apply, verify and (if need be) roll back."""
+        action_id = action.id
+        now = self.owner._clock()
         try:
             reserved = self.ledger.take_change(now=now, per_hour=self.limits.max_changes_per_hour)
         except Exception as error:  # cannot count: do not write uncounted
@@ -549,6 +662,58 @@ class _Run:
             undo=intent.details.get("undo"),
             verification=verification,
         )
+
+    # --- mode approve ---
+
+    def request_approval(self, planned: Planned, finding: Finding) -> ActionResult:
+        """Record the plan as pending a person's decision (or find the same plan already pending)."""
+        now = self.owner.now()
+        digest = plan_digest(plan_fields(planned, self.gateway_id))
+        approval = next(
+            (
+                a
+                for a in self.ledger.approvals(self.gateway_id)
+                if a.state == PENDING and a.digest == digest and a.expires_at > now
+            ),
+            None,
+        )
+        if approval is None:
+            subject = f"incident {self.incident_id}" if self.incident_id else "a diagnosis"
+            approval = Approval(
+                id=uuid.uuid4().hex,
+                gateway_id=self.gateway_id,
+                incident_id=self.incident_id,
+                finding=finding.to_dict(),
+                action=planned.action,
+                resource=planned.resource,
+                change=planned.change,
+                command=planned.command,
+                undo=planned.undo,
+                etag=planned.etag,
+                digest=digest,
+                requested_by=f"appgw-doctor, for {subject}",
+                created_at=now,
+                expires_at=now + self.owner.approval_settings.ttl,
+            )
+            self.ledger.add_approval(approval)
+            self.audit(
+                "plan",
+                PLANNED,
+                finding.code,
+                planned.action,
+                resource=planned.resource,
+                reason=f"awaiting approval {approval.id} until {format_time(approval.expires_at)}",
+                before=planned.change.before,
+                after=planned.change.after,
+            )
+        result = self.result(
+            finding,
+            planned.action,
+            PLANNED,
+            f"awaiting approval until {approval.expires_at:%H:%M} UTC",
+            planned,
+        )
+        return replace(result, approval=self.owner.link_for(approval))
 
     # --- what a crashed run left ---
 

@@ -1,7 +1,8 @@
 """What remediation keeps between runs, as an interface: the audit trail, the guards' memory
 (cooldowns per gateway and action, the fleet-wide change budget), the intents recorded before a
-write and the approvals waiting for a person. `state.remediation.RemediationLedger` implements it on the state store (Table Storage in the
-Functions app, SQLite locally), so the guards hold across restarts and instances."""
+write and the approvals waiting for a person. `state.remediation.RemediationLedger` implements it on
+the state store (Table Storage in the Functions app, SQLite locally), so the guards hold across
+restarts and instances."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Who may fix what: the mode a gateway is remediated in, from the app setting `REMEDIATION`, the
 gateway's tags and (for a person at the CLI) an explicit request.
 
-- tag `appgw-doctor-remediation`: `off` (also when absent) | `dry-run` | `auto`; any other value is
+- tag `appgw-doctor-remediation`: `off` (also when absent) | `dry-run` | `approve` (plan as `auto`,
+  apply when a person approves) | `auto`; any other value is
   `off`, and the note says the value is not understood.
 - tag `appgw-doctor-actions`: optional comma-separated allow-list of action ids.
 - setting `REMEDIATION`: `tags` (follow the tags) | `dry-run` (caps every gateway at dry-run) |
@@ -19,8 +20,8 @@ from model.remediation import ACTION_IDS
 
 MODE_TAG = "appgw-doctor-remediation"
 ACTIONS_TAG = "appgw-doctor-actions"
-OFF, DRY_RUN, AUTO = "off", "dry-run", "auto"
-_RANK = {OFF: 0, DRY_RUN: 1, AUTO: 2}
+OFF, DRY_RUN, APPROVE, AUTO = "off", "dry-run", "approve", "auto"
+_RANK = {OFF: 0, DRY_RUN: 1, APPROVE: 2, AUTO: 3}
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,16 @@ def policy_for(
                 allowed,
                 None,  # not opted in: nothing to say in every message
             )
-        if value not in (DRY_RUN, AUTO):
+        if value not in (DRY_RUN, APPROVE, AUTO):
             return Policy(
                 OFF,
                 allowed,
-                f"tag {MODE_TAG} value {raw!r} is not understood (off | dry-run | auto): remediation is off "
-                "for this gateway",
+                f"tag {MODE_TAG} value {raw!r} is not understood (off | dry-run | approve | auto): "
+                "remediation is off for this gateway",
             )
         mode = value
         notes.insert(0, f"gateway tag {MODE_TAG}={value}")
-        if mode == AUTO and not alerted:
+        if mode in (APPROVE, AUTO) and not alerted:
             mode = DRY_RUN
             notes.append("fixes are applied for an alert's incident only; this diagnosis shows the plans")
     if setting == DRY_RUN and _RANK[mode] > _RANK[DRY_RUN]:
