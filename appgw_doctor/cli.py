@@ -15,16 +15,18 @@ from appgw_doctor.commands import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL_ERROR,
     UsageError,
+    approvals,
     audit,
     demo,
     diagnose,
     handle_alert,
     remediate,
+    serve,
     simulate,
 )
 
 # Each module has `register(subparsers)`, which adds its subcommand with `func=run(args) -> int`.
-COMMANDS = (simulate, handle_alert, diagnose, remediate, audit, demo)
+COMMANDS = (simulate, handle_alert, diagnose, remediate, approvals, audit, demo, serve)
 
 
 class _Parser(argparse.ArgumentParser):

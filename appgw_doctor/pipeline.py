@@ -290,6 +290,7 @@ class Pipeline:
         sweep_full_every: timedelta | None = None,
         sweep_wait: timedelta = timedelta(seconds=20),
         defer_jitter: timedelta = timedelta(seconds=30),
+        on_incident_closed: Callable[[str, str, str], object] | None = None,
     ) -> None:
         """`progress` hears each step as it completes ("claimed", "diagnosed", "recorded",
         "delivered <key>", "notified", "closed"): progress lines, and the crash tests' kill points.
@@ -322,6 +323,7 @@ class Pipeline:
         self._sweep_full_every = sweep_full_every
         self._sweep_wait = sweep_wait
         self._defer_jitter = defer_jitter
+        self._on_incident_closed = on_incident_closed
 
     # --- intake: what each trigger hands over ---
 
@@ -731,6 +733,7 @@ class Pipeline:
                 now=now,
                 reason=CloseReason.RESOLVED,
             )
+            self._incident_closed(gateway, closed.id, "its incident resolved")
         finally:
             self.store.release_lease(lease)
         self._progress("closed")
@@ -749,6 +752,15 @@ class Pipeline:
             report, writer, RESOLUTION_MESSAGE, notified,
             incident_report={**(closed.report or {}), "resolution": resolution},
         )  # fmt: skip
+
+    def _incident_closed(self, gateway: str, incident_id: str, why: str) -> None:
+        """Tell remediation an incident closed (its pending approvals are cancelled); never raises."""
+        if self._on_incident_closed is None:
+            return
+        try:
+            self._on_incident_closed(gateway, incident_id, why)
+        except Exception:
+            log.exception("could not cancel the approvals of closed incident %s", incident_id)
 
     def _check(self, report: Report) -> None:
         """Preventive diagnosis after a change, or during a sweep. Runs under the gateway's lease
@@ -912,6 +924,8 @@ class Pipeline:
                 return
         self._progress("recorded")
         closed = incident is not None and incident.status is IncidentStatus.CLOSED
+        if closed and incident is not None:
+            self._incident_closed(gateway, incident.id, "its incident resolved")
         detail = f"diagnosis {record.id}" + (
             "; incident closed: its alert's Resolved was processed first" if closed else ""
         )

@@ -63,6 +63,7 @@ class RemediateStage:
             requested=self._requested,
             requested_actions=self._requested_actions,
             manual=self._requested is not None,
+            incident_time=diagnosis.incident_time,
         )
         report.remediation = result.to_dict()
         if result.mode == "off" and not result.actions:

@@ -22,9 +22,12 @@ from appgw_doctor.throttle import ThrottleWatch
 from appgw_doctor.work_queue import WorkQueue
 from core.azure_clients import ArmTarget, AzureClients, make_clients
 from core.settings import ConfigError, Settings
+from diagnostics.diagnosis import diagnose
+from model.findings import Finding
 from notifications.delivery import Notifier
 from notifications.dispatch import RetryPolicy
-from remediation.engine import Limits, Remediator
+from remediation.desk import ApprovalDesk, Notify
+from remediation.engine import ApprovalSettings, Limits, Remediator
 from state import StateStore
 from state.remediation import RemediationLedger
 from state.store import PruneCounts
@@ -103,6 +106,68 @@ def remediation_limits(settings: Settings) -> Limits:
     )
 
 
+def approval_settings(settings: Settings) -> ApprovalSettings:
+    key = settings.approval_signing_key
+    return ApprovalSettings(
+        key=key.encode("utf-8") if key else None,
+        ttl=timedelta(minutes=settings.approval_ttl_minutes),
+        base_url=settings.approval_base_url,
+    )
+
+
+def remediator_for(settings: Settings, store: StateStore) -> Remediator:
+    """Remediation as the settings configure it, its memory (guards, audit, approvals) in `store`."""
+    return Remediator(
+        ledger=RemediationLedger.for_store(store),
+        setting=settings.remediation,
+        limits=remediation_limits(settings),
+        approvals=approval_settings(settings),
+    )
+
+
+def rediagnose_with(
+    dns_servers: Mapping[str, tuple[str, int]] | None, resolve_dns: bool | None
+) -> Callable[[str, AzureClients, datetime | None], Callable[[], list[Finding]]]:
+    """For the approval desk: the gateway diagnosed now, its metrics at the planning diagnosis'
+    incident time (its findings), as the pipeline diagnoses."""
+
+    def rediagnose_for(
+        gateway: str, clients: AzureClients, incident_time: datetime | None
+    ) -> Callable[[], list[Finding]]:
+        def findings() -> list[Finding]:
+            diagnosis = diagnose(
+                gateway,
+                clients=clients,
+                incident_time=incident_time,
+                dns_servers=dns_servers,
+                resolve_dns=resolve_dns,
+            )
+            return list(diagnosis.findings)
+
+        return findings
+
+    return rediagnose_for
+
+
+def approval_desk(
+    settings: Settings,
+    *,
+    store: StateStore,
+    clients_for: ClientsFor,
+    notify: Notify | None = None,
+    dns_servers: Mapping[str, tuple[str, int]] | None = None,
+) -> ApprovalDesk:
+    """The approval pages' and `appgw-doctor approve`'s desk, on the pipeline's state store."""
+    configured_dns = {ip: (host, port) for ip, host, port in settings.dns_server_map}
+    return ApprovalDesk(
+        remediator_for(settings, store),
+        clients_for,
+        rediagnose_with(dns_servers or configured_dns or None, settings.dns_resolve_custom or None),
+        approvers=settings.approvers,
+        notify=notify,
+    )
+
+
 def remediate_stage(
     settings: Settings,
     *,
@@ -113,13 +178,8 @@ def remediate_stage(
     requested_actions: frozenset[str] | None = None,
 ) -> RemediateStage:
     """The guarded remediation stage: its guards' memory and audit in the pipeline's state store."""
-    remediator = Remediator(
-        ledger=RemediationLedger.for_store(store),
-        setting=settings.remediation,
-        limits=remediation_limits(settings),
-    )
     return RemediateStage(
-        remediator,
+        remediator_for(settings, store),
         clients_for,
         diagnose_options={"dns_servers": dns_servers, "resolve_dns": settings.dns_resolve_custom or None},
         requested=requested,
@@ -145,6 +205,7 @@ def build_pipeline(
     dns = dns_servers or configured_dns or None
     if remediate is None:
         remediate = remediate_stage(settings, store=store, clients_for=clients_for, dns_servers=dns)
+    closed = remediate.remediator.cancel_for_incident if isinstance(remediate, RemediateStage) else None
     return Pipeline(
         store=store,
         clients_for=clients_for,
@@ -159,6 +220,7 @@ def build_pipeline(
         throttle=throttle,
         sweep_slots=settings.sweep_concurrency,
         sweep_full_every=timedelta(hours=settings.sweep_full_every_hours),
+        on_incident_closed=closed,
     )
 
 

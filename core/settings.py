@@ -13,7 +13,7 @@ import re
 import threading
 from base64 import b64decode
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from azure.core.utils import parse_connection_string
@@ -80,6 +80,12 @@ class Settings:
     remediation_max_changes_per_hour: int = 10
     remediation_verify_seconds: float = 300.0
     remediation_max_actions_per_incident: int = 1
+    # Mode approve: the approval links' signing key (a Key Vault reference), how long a link lives,
+    # where the app is reached from a browser, and who may decide (empty: anyone with a link).
+    approval_signing_key: str | None = field(default=None, repr=False)
+    approval_ttl_minutes: float = 60.0
+    approval_base_url: str | None = None
+    approvers: frozenset[str] | None = None
     # Caps on the work one trigger may queue.
     max_alert_targets: int = DEFAULT_MAX_ALERT_TARGETS
     max_event_targets: int = DEFAULT_MAX_EVENT_TARGETS
@@ -183,6 +189,11 @@ class Settings:
                     3,
                 )
             ),
+            approval_signing_key=_signing_key(get("APPROVAL_SIGNING_KEY")),
+            approval_ttl_minutes=_number(get("APPROVAL_TTL_MINUTES"), "APPROVAL_TTL_MINUTES", 60, 1, 1440),
+            approval_base_url=_base_url(get("APPROVAL_BASE_URL"), get("WEBSITE_HOSTNAME")),
+            approvers=frozenset(a.strip().lower() for a in (get("APPROVERS") or "").split(",") if a.strip())
+            or None,
             max_alert_targets=_count(
                 get("MAX_ALERT_TARGETS"), "MAX_ALERT_TARGETS", DEFAULT_MAX_ALERT_TARGETS, 1000
             ),
@@ -250,6 +261,36 @@ def _choice(text: str | None, name: str, choices: tuple[str, ...]) -> str:
     if text.lower() not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {text!r}")
     return text.lower()
+
+
+def _signing_key(text: str | None) -> str | None:
+    """APPROVAL_SIGNING_KEY: at least 32 characters of secret (e.g. `openssl rand -base64 48`)."""
+    if text is None:
+        return None
+    if len(text) < 32:
+        raise ConfigError(
+            "APPROVAL_SIGNING_KEY must be at least 32 characters (e.g. openssl rand -base64 48)"
+        )
+    return text
+
+
+def _base_url(text: str | None, hostname: str | None) -> str | None:
+    """APPROVAL_BASE_URL (https://..., no path), else the Functions app's own https://WEBSITE_HOSTNAME."""
+    if text is None:
+        return f"https://{hostname}" if hostname else None
+    parsed = urlsplit(text)
+    local = parsed.hostname in ("127.0.0.1", "localhost")
+    if (
+        parsed.scheme not in ("https", "http")
+        or (parsed.scheme == "http" and not local)
+        or not parsed.hostname
+    ):
+        raise ConfigError(
+            f"APPROVAL_BASE_URL must be an https:// URL (http only for localhost), not {text[:80]!r}"
+        )
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        raise ConfigError("APPROVAL_BASE_URL must be the app's base URL, without a path, query or fragment")
+    return f"{parsed.scheme}://{parsed.netloc}"
 
 
 def _url_template(text: str | None) -> str | None:

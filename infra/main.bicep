@@ -94,6 +94,13 @@ param teamsMinSeverity string = 'info'
 @allowed(['critical', 'warning', 'info'])
 param emailMinSeverity string = 'info'
 
+@description('APPROVAL_SIGNING_KEY: signs the Approve/Reject links of remediation mode approve (at least 32 characters, e.g. openssl rand -base64 48); empty = no approval links (appgw-doctor approve ID still works). Stored as a Key Vault secret; the app setting is a Key Vault reference.')
+@secure()
+param approvalSigningKey string = ''
+
+@description('APPROVERS: who may approve a fix from a link (comma-separated user principal names or Entra group object ids, checked against App Service authentication); empty = anyone holding a link.')
+param approvers string = ''
+
 @description('More app settings merged over the ones above, e.g. {"TEAMS_WEBHOOK_URL_PAYMENTS": "@Microsoft.KeyVault(SecretUri=https://<vault>.vault.azure.net/secrets/teams-webhook-url-payments/)", "LEASE_SECONDS": "900"}. Redeploying replaces all app settings, so keep every setting here rather than setting it by hand.')
 param extraAppSettings object = {}
 
@@ -113,6 +120,7 @@ var deploymentContainer = 'app-package'
 var workQueue = 'appgw-doctor-work' // function_app.WORK_QUEUE
 var teamsSecretName = 'teams-webhook-url'
 var smtpSecretName = 'smtp-password'
+var approvalSecretName = 'approval-signing-key'
 
 // Who may call in: action groups (the alert webhook) and Event Grid (resource_changes).
 var azureMonitorInbound = [
@@ -236,6 +244,14 @@ resource smtpSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(
   properties: { value: smtpPassword, contentType: 'text/plain' }
 }
 
+resource approvalSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(approvalSigningKey)) {
+  // checkov:skip=CKV_AZURE_41: rotating the key is a redeploy; an expiry date would silently break every approval link
+  // checkov:skip=CKV_AZURE_114: contentType is set; checkov does not read the properties of a conditional (if) resource
+  parent: vault
+  name: approvalSecretName
+  properties: { value: approvalSigningKey, contentType: 'text/plain' }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: Flex Consumption scales per event; a missed alert is retried by the action group and the hourly sweep
   name: '${namePrefix}-plan'
@@ -334,6 +350,8 @@ var baseSettings = {
   SMTP_FROM: smtpFrom
   SMTP_STARTTLS: smtpStartTls
   EMAIL_MIN_SEVERITY: emailMinSeverity
+  APPROVAL_SIGNING_KEY: empty(approvalSigningKey) ? '' : '@Microsoft.KeyVault(SecretUri=${secretUriBase}${approvalSecretName}/)'
+  APPROVERS: approvers
 }
 var appSettings = union(baseSettings, extraAppSettings)
 

@@ -296,6 +296,7 @@ class Approval:
     reason: str = ""
     result: dict[str, Any] | None = None  # ActionResult.to_dict() once applied (or refused)
     replaced_by: str | None = None  # SUPERSEDED: the new approval's id
+    incident_time: datetime | None = None  # the planning diagnosis' incident time (re-validated at it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -319,6 +320,7 @@ class Approval:
             "reason": self.reason,
             "result": self.result,
             "replacedBy": self.replaced_by,
+            "incidentTime": self.incident_time.isoformat() if self.incident_time else None,
         }
 
     @classmethod
@@ -344,4 +346,5 @@ class Approval:
             reason=data.get("reason") or "",
             result=data.get("result"),
             replaced_by=data.get("replacedBy"),
+            incident_time=datetime.fromisoformat(data["incidentTime"]) if data.get("incidentTime") else None,
         )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from core.arm import ArmCallFailed
 from core.arm_ids import subscription_of
@@ -89,12 +90,13 @@ class ApprovalDesk:
         self,
         remediator: Remediator,
         clients_for: Callable[[str], AzureClients],
-        rediagnose_for: Callable[[str, AzureClients], Rediagnose],
+        rediagnose_for: Callable[[str, AzureClients, datetime | None], Rediagnose],
         *,
         approvers: frozenset[str] | None = None,
         notify: Notify | None = None,
     ) -> None:
-        """`rediagnose_for(gateway, clients)` diagnoses the gateway now (its findings); `approvers`
+        """`rediagnose_for(gateway, clients, incident_time)` diagnoses the gateway now, its metrics at the
+        planning diagnosis' incident time (its findings); `approvers`
         (lower-case user names or group object ids) allow-lists who may decide from a link."""
         self.remediator = remediator
         self.ledger = remediator.ledger
@@ -270,7 +272,7 @@ class ApprovalDesk:
             return self._finish(
                 approval, who, APPROVE_DECISION, None, f"no action {approval.action} in this version"
             )
-        rediagnose = self._rediagnose_for(approval.gateway_id, clients)
+        rediagnose = self._rediagnose_for(approval.gateway_id, clients, approval.incident_time)
         try:
             current = rediagnose()
         except Exception as error:

@@ -191,11 +191,14 @@ class Remediator:
         requested: str | None = None,
         requested_actions: frozenset[str] | None = None,
         manual: bool = False,
+        incident_time: datetime | None = None,
     ) -> RemediationResult:
+        """`incident_time`: the diagnosis' incident time (an approval is re-validated at it)."""
         policy = policy_for(
             self.setting, tags, alerted=alerted, requested=requested, requested_actions=requested_actions
         )
         run = _Run(self, gateway_id, incident_id, clients, policy, manual=manual)
+        run.incident_time = incident_time
         results: list[ActionResult] = []
         if self.setting != OFF:
             results += run.recover(rediagnose)
@@ -242,6 +245,7 @@ class _Run:
         self.applied = self._applied_before()
         self._identity: str | None = None
         self.approver: str | None = None  # mode approve: the person who approved (the audit names them)
+        self.incident_time: datetime | None = None
 
     @property
     def identity(self) -> str:
@@ -694,6 +698,7 @@ class _Run:
                 requested_by=f"appgw-doctor, for {subject}",
                 created_at=now,
                 expires_at=now + self.owner.approval_settings.ttl,
+                incident_time=self.incident_time,
             )
             self.ledger.add_approval(approval)
             self.audit(

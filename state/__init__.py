@@ -1,5 +1,5 @@
 """Pipeline state: dedupe claims, per-gateway leases, incidents and the last diagnosis per gateway,
-and remediation's ledger (audit trail, cooldowns, change budget, intents).
+and remediation's ledger (audit trail, cooldowns, change budget, intents, approvals).
 
 One `StateStore` holds the logic; a backend only stores records with ETag-conditional writes:
 Azure Table Storage in the Functions app (`state.tables`), embedded SQLite for the CLI (`state.sqlite`).

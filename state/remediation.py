@@ -1,7 +1,8 @@
 """The remediation ledger on the state store (`remediation.ledger.Ledger`): the audit trail, the
-cooldowns per gateway and action, the fleet-wide change budget and the intents recorded before a
-write. Written over any RecordBackend (Table Storage in the Functions app, SQLite locally), so the
-guards hold across restarts and instances, and both backends behave the same.
+cooldowns per gateway and action, the fleet-wide change budget, the intents recorded before a
+write and the approvals waiting for a person. Written over any RecordBackend (Table Storage in the
+Functions app, SQLite locally), so the guards hold across restarts and instances, and both
+backends behave the same.
 
 Tables (created on first use, like the store's):
 - `remediationaudit`: partition digest(gateway id), row `<UTC ISO time>Z_<entry id>`, so a
@@ -11,6 +12,9 @@ Tables (created on first use, like the store's):
 - `remediationbudget`: one record holding the times of the changes reserved within the window,
   replaced ETag-conditionally, so concurrent reservations never exceed the budget.
 - `remediationintents`: partition digest(gateway id), row the intent id; deleted once settled.
+- `remediationapprovals`: partition digest(approval id), row the approval id, so the approval a
+  link names is one point read; its gateway id is in the record. Replaced ETag-conditionally, so of
+  people deciding at once exactly one wins. Listed by reading the whole table (approvals are few).
 
 Gateway ids compare case-insensitively (`digest` lower-cases them).
 """
@@ -26,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.iso8601 import as_utc
-from model.remediation import AuditEntry, Intent
+from model.remediation import Approval, AuditEntry, Intent
 from state.backend import RecordBackend, RecordChanged, RecordExists, StateError
 from state.store import MAX_RECORD_CHARS, StateStore, digest
 
@@ -34,7 +38,8 @@ AUDIT = "remediationaudit"
 COOLDOWNS = "remediationcooldowns"
 BUDGET = "remediationbudget"
 INTENTS = "remediationintents"
-REMEDIATION_TABLES = (AUDIT, COOLDOWNS, BUDGET, INTENTS)
+APPROVALS = "remediationapprovals"
+REMEDIATION_TABLES = (AUDIT, COOLDOWNS, BUDGET, INTENTS, APPROVALS)
 
 SETTLED = "settled"  # an Intent state: finished (settle_intent deletes it; recorded so, it is not open)
 TEXT_LIMIT = 2_000  # characters an audit entry's text field keeps when the entry must be shrunk
@@ -165,6 +170,53 @@ class RemediationLedger:
             (intent for intent in intents if intent.state != SETTLED),
             key=lambda intent: (as_utc(intent.created_at), intent.id),
         )
+
+    # --- approvals ---
+
+    def add_approval(self, approval: Approval) -> None:
+        """Store a new approval. Never overwrites another: one already stored under its id is a
+        StateError. Never shortened (its content is what a person approves): one too large for a
+        record is a StateError, before anything is written."""
+        data = _approval_data(approval)
+        try:
+            self._backend.insert(APPROVALS, digest(approval.id), _key(approval.id), data)
+        except RecordExists:
+            raise StateError(f"an approval is already stored as {approval.id!r}") from None
+
+    def approval(self, approval_id: str) -> tuple[Approval, str] | None:
+        """The approval and its record's ETag (for `save_approval`), or None for an unknown id."""
+        record = self._backend.get(APPROVALS, digest(approval_id), _key(approval_id))
+        if record is None:
+            return None
+        return Approval.from_dict(record.data), record.etag
+
+    def save_approval(self, approval: Approval, etag: str) -> bool:
+        """Replace the approval only if its record is unchanged since `etag` was read: True when
+        written; False (nothing written) when someone else wrote it meanwhile or it is gone. Of
+        racing savers holding the same ETag exactly one wins. Too large for a record: StateError."""
+        data = _approval_data(approval)
+        try:
+            self._backend.replace(APPROVALS, digest(approval.id), _key(approval.id), data, etag=etag)
+        except RecordChanged:
+            return False
+        return True
+
+    def approvals(self, gateway_id: str | None = None) -> list[Approval]:
+        """Approvals, newest first (by when they were created, then id); of one gateway
+        (case-insensitive id) or, without one, all. Reads the whole table."""
+        approvals = [Approval.from_dict(r.data) for r in self._backend.query(APPROVALS, None)]
+        if gateway_id is not None:
+            wanted = gateway_id.lower()
+            approvals = [a for a in approvals if a.gateway_id.lower() == wanted]
+        return sorted(approvals, key=lambda a: (as_utc(a.created_at), a.id), reverse=True)
+
+
+def _approval_data(approval: Approval) -> dict[str, Any]:
+    """The approval's record, its times in UTC; a StateError when it is too large for a record."""
+    times = {"createdAt": _utc(approval.created_at), "expiresAt": _utc(approval.expires_at)}
+    if approval.decided_at is not None:
+        times["decidedAt"] = _utc(approval.decided_at)
+    return _fitting(approval.to_dict() | times)
 
 
 def _key(value: str) -> str:

@@ -162,9 +162,9 @@ def remediation_lines(remediation: dict[str, Any] | None) -> list[str]:
         + (f": {remediation['note']})" if remediation.get("note") else ")")
     ]
     for action in remediation.get("actions") or []:
-        lines.append(
-            f"  [{_WORDS.get(action['status'], action['status'])}] {action['action']} for {action['finding']}"
-        )
+        approval = action.get("approval")
+        word = "awaiting approval" if approval else _WORDS.get(action["status"], action["status"])
+        lines.append(f"  [{word}] {action['action']} for {action['finding']}")
         change = action.get("change") or {}
         if change.get("summary"):
             lines.append(f"      change: {change['summary']}")
@@ -176,6 +176,10 @@ def remediation_lines(remediation: dict[str, Any] | None) -> list[str]:
             lines.append(f"      undo:   $ {action['undo']}")
         elif action.get("command") and action["status"] in ("planned", "refused"):
             lines.append(f"      do:     $ {action['command']}")
+        if approval:
+            if approval.get("url"):
+                lines.append(f"      open:   {approval['url']}")
+            lines.append(f"      or:     $ appgw-doctor approve {approval['id']}   (or reject)")
     if not remediation.get("actions"):
         lines.append(
             "  off: nothing planned or changed"

@@ -40,7 +40,7 @@ def desk_for(ledger):
         desk = ApprovalDesk(
             remediator,
             lambda sub: world.clients,
-            lambda gateway, clients: world.findings,
+            lambda gateway, clients, at: world.findings,
             approvers=approvers,
             notify=(lambda *args: sent.append(args)) if sent is not None else None,
         )
@@ -213,7 +213,7 @@ def test_the_finding_gone_before_approval_changes_nothing(estate, ledger, desk_f
     world = estate("request-timeout")
     remediator, _, _ = desk_for(world)
     action = plan(world, remediator)
-    desk = ApprovalDesk(remediator, lambda sub: world.clients, lambda gateway, clients: lambda: [])
+    desk = ApprovalDesk(remediator, lambda sub: world.clients, lambda gateway, clients, at: lambda: [])
     decision = desk.decide(action.approval.id, "approve", approver="a", token=token_of(action.approval.url))
     assert decision.outcome == GONE
     assert ledger.approval(action.approval.id)[0].state == "cancelled"
