@@ -82,3 +82,18 @@ def test_bad_input_is_one_line_and_exit_2(pending, capsys):
     assert main(["approvals", "--gateway", "agw-contoso", "--state", str(state)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 3 and "Traceback" not in err
+
+
+def test_the_incident_resolving_cancels_its_pending_approval(pending, tmp_path, capsys):
+    world, state, approval_id = pending
+    resolved = json.loads((SCENARIO / "alert.json").read_text())
+    resolved["data"]["essentials"].update(monitorCondition="Resolved", resolvedDateTime="2026-11-23T10:45:00Z")
+    path = tmp_path / "resolved.json"
+    path.write_text(json.dumps(resolved))
+    assert main(["handle-alert", "--alert", str(path), "--world", str(world), "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["approvals", "--state", str(state), "--format", "json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["state"] == "cancelled" and "resolved" in listed["reason"]
+    assert main(["approve", approval_id, "--world", str(world), "--state", str(state)]) == 1
+    assert "cancelled" in capsys.readouterr().out
