@@ -1,15 +1,20 @@
 """The pipeline's notify stage: turn a pipeline Report into its message (`message_for`) and hand it to
 the notifications package, which routes it by the notification settings and the gateway's tags and
-delivers it; the outcome becomes the stage result the pipeline records on the incident."""
+delivers it; the outcome becomes the stage result the pipeline records on the incident.
+
+`approval_message_for` is the follow-up once a person decided about a planned fix (mode `approve`):
+the same `IncidentMessage`, delivered by the same `Notifier` with the gateway's tags, so it reaches
+the channels that got the request."""
 
 from __future__ import annotations
 
 from appgw_doctor.pipeline import ALERT, Outcome, Report, StageResult
 from model.findings import CheckResult, Finding
-from model.remediation import RemediationResult
+from model.remediation import ActionResult, Approval, ApprovalLink, RemediationResult
 from notifications.content import (
     ChangeFacts,
     IncidentMessage,
+    build_approval_message,
     build_message,
     build_resolution_message,
     message_level,
@@ -98,4 +103,31 @@ def message_for(report: Report, *, record_url_template: str | None = None) -> In
         remediation_note=remediation.note if remediation else None,
         record_url=record_url,
         findings_not_recorded=bounded_findings(report.findings)[1],  # as Report.to_record stores them
+    )
+
+
+def approval_message_for(
+    approval: Approval,
+    *,
+    decision: str,
+    approver: str,
+    result: ActionResult | None = None,
+    note: str | None = None,
+    new_link: ApprovalLink | None = None,
+    record_url_template: str | None = None,
+) -> IncidentMessage:
+    """The follow-up to a decision about `approval` (`notifications.content.build_approval_message`),
+    linked to its incident's record by INCIDENT_URL_TEMPLATE like the incident's own message."""
+    incident_id = approval.incident_id
+    record_url = (
+        record_url_template.format(incident_id=incident_id) if record_url_template and incident_id else None
+    )
+    return build_approval_message(
+        approval,
+        decision=decision,
+        approver=approver,
+        result=result,
+        note=note,
+        new_link=new_link,
+        record_url=record_url,
     )

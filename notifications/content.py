@@ -14,14 +14,22 @@ The wording every renderer shares is here (`status_word`, `action_title`, `chang
 `action_command`, `remediation_heading`): a rolled-back or failed fix makes the message critical and
 opens its headline (`Fix rolled back on agw: ...`), so a rollback is never a quiet message, and a
 verified fix is named in the headline (`...; fixed: requestTimeout 20 s -> 60 s ...`).
+
+Mode `approve`: a fix awaiting a person's approval (status `planned` with an `ApprovalLink`) reads
+"Awaiting your approval", with its Approve and Reject links (`approval_links`; the page behind them
+asks to confirm, a GET never decides), or the CLI commands when the app has no public URL
+(`approval_commands`), and when the link expires (`approval_expiry`); the headline counts them
+(`...; 1 fix awaits approval`). `build_approval_message` is the follow-up once a person decided:
+approved (and how the fix went), rejected, or re-planned (the gateway changed: a new link).
 """
 
 from __future__ import annotations
 
+import shlex
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -36,12 +44,14 @@ from model.remediation import (
     SKIPPED,
     VERIFIED,
     ActionResult,
+    Approval,
+    ApprovalLink,
 )
-from notifications.bounds import count, cut
+from notifications.bounds import CLI, LINK_MAX, count, cut
 from notifications.evidence import evidence_facts
 from notifications.text import clean
 
-Kind = Literal["incident", "resolved"]
+Kind = Literal["incident", "resolved", "approval"]
 PORTAL_BASE = "https://portal.azure.com/#@/resource"
 _REASON_IN_HEADLINE = 160  # the full reason is in the summary
 _FIX_IN_HEADLINE = 120  # a fix named in the headline (its block below has it whole)
@@ -56,9 +66,19 @@ STATUS_WORDS = {
     SKIPPED: "Skipped",
     FAILED: "Failed",
 }
+AWAITING_APPROVAL = "Awaiting your approval"  # a plan with an approval link (mode `approve`)
 # Statuses that need a person now: the message is critical and its headline says so.
 ALARMING = frozenset({ROLLED_BACK, FAILED})
-_MODE_WORDS = {"dry-run": "dry-run (nothing was changed)"}
+_MODE_WORDS = {
+    "dry-run": "dry-run (nothing was changed)",
+    "approve": "approve (each fix waits for a person's approval)",
+}
+# What a person decided about a planned fix (`build_approval_message`), and the spellings accepted.
+APPROVED, REJECTED, REPLANNED, EXPIRED = "approved", "rejected", "re-planned", "expired"
+DECISIONS = (APPROVED, REJECTED, REPLANNED, EXPIRED)
+_DECISION_ALIASES = {"approve": APPROVED, "reject": REJECTED, "replanned": REPLANNED, "replan": REPLANNED}
+_APPROVER_MAX = 120
+_DECISION_LINKS = (("Approve", "approve"), ("Reject", "reject"))  # (button, `decision=` the page preselects)
 _MODE_MAX = 60
 
 # Child-resource segments of an ARM id, as a person calls them.
@@ -263,11 +283,18 @@ class IncidentMessage:
     findings_not_recorded: int = 0  # the incident record keeps the most severe; this many did not fit
     remediation_mode: str | None = None  # off | dry-run | auto, when remediation ran
     remediation_note: str | None = None  # why the mode is what it is (e.g. a tag value not understood)
+    decision: str | None = None  # kind `approval`: what was decided (`DECISIONS`)
+    decision_facts: tuple[tuple[str, str], ...] = ()  # kind `approval`: the approval, who decided, a note
 
     @property
     def shows_remediation(self) -> bool:
         """Whether the message has a Remediation section: an action to show, or a note to read."""
         return bool(self.actions or self.remediation_note)
+
+    @property
+    def pending_approvals(self) -> tuple[ActionResult, ...]:
+        """The actions awaiting a person's approval (mode `approve`)."""
+        return tuple(a for a in self.actions if awaits_approval(a))
 
     @property
     def causes(self) -> tuple[FindingLine, ...]:
@@ -328,9 +355,10 @@ class IncidentMessage:
                 facts.append(("Changed at", change.event_time))
         if self.resolved_at:
             facts.append(("Resolved", self.resolved_at))
+        facts += self.decision_facts
         if self.incident_id:
             facts.append(("Incident", self.incident_id))
-        else:
+        elif self.kind != "approval":  # an approval's id is among its decision facts
             facts.append(("Diagnosis", self.message_id))
         return facts
 
@@ -343,7 +371,8 @@ class IncidentMessage:
 
     @property
     def subject(self) -> str:
-        """`[CRITICAL] agw-contoso: 2 causes of 502s — NSG blocks infrastructure ports`."""
+        """`[CRITICAL] agw-contoso: 2 causes of 502s — NSG blocks infrastructure ports`; for an approval's
+        follow-up `[CRITICAL] agw-contoso: Approved by alice@contoso.com: requestTimeout ...`."""
         tag = "RESOLVED" if self.kind == "resolved" else self.level.value.upper()
         return f"[{tag}] {self.gateway.name}: {self.headline}"
 
@@ -448,6 +477,152 @@ def build_resolution_message(
     )
 
 
+def build_approval_message(
+    approval: Approval,
+    *,
+    decision: str,
+    approver: str,
+    result: ActionResult | None,
+    note: str | None,
+    new_link: ApprovalLink | None,
+    record_url: str | None = None,
+) -> IncidentMessage:
+    """The follow-up once a person decided about a planned fix (mode `approve`), about the incident
+    the approval belongs to (kind `approval`, named by the approval's id; its email threads under the
+    incident's).
+
+    `decision` (`approve`/`reject` are read as `approved`/`rejected`): `approved` (`result` is what
+    applying did: verified, applied, rolled back, failed, refused; None: it was not applied, and
+    `note` says why), `rejected` (nothing was changed; `result` the skipped plan, when given),
+    `re-planned` (the gateway changed since the plan, so
+    the approval was superseded: `new_link` is the new approval's, and `result` the new plan when the
+    caller has it, else the old plan is shown with the new link) or `expired`. `approver` is who
+    decided; `note` what they (or the doctor) said. The headline says who decided what and how it
+    went: `Approved by alice@contoso.com: requestTimeout 20 s -> 30 s on settings web-settings — fixed
+    and verified`, `Approved by ... but rolled back: ...`, `Rejected by ...`, `Re-planned: the gateway
+    changed since the plan; approve the new plan`.
+
+    The level is the one the approval request had (its finding's severity, at least `warning` for an
+    incident), so the follow-up reaches the channels that got the request; a fix rolled back or
+    failed makes it critical (`message_level`).
+    """
+    gateway = ResourceRef.parse(approval.gateway_id)
+    decided = _DECISION_ALIASES.get(decision.strip().lower(), decision.strip().lower())
+    if decided not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}; expected one of {', '.join(DECISIONS)}")
+    who = cut(" ".join(approver.split()) or "someone", _APPROVER_MAX)
+    finding_code = str(approval.finding.get("code") or "")
+    planned = ActionResult(
+        action=approval.action,
+        finding=finding_code,
+        resource=approval.resource,
+        status=PLANNED,
+        change=approval.change,
+        command=approval.command or None,
+        undo=approval.undo or None,
+    )
+    what = cut(change_text(planned) or action_title(planned), _FIX_IN_HEADLINE)
+    requested = f" (requested by {approval.requested_by})" if approval.requested_by else ""
+    asked = f"The fix {action_title(planned)}{requested}"
+    shown: ActionResult | None
+    if decided == APPROVED:
+        shown = result
+        headline, said = _approved_wording(who, what, result, note)
+        summary = f"{asked} was approved by {who}; {said}"
+    elif decided == REJECTED:
+        shown = result or replace(
+            planned, status=SKIPPED, reason=f"rejected by {who}" + (f": {note}" if note else "")
+        )
+        headline = f"Rejected by {who}: {what} — nothing was changed"
+        summary = f"{asked} was rejected by {who}; nothing was changed."
+    elif decided == REPLANNED:
+        base = result if result is not None and result.status == PLANNED else planned
+        link = new_link or base.approval
+        reason = base.reason or "re-planned: the gateway changed since the first plan"
+        shown = replace(base, approval=link, reason=reason)
+        headline = "Re-planned: the gateway changed since the plan; " + (
+            "approve the new plan" if link else "nothing was changed"
+        )
+        summary = (
+            f"{asked} was approved by {who} but not applied: the gateway changed after it was planned, "
+            "so it was planned again"
+            + (f"; the new plan awaits your approval until {utc_time(link.expires_at)}." if link else ".")
+        )
+    else:  # expired
+        until = utc_time(approval.expires_at)
+        shown = replace(planned, status=SKIPPED, reason=f"nobody approved it before {until}")
+        headline = f"Approval expired: {what} — nothing was changed"
+        summary = f"{asked} was not decided before {until}; nothing was changed."
+    actions = (shown,) if shown is not None else ()
+    finding = _approval_finding(approval)
+    alerted = approval.incident_id is not None
+    level = message_level([finding] if finding else [], [], alerted=alerted, actions=actions)
+    if finding is None:
+        level = _at_least_warning(level)
+    facts: list[tuple[str, str]] = []
+    title = approval.finding.get("title")
+    if title:
+        facts.append(("Finding", f"{title} ({finding_code})" if finding_code else str(title)))
+    facts.append(("Approval", approval.id))
+    verb = {APPROVED: "Approved by", REJECTED: "Rejected by", REPLANNED: "Approved by"}.get(decided)
+    if verb:
+        when = f" at {utc_time(approval.decided_at)}" if approval.decided_at else ""
+        facts.append((verb, who + when))
+    if note:
+        facts.append(("Note", note))
+    return IncidentMessage(
+        kind="approval",
+        gateway=gateway,
+        message_id=approval.id,
+        incident_id=approval.incident_id,
+        record_url=record_url,
+        alert=None,
+        findings=(),
+        checks=(),
+        actions=actions,
+        level=level,
+        headline=headline,
+        summary=summary,
+        remediation_mode="approve",
+        decision=decided,
+        decision_facts=tuple(facts),
+    )
+
+
+def _approved_wording(who: str, what: str, result: ActionResult | None, note: str | None) -> tuple[str, str]:
+    """(headline, the summary's end) for an approved fix, by what applying it did; without a result
+    it was not applied (the finding is gone, the gateway could not be diagnosed again...): `note`
+    says why."""
+    status = result.status if result is not None else None
+    why = f": {cut(result.reason, _REASON_IN_HEADLINE)}" if result is not None and result.reason else ""
+    if result is None:
+        said = f"{cut(note, _REASON_IN_HEADLINE * 2)}." if note else "it was not applied."
+        return f"Approved by {who} but not applied: {what} — nothing was changed", said
+    if status == VERIFIED:
+        seen = f": {cut(result.verification, _REASON_IN_HEADLINE)}" if result.verification else ""
+        return f"Approved by {who}: {what} — fixed and verified", f"the fix is verified{seen}."
+    if status == APPLIED:
+        return (
+            f"Approved by {who}: {what} — applied, not yet verified",
+            "it was applied; the next diagnosis verifies it.",
+        )
+    if status == ROLLED_BACK:
+        return f"Approved by {who} but rolled back: {what}{why}", f"it was applied and rolled back{why}."
+    if status == FAILED:
+        return f"Approved by {who} but failed: {what}{why}", f"applying it failed{why}."
+    if status == REFUSED:
+        return f"Approved by {who} but refused: {what}{why}", f"a guard refused it{why}; nothing was changed."
+    return f"Approved by {who} but not applied: {what}{why}", f"it was not applied{why}."
+
+
+def _approval_finding(approval: Approval) -> Finding | None:
+    """The finding the approval answers, as recorded with it; None when the record cannot say."""
+    try:
+        return Finding.from_dict(approval.finding)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def message_level(
     findings: Iterable[FindingLine | Finding],
     checks: Iterable[CheckLine | CheckResult],
@@ -473,8 +648,59 @@ def message_level(
 
 
 def status_word(action: ActionResult) -> str:
-    """`Fixed and verified`, `Would do (dry-run)`, `Rolled back`...: the status as a person reads it."""
-    return STATUS_WORDS[action.status]
+    """`Fixed and verified`, `Would do (dry-run)`, `Awaiting your approval`, `Rolled back`...: the
+    status as a person reads it."""
+    return AWAITING_APPROVAL if awaits_approval(action) else STATUS_WORDS[action.status]
+
+
+def awaits_approval(action: ActionResult) -> bool:
+    """A planned fix waiting for a person (mode `approve`): planned, with an approval link."""
+    return action.status == PLANNED and action.approval is not None
+
+
+def approval_links(action: ActionResult) -> list[tuple[str, str]]:
+    """`[("Approve", url&decision=approve), ("Reject", url&decision=reject)]` for a fix awaiting
+    approval whose page has a URL (the page preselects the decision; deciding still takes its POST);
+    empty otherwise, and for a URL too long to show (a cut link opens the wrong page)."""
+    link = action.approval if awaits_approval(action) else None
+    if link is None or not link.url:
+        return []
+    joiner = "&" if "?" in link.url else "?"
+    links = [(title, f"{link.url}{joiner}decision={decision}") for title, decision in _DECISION_LINKS]
+    return links if all(len(url) <= LINK_MAX for _, url in links) else []
+
+
+def approval_commands(action: ActionResult) -> list[tuple[str, str]]:
+    """For a fix awaiting approval that has no link to show (the app has no public URL): the CLI
+    commands that decide it, `[("Approve from a terminal", "appgw-doctor approve ID"), ("Reject",
+    "appgw-doctor reject ID")]`; empty otherwise."""
+    link = action.approval if awaits_approval(action) else None
+    if link is None or approval_links(action):
+        return []
+    approval_id = shlex.quote(cut(link.id, 200))
+    return [
+        ("Approve from a terminal", f"{CLI} approve {approval_id}"),
+        ("Reject", f"{CLI} reject {approval_id}"),
+    ]
+
+
+def approval_expiry(action: ActionResult) -> str | None:
+    """When a fix awaiting approval stops being approvable: `2026-11-25 11:27 UTC` (as given when it
+    is not an ISO 8601 time); None for any other action."""
+    link = action.approval if awaits_approval(action) else None
+    if link is None or not link.expires_at:
+        return None
+    return utc_time(link.expires_at)
+
+
+def utc_time(value: str | datetime) -> str:
+    """`2026-11-25 11:27 UTC` for an ISO 8601 time (or a datetime; naive means UTC); other text as is."""
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    except ValueError:
+        return str(value)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return f"{when:%Y-%m-%d %H:%M} UTC"
 
 
 def action_title(action: ActionResult) -> str:
@@ -512,6 +738,8 @@ def action_command(action: ActionResult) -> tuple[str, str] | None:
     that would make it; for a failure, the undo when there is one (what may be left to revert), else
     the command that was tried. None for a skip, or when the action has no such command."""
     status = action.status
+    if awaits_approval(action) and action.command:
+        return "Approving runs", action.command
     if status in (APPLIED, VERIFIED) and action.undo:
         return "To undo", action.undo
     if status == ROLLED_BACK and action.undo:
@@ -543,12 +771,50 @@ def _compact(properties: Mapping[str, Any] | None) -> str:
     return "{" + ", ".join(f"{key}: {_number(value)}" for key, value in properties.items()) + "}"
 
 
+def more_actions(hidden: Iterable[ActionResult]) -> str:
+    """`and 5 more remediation statuses not shown (3 await approval: the incident record lists them;
+    `appgw-doctor approve <id>` approves one).`: the actions a rendering had no room for."""
+    hidden = tuple(hidden)
+    waiting = sum(1 for action in hidden if awaits_approval(action))
+    text = f"and {len(hidden)} more remediation statuses not shown"
+    if waiting:
+        verb = "awaits" if waiting == 1 else "await"
+        text += (
+            f" ({waiting} {verb} approval: the incident record lists them; `{CLI} approve <id>` approves one)"
+        )
+    return text + "."
+
+
+def pending_wording(actions: Iterable[ActionResult]) -> str | None:
+    """`1 fix awaits approval`, `3 fixes await approval`; None when none does."""
+    waiting = sum(1 for action in actions if awaits_approval(action))
+    if not waiting:
+        return None
+    return "1 fix awaits approval" if waiting == 1 else f"{waiting} fixes await approval"
+
+
 def _remediation_wording(
     headline: str, summary: str, gateway: ResourceRef, actions: tuple[ActionResult, ...]
 ) -> tuple[str, str]:
     """A rolled-back or failed fix opens the headline (`Fix rolled back on agw: <change>; ...`) and the
     summary says why; a verified fix ends the headline (`...; fixed: requestTimeout 20 s -> 60 s on
-    settings x`) and the summary says what the verification saw."""
+    settings x`) and the summary says what the verification saw; fixes awaiting approval are counted
+    at the end (`...; 1 fix awaits approval`), the summary says until when."""
+    headline, summary = _outcome_wording(headline, summary, gateway, actions)
+    pending = pending_wording(actions)
+    if pending:
+        first = next(a for a in actions if awaits_approval(a))
+        until = approval_expiry(first)
+        headline = f"{headline}; {pending}"
+        summary += f" The fix {action_title(first)} awaits your approval" + (
+            f" until {until}." if until else "."
+        )
+    return headline, summary
+
+
+def _outcome_wording(
+    headline: str, summary: str, gateway: ResourceRef, actions: tuple[ActionResult, ...]
+) -> tuple[str, str]:
     # Failed first: a rollback that could not complete (or a write ARM refused) leaves the most to do.
     alarming = sorted((a for a in actions if a.status in ALARMING), key=lambda a: a.status != FAILED)
     if alarming:

@@ -10,8 +10,9 @@ a Workflows URL's query string is its signature, and `requests` puts the whole U
 
 With `outbox_dir`, nothing is sent: the Teams payload and the email are written as files
 (`<id>-teams.json`, `<id>-email.eml`, named by the message id: the incident, or the diagnosis for a
-preventive message; `-resolved-` for resolution messages), whatever the targets, so a demo or a dry
-run shows exactly what would have gone out.
+preventive message; `-resolved-` for resolution messages; `approval-<approval id>-<decision>-` for
+the follow-up to an approval's decision), whatever the targets, so a demo or a dry run shows exactly
+what would have gone out.
 """
 
 from __future__ import annotations
@@ -272,4 +273,7 @@ def _smtp_text(value: bytes | str) -> str:
 
 def _file_stem(message: IncidentMessage) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", message.message_id).strip("._") or "message"
+    if message.kind == "approval":  # named by the approval: one file per decision
+        decision = re.sub(r"[^A-Za-z0-9-]+", "_", message.decision or "decided")
+        return f"approval-{safe}-{decision}"
     return f"{safe}-resolved" if message.kind == "resolved" else safe

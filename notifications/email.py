@@ -15,8 +15,15 @@ alert rule name's `\n` cannot forge another), everything in the HTML part is `ht
 headers (the Subject, the incident id) are one bounded line, which `email.message` encodes. Lone
 surrogates become U+FFFD, so building an email never fails on what an alert or Azure sent.
 
+A fix awaiting approval (mode `approve`) shows when its link expires and two links, **Approve** and
+**Reject** (styled as buttons in the HTML part, each URL on its own line in the text part; the page
+behind them asks to confirm), or the `appgw-doctor approve|reject <id>` commands when the app has no
+public URL.
+
 A resolution email threads under its incident's email: the incident email's Message-ID is derived
-from the incident id, and the resolution refers to it (In-Reply-To, References).
+from the incident id, and the resolution refers to it (In-Reply-To, References); so does the
+follow-up after an approval was decided (kind `approval`, its own Message-ID from the approval's id
+and the decision, and an `X-AppGW-Doctor-Approval` header).
 
 `send_email` speaks SMTP with `smtplib`: STARTTLS when the server offers it (or always, or never, as
 configured) and AUTH LOGIN/PLAIN when a user name is set — never over a connection without TLS
@@ -56,7 +63,11 @@ from notifications.content import (
     action_command,
     action_target,
     action_title,
+    approval_commands,
+    approval_expiry,
+    approval_links,
     change_text,
+    more_actions,
     remediation_heading,
     status_word,
 )
@@ -68,6 +79,7 @@ _LEVEL_COLOR = {Severity.CRITICAL: "#c4314b", Severity.WARNING: "#c19c00", Sever
 _RESOLVED_COLOR = "#237b4b"
 _STATUS_COLOR = {VERIFIED: "#237b4b", ROLLED_BACK: "#c4314b", FAILED: "#c4314b", PLANNED: "#4f6bed"}
 _STATUS_DEFAULT_COLOR = "#616161"
+_APPROVE_COLOR, _REJECT_COLOR = "#237b4b", "#c4314b"
 _LABEL_WIDTH = 18  # `To apply by hand:` and a space: the labels of an action's lines line up
 _MSGID_DOMAIN = "appgw-doctor"
 
@@ -113,7 +125,15 @@ def build_email(
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = formatdate(localtime=False, usegmt=True)
-    if message.incident_id:
+    if message.kind == "approval":
+        email["Message-ID"] = approval_message_id(message.message_id, message.decision or "decided")
+        email["X-AppGW-Doctor-Approval"] = header(message.message_id, _HEADER_MAX)
+        if message.incident_id:
+            incident_msgid = incident_message_id(message.incident_id)
+            email["In-Reply-To"] = incident_msgid
+            email["References"] = incident_msgid
+            email["X-AppGW-Doctor-Incident"] = header(message.incident_id, _HEADER_MAX)
+    elif message.incident_id:
         incident_msgid = incident_message_id(message.incident_id)
         if message.kind == "resolved":
             email["Message-ID"] = incident_msgid.replace("@", ".resolved@", 1)
@@ -135,6 +155,13 @@ def incident_message_id(incident_id: str) -> str:
     later, by another worker) can refer to it."""
     safe = re.sub(r"[^A-Za-z0-9.-]+", "-", incident_id).strip(".-") or "incident"
     return f"<incident.{safe}@{_MSGID_DOMAIN}>"
+
+
+def approval_message_id(approval_id: str, decision: str) -> str:
+    """The Message-ID of the follow-up to an approval's decision: one per approval and decision, so a
+    retried delivery is the same message."""
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "-", f"{approval_id}.{decision}").strip(".-") or "approval"
+    return f"<approval.{safe}@{_MSGID_DOMAIN}>"
 
 
 def send_email(
@@ -174,6 +201,8 @@ def _text_lines(message: IncidentMessage, selection: Selection) -> list[str]:
     # Each item is one line once rendered: a line break inside one (outside text) would forge another.
     lines = [cut(message.subject, _TITLE_MAX), "", cut(message.summary, _TITLE_MAX), ""]
     lines += [f"{title + ':':<16}{cut(value, _FACT_MAX)}" for title, value in message.facts()]
+    if message.kind == "approval":
+        lines += _text_remediation(message, selection)
     if message.kind == "incident":
         if message.diagnosis_error is not None:
             lines += ["", "COULD NOT DIAGNOSE THE GATEWAY", f"  {cut(message.diagnosis_error, _REASON_MAX)}"]
@@ -190,15 +219,7 @@ def _text_lines(message: IncidentMessage, selection: Selection) -> list[str]:
             lines += _text_finding_line(finding, numbers[id(finding)])
         if selection.hidden:
             lines += ["", more_findings(message, selection.hidden, record_link_apart=False)]
-        if message.shows_remediation:
-            heading = remediation_heading(message)  # `Remediation: dry-run (...)`, the word in capitals
-            lines += ["", "REMEDIATION" + heading.removeprefix("Remediation")]
-            if message.remediation_note:
-                lines.append(f"  {cut(message.remediation_note, _REASON_MAX)}")
-            for action in selection.actions:
-                lines += _text_action(action)
-            if selection.hidden_actions:
-                lines += ["", "  " + more_items(len(selection.hidden_actions), "remediation statuses")]
+        lines += _text_remediation(message, selection)
         if not message.findings and message.checks_run:
             lines += ["", "Checks that ran and found nothing: " + _check_names(message.checks_run)]
         if message.checks_not_run:
@@ -210,6 +231,20 @@ def _text_lines(message: IncidentMessage, selection: Selection) -> list[str]:
             lines += ["", "Not applicable to this gateway:"]
             lines += [f"  {text}" for text in _not_applicable(message)]
     lines += ["", *(f"{title}: {url}" for title, url in _links(message))]
+    return lines
+
+
+def _text_remediation(message: IncidentMessage, selection: Selection) -> list[str]:
+    if not message.shows_remediation:
+        return []
+    heading = remediation_heading(message)  # `Remediation: dry-run (...)`, the word in capitals
+    lines = ["", "REMEDIATION" + heading.removeprefix("Remediation")]
+    if message.remediation_note:
+        lines.append(f"  {cut(message.remediation_note, _REASON_MAX)}")
+    for action in selection.actions:
+        lines += _text_action(action)
+    if selection.hidden_actions:
+        lines += ["", "  " + more_actions(selection.hidden_actions)]
     return lines
 
 
@@ -263,6 +298,13 @@ def _text_action(action: ActionResult) -> list[str]:
         detail("Verification", action.verification, _REASON_MAX)
     if action.reason:
         detail("Why", action.reason, _REASON_MAX)
+    expiry = approval_expiry(action)
+    if expiry:
+        detail("Link expires", expiry, _TITLE_MAX)
+    for title, url in approval_links(action):  # each URL on its own line, whole: mail clients link it
+        lines += [f"    {title}:", f"      {url}"]
+    for label, cli in approval_commands(action):  # longer than the labels: not lined up
+        lines.append(f"    {label}: {cli}")
     return lines
 
 
@@ -292,6 +334,8 @@ def render_html(message: IncidentMessage, selection: Selection | None = None) ->
         ),
         "</table>",
     ]
+    if message.kind == "approval":
+        parts += _html_remediation(message, selection)
     if message.kind == "incident":
         if message.diagnosis_error is not None:
             parts.append(_html_heading("Could not diagnose the gateway"))
@@ -304,17 +348,7 @@ def render_html(message: IncidentMessage, selection: Selection | None = None) ->
         if selection.hidden:
             more = more_findings(message, selection.hidden, record_link_apart=False)
             parts.append(f"<p><b>{escape(more)}</b></p>")
-        if message.shows_remediation:
-            parts.append(_html_heading(remediation_heading(message)))
-            if message.remediation_note:
-                parts.append(
-                    f'<p style="color:#616161">{escape(cut(message.remediation_note, _REASON_MAX))}</p>'
-                )
-            parts += [_html_action(action) for action in selection.actions]
-            if selection.hidden_actions:
-                parts.append(
-                    f"<p>{escape(more_items(len(selection.hidden_actions), 'remediation statuses'))}</p>"
-                )
+        parts += _html_remediation(message, selection)
         if not message.findings and message.checks_run:
             parts.append(
                 f"<p><b>Checks that ran and found nothing:</b> {escape(_check_names(message.checks_run))}</p>"
@@ -333,6 +367,18 @@ def render_html(message: IncidentMessage, selection: Selection | None = None) ->
     links = " · ".join(f'<a href="{escape(url)}">{escape(title)}</a>' for title, url in _links(message))
     parts.append(f'<p style="margin-top:16px">{links}</p></body></html>')
     return "\n".join(parts)
+
+
+def _html_remediation(message: IncidentMessage, selection: Selection) -> list[str]:
+    if not message.shows_remediation:
+        return []
+    parts = [_html_heading(remediation_heading(message))]
+    if message.remediation_note:
+        parts.append(f'<p style="color:#616161">{escape(cut(message.remediation_note, _REASON_MAX))}</p>')
+    parts += [_html_action(action) for action in selection.actions]
+    if selection.hidden_actions:
+        parts.append(f"<p>{escape(more_actions(selection.hidden_actions))}</p>")
+    return parts
 
 
 def email_selection(message: IncidentMessage) -> Selection:
@@ -472,7 +518,32 @@ def _html_action(action: ActionResult) -> str:
         html += f'<div style="margin-top:4px"><b>Verification:</b> {verification}</div>'
     if action.reason:
         html += f'<div style="margin-top:4px"><b>Why:</b> {escape(cut(action.reason, _REASON_MAX))}</div>'
-    return html + "</div>"
+    return html + _html_approval(action) + "</div>"
+
+
+def _html_approval(action: ActionResult) -> str:
+    """For a fix awaiting approval: when the link expires, then Approve and Reject styled as buttons
+    (or the CLI commands when there is no page to link to)."""
+    html = ""
+    expiry = approval_expiry(action)
+    if expiry:
+        html += f'<div style="margin-top:4px"><b>Link expires:</b> {escape(expiry)}</div>'
+    links = approval_links(action)
+    if links:
+        colors = {"Approve": _APPROVE_COLOR, "Reject": _REJECT_COLOR}
+        buttons = " ".join(
+            f'<a href="{escape(url)}" style="display:inline-block;padding:6px 18px;margin-right:8px;'
+            f"background:{colors[title]};color:#ffffff;font-weight:600;text-decoration:none;"
+            f'border-radius:4px">{escape(title)}</a>'
+            for title, url in links
+        )
+        html += f'<div style="margin:8px 0">{buttons}</div>'
+    for label, command in approval_commands(action):
+        html += (
+            f'<div style="margin-top:4px"><b>{escape(label)}:</b> '
+            f'<code style="font-family:Consolas,Courier New,monospace">{escape(command)}</code></div>'
+        )
+    return html
 
 
 def _html_check(check: CheckLine) -> str:

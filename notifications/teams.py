@@ -20,6 +20,12 @@ read as markdown (`Fact.title`, `Fact.value`, `fallbackText`) are escaped with `
 alert rule named `[click](https://…)` shows as typed, not as a link. Section headings are bold runs
 too: the card has no TextBlock. Its links (`Action.OpenUrl`: the portal, the incident record) are the
 bot's own.
+
+A fix awaiting approval (mode `approve`) carries its own two buttons, in an `ActionSet` at the end of
+its block: **Approve** and **Reject** (`Action.OpenUrl`, the approval page with `decision=approve` or
+`decision=reject`; the page asks to confirm with a POST, since link scanners open every link), or,
+when the app has no public URL, the `appgw-doctor approve|reject <id>` commands. The buttons are part
+of the block's measured cost, so they count against the budget like any other text.
 """
 
 from __future__ import annotations
@@ -48,7 +54,12 @@ from notifications.content import (
     action_command,
     action_target,
     action_title,
+    approval_commands,
+    approval_expiry,
+    approval_links,
+    awaits_approval,
     change_text,
+    more_actions,
     remediation_heading,
     status_word,
 )
@@ -109,6 +120,8 @@ def build_card(message: IncidentMessage, selection: Selection) -> dict[str, Any]
         body += _findings_section(message, selection)
         body += _actions_section(message, selection)
         body += _checks_section(message, selection)
+    elif message.kind == "approval":  # a decision's follow-up: the fix as it stands now
+        body += _actions_section(message, selection)
     card: dict[str, Any] = {
         "$schema": SCHEMA_URL,
         "type": "AdaptiveCard",
@@ -268,7 +281,7 @@ def _actions_section(message: IncidentMessage, selection: Selection) -> list[dic
         )
     section += [_action_block(action) for action in selection.actions]
     if selection.hidden_actions:
-        section.append(_more_line(more_items(len(selection.hidden_actions), "remediation statuses")))
+        section.append(_more_line(more_actions(selection.hidden_actions)))
     return section
 
 
@@ -325,7 +338,43 @@ def _action_block(action: ActionResult) -> dict[str, Any]:
                 spacing="Small",
             )
         )
+    items += _approval_items(action)
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
+
+
+def _approval_items(action: ActionResult) -> list[dict[str, Any]]:
+    """For a fix awaiting approval: when its link expires, then its Approve and Reject buttons (the
+    approval page, decision preselected), or the CLI commands when there is no page to link to."""
+    if not awaits_approval(action):
+        return []
+    expiry = approval_expiry(action)
+    items: list[dict[str, Any]] = []
+    if expiry:
+        items.append(_rich([_run("Link expires: ", weight="Bolder"), _run(expiry)], spacing="Small"))
+    links = approval_links(action)
+    if links:
+        styles = {"Approve": "positive", "Reject": "destructive"}
+        items.append(
+            {
+                "type": "ActionSet",
+                "spacing": "Small",
+                "actions": [
+                    {"type": "Action.OpenUrl", "title": title, "url": url, "style": styles[title]}
+                    for title, url in links
+                ],
+            }
+        )
+    for label, command in approval_commands(action):
+        items.append(
+            _rich(
+                [
+                    _run(f"{label}: ", weight="Bolder", size="Small"),
+                    _run(command, font="Monospace", size="Small"),
+                ],
+                spacing="Small",
+            )
+        )
+    return items
 
 
 def _checks_section(message: IncidentMessage, selection: Selection) -> list[dict[str, Any]]:

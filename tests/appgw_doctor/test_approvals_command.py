@@ -87,7 +87,9 @@ def test_bad_input_is_one_line_and_exit_2(pending, capsys):
 def test_the_incident_resolving_cancels_its_pending_approval(pending, tmp_path, capsys):
     world, state, approval_id = pending
     resolved = json.loads((SCENARIO / "alert.json").read_text())
-    resolved["data"]["essentials"].update(monitorCondition="Resolved", resolvedDateTime="2026-11-23T10:45:00Z")
+    resolved["data"]["essentials"].update(
+        monitorCondition="Resolved", resolvedDateTime="2026-11-23T10:45:00Z"
+    )
     path = tmp_path / "resolved.json"
     path.write_text(json.dumps(resolved))
     assert main(["handle-alert", "--alert", str(path), "--world", str(world), "--state", str(state)]) == 0

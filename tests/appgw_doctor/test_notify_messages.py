@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import email
 import json
+from datetime import UTC, datetime
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 
-from appgw_doctor.notify import message_for
+from appgw_doctor.notify import approval_message_for, message_for
 from appgw_doctor.pipeline import ALERT, CHANGE, SWEEP, Outcome, Report, StageResult, WorkItem
 from appgw_doctor.wiring import notify_stage
 from core.settings import Settings
 from intake.alerts import parse_alert_document
 from intake.events import ResourceChange
-from model.remediation import ActionResult, Change, RemediationResult
+from model.remediation import ActionResult, Approval, ApprovalLink, Change, RemediationResult
+from notifications.delivery import Notifier
 from notifications.dispatch import RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -334,3 +336,64 @@ def test_a_verified_fix_is_named_in_the_headline() -> None:
         "The fix raise-request-timeout for REQUEST_TIMEOUT_TOO_LOW is verified: "
         "REQUEST_TIMEOUT_TOO_LOW is gone."
     )
+
+
+def test_a_pending_approval_on_the_report_reads_as_awaiting_and_counts_in_the_headline() -> None:
+    link = ApprovalLink("ap-1", "https://doctor.example/api/approvals/ap-1?t=tok", "2026-11-25T11:27:00Z")
+    waiting = ActionResult(
+        "raise-request-timeout",
+        "REQUEST_TIMEOUT_TOO_LOW",
+        SETTINGS_ID,
+        "planned",
+        "awaiting approval until 11:27 UTC",
+        change=TIMEOUT_CHANGE,
+        command="az network application-gateway http-settings update -n web_settings --timeout 60",
+        approval=link,
+    )
+    report = alert_report(
+        findings=[CRITICAL_FINDING],
+        reported=[CRITICAL_FINDING],
+        remediation=RemediationResult("approve", (waiting,)).to_dict(),
+    )
+    message = message_for(report)
+    assert message.headline.endswith("; 1 fix awaits approval")
+    assert message.actions == (waiting,) and message.remediation_mode == "approve"
+
+
+def test_an_approval_follow_up_is_delivered_by_the_same_notifier_to_the_incidents_channels(webhook) -> None:
+    approval = Approval(
+        id="ap-1",
+        gateway_id=GATEWAY_ID,
+        incident_id="inc-1",
+        finding=CRITICAL_FINDING,
+        action="raise-request-timeout",
+        resource=SETTINGS_ID,
+        change=TIMEOUT_CHANGE,
+        command="az network application-gateway http-settings update -n web_settings --timeout 60",
+        undo="az network application-gateway http-settings update -n web_settings --timeout 20",
+        etag="e",
+        digest="d",
+        requested_by="appgw-doctor, alert appgw-5xx (incident inc-1)",
+        created_at=datetime(2026, 11, 25, 10, 27, tzinfo=UTC),
+        expires_at=datetime(2026, 11, 25, 11, 27, tzinfo=UTC),
+        state="approved",
+        decided_by="alice@contoso.com",
+        decided_at=datetime(2026, 11, 25, 10, 41, tzinfo=UTC),
+    )
+    message = approval_message_for(
+        approval,
+        decision="approved",
+        approver="alice@contoso.com",
+        result=timeout_action("verified", verification="REQUEST_TIMEOUT_TOO_LOW is gone"),
+        record_url_template="https://records.example/incidents/{incident_id}",
+    )
+    assert message.headline == (
+        "Approved by alice@contoso.com: requestTimeout 20 s -> 60 s on settings web_settings — "
+        "fixed and verified"
+    )
+    assert message.record_url == "https://records.example/incidents/inc-1"
+    settings = Settings.from_env({"TEAMS_WEBHOOK_URL": webhook.url, "TEAMS_MIN_SEVERITY": "critical"})
+    delivery = Notifier(settings.notifications, retry=RETRY).deliver(message, {})
+    assert delivery.status == "ok", delivery.detail
+    [post] = webhook.posts
+    assert "Approved by alice@contoso.com" in post.decode() and "Fixed and verified" in post.decode()

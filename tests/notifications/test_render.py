@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
+from model.remediation import ApprovalLink
 from notifications.content import ChangeFacts, build_message, build_resolution_message
 from notifications.teams import build_payload
 
@@ -209,4 +211,43 @@ def test_root_cause_card_renders_the_cause_first_and_its_facts(kit, alert_data, 
     # This harness has no markdown processor: fact values show with their escapes.
     assert "Rule DenyAppGateway \\(priority 100\\)" in text and "Port 8080" in text
     assert "{" not in text  # facts, not JSON
+    assert rendered.screenshot.stat().st_size > 10_000
+
+
+def test_an_awaiting_approval_card_renders_both_buttons_with_its_block(
+    findings, alert_data, actions, render_card
+) -> None:
+    """Mode `approve`: the planned fix reads "Awaiting your approval" with its change, command and
+    expiry, and its own Approve and Reject buttons (an ActionSet in the block), which the renderer
+    draws as buttons without a parse or validation event."""
+    page = "https://appgw-doctor.azurewebsites.net/api/approvals/ap-7f3c?t=eyJhIjoiYXAtN2YzYyJ9.c2ln"
+    waiting = replace(
+        actions["planned"],
+        reason="awaiting approval until 11:27 UTC",
+        approval=ApprovalLink("ap-7f3c", page, "2026-11-25T11:27:00+00:00"),
+    )
+    message = build_message(
+        GATEWAY_ID,
+        incident_id="inc-approve",
+        findings=findings,
+        alert=alert_data,
+        actions=[waiting, actions["skipped"]],
+        remediation_mode="approve",
+        record_url="https://records.example/incidents/inc-approve",
+    )
+    rendered = render_card(build_payload(message), "approval", height=2600)
+    assert rendered.events == []
+    text = visible_text(rendered.dom)
+    assert "1 fix awaits approval" in text
+    block = text.index("Awaiting your approval add-nsg-allow-rule for NSG_BLOCKS_INFRA_PORTS")
+    approve, reject = text.index("Approve", block + 30), text.index("Reject", block)
+    skipped = text.index("Skipped reattach-probe")
+    assert block < approve < reject < skipped  # the buttons are with their block, before the next one
+    assert f"Change: {waiting.change.summary}" in text and f"Approving runs: {waiting.command}" in text
+    assert "Link expires: 2026-11-25 11:27 UTC" in text
+    card = rendered.dom.split('<div id="card">', 1)[1].split('<pre id="events">', 1)[0]
+    buttons = re.findall(r"<button[^>]*>.*?</button>", card, re.S)
+    titles = [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", b)).split()) for b in buttons]
+    assert titles == ["Approve", "Reject", "Open in portal", "Incident record"]
+    assert "<a " not in card  # OpenUrl actions are buttons; no text became a link
     assert rendered.screenshot.stat().st_size > 10_000
