@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from model.changes import PathChange
 from model.plans import FixPlan, plan_from_dict
 
 
@@ -106,6 +107,8 @@ class Finding:
     resource: str
     evidence: dict[str, Any] = field(default_factory=dict)
     fix: Fix = field(default_factory=lambda: Fix(summary=""))
+    # The changes to the resource at fault or its parents (newest first): what likely caused it.
+    changes: tuple[PathChange, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +118,7 @@ class Finding:
             "resource": self.resource,
             "evidence": self.evidence,
             "fix": self.fix.to_dict(),
+            "changes": [change.to_dict() for change in self.changes],
         }
 
     @property
@@ -132,6 +136,7 @@ class Finding:
             resource=data["resource"],
             evidence=dict(data.get("evidence") or {}),
             fix=Fix.from_dict(data.get("fix") or {}),
+            changes=tuple(PathChange.from_dict(c) for c in data.get("changes") or []),
         )
 
 

@@ -36,7 +36,10 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
     return {
         "checks": [[r.name, r.status.value, r.reason] for r in results],
         "findings": sorted([f.code, f.resource] for r in results for f in r.findings),
-        "findings_of": [f.to_dict() for f in findings_of(results)],
+        # what the checks found (changes are attached after the checks, from the Activity Log)
+        "findings_of": [
+            {k: v for k, v in f.to_dict().items() if k != "changes"} for f in findings_of(results)
+        ],
     }
 
 
