@@ -25,6 +25,8 @@ class PathChange:
     source: str  # one of SOURCES
     summary: str  # one line a person reads
     since: datetime | None = None  # a diff: the last healthy diagnosis' time
+    undo: str | None = None  # the `az` command that would undo it (text for a person, never run)
+    client: str | None = None  # what the caller used, when the log says (e.g. "Azure CLI", "Portal")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +38,8 @@ class PathChange:
             "source": self.source,
             "summary": self.summary,
             **({"since": self.since.isoformat()} if self.since else {}),
+            **({"undo": self.undo} if self.undo else {}),
+            **({"client": self.client} if self.client else {}),
         }
 
     @classmethod
@@ -49,6 +53,8 @@ class PathChange:
             source=data.get("source") or ACTIVITY_LOG,
             summary=data.get("summary") or "",
             since=datetime.fromisoformat(data["since"]) if data.get("since") else None,
+            undo=data.get("undo"),
+            client=data.get("client"),
         )
 
     def touches(self, resource_id: str) -> bool:
