@@ -4,17 +4,20 @@ The dependency graph, each fetch started the moment its inputs are known:
 
     gateway GET ─┬─ backend health (long-running)
                  ├─ metrics queries (one per dimension filter)
-                 ├─ gateway VNet GET ─┬─ gateway subnet NSG GET, route table GET
+                 ├─ gateway VNet GET ─┬─ gateway subnet route table GET
+                 │                    ├─ the NSGs of the gateway subnet and of the VNet's subnets that
+                 │                    │  hold IP pool members, read together (see NSGs below)
                  │                    ├─ per IP pool member: its subnet (in the VNet, or in a peered
-                 │                    │  VNet GET) ─┬─ the subnet's NSG GET
+                 │                    │  VNet GET) ─┬─ the subnet's NSG (read above, or on its own)
                  │                    │             └─ the NICs its `ipConfigurations` name (GETs, or
                  │                    │                one list per resource group) ─ the holding NIC's NSG
                  │                    └─ DNS lookups of FQDN pool members (custom DNS, else Azure DNS)
                  └─ per NIC pool member:
                       ├─ effective routes (long-running), effective NSGs (long-running): per NIC, or
                       │  per group once backend health and the NICs are read (see below)
-                      └─ NIC GET (or its resource group's NIC list) ─┬─ NIC NSG GET
-                                  └─ its subnet (from the VNet GET, or a subnet GET in another VNet) ─ NSG GET
+                      └─ NIC GET (or its resource group's NIC list) ─ once a resource group's backend
+                           NICs are read: their subnets (from the VNet GET, or a subnet GET in another
+                           VNet), then the NICs' NSGs and their subnets' NSGs, read together
 
 Every resource is fetched once per diagnosis (memoised by kind and lower-cased id). Fetches run on
 one thread pool and never wait on each other; "link" tasks on a second pool wait for a fetch and
@@ -23,8 +26,16 @@ that could not be fetched is recorded in `Snapshot.errors` under the Snapshot at
 have filled ("nsgs", "backend_health", ...), with the one-line reason.
 
 Backend NICs: up to MAX_NIC_GETS of a resource group are read with one GET each, more with one
-`networkInterfaces.list` of the group. Their effective routes and NSGs are read for every NIC of a
-gateway with at most MAX_PER_NIC_EFFECTIVE backend NICs; beyond that once per group of NICs whose
+`networkInterfaces.list` of the group. NSGs likewise (`_Collector.read_many`): of the NSGs needed at
+one step (once the gateway's VNet is read; once a resource group's backend NICs are read), up to
+MAX_NSG_GETS of a resource group are read with one GET each, more with one
+`networkSecurityGroups.list` of the group (a listed NSG carries its security rules and default rules,
+as a GET's does); an NSG or NIC of a group whose list was already asked for is picked from that list.
+A resource picked from a list that could not be read fails with the list's reason, recorded under its
+own piece like a failed GET (so its checks are `error`, not passed); one the list lacks is not found.
+
+Backend NICs' effective routes and NSGs are read for every NIC of a gateway with at most
+MAX_PER_NIC_EFFECTIVE backend NICs; beyond that once per group of NICs whose
 answers are the same, after backend health: the groups holding a NIC that is not Healthy, and one
 healthy route group per VNet (`EffectiveGroups` says why the answers are shared and which are asked).
 Each group's answer is stored under every NIC of the group, so the checks see per-NIC data as before.
@@ -32,8 +43,11 @@ Each group's answer is stored under every NIC of the group, so the checks see pe
 ARM request budget (ARM_REQUEST_BUDGET, issue 11): one diagnosis sends, with no retries,
 
     1 gateway GET + 4 metrics queries + LRO_REQUESTS for backend health
-    + 3 for the gateway's network (VNet GET, gateway subnet NSG GET, its route table GET)
-    + 1 GET per other NSG (of a backend subnet or NIC), peered VNet and subnet in another VNet
+    + 2 for the gateway's network (VNet GET, gateway subnet route table GET)
+    + NSG reads (the gateway subnet's, the backend subnets', the backend NICs'), per step and resource
+      group: 1 GET per NSG when at most MAX_NSG_GETS of the group are needed, else 1 list (at most
+      1 list per resource group; an NSG of a group already listed costs nothing)
+    + 1 GET per peered VNet and subnet in another VNet
     + NIC reads: 1 GET per backend NIC in a resource group with at most MAX_NIC_GETS of them,
       else 1 list per resource group
     + effective data: 2 x LRO_REQUESTS per backend NIC when there are at most
@@ -43,8 +57,11 @@ ARM request budget (ARM_REQUEST_BUDGET, issue 11): one diagnosis sends, with no 
 
 The fleet's largest gateway — 1,000 NIC-backed servers in 100 subnets, each with its own NSG and
 route table, 20 of them unhealthy (`tests/diagnostics/sized_world.py`) — costs
-1 + 4 + 3 + 3 + 100 + 1 + 3 x (20 + 20) = 232 requests; the budget of 400 leaves room for the
-extra polls of slower operations and for retried requests. (When backend health cannot be read
+1 + 4 + 3 + 2 + (1 + 1) + 1 + 3 x (20 + 20) = 133 requests (the gateway subnet's NSG GET, needed
+alone once the VNet is read, and one list of the 100 backend subnets' NSGs, needed once the NICs are
+read); with IP members instead it costs 1 + 4 + 3 + 2 + 1 = 11 (one list holds the gateway subnet's
+NSG and the 100 backend subnets'). The budget of 400 leaves room for the extra polls of slower
+operations and for retried requests. (When backend health cannot be read
 every group is asked, up to MAX_EFFECTIVE_GROUPS: the NICs behind the 502 are then unknown.)
 """
 

@@ -48,6 +48,10 @@ def test_a_sized_world_is_diagnosed_within_the_arm_request_budget(pools, nics):
     snapshot, served = collected(sized_world(pools, nics=nics))
 
     assert len(served) <= ARM_REQUEST_BUDGET, Counter(s.operation for s in served).most_common(8)
+    operations = Counter(s.operation for s in served)
+    if pools == 100:  # the backend subnets' 100 NSGs (and the gateway subnet's, with IP members): 1 list
+        assert operations["networkSecurityGroups.list"] == 1
+        assert operations["networkSecurityGroups.get"] == (1 if nics else 0)
     assert snapshot.backend_health is not None
     assert not [piece for piece in snapshot.errors if not piece.startswith("metrics/")], snapshot.errors
     if nics:  # every NIC behind an unhealthy server has its own effective data
