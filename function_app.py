@@ -2,6 +2,9 @@
 what arrived to intake, and the work to the one pipeline (appgw_doctor.pipeline) via a Storage queue.
 
 - POST /api/alerts      Azure Monitor action-group webhook (common alert schema) -> 202 + queue
+- GET/POST /api/approvals/{id}   the approval page of a planned fix (mode approve) and its decision
+                        (appgw_doctor.http_routes; anonymous: the signed token in the link is the
+                        credential, App Service authentication may sit in front and name the approver)
 - Event Grid            writes to gateways / their subnet, NSG, route table, gateway stop/start -> queue
                         (Event Grid schema or CloudEvents 1.0: the worker hands either object over)
 - timer (hourly)        sweep every gateway of SWEEP_SUBSCRIPTIONS -> queue, one message each, each
@@ -26,6 +29,7 @@ from typing import Any
 
 import azure.functions as func
 
+from appgw_doctor.http_routes import Response, approval_route, desk_from_settings, error_page
 from appgw_doctor.pipeline import Outcome, Pipeline, WorkItem
 from appgw_doctor.wiring import pipeline_from_settings, prune_state, work_queue_from_settings
 from appgw_doctor.work_queue import WorkQueue
@@ -35,6 +39,7 @@ from intake.errors import IntakeError
 from intake.events import parse_event
 from intake.text import shown
 from intake.webhook import AlertWebhook
+from remediation.desk import ApprovalDesk
 
 WORK_QUEUE = "appgw-doctor-work"
 STORAGE_CONNECTION = "AzureWebJobsStorage"
@@ -55,6 +60,11 @@ def _wired(settings: Settings) -> tuple[AlertWebhook, Pipeline]:
 @functools.lru_cache(maxsize=8)
 def _work_queue(settings: Settings) -> WorkQueue:
     return work_queue_from_settings(settings, WORK_QUEUE)
+
+
+@functools.lru_cache(maxsize=8)
+def _desk(settings: Settings) -> ApprovalDesk:
+    return desk_from_settings(settings)
 
 
 def _current() -> tuple[Settings, AlertWebhook, Pipeline]:
@@ -84,6 +94,45 @@ def alert_webhook(req: func.HttpRequest, work: func.Out[list[str]]) -> func.Http
     work.set([item.to_message() for item in items])
     log.info("alert accepted: %s", ", ".join(item.dedupe_key for item in items))
     return _json(202, {"status": "accepted", "gateways": [item.gateway_id for item in items]})
+
+
+@app.function_name("approval_page")
+@app.route(route="approvals/{approval_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def approval_page(req: func.HttpRequest) -> func.HttpResponse:
+    return _approval(req)  # never changes anything
+
+
+@app.function_name("approval_decision")
+@app.route(route="approvals/{approval_id}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def approval_decision(req: func.HttpRequest) -> func.HttpResponse:
+    return _approval(req)
+
+
+def _approval(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        settings = Settings.from_env()
+        configure_telemetry(settings)
+        desk = _desk(settings)
+    except ConfigError as error:
+        log.error("configuration error: %s", error)
+        page = error_page(
+            500, "The app is not configured", "the approval desk cannot start; see the app's log"
+        )
+    else:
+        page = approval_route(
+            desk,
+            method=req.method,
+            approval_id=req.route_params.get("approval_id", ""),
+            query=dict(req.params),
+            body=req.get_body(),
+            headers=dict(req.headers),
+        )
+    return _page(page)
+
+
+def _page(page: Response) -> func.HttpResponse:
+    headers = {**page.headers, "Content-Type": page.content_type}
+    return func.HttpResponse(page.body, status_code=page.status, headers=headers)
 
 
 @app.function_name("resource_changes")

@@ -18,7 +18,9 @@ def bindings() -> dict[str, dict[str, dict]]:
 
 
 def test_the_app_has_exactly_these_functions() -> None:
-    assert set(bindings()) == {"alert_webhook", "resource_changes", "sweep", "process_work"}
+    assert set(bindings()) == {
+        "alert_webhook", "resource_changes", "sweep", "process_work", "approval_page", "approval_decision",
+    }  # fmt: skip
 
 
 def test_alert_webhook_is_a_function_key_post_on_api_alerts_writing_to_the_work_queue() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from core.arm import Arm
 from model.remediation import Intent
 from remediation.actions import ACTIONS
@@ -330,3 +332,26 @@ def test_a_plan_whose_precondition_no_longer_holds_is_dropped(estate, ledger):
     (action,) = result.actions
     assert action.status == "refused" and action.reason.startswith("plan dropped:"), action
     assert _settings(world)["properties"]["requestTimeout"] == 25
+
+
+@pytest.mark.parametrize(
+    ("scenario", "action", "status"),
+    [
+        ("live-infra-ports", "add-nsg-allow-rule", "verified"),
+        ("live-slow-backend", "raise-request-timeout", "verified"),
+        ("live-probe-host", "reattach-probe", "planned"),  # tagged dry-run
+    ],
+)
+def test_the_bundled_live_scenarios_heal_as_their_tags_ask(estate, ledger, scenario, action, status):
+    world_data = scenario_world(scenario)
+    gateway = next(r for r in world_data["resources"] if "/applicationGateways/" in r["id"])
+    world = estate(world_data)
+    before = world.resources()
+    result = world.remediate(ledger, tags=gateway["tags"])
+    statuses = [a.status for a in result.actions if a.action == action and a.status != "skipped"]
+    assert statuses == [status], result
+    if status == "verified":
+        codes = {f.code for f in world.findings()}
+        assert result.actions[0].finding not in codes and "ALL_BACKENDS_UNHEALTHY" not in codes
+    else:
+        assert world.resources() == before
