@@ -15,6 +15,10 @@ Long-running operations answer at once and finish later: a PUT answers 201 (crea
 `Failed` under an `lro-fail` fault). The operation-status URLs are operations of their own:
 `operations.get` (the async-operation status) and `operationResults.get` (the Location: 202 while
 running, then the result).
+
+The Azure Activity Log (`activityLogs.list`, simulator/activity_log.py) serves the world's events
+and logs every write accepted here: `Started` when it is accepted, `Succeeded` / `Failed` when its
+operation ends, naming the caller its bearer token names.
 """
 
 from __future__ import annotations
@@ -32,7 +36,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from simulator import activity_log
+from simulator.activity_log import (
+    ActivityLogQueryError,
+    WriteRecord,
+    caller_identity,
+    parse_activity_filter,
+    query_activity_log,
+    select_fields,
+    write_event,
+)
 from simulator.authorization import (
+    DEFAULT_PRINCIPAL_ID,
     authorization_failed_message,
     caller_object_id,
     linked_actions,
@@ -47,7 +62,7 @@ from simulator.metrics import query_metrics
 from simulator.references import BackReferences
 from simulator.traffic import overlay_metrics, requests_per_minute, synthesize_traffic_metrics
 from simulator.validation import gateway_problem
-from simulator.world import CHILD_COLLECTIONS, PROVIDER, World, canonical_collection
+from simulator.world import CHILD_COLLECTIONS, PROVIDER, ResourceId, World, canonical_collection
 
 DEFAULT_API_VERSION = "2024-05-01"
 
@@ -153,6 +168,12 @@ _ROUTES = (
     ),
     _route(
         "GET",
+        r"^(?P<scope>/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Insights/eventtypes/management)/values",
+        "activityLogs.list",
+        "activity_logs",
+    ),
+    _route(
+        "GET",
         _SUB + r"/providers/Microsoft\.Network/(?P<collection>[^/]+)",
         "{collection}.listAll",
         "list_all",
@@ -211,6 +232,7 @@ class _Call:
     faults: list[FaultRule]
     operation: str  # the fault-rule operation id, e.g. "applicationGateways.createOrUpdate"
     lro_seconds: float = 0.0
+    correlation_id: str = ""  # the x-ms-correlation-request-id of the answer
 
     @property
     def collection(self) -> str:
@@ -288,8 +310,9 @@ class ArmApi:
     def handle(self, request: ArmRequest) -> tuple[str, ArmResponse]:
         """The operation id of the request and the answer to it."""
         operation_id, route, params = self.route(request)
+        correlation_id = request.headers.get("x-ms-client-request-id") or str(uuid.uuid4())
         try:
-            response = self._dispatch(request, operation_id, route, params)
+            response = self._dispatch(request, operation_id, route, params, correlation_id)
         except ArmError as error:
             response = ArmResponse(
                 error.status, {"error": {"code": error.code, "message": error.message}}, dict(error.headers)
@@ -306,13 +329,16 @@ class ArmApi:
                 },
             )
         response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
-        response.headers.setdefault(
-            "x-ms-correlation-request-id", request.headers.get("x-ms-client-request-id") or str(uuid.uuid4())
-        )
+        response.headers.setdefault("x-ms-correlation-request-id", correlation_id)
         return operation_id, response
 
     def _dispatch(
-        self, request: ArmRequest, operation_id: str, route: _Route | None, params: dict[str, str]
+        self,
+        request: ArmRequest,
+        operation_id: str,
+        route: _Route | None,
+        params: dict[str, str],
+        correlation_id: str = "",
     ) -> ArmResponse:
         authorization = request.headers.get("authorization", "")
         if not authorization.startswith("Bearer ") or not authorization[7:].strip():
@@ -346,7 +372,7 @@ class ArmApi:
         kinds |= {"lro-fail"} if route.long_running else set()
         kinds |= {"concurrent-write"} if route.put else set()
         fired = self.faults.draw(operation_id, kinds)
-        call = _Call(request, params, fired, operation_id)
+        call = _Call(request, params, fired, operation_id, correlation_id=correlation_id)
         latency = sum(rule.seconds for rule in fired if rule.kind == "latency")
         if route.long_running:
             call.lro_seconds = latency
@@ -469,6 +495,27 @@ class ArmApi:
             raise ArmError(400, "BadRequest", str(error)) from None
         return ArmResponse(200, body)
 
+    def _activity_logs(self, call: _Call) -> ArmResponse:
+        q = call.request.query
+        try:
+            query = parse_activity_filter(q.get("$filter"), self._clock())
+        except ActivityLogQueryError as error:
+            raise ArmError(400, "BadRequest", str(error)) from None
+        events = query_activity_log(self.world.activity_events(), query, select_fields(q.get("$select")))
+        skip = q.get("$skiptoken", "0")
+        if not skip.isdigit():
+            raise ArmError(400, "BadRequest", "The $skiptoken query parameter value is invalid.")
+        first, size = int(skip), activity_log.PAGE_SIZE
+        body: dict[str, Any] = {"value": events[first : first + size]}
+        if first + size < len(events):
+            parameters = {key: value for key, value in q.items() if key != "$skiptoken"}
+            parameters["$skiptoken"] = str(first + size)
+            body["nextLink"] = (
+                f"{self.base_url}{urllib.parse.quote(call.request.path)}?"
+                + urllib.parse.urlencode(parameters, quote_via=urllib.parse.quote)
+            )
+        return ArmResponse(200, body)
+
     def _traffic_since(self, gateway: dict[str, Any], recorded: list[dict], since: datetime) -> list[dict]:
         """The recorded metrics up to `since`, then the traffic the gateway's current configuration
         produces (the same backend model as derived health)."""
@@ -517,7 +564,10 @@ class ArmApi:
                 existing["properties"]["provisioningState"] = "Failed"
                 self.world.put(existing)
 
-        operation = self._start(call, complete, rollback)
+        record = self._write_record(
+            call, gateway_id, f"{PROVIDER}/applicationGateways/write", 201 if existing is None else 200
+        )
+        operation = self._start(call, complete, rollback, record=record)
         return self._accepted(201 if existing is None else 200, operation, stored, async_only=True)
 
     def _put_child(self, call: _Call) -> ArmResponse:
@@ -551,7 +601,10 @@ class ArmApi:
             else:
                 self.world.put_child(parent_id, collection, existing)
 
-        operation = self._start(call, complete, rollback)
+        record = self._write_record(
+            call, child["id"], f"{parent['type']}/{collection}/write", 201 if existing is None else 200
+        )
+        operation = self._start(call, complete, rollback, record=record)
         return self._accepted(201 if existing is None else 200, operation, stored, async_only=True)
 
     def _delete_child(self, call: _Call) -> ArmResponse:
@@ -560,7 +613,11 @@ class ArmApi:
         name = call.params["child_name"]
         existing = self.world.get_child(call.resource_id, collection, name)
         _check_preconditions(call.request, existing)
+        child_id = existing["id"] if existing else f"{parent['id']}/{collection}/{name}"
+        record = self._write_record(call, child_id, f"{parent['type']}/{collection}/delete")
         if existing is None:
+            self._log(record, "Started")
+            self._log(record, "Succeeded", 204)
             return ArmResponse(204)
         parent_id = parent["id"]
         self.world.set_provisioning_state(parent_id, "Deleting", child=(collection, name))
@@ -572,7 +629,7 @@ class ArmApi:
         def rollback() -> None:
             self.world.set_provisioning_state(parent_id, "Succeeded", child=(collection, name))
 
-        return self._accepted(202, self._start(call, complete, rollback), None)
+        return self._accepted(202, self._start(call, complete, rollback, record=record), None)
 
     # -- POST actions ----------------------------------------------------------------------------
 
@@ -679,8 +736,17 @@ class ArmApi:
     # -- helpers ---------------------------------------------------------------------------------
 
     def _start(
-        self, call: _Call, complete: Callable[[], Outcome], rollback: Callable[[], None] | None = None
+        self,
+        call: _Call,
+        complete: Callable[[], Outcome],
+        rollback: Callable[[], None] | None = None,
+        *,
+        record: WriteRecord | None = None,
     ) -> Operation:
+        """Start a long-running operation; for a write (`record`), log its Activity Log events: `Started`
+        now, `Succeeded` or `Failed` when the operation ends."""
+        if record is not None:
+            complete, rollback = self._logged(call, record, complete, rollback)
         return self._operations.start(
             seconds=call.lro_seconds,
             complete=complete,
@@ -688,6 +754,54 @@ class ArmApi:
             failure=call.lro_failure(),
             location=self._location_of(call),
         )
+
+    def _logged(
+        self,
+        call: _Call,
+        record: WriteRecord,
+        complete: Callable[[], Outcome],
+        rollback: Callable[[], None] | None,
+    ) -> tuple[Callable[[], Outcome], Callable[[], None]]:
+        self._log(record, "Started")
+
+        def logged_complete() -> Outcome:
+            outcome = complete()
+            self._log(record, "Succeeded", record.http_status or outcome[0])
+            return outcome
+
+        def logged_rollback() -> None:
+            if rollback is not None:
+                rollback()
+            failure = call.lro_failure()
+            self._log(record, "Failed", failure.status if failure is not None else 500)
+
+        return logged_complete, logged_rollback
+
+    def _write_record(
+        self, call: _Call, resource_id: str, action: str, http_status: int | None = None
+    ) -> WriteRecord:
+        """What the Activity Log events of an accepted write name: the operation, the resource, the
+        caller the request's bearer token names and, for a PUT, the status it answered (201 created,
+        200 updated: its `Succeeded` event's subStatus)."""
+        granted = self.world.authorization
+        principal = granted.principal_id if granted is not None else DEFAULT_PRINCIPAL_ID
+        caller, claims = caller_identity(call.request.headers.get("authorization", ""), principal)
+        parsed = ResourceId.parse("/".join(resource_id.split("/")[:9]))
+        return WriteRecord(
+            action=action,
+            resource_id=resource_id,
+            resource_group=parsed.resource_group if parsed is not None else call.params["rg"],
+            subscription_id=self.world.subscription_id,
+            caller=caller,
+            claims=claims,
+            correlation_id=call.correlation_id or str(uuid.uuid4()),
+            method=call.request.method,
+            client_request_id=call.request.headers.get("x-ms-client-request-id", ""),
+            http_status=http_status,
+        )
+
+    def _log(self, record: WriteRecord, status: str, http_status: int | None = None) -> None:
+        self.world.log_event(write_event(record, status, self._clock(), http_status))
 
     def _accepted(
         self, status: int, operation: Operation, body: Any, *, async_only: bool = False
@@ -775,6 +889,8 @@ def _authorization_scope(call: _Call) -> str:
     p = call.params
     if "resource" in p:
         return p["resource"]
+    if "scope" in p:
+        return p["scope"]
     if "name" not in p:
         group = f"/resourceGroups/{p['rg']}" if "rg" in p else ""
         collection = canonical_collection(p["collection"]) or p["collection"]

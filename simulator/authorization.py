@@ -30,6 +30,8 @@ _KEYS = (*_LISTS, "principalId")
 SUBNET_JOIN = "Microsoft.Network/virtualNetworks/subnets/join/action"
 PUBLIC_IP_JOIN = "Microsoft.Network/publicIPAddresses/join/action"
 IDENTITY_ASSIGN = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+# Listing Activity Log events (`Microsoft.Insights/eventtypes/management/values`); Reader's `*/read`.
+ACTIVITY_LOG_READ = "Microsoft.Insights/eventtypes/values/read"
 
 # Route handler -> the action it performs, when it does not depend on the collection in the path.
 _FIXED_ACTIONS: dict[str, str | None] = {
@@ -37,6 +39,7 @@ _FIXED_ACTIONS: dict[str, str | None] = {
     "operation_status": None,
     "operation_result": None,
     "metrics": "Microsoft.Insights/metrics/read",
+    "activity_logs": ACTIVITY_LOG_READ,
     "backend_health": "Microsoft.Network/applicationGateways/backendhealth/action",
     "backend_health_on_demand": "Microsoft.Network/applicationGateways/getBackendHealthOnDemand/action",
     "effective_route_table": "Microsoft.Network/networkInterfaces/effectiveRouteTable/action",
@@ -137,18 +140,24 @@ def linked_actions(gateway: dict[str, Any]) -> list[tuple[str, str]]:
     return list(found)
 
 
-def caller_object_id(authorization_header: str, default: str) -> str:
-    """The `oid` claim of a JWT bearer token (not verified: the simulator trusts its caller), else
-    `default` (the section's principalId): the object id ARM names in its 403 messages."""
+def token_claims(authorization_header: str) -> dict[str, Any] | None:
+    """The claims of a JWT bearer token (not verified: the simulator trusts its caller), or None when
+    the token is not a JWT."""
     token = authorization_header.removeprefix("Bearer ").strip()
     parts = token.split(".")
     if len(parts) != 3:
-        return default
+        return None
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (binascii.Error, ValueError):
-        return default
-    oid = claims.get("oid") if isinstance(claims, dict) else None
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def caller_object_id(authorization_header: str, default: str) -> str:
+    """The `oid` claim of a JWT bearer token, else `default` (the section's principalId): the object
+    id ARM names in its 403 messages."""
+    oid = (token_claims(authorization_header) or {}).get("oid")
     return oid if isinstance(oid, str) and oid else default
 
 

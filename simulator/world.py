@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from netrules.nsg import default_security_rules
+from simulator.activity_log import activity_log_problem
 from simulator.authorization import Authorization, authorization_problem, parse_authorization
 from simulator.backend_spec import backend_problem
 
@@ -149,6 +150,7 @@ class World:
         dns: dict[str, Any],
         backends: dict[str, Any],
         authorization: Authorization | None = None,
+        activity_log: list[dict[str, Any]] | None = None,
     ) -> None:
         self.subscription_id = subscription_id
         # What the caller may do (the `authorization` section); None: everything.
@@ -168,6 +170,8 @@ class World:
         self._effective_route_tables = effective_route_tables
         self._effective_nsgs = effective_network_security_groups
         self._metrics = metrics
+        # Activity Log events: the world's, then one per write phase the simulator logs, in order.
+        self._activity_log: list[dict[str, Any]] = copy.deepcopy(activity_log or [])
         self._derived: dict[Any, Any] = {}  # see `derived`
 
     def derived(self, key: Any, build: Callable[[], Any]) -> Any:
@@ -268,6 +272,15 @@ class World:
         """When the gateway, or something it depends on, was first written (None: never), i.e.
         since when the world's recorded metrics no longer describe it."""
         return self._diverged.get(gateway_id)
+
+    def activity_events(self) -> list[dict[str, Any]]:
+        """The Activity Log events themselves, not copies, in the order they were logged: for
+        callers that only read them."""
+        return self._activity_log
+
+    def log_event(self, event: dict[str, Any]) -> None:
+        """Append an Activity Log event (the simulator's own, for a write it accepted)."""
+        self._activity_log.append(copy.deepcopy(event))
 
     def metric_items(self, resource_id: str) -> list[dict[str, Any]] | None:
         """The metric items the world gives for a resource, or None when it gives none."""
@@ -370,6 +383,8 @@ class World:
             world["backends"] = copy.deepcopy(self.backends)
         if self.authorization is not None:
             world["authorization"] = copy.deepcopy(self.authorization.section)
+        if self._activity_log:
+            world["activityLog"] = copy.deepcopy(self._activity_log)
         return world
 
     def _written(self, resource_id: str) -> None:
@@ -482,9 +497,10 @@ class _WorldReader:
             section: self.id_keyed(document, section, resources, "networkInterfaces", dict)
             for section in _PER_NIC_SECTIONS
         }
+        clock = self.clock(document.get("clock"))
         return World(
             subscription_id=subscription_id,
-            clock=self.clock(document.get("clock")),
+            clock=clock,
             resources=resources,
             backend_health=self.id_keyed(document, "backendHealth", resources, "applicationGateways", dict),
             effective_route_tables=per_nic["effectiveRouteTables"],
@@ -493,6 +509,7 @@ class _WorldReader:
             dns=self.object_section(document, "dns"),
             backends=self.backends(document),
             authorization=self.authorization(document),
+            activity_log=self.activity_log(document, subscription_id, clock),
         )
 
     def clock(self, value: Any) -> datetime:
@@ -606,6 +623,15 @@ class _WorldReader:
         if problem is not None:
             raise self.fail(f"$.authorization{problem[0]}", problem[1])
         return parse_authorization(document["authorization"])
+
+    def activity_log(
+        self, document: dict[str, Any], subscription_id: str, clock: datetime
+    ) -> list[dict[str, Any]]:
+        raw = document.get("activityLog", [])
+        problem = activity_log_problem(raw, subscription_id, clock)
+        if problem is not None:
+            raise self.fail(f"$.activityLog{problem[0]}", problem[1])
+        return copy.deepcopy(raw)
 
     def object_section(self, document: dict[str, Any], section: str) -> dict[str, Any]:
         raw = document.get(section, {})

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f"{stage.name}: {stage.status}: {stage.detail}")
         sys.stdout.flush()
     remediation_demo(args.outbox)
+    approval_demo(args.outbox)
     print(f"\nTeams cards (JSON) and emails (.eml) are in {args.outbox}/<scenario>/")
     return EXIT_OK
 
@@ -93,3 +96,51 @@ def remediation_demo(outbox_root: Path) -> None:
             for report in map(pipeline.process, Pipeline.alert_items(alerts)):
                 print("\n".join(remediation_lines(report.remediation)))
         sys.stdout.flush()
+
+
+APPROVAL_PORT = 7071  # `appgw-doctor serve`'s default port
+
+
+def approval_demo(outbox_root: Path) -> None:
+    """Mode approve on the request-timeout scenario: the fix waits for a person. Its link (and the
+    card's Approve/Reject buttons) work once `appgw-doctor serve` runs with the printed command."""
+    name = "request-timeout"
+    heading = f"=== remediation ({MODE_TAG}=approve): {name} "
+    print("\n" + heading + "=" * max(3, 78 - len(heading)), flush=True)
+    folder = outbox_root / "approve"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        world = json.loads((SCENARIOS / name / "world.json").read_text())
+        alerts = parse_alert_body((SCENARIOS / name / "alert.json").read_bytes(), allowed_subscriptions=None)
+    except (OSError, ValueError, IntakeError) as error:
+        print(f"skipped: {error}")
+        return
+    for resource in world.get("resources") or []:
+        if "/applicationgateways/" in str(resource.get("id", "")).lower():
+            resource.setdefault("tags", {})[MODE_TAG] = "approve"
+    world_path, state, key_file = folder / "world.json", folder / "state.db", folder / "signing-key"
+    world_path.write_text(json.dumps(world, indent=2) + "\n")
+    state.unlink(missing_ok=True)  # a fresh pending approval on each run
+    key = os.environ.get("APPROVAL_SIGNING_KEY") or secrets.token_urlsafe(48)
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    overrides = {"APPROVAL_SIGNING_KEY": key, "APPROVAL_BASE_URL": f"http://127.0.0.1:{APPROVAL_PORT}"}
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
+    try:
+        with open_pipeline(world_path, state=state, outbox=folder / "outbox") as pipeline:
+            for report in map(pipeline.process, Pipeline.alert_items(alerts)):
+                print("\n".join(remediation_lines(report.remediation)))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    print(
+        "\nTo approve it in a browser, serve the app's routes on this estate:\n"
+        f'  APPROVAL_SIGNING_KEY="$(cat {key_file})" .venv/bin/appgw-doctor serve --port {APPROVAL_PORT} '
+        f"--world {world_path} --state {state}\n"
+        f"then open the link above, or the card's Approve button ({folder / 'outbox'}/*-teams.json)."
+    )
+    sys.stdout.flush()

@@ -210,6 +210,26 @@ def test_the_granted_actions_let_every_remediation_call_through(simulator, clien
     assert sim.requests.count(status=403) == 0
 
 
+def test_the_granted_actions_let_the_activity_log_be_read(simulator, clients):
+    """Reading the Activity Log (`Microsoft.Insights/eventtypes/values/read`) is covered by Reader's
+    `*/read`: no permission of its own, and the fixes' writes are there to read."""
+    granted = bicep_granted_actions(ROLES)
+    assert "Microsoft.Insights/eventtypes/values/read" not in granted
+    sim = simulator(_world(granted))
+    azure = clients(sim)
+    _remediation_calls(azure.network)
+    events = list(
+        azure.monitor.activity_logs.list(
+            filter=f"eventTimestamp ge '2026-11-23T00:00:00Z' and resourceGroupName eq '{RG}'",
+            select="operationName,status,resourceId",
+        )
+    )
+    assert sim.requests.count(status=403) == 0
+    written = {(event.operation_name.value, event.status.value) for event in events}
+    assert ("Microsoft.Network/applicationGateways/write", "Succeeded") in written
+    assert ("Microsoft.Network/networkSecurityGroups/securityRules/delete", "Succeeded") in written
+
+
 @pytest.mark.parametrize("removed", sorted(REMEDIATION))
 def test_each_remediation_permission_is_needed(simulator, clients, removed):
     sim = simulator(_world([action for action in bicep_granted_actions(ROLES) if action != removed]))
