@@ -458,7 +458,10 @@ class StateStore:
             if self.get_incident(gateway_id, incident_id) is None:
                 deleted += self._drop_incident_rest(gateway_id, incident_id)
             else:
-                self._backend.delete(MAINTENANCE, _PRUNED_INCIDENTS, incident_id, etag=note.etag)
+                try:
+                    self._backend.delete(MAINTENANCE, _PRUNED_INCIDENTS, incident_id, etag=note.etag)
+                except RecordChanged:  # a concurrent prune is at this incident right now: it finishes it
+                    pass
         return deleted
 
     def _prune_diagnosis(

@@ -143,7 +143,8 @@ def test_demo_diagnoses_every_bundled_scenario():
 
     assert result.returncode == 0, result.stderr
     scenarios = sorted(p.name for p in (ROOT / "scenarios").iterdir() if (p / "world.json").is_file())
-    headings = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("=== ")]
+    lines = result.stdout.splitlines()
+    headings = [line.split()[1] for line in lines if line.startswith("=== ") and "remediation" not in line]
     assert headings == scenarios
     sections = result.stdout.split("=== ")[1:]
     by_name = {section.split()[0]: section for section in sections}
@@ -151,6 +152,12 @@ def test_demo_diagnoses_every_bundled_scenario():
         expected = json.loads((ROOT / "scenarios" / name / "expected.json").read_text())
         for code in expected["must"]:
             assert f"  {code}  " in by_name[name], f"{name}: {code} not shown"
+    # then remediation: a verified fix, a dry-run plan, and a fix awaiting approval with its link
+    remediation = result.stdout.split("=== remediation", 1)[1]
+    assert "[fixed and verified] raise-request-timeout" in remediation
+    assert "[would do (dry-run)] reattach-probe" in remediation
+    assert "[awaiting approval] raise-request-timeout" in remediation
+    assert "open:   http://127.0.0.1:7071/api/approvals/" in remediation and "appgw-doctor serve" in remediation
 
 
 def test_a_gateway_in_another_subscription_than_the_world_is_not_found():
