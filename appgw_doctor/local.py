@@ -11,12 +11,13 @@ import contextlib
 import json
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from appgw_doctor.commands import UsageError
-from appgw_doctor.pipeline import Pipeline
+from appgw_doctor.pipeline import ClientsFor, Pipeline
 from appgw_doctor.wiring import build_pipeline, clients_for_target, notify_stage
 from core.azure_clients import ArmTarget, AzureClients, make_clients
 from core.settings import ConfigError, Settings
@@ -86,23 +87,28 @@ def write_world(sim: Any, path: Path) -> None:
         raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
 
 
+@dataclass
+class LocalEstate:
+    """Where a local run acts: SDK clients (for a simulator of a world, or Azure), the DNS servers to
+    ask, the state store (SQLite) and the simulator itself when there is one."""
+
+    clients_for: ClientsFor
+    dns_servers: dict[str, tuple[str, int]] | None
+    store: StateStore
+    state_path: Path
+    simulator: Any | None
+
+
 @contextlib.contextmanager
-def open_pipeline(
-    world: Path | dict[str, Any] | None,
-    *,
-    state: Path | None,
-    outbox: Path | None,
-    world_out: Path | None = None,
-    remediate: Callable[..., Any] | None = None,
-) -> Iterator[Pipeline]:
-    """The local pipeline: against a simulator of `world` (throw-away state unless `state`), or Azure.
-    A person runs it, so the subscription allow-list does not apply. With `world_out`, the simulated
-    estate is written there as the run left it (what remediation changed included). `remediate`
-    (settings, store, clients_for, dns_servers) -> Stage replaces the default remediate stage."""
+def open_estate(
+    world: Path | dict[str, Any] | None, *, state: Path | None, world_out: Path | None = None
+) -> Iterator[LocalEstate]:
+    """A simulator of `world` (throw-away state unless `state`; `world_out` gets the estate as the
+    run left it), or Azure with `DefaultAzureCredential` (state at `state` or the user's default)."""
     if world_out is not None and world is None:
         raise UsageError("--world-out needs --world (it writes the simulated estate)")
-    settings = local_settings()
     with contextlib.ExitStack() as stack:
+        sim = None
         if world is not None:
             sim = stack.enter_context(start_simulator(world))
             if world_out is not None:
@@ -120,6 +126,25 @@ def open_pipeline(
         except OSError as error:
             raise UsageError(f"cannot open state {state_path}: {error.strerror or error}") from None
         stack.callback(store.close)
+        yield LocalEstate(clients_for, dns_servers, store, state_path, sim)
+
+
+@contextlib.contextmanager
+def open_pipeline(
+    world: Path | dict[str, Any] | None,
+    *,
+    state: Path | None,
+    outbox: Path | None,
+    world_out: Path | None = None,
+    remediate: Callable[..., Any] | None = None,
+) -> Iterator[Pipeline]:
+    """The local pipeline: against a simulator of `world` (throw-away state unless `state`), or Azure.
+    A person runs it, so the subscription allow-list does not apply. With `world_out`, the simulated
+    estate is written there as the run left it (what remediation changed included). `remediate`
+    (settings, store, clients_for, dns_servers) -> Stage replaces the default remediate stage."""
+    settings = local_settings()
+    with open_estate(world, state=state, world_out=world_out) as estate:
+        store, clients_for, dns_servers = estate.store, estate.clients_for, estate.dns_servers
         yield build_pipeline(
             settings,
             store=store,

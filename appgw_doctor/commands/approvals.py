@@ -15,23 +15,14 @@ bad input.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError, one_line
-from appgw_doctor.local import (
-    AZURE_POLLING_SECONDS,
-    SIMULATOR_POLLING_SECONDS,
-    local_settings,
-    start_simulator,
-    write_world,
-)
-from appgw_doctor.wiring import approval_desk, clients_for_target
+from appgw_doctor.local import local_settings, open_estate
+from appgw_doctor.wiring import approval_desk
 from core.arm_ids import is_gateway_id, name_of, resource_group_of, subscription_of
-from core.azure_clients import ArmTarget
 from core.iso8601 import format_time
 from model.remediation import Approval
 from remediation.desk import DONE, ApprovalDesk
@@ -104,29 +95,20 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_decide(args: argparse.Namespace) -> int:
     settings = local_settings()
-    with contextlib.ExitStack() as stack:
-        if args.world is not None:
-            sim = stack.enter_context(start_simulator(args.world))
-            if args.world_out is not None:
-                stack.callback(write_world, sim, args.world_out)
-            target = ArmTarget(sim.endpoint, sim.ca_cert)
-            clients_for = clients_for_target(target, polling_interval=SIMULATOR_POLLING_SECONDS)
-            dns = sim.dns_servers or None
-            state = args.state or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state.db"
-            if args.state is None:
-                raise UsageError("--world needs --state: the store holding the approval")
-        else:
-            if args.world_out is not None:
-                raise UsageError("--world-out needs --world (it writes the simulated estate)")
-            clients_for = clients_for_target(ArmTarget(), polling_interval=AZURE_POLLING_SECONDS)
-            dns = None
-            state = args.state
-        store = _store(state)
-        stack.callback(store.close)
-        desk: ApprovalDesk = approval_desk(settings, store=store, clients_for=clients_for, dns_servers=dns)
+    if args.world is not None and args.state is None:
+        raise UsageError("--world needs --state: the store holding the approval")
+    if args.state is not None and not args.state.exists():
+        raise UsageError(
+            f"no state at {args.state} (give --state: the store the bot recorded the approval in)"
+        )
+    with open_estate(args.world, state=args.state, world_out=args.world_out) as estate:
+        clients_for = estate.clients_for
+        desk: ApprovalDesk = approval_desk(
+            settings, store=estate.store, clients_for=clients_for, dns_servers=estate.dns_servers
+        )
         found = desk.ledger.approval(args.approval_id)
         if found is None:
-            raise UsageError(f"no approval {args.approval_id} in {state or default_state_path()}")
+            raise UsageError(f"no approval {args.approval_id} in {estate.state_path}")
         approver = principal_of(clients_for(subscription_of(found[0].gateway_id)).credential)
         decision = desk.decide(
             args.approval_id, args.decision, approver=f"{approver} (terminal)", from_link=False

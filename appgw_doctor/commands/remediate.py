@@ -14,31 +14,20 @@ rolled back, 2 for bad input.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError
-from appgw_doctor.local import (
-    AZURE_POLLING_SECONDS,
-    SIMULATOR_POLLING_SECONDS,
-    local_settings,
-    start_simulator,
-    write_world,
-)
-from appgw_doctor.wiring import clients_for_target, remediation_limits
+from appgw_doctor.local import local_settings, open_estate
+from appgw_doctor.wiring import remediator_for
 from core.arm_ids import is_gateway_id, subscription_of
-from core.azure_clients import ArmTarget
 from core.iso8601 import parse_time
 from diagnostics.collect import GatewayUnavailable
 from diagnostics.diagnosis import diagnose
 from model.findings import Finding
 from model.remediation import ACTION_IDS, FAILED, ROLLED_BACK
-from remediation.engine import Remediator
-from state.remediation import RemediationLedger
-from state.sqlite import SqliteBackend, default_state_path
+from state.sqlite import default_state_path
 
 EXIT_NOT_FIXED = 1
 
@@ -66,8 +55,6 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if not is_gateway_id(args.gateway):
         raise UsageError(f"--gateway is not an Application Gateway ARM id: {args.gateway}")
-    if args.world_out is not None and args.world is None:
-        raise UsageError("--world-out needs --world (it writes the simulated estate)")
     at = None
     if args.at:
         try:
@@ -75,36 +62,16 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UsageError(f"--at: {error}") from None
     settings = local_settings()
-    with contextlib.ExitStack() as stack:
-        if args.world is not None:
-            sim = stack.enter_context(start_simulator(args.world))
-            if args.world_out is not None:
-                stack.callback(write_world, sim, args.world_out)
-            clients_for = clients_for_target(
-                ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=SIMULATOR_POLLING_SECONDS
-            )
-            dns = sim.dns_servers or None
-            at = at or sim.clock()
-            state = args.state or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state.db"
-        else:
-            clients_for = clients_for_target(ArmTarget(), polling_interval=AZURE_POLLING_SECONDS)
-            dns = None
-            state = args.state or default_state_path()
-        try:
-            backend = SqliteBackend(state)
-        except OSError as error:
-            raise UsageError(f"cannot open state {state}: {error.strerror or error}") from None
-        stack.callback(backend.close)
-        clients = clients_for(subscription_of(args.gateway))
+    with open_estate(args.world, state=args.state, world_out=args.world_out) as estate:
+        dns = estate.dns_servers
+        if estate.simulator is not None:
+            at = at or estate.simulator.clock()
+        clients = estate.clients_for(subscription_of(args.gateway))
         try:
             diagnosis = diagnose(args.gateway, clients=clients, incident_time=at, dns_servers=dns)
         except GatewayUnavailable as error:
             raise UsageError(str(error)) from None
-        remediator = Remediator(
-            ledger=RemediationLedger(backend),
-            setting=settings.remediation,
-            limits=remediation_limits(settings),
-        )
+        remediator = remediator_for(settings, estate.store)
 
         def rediagnose() -> list[Finding]:
             return list(

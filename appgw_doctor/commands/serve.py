@@ -27,7 +27,6 @@ import re
 import secrets
 import signal
 import sys
-import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -38,22 +37,15 @@ from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError
 from appgw_doctor.http_routes import Response, approval_follow_up, approval_route
-from appgw_doctor.local import (
-    AZURE_POLLING_SECONDS,
-    SIMULATOR_POLLING_SECONDS,
-    local_settings,
-    start_simulator,
-)
+from appgw_doctor.local import local_settings, open_estate
 from appgw_doctor.pipeline import Pipeline, Report
-from appgw_doctor.wiring import approval_desk, build_pipeline, clients_for_target, notify_stage
-from core.azure_clients import ArmTarget
+from appgw_doctor.wiring import approval_desk, build_pipeline, notify_stage
 from core.settings import Settings
 from intake.errors import IntakeError
 from intake.webhook import AlertWebhook
 from notifications.delivery import Notifier
 from remediation.desk import ApprovalDesk
-from state import StateStore
-from state.sqlite import SqliteBackend, default_state_path
+from state.sqlite import default_state_path
 
 log = logging.getLogger("appgw_doctor.serve")
 
@@ -238,25 +230,11 @@ def local_server(
             approval_base_url=settings.approval_base_url or server.url,
             approval_signing_key=key or secrets.token_urlsafe(48),
         )
-        sim = None
-        if world is not None:
-            sim = stack.enter_context(start_simulator(world))
-            clients_for = clients_for_target(
-                ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=SIMULATOR_POLLING_SECONDS
-            )
-            dns_servers = sim.dns_servers or None
-            if not settings.allowed_subscriptions:
-                settings = replace(settings, allowed_subscriptions=(sim.subscription_id.lower(),))
-            state_path = state or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "state.db"
-        else:
-            clients_for = clients_for_target(ArmTarget(), polling_interval=AZURE_POLLING_SECONDS)
-            dns_servers = None
-            state_path = state or default_state_path()
-        try:
-            store = StateStore(SqliteBackend(state_path))
-        except OSError as error:
-            raise UsageError(f"cannot open state {state_path}: {error.strerror or error}") from None
-        stack.callback(store.close)
+        estate = stack.enter_context(open_estate(world, state=state))
+        sim, store, clients_for = estate.simulator, estate.store, estate.clients_for
+        dns_servers = estate.dns_servers
+        if sim is not None and not settings.allowed_subscriptions:
+            settings = replace(settings, allowed_subscriptions=(sim.subscription_id.lower(),))
         pipeline = build_pipeline(
             settings,
             store=store,
