@@ -42,7 +42,9 @@ class NotifyStage:
 def message_for(report: Report, *, record_url_template: str | None = None) -> IncidentMessage:
     """The message a report calls for: a resolution, or the incident (or preventive finding) with what
     is new to tell. It is named by the incident, else by the diagnosis that produced it; only an
-    incident has a record to link to. What the remediate stage did (`report.remediation`, a
+    incident has a record to link to. The change that started a change item names who made it
+    (`ResourceChange.caller` -> `ChangeFacts.caller`); a finding's changes are timed against the
+    alert, else the diagnosis' incident time. What the remediate stage did (`report.remediation`, a
     `RemediationResult.to_dict()`) is shown action by action, with its mode and note; a fix rolled
     back or failed makes the message critical."""
     item = report.item
@@ -92,6 +94,7 @@ def message_for(report: Report, *, record_url_template: str | None = None) -> In
                 change.resource_id,
                 change.operation,
                 change.event_time.isoformat() if change.event_time else None,
+                caller=change.caller,
             )
             if change is not None
             else None
@@ -103,6 +106,8 @@ def message_for(report: Report, *, record_url_template: str | None = None) -> In
         remediation_note=remediation.note if remediation else None,
         record_url=record_url,
         findings_not_recorded=bounded_findings(report.findings)[1],  # as Report.to_record stores them
+        # What a finding's changes are timed against when no alert fired ("2 h before this check").
+        checked_at=report.diagnosis.incident_time if report.diagnosis is not None else None,
     )
 
 

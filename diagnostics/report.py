@@ -5,17 +5,28 @@ notes (`model.findings.reading_order`, as the notifications read), one line per 
 evidence and the fix; then what the checks did, including the ones that could not run and why. It
 counts causes apart from symptoms, as the notifications do; when nothing was found, or only symptoms,
 it says so plainly, and says which checks could not tell.
+
+What changed leads (`model.changes.PathChange`, on `Finding.changes`, newest first): when the top cause
+has changes, both text and Markdown open with its newest one — what, when (relative to the incident
+time; a diff: since the last healthy check), who (`an unknown caller` when the log does not say; the
+bot's own change labelled so) and with what — and the `az` command that would undo it ("To undo (for
+a person)"); each finding lists its changes (at most three, then `and N more`). Callers and summaries
+come from outside (Activity Log claims): control characters become spaces, and Markdown escapes them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import textwrap
+import unicodedata
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.arm_ids import name_of, resource_group_of
 from core.iso8601 import as_utc
 from diagnostics.diagnosis import Diagnosis
+from model.changes import APPGW_DOCTOR, LAST_HEALTHY_DIFF, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Role, reading_order
 
 FORMATS = ("text", "json", "markdown")
@@ -23,6 +34,15 @@ WIDTH = 110
 VALUE_LENGTH = 200
 REASON_LENGTH = 320
 STATUS_ORDER = (CheckStatus.FAILED, CheckStatus.ERROR, CheckStatus.SKIPPED, CheckStatus.PASSED)
+CHANGES_SHOWN = 3  # a finding's changes listed, newest first; the rest counted
+UNDO_LABEL = "To undo (for a person)"
+REFERENCE = "the incident time"  # what a change's time is told against
+CHANGE_LENGTH = 240  # a change's summary
+CALLER_LENGTH = 120
+COMMAND_LENGTH = 2_000
+_NOT_IN_A_LINE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>#+\-!|~&])")
+_AUTOLINK = re.compile(r"(?i)(://)|(www)\.")
 
 
 def render(diagnosis: Diagnosis, fmt: str = "text") -> str:
@@ -99,6 +119,108 @@ def _role_tally(findings: list[Finding]) -> str:
     return ", ".join(parts)
 
 
+def _plain(text: str, length: int | None = None) -> str:
+    """Outside text on one line: control and format characters (an ESC sequence for the terminal, a
+    bidi override, a line break) and lone surrogates become spaces, whitespace collapses; cut to
+    `length`."""
+    chars = (" " if unicodedata.category(char) in _NOT_IN_A_LINE else char for char in text)
+    line = " ".join("".join(chars).split())
+    return line if length is None or len(line) <= length else line[: length - 1] + "…"
+
+
+def _md_text(text: str) -> str:
+    """Outside text for Markdown, shown as typed: every markdown character backslash-escaped, and a
+    URL or `www.` defanged (`https[:]//…`) so no renderer links it."""
+    defanged = _AUTOLINK.sub(lambda m: "[:]//" if m.group(1) else f"{m.group(2)}[.]", text)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", defanged)
+
+
+def _fenced(command: str, indent: str = "  ") -> list[str]:
+    """A fenced code block holding `command` (one line), its fence longer than any backtick run in it."""
+    longest = max((len(run) for run in re.findall(r"`+", command)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{indent}{fence}sh", f"{indent}{command}", f"{indent}{fence}"]
+
+
+def _duration(delta: timedelta) -> str:
+    """`less than a minute`, `6 min`, `1 h 20 min`, `5 h`, `3 days` (as the notifications word it)."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 3 and rest:
+        return f"{hours} h {rest} min"
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"
+
+
+def _clock(when: datetime, reference: datetime) -> str:
+    """`10:21 UTC`, with the date when it is not the reference's day."""
+    when, reference = as_utc(when), as_utc(reference)
+    return f"{when:%H:%M} UTC" if when.date() == reference.date() else f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def change_when(change: PathChange, reference: datetime) -> str:
+    """`6 min before the incident time`, `since the last healthy check at 09:10 UTC`, `at an unknown
+    time`."""
+    if change.source == LAST_HEALTHY_DIFF:
+        since = f" at {_clock(change.since, reference)}" if change.since is not None else ""
+        return f"since the last healthy check{since}"
+    if change.time is None:
+        return "at an unknown time"
+    delta = as_utc(reference) - as_utc(change.time)
+    side = "before" if delta >= timedelta(0) else "after"
+    return f"{_duration(abs(delta))} {side} {REFERENCE}"
+
+
+def change_who(change: PathChange) -> str:
+    """`alice@contoso.com (Azure CLI)`, `an unknown caller`, `appgw-doctor (the bot's own change)`."""
+    if change.source == APPGW_DOCTOR:
+        who = "appgw-doctor (the bot's own change)"
+    else:
+        who = _plain(change.caller or "", CALLER_LENGTH) or "an unknown caller"
+    client = _plain(change.client or "", 60)
+    return f"{who} ({client})" if client else who
+
+
+def _change_summary(change: PathChange) -> str:
+    return _plain(change.summary, CHANGE_LENGTH) or _plain(
+        f"{change.operation} on {name_of(change.resource)}"
+    )
+
+
+def change_sentence(change: PathChange, reference: datetime) -> str:
+    """`Rule DenyAll added to NSG nsg-agw, 6 min before the incident time by alice@contoso.com (Azure
+    CLI)`: the change, when, who."""
+    return f"{_change_summary(change)}, {change_when(change, reference)} by {change_who(change)}"
+
+
+def change_line(change: PathChange, reference: datetime) -> str:
+    """The compact form a finding lists: `<summary> — 6 min before the incident time (10:21 UTC), by
+    <who>`."""
+    at = f" ({_clock(change.time, reference)})" if change.time is not None else ""
+    return f"{_change_summary(change)} — {change_when(change, reference)}{at}, by {change_who(change)}"
+
+
+def culprit_of(findings: list[Finding]) -> tuple[Finding, PathChange] | None:
+    """The top cause (in reading order) and its newest change, when it has one."""
+    top = next((f for f in in_reading_order(findings) if f.role is Role.CAUSE), None)
+    if top is None or not top.changes:
+        return None
+    return top, top.changes[0]
+
+
+def _changes_listed(finding: Finding, reference: datetime) -> tuple[list[str], int]:
+    """The newest `CHANGES_SHOWN` changes as lines, and how many more there are."""
+    shown = finding.changes[:CHANGES_SHOWN]
+    return [change_line(change, reference) for change in shown], len(finding.changes) - len(shown)
+
+
+def _more_changes(hidden: int) -> str:
+    return f"and {hidden} more change{'s' if hidden != 1 else ''} (the JSON report lists them)"
+
+
 def finding_line(finding: Finding) -> str:
     return (
         f"{finding.severity.value.upper():<8}  {finding.code}  {name_of(finding.resource)}  {finding.title}"
@@ -124,6 +246,15 @@ def render_text(diagnosis: Diagnosis, *, compact: bool = False) -> str:
         f"Incident time {_when(diagnosis)}",
         "",
     ]
+    culprit = culprit_of(diagnosis.findings)
+    if culprit is not None:
+        top, change = culprit
+        sentence = f"{change_sentence(change, diagnosis.incident_time)}: {_plain(top.title)}"
+        lines.extend(_wrap("What changed", sentence, indent=""))
+        undo = _plain(change.undo or "", COMMAND_LENGTH)
+        if undo:
+            lines.append(f"  {UNDO_LABEL}: {undo}")
+        lines.append("")
     errors = diagnosis.checks_with(CheckStatus.ERROR)
     if diagnosis.findings:
         count = len(diagnosis.findings)
@@ -133,6 +264,21 @@ def render_text(diagnosis: Diagnosis, *, compact: bool = False) -> str:
         )
         for finding in in_reading_order(diagnosis.findings):
             lines.append(finding_line(finding))
+            changed, hidden = _changes_listed(finding, diagnosis.incident_time)
+            if changed:
+                lines.append("    changes (newest first):")
+                for line in changed:
+                    lines.extend(
+                        textwrap.wrap(
+                            line,
+                            width=WIDTH,
+                            initial_indent="      - ",
+                            subsequent_indent="        ",
+                            break_long_words=False,
+                        )
+                    )
+                if hidden:
+                    lines.append(f"      {_more_changes(hidden)}")
             if finding.evidence and not compact:
                 lines.append("    evidence:")
                 lines.extend(evidence_lines(finding.evidence))
@@ -193,9 +339,16 @@ def render_markdown(diagnosis: Diagnosis) -> str:
         f"- **Checks:** {_tally(diagnosis)}",
         f"- **Took:** {diagnosis.duration_seconds:.1f} s, {diagnosis.arm_calls} ARM calls",
         "",
-        "## Findings",
-        "",
     ]
+    culprit = culprit_of(diagnosis.findings)
+    if culprit is not None:
+        top, change = culprit
+        sentence = f"{change_sentence(change, diagnosis.incident_time)}: {_plain(top.title)}"
+        lines += [f"**What changed:** {_md_text(sentence)}", ""]
+        undo = _plain(change.undo or "", COMMAND_LENGTH)
+        if undo:
+            lines += [f"{UNDO_LABEL}:", "", *_fenced(undo, indent=""), ""]
+    lines += ["## Findings", ""]
     errors = diagnosis.checks_with(CheckStatus.ERROR)
     if not diagnosis.findings:
         if errors:
@@ -212,6 +365,12 @@ def render_markdown(diagnosis: Diagnosis) -> str:
             "",
             f"- **Resource:** `{name_of(finding.resource)}` (`{finding.resource}`)",
         ]
+        changed, hidden = _changes_listed(finding, diagnosis.incident_time)
+        if changed:
+            lines.append("- **Changes (newest first):**")
+            lines += [f"  - {_md_text(line)}" for line in changed]
+            if hidden:
+                lines.append(f"  - {_md_text(_more_changes(hidden))}")
         if finding.evidence:
             lines.append("- **Evidence:**")
             lines += [f"  - `{name}`: {_md(_value(value))}" for name, value in finding.evidence.items()]

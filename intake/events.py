@@ -9,10 +9,19 @@ takes one event in either, as a dict in its wire form, and reads it with the SDK
 Delivery is at least once, so the event id is the dedupe key. The envelope (id, subject, topic,
 eventTime) is validated before anything else: an event with an unusable one is refused (IntakeError,
 code `invalid_event`; the trigger logs it and drops it) rather than queued to fail later.
+
+Who made the change (`ResourceChange.caller`) is read from the event's `data.claims`, the claims of
+the token ARM was called with: the user principal name (the `.../claims/upn` claim, else `upn`,
+`unique_name`, `name`), else the service principal's application id as `app <appid>`. Claims are
+outside text: a claim that is not one line of well-formed text of at most `MAX_CALLER` characters is
+passed over (the next one is tried), never refused: who did it is worth knowing, not worth dropping
+the event for.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -54,6 +63,17 @@ GATEWAY_OPERATIONS = frozenset(
         "microsoft.network/applicationgateways/stop/action",
     }
 )
+# The claims naming the person who made the change, most specific first (a service principal has none
+# of them: it is named by its application id, `app <appid>`).
+CALLER_CLAIMS = (
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+    "upn",
+    "unique_name",
+    "name",
+)
+APPID_CLAIM = "appid"
+MAX_CALLER = 256  # a UPN is at most 113 characters; `app ` and a GUID far fewer
+_MAX_CLAIMS_TEXT = 64 * 1024  # claims sent as a JSON string (as the Activity Log does) are parsed up to this
 # The SDK models' parse errors (ValueError includes azure.core's DeserializationError).
 _MODEL_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError)
 
@@ -67,6 +87,7 @@ class ResourceChange:
     resource_id: str  # the gateway, NSG, route table or subnet (a rule/route write names its parent)
     operation: str
     event_time: datetime | None
+    caller: str | None = None  # alice@contoso.com, `app <appid>`; None when the claims do not say
 
     @property
     def is_gateway_write(self) -> bool:
@@ -83,6 +104,7 @@ class ResourceChange:
             "resourceId": self.resource_id,
             "operation": self.operation,
             "eventTime": self.event_time.isoformat() if self.event_time else None,
+            **({"caller": self.caller} if self.caller is not None else {}),
         }
 
     @classmethod
@@ -92,6 +114,7 @@ class ResourceChange:
             resource_id=data["resourceId"],
             operation=data["operation"],
             event_time=parse_time(data.get("eventTime")),
+            caller=data.get("caller"),
         )
 
 
@@ -183,8 +206,39 @@ def parse_resource_write(
     if drop:
         parts = parts[:-drop]
     return ResourceChange(
-        event_id=event_id, resource_id="/".join(parts), operation=operation, event_time=event_time
+        event_id=event_id,
+        resource_id="/".join(parts),
+        operation=operation,
+        event_time=event_time,
+        caller=caller_of(data.get("claims")),
     )
+
+
+def caller_of(claims: Any) -> str | None:
+    """Who made the change, from an event's `data.claims` (an object, or its JSON text): the first
+    usable user principal name claim (`CALLER_CLAIMS`), else `app <appid>`, else None. A claim that
+    is not text, is empty, or is not one line of well-formed text of at most `MAX_CALLER` characters
+    is not usable."""
+    if isinstance(claims, str) and len(claims) <= _MAX_CLAIMS_TEXT:
+        try:
+            claims = json.loads(claims)
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(claims, Mapping):
+        return None
+    for key in CALLER_CLAIMS:
+        caller = _usable_caller(claims.get(key))
+        if caller is not None:
+            return caller
+    appid = _usable_caller(claims.get(APPID_CLAIM), prefix="app ")
+    return appid
+
+
+def _usable_caller(value: Any, *, prefix: str = "") -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    caller = prefix + value.strip()
+    return caller if text_problem(caller, max_length=MAX_CALLER) is None else None
 
 
 def _event_type_of(operation: str) -> str:
@@ -207,6 +261,12 @@ def check_change(change: ResourceChange) -> None:
         raise IntakeError(400, "invalid_event", "operation is not one we watch")
     if change.event_time is not None and _checked_event_time(change.event_time) != change.event_time:
         raise IntakeError(400, "invalid_event", "eventTime has no time zone")
+    if change.caller is not None and (
+        not isinstance(change.caller, str)
+        or not change.caller.strip()
+        or text_problem(change.caller, max_length=MAX_CALLER) is not None
+    ):
+        raise IntakeError(400, "invalid_event", "caller is not one line of text of bounded length")
 
 
 def _check_envelope_text(value: Any, name: str, max_length: int, *, required: bool) -> None:

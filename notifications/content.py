@@ -21,6 +21,16 @@ asks to confirm, a GET never decides), or the CLI commands when the app has no p
 (`approval_commands`), and when the link expires (`approval_expiry`); the headline counts them
 (`...; 1 fix awaits approval`). `build_approval_message` is the follow-up once a person decided:
 approved (and how the fix went), rejected, or re-planned (the gateway changed: a new link).
+
+What changed (`model.changes.PathChange`, on `Finding.changes`, newest first): when the top cause
+(`IncidentMessage.causes[0]`) has changes, the message leads with its newest one (`Culprit`): the
+headline says what changed, when (relative to the alert's fired time, else to this check: `6 min
+before the alert`, `2 h before this check`; a diff: `since the last healthy check at 09:10 UTC`), who
+(`an unknown caller` when the log does not say; the bot's own change is labelled so) and with what,
+and every renderer shows it first with the `az` command that would undo it ("To undo (for a person)").
+Each finding carries its changes worded (`ChangeLine`): at most `CHANGES_SHOWN`, the rest counted.
+A change-triggered message names who made the change: `alice@contoso.com's edit of NSG nsg-web at
+10:21 UTC: <the new cause> — 502s will follow`.
 """
 
 from __future__ import annotations
@@ -29,11 +39,12 @@ import shlex
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
 from core.arm_ids import ArmId
+from model.changes import ACTIVITY_LOG, APPGW_DOCTOR, LAST_HEALTHY_DIFF, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Role, Severity, reading_order, role_of
 from model.remediation import (
     APPLIED,
@@ -80,6 +91,22 @@ _DECISION_ALIASES = {"approve": APPROVED, "reject": REJECTED, "replanned": REPLA
 _APPROVER_MAX = 120
 _DECISION_LINKS = (("Approve", "approve"), ("Reject", "reject"))  # (button, `decision=` the page preselects)
 _MODE_MAX = 60
+# What changed (model.changes): how much of each change a message words, and how many per finding.
+CHANGES_SHOWN = 3  # a finding's changes shown, newest first; the rest counted (`and N more`)
+UNDO_LABEL = "To undo (for a person)"  # the `az` command is text to read, never run by the bot
+BOT_CALLER = "appgw-doctor (the bot's own change)"
+UNKNOWN_CALLER = "an unknown caller"
+_CHANGE_SUMMARY_MAX = 240
+_CALLER_MAX = 120
+_CLIENT_MAX = 60
+_STATUS_MAX = 40
+_UNDO_MAX = 4_000
+_SOURCE_WORDS = {
+    ACTIVITY_LOG: "the Activity Log",
+    LAST_HEALTHY_DIFF: "a diff against the gateway's last healthy configuration",
+    APPGW_DOCTOR: "appgw-doctor's own record of its changes",
+}
+_QUIET_STATUSES = frozenset({"", "succeeded", "changed", "accepted"})  # not worth a word
 
 # Child-resource segments of an ARM id, as a person calls them.
 _CHILD_KINDS = {
@@ -197,6 +224,13 @@ class ChangeFacts:
     resource_id: str
     operation: str
     event_time: str | None = None
+    caller: str | None = None  # who made it (the event's claims: alice@contoso.com, `app <appid>`)
+
+    @property
+    def who(self) -> str | None:
+        """The caller on one bounded line; None when unknown."""
+        caller = " ".join(self.caller.split()) if self.caller else ""
+        return cut(caller, _CALLER_MAX) if caller else None
 
     @property
     def resource(self) -> ResourceRef | None:
@@ -223,9 +257,82 @@ class ChangeFacts:
 
     @property
     def sentence(self) -> str:
-        """`NSG nsg-agw was changed at 2026-11-25T09:40:00+00:00` (the operation is one of the facts)."""
+        """`NSG nsg-agw was changed at 2026-11-25T09:40:00+00:00 by alice@contoso.com` (the operation is
+        one of the facts)."""
         when = f" at {self.event_time}" if self.event_time else ""
-        return f"{self.what} was {self.verb}{when}"
+        who = f" by {self.who}" if self.who else ""
+        return f"{self.what} was {self.verb}{when}{who}"
+
+    @property
+    def edit(self) -> str | None:
+        """`alice@contoso.com's edit of NSG nsg-web at 10:21 UTC` (`deletion` for a deletion); None
+        when the caller is unknown."""
+        if not self.who:
+            return None
+        noun = "deletion" if self.verb == "deleted" else "edit"
+        when = f" at {clock(self.event_time)}" if self.event_time else ""
+        return f"{self.who}'s {noun} of {self.what}{when}"
+
+
+@dataclass(frozen=True)
+class ChangeLine:
+    """One change on a finding's path (`model.changes.PathChange`), worded: what (`summary`), when
+    (`when`, relative: `6 min before the alert`; `at`, the clock time), who (`who`: the caller and
+    the client, `an unknown caller`, or the bot's own change) and how to undo it. Every part is
+    outside text (Activity Log claims): renderers escape it like any other."""
+
+    summary: str
+    when: str
+    at: str | None
+    who: str
+    source: str
+    undo: str | None = None
+    status: str = ""
+
+    @property
+    def own(self) -> bool:
+        """The change is the bot's own (a fix it applied)."""
+        return self.source == APPGW_DOCTOR
+
+    @property
+    def sentence(self) -> str:
+        """`Rule DenyAllInbound added to NSG nsg-agw, 6 min before the alert by alice@contoso.com
+        (Azure CLI)`."""
+        return f"{self.summary}, {self.when} by {self.who}{self._status}"
+
+    @property
+    def line(self) -> str:
+        """The compact form a finding lists: `Rule DenyAllInbound added to NSG nsg-agw — 6 min before
+        the alert (10:21 UTC), by alice@contoso.com (Azure CLI)`."""
+        at = f" ({self.at})" if self.at else ""
+        return f"{self.summary} — {self.when}{at}, by {self.who}{self._status}"
+
+    @property
+    def _status(self) -> str:
+        return "" if self.status.lower() in _QUIET_STATUSES else f" (status: {self.status})"
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """The newest change to the top cause's resource or its parents: what the message leads with."""
+
+    change: ChangeLine
+    finding_title: str
+
+    @property
+    def text(self) -> str:
+        """`Rule DenyAllInbound added to NSG nsg-agw, 6 min before the alert by alice@contoso.com (Azure
+        CLI): NSG blocks infrastructure ports 65200-65535 from GatewayManager`."""
+        return f"{self.change.sentence}: {self.finding_title}"
+
+    @property
+    def undo(self) -> str | None:
+        return self.change.undo
+
+    @property
+    def source(self) -> str:
+        """Where the change is known from, in words (`the Activity Log`)."""
+        return _SOURCE_WORDS.get(self.change.source, self.change.source)
 
 
 @dataclass(frozen=True)
@@ -243,10 +350,20 @@ class FindingLine:
     fix_command: str | None
     fix_action: str | None
     role: Role = Role.CAUSE
+    changes: tuple[ChangeLine, ...] = ()  # the newest `CHANGES_SHOWN` changes on its path, worded
+    changes_not_shown: int = 0  # how many older changes there are besides
 
     @property
     def resource_label(self) -> str:
         return self.resource.label if self.resource else self.resource_id
+
+    @property
+    def more_changes(self) -> str | None:
+        """`and 4 more changes (the incident record lists them)`; None when every change is shown."""
+        hidden = self.changes_not_shown
+        if not hidden:
+            return None
+        return f"and {count(hidden, 'more change')} (the incident record lists them)"
 
 
 @dataclass(frozen=True)
@@ -285,6 +402,7 @@ class IncidentMessage:
     remediation_note: str | None = None  # why the mode is what it is (e.g. a tag value not understood)
     decision: str | None = None  # kind `approval`: what was decided (`DECISIONS`)
     decision_facts: tuple[tuple[str, str], ...] = ()  # kind `approval`: the approval, who decided, a note
+    culprit: Culprit | None = None  # the top cause's newest change: what the message leads with
 
     @property
     def shows_remediation(self) -> bool:
@@ -353,6 +471,8 @@ class IncidentMessage:
             facts.append(("Changed", f"{change.what} ({change.operation})"))
             if change.event_time:
                 facts.append(("Changed at", change.event_time))
+            if change.who:
+                facts.append(("Changed by", change.who))
         if self.resolved_at:
             facts.append(("Resolved", self.resolved_at))
         facts += self.decision_facts
@@ -393,6 +513,7 @@ def build_message(
     remediation_note: str | None = None,
     record_url: str | None = None,
     findings_not_recorded: int = 0,
+    checked_at: datetime | str | None = None,
 ) -> IncidentMessage:
     """The message for one diagnosed gateway.
 
@@ -404,21 +525,25 @@ def build_message(
     could not keep (it keeps the most severe within its size budget), so the message does not
     promise the full list there. `actions`, `remediation_mode` and `remediation_note`: what the
     remediate stage did (`model.remediation.RemediationResult`); a rolled-back or failed action makes
-    the message critical.
+    the message critical. `checked_at`: when the gateway was diagnosed (the incident time; default:
+    now), what a finding's changes are timed against when no alert fired (`2 h before this check`).
     """
     gateway = ResourceRef.parse(gateway_id)
     action_results = tuple(actions)
+    alert_facts = AlertFacts.from_common_schema(alert) if alert is not None else None
+    reference = _reference(alert_facts, checked_at)
     lines = tuple(
         sorted(
-            (_finding_line(f) for f in findings), key=lambda f: (*reading_order(f.code, f.severity), f.title)
+            (_finding_line(f, reference) for f in findings),
+            key=lambda f: (*reading_order(f.code, f.severity), f.title),
         )
     )
     check_lines = tuple(CheckLine(c.name, CheckStatus(c.status), c.reason) for c in checks)
-    alert_facts = AlertFacts.from_common_schema(alert) if alert is not None else None
     level = message_level(lines, check_lines, alerted=alert_facts is not None, actions=action_results)
     if diagnosis_error is not None:
         level = _at_least_warning(level)
-    headline, summary = _wording(lines, check_lines, alert_facts, change, new_only, diagnosis_error)
+    culprit = _culprit(lines) if diagnosis_error is None else None
+    headline, summary = _wording(lines, check_lines, alert_facts, change, new_only, diagnosis_error, culprit)
     headline, summary = _remediation_wording(headline, summary, gateway, action_results)
     return IncidentMessage(
         kind="incident",
@@ -438,6 +563,7 @@ def build_message(
         findings_not_recorded=findings_not_recorded,
         remediation_mode=remediation_mode,
         remediation_note=remediation_note,
+        culprit=culprit,
     )
 
 
@@ -848,11 +974,12 @@ def _at_least_warning(level: Severity) -> Severity:
     return level if level.rank <= Severity.WARNING.rank else Severity.WARNING
 
 
-def _finding_line(finding: Finding) -> FindingLine:
+def _finding_line(finding: Finding, reference: tuple[datetime | None, str]) -> FindingLine:
     try:
         resource = ResourceRef.parse(finding.resource) if finding.resource else None
     except MessageError:
         resource = None
+    shown = finding.changes[:CHANGES_SHOWN]  # newest first (model.findings.Finding.changes)
     return FindingLine(
         code=finding.code,
         severity=Severity(finding.severity),
@@ -864,7 +991,123 @@ def _finding_line(finding: Finding) -> FindingLine:
         fix_command=finding.fix.command,
         fix_action=finding.fix.action,
         role=role_of(finding.code, finding.severity),
+        changes=tuple(change_line(change, *reference) for change in shown),
+        changes_not_shown=len(finding.changes) - len(shown),
     )
+
+
+def change_line(change: PathChange, reference: datetime | None = None, event: str = "") -> ChangeLine:
+    """`change` worded for a person: its summary, when it happened relative to `reference` (the
+    alert's fired time, `event` = `the alert`; or the check's time, `this check`), who made it and
+    with what, and its undo command. Every part is bounded; none is trusted."""
+    summary = cut(" ".join(change.summary.split()) or _fallback_summary(change), _CHANGE_SUMMARY_MAX)
+    return ChangeLine(
+        summary=summary,
+        when=_change_when(change, reference, event),
+        at=clock(change.time, reference) if change.time is not None else None,
+        who=_change_who(change),
+        source=change.source,
+        undo=cut(change.undo, _UNDO_MAX) if change.undo else None,
+        status=cut(" ".join(change.status.split()), _STATUS_MAX),
+    )
+
+
+def _fallback_summary(change: PathChange) -> str:
+    """`networkSecurityGroups/securityRules/write on DenyAll`: a change with no summary of its own."""
+    name = change.resource.rstrip("/").rsplit("/", 1)[-1] if change.resource else "?"
+    operation = "/".join(change.operation.split("/")[1:]) or change.operation or "change"
+    return f"{operation} on {name}"
+
+
+def _change_who(change: PathChange) -> str:
+    """`alice@contoso.com (Azure CLI)`, `an unknown caller`, or the bot's own change."""
+    if change.source == APPGW_DOCTOR:
+        who = BOT_CALLER
+    else:
+        caller = " ".join((change.caller or "").split())
+        who = cut(caller, _CALLER_MAX) if caller else UNKNOWN_CALLER
+    client = " ".join((change.client or "").split())
+    return f"{who} ({cut(client, _CLIENT_MAX)})" if client else who
+
+
+def _change_when(change: PathChange, reference: datetime | None, event: str) -> str:
+    """`6 min before the alert`, `2 h before this check`, `since the last healthy check at 09:10 UTC`;
+    `at 10:21 UTC` without a reference, `at an unknown time` without a time."""
+    if change.source == LAST_HEALTHY_DIFF:
+        since = f" at {clock(change.since, reference)}" if change.since is not None else ""
+        return f"since the last healthy check{since}"
+    if change.time is None:
+        return "at an unknown time"
+    if reference is None or not event:
+        return f"at {clock(change.time)}"
+    return relative(change.time, reference, event)
+
+
+def relative(when: datetime, reference: datetime, event: str) -> str:
+    """`6 min before the alert`, `1 h 20 min before this check`, `3 days before ...`, `less than a
+    minute after the alert`."""
+    delta = _aware(reference) - _aware(when)
+    side = "before" if delta >= timedelta(0) else "after"
+    return f"{duration(abs(delta))} {side} {event}"
+
+
+def duration(delta: timedelta) -> str:
+    """`less than a minute`, `6 min`, `1 h 20 min`, `5 h`, `3 days`."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 3 and rest:
+        return f"{hours} h {rest} min"
+    if hours < 48:
+        return f"{hours} h"
+    return f"{hours // 24} days"
+
+
+def clock(value: datetime | str | None, reference: datetime | None = None) -> str:
+    """`10:21 UTC`; `2026-11-24 10:21 UTC` when it is not the same day as `reference` (when given);
+    text that is not an ISO 8601 time as is."""
+    if value is None:
+        return "an unknown time"
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    except ValueError:
+        return " ".join(str(value).split())
+    when = _aware(when)
+    if reference is not None and when.date() != _aware(reference).date():
+        return f"{when:%Y-%m-%d %H:%M} UTC"
+    return f"{when:%H:%M} UTC"
+
+
+def _aware(when: datetime) -> datetime:
+    """`when` in UTC (naive means UTC)."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _reference(alert: AlertFacts | None, checked_at: datetime | str | None) -> tuple[datetime | None, str]:
+    """What a change's time is told against: the alert's fired time (`the alert`), else the time of
+    this check (`this check`; default now)."""
+    if alert is not None and alert.fired_at:
+        try:
+            return _aware(datetime.fromisoformat(alert.fired_at)), "the alert"
+        except ValueError:
+            pass
+    if isinstance(checked_at, str):
+        try:
+            checked_at = datetime.fromisoformat(checked_at)
+        except ValueError:
+            checked_at = None
+    return _aware(checked_at or datetime.now(UTC)), "this check"
+
+
+def _culprit(findings: tuple[FindingLine, ...]) -> Culprit | None:
+    """The top cause's newest change, when it has one."""
+    top = next((f for f in findings if f.role is Role.CAUSE), None)
+    if top is None or not top.changes:
+        return None
+    return Culprit(top.changes[0], " ".join(top.title.split()))
 
 
 def _wording(
@@ -874,8 +1117,14 @@ def _wording(
     change: ChangeFacts | None,
     new_only: bool,
     diagnosis_error: str | None,
+    culprit: Culprit | None = None,
 ) -> tuple[str, str]:
-    """Headline (what went wrong, in one line) and summary (what started it, what the doctor did)."""
+    """Headline (what went wrong, in one line) and summary (what started it, what the doctor did).
+
+    When the top cause has a change, the headline leads with it (`1 cause of 502s — <what changed,
+    when, by whom>: <the cause>`); a change-triggered message whose caller is known says whose edit
+    made the new cause (`alice@contoso.com's edit of NSG nsg-web at 10:21 UTC: <the cause> — 502s
+    will follow`)."""
     if alert:
         trigger = f"Alert {alert.rule} fired"
     elif change:
@@ -893,10 +1142,19 @@ def _wording(
     not_run = [c for c in checks if c.status is CheckStatus.ERROR]
     not_applicable = [c for c in checks if c.status is CheckStatus.SKIPPED]
     ran = len(checks) - len(not_run) - len(not_applicable)
-    if causes:
-        # Counted: causes, not the symptoms they explain; named: the top cause (findings are in order).
+    edit = change.edit if change is not None else None
+    if causes and edit:
+        # Whose edit made the new problem: the headline says who, what and that 502s will follow.
+        follow = "will" if causes[0].severity is Severity.CRITICAL else "may"
+        more = f" (and {count(len(causes) - 1, f'more {new}cause')})" if len(causes) > 1 else ""
+        headline = f"{edit}: {cut(causes[0].title, _REASON_IN_HEADLINE)} — 502s {follow} follow{more}"
+        prefix = ""
+    elif causes:
+        # Counted: causes, not the symptoms they explain; named: the top cause (findings are in order),
+        # after what changed on its path when something did.
         noun = "cause" if len(causes) == 1 else "causes"
-        headline = f"{len(causes)} {new}{noun} of 502s — {causes[0].title}"
+        named = culprit.text if culprit is not None else causes[0].title
+        headline = f"{len(causes)} {new}{noun} of 502s — {named}"
     elif symptoms:
         # Backends fail and nothing found says why: say that, not "a cause" that is only a symptom.
         more = f" (and {count(len(symptoms) - 1, f'more {new}symptom')})" if len(symptoms) > 1 else ""
@@ -909,15 +1167,16 @@ def _wording(
         # "No cause" from a partial diagnosis is not an all-clear; say so where it is read first.
         headline += f" ({count(len(not_run), 'check')} could not run)"
     headline = prefix + headline
+    known = f" What changed is from {culprit.source}." if culprit is not None and causes else ""
     if not checks:
-        return headline, f"{trigger}."
+        return headline, f"{trigger}.{known}"
     summary = f"{trigger}; the doctor ran {count(ran, 'check')}"
     details = []
     if not_run:
         details.append(f"{len(not_run)} could not run")
     if not_applicable:
         details.append(f"{len(not_applicable)} did not apply")
-    summary += (", " + ", ".join(details) if details else "") + "."
+    summary += (", " + ", ".join(details) if details else "") + "." + known
     return headline, summary
 
 

@@ -15,6 +15,12 @@ alert rule name's `\n` cannot forge another), everything in the HTML part is `ht
 headers (the Subject, the incident id) are one bounded line, which `email.message` encodes. Lone
 surrogates become U+FFFD, so building an email never fails on what an alert or Azure sent.
 
+What changed leads: when the top cause has a change (`IncidentMessage.culprit`), both parts say it
+right under the subject line / the header box ("What changed: <what, when, by whom>: <the cause>"),
+then the `az` command that would undo it ("To undo (for a person)", monospace in the HTML part).
+Each finding lists its changes (newest first, at most three, then `and N more`); callers and
+summaries are Activity Log claims, escaped like any other outside text.
+
 A fix awaiting approval (mode `approve`) shows when its link expires and two links, **Approve** and
 **Reject** (styled as buttons in the HTML part, each URL on its own line in the text part; the page
 behind them asks to confirm), or the `appgw-doctor approve|reject <id>` commands when the app has no
@@ -57,6 +63,8 @@ from notifications.bounds import (
     select,
 )
 from notifications.content import (
+    UNDO_LABEL,
+    ChangeLine,
     CheckLine,
     FindingLine,
     IncidentMessage,
@@ -199,7 +207,13 @@ def render_text(message: IncidentMessage, selection: Selection | None = None) ->
 
 def _text_lines(message: IncidentMessage, selection: Selection) -> list[str]:
     # Each item is one line once rendered: a line break inside one (outside text) would forge another.
-    lines = [cut(message.subject, _TITLE_MAX), "", cut(message.summary, _TITLE_MAX), ""]
+    lines = [
+        cut(message.subject, _TITLE_MAX),
+        "",
+        *_text_culprit(message),
+        cut(message.summary, _TITLE_MAX),
+        "",
+    ]
     lines += [f"{title + ':':<16}{cut(value, _FACT_MAX)}" for title, value in message.facts()]
     if message.kind == "approval":
         lines += _text_remediation(message, selection)
@@ -234,6 +248,33 @@ def _text_lines(message: IncidentMessage, selection: Selection) -> list[str]:
     return lines
 
 
+def _text_culprit(message: IncidentMessage) -> list[str]:
+    """What changed on the top cause's path, and how to undo it, then a blank line; none without."""
+    culprit = message.culprit
+    if culprit is None or message.kind != "incident":
+        return []
+    lines = [f"WHAT CHANGED: {cut(culprit.text, _TITLE_MAX * 2)}"]
+    if culprit.change.own:
+        lines.append("  (This change was made by appgw-doctor itself.)")
+    if culprit.undo:
+        lines.append(f"  {UNDO_LABEL}: {cut(culprit.undo, _COMMAND_MAX)}")
+    return [*lines, ""]
+
+
+def _text_changes(finding: FindingLine) -> list[str]:
+    if not finding.changes:
+        return []
+    lines = ["   Changes (newest first):"]
+    lines += [f"     - {_change_text(change)}" for change in finding.changes]
+    if finding.more_changes:
+        lines.append(f"     {finding.more_changes}")
+    return lines
+
+
+def _change_text(change: ChangeLine) -> str:
+    return cut(change.line, _FACT_MAX * 2)
+
+
 def _text_remediation(message: IncidentMessage, selection: Selection) -> list[str]:
     if not message.shows_remediation:
         return []
@@ -255,6 +296,7 @@ def _text_finding(finding: FindingLine, number: int) -> list[str]:
         f"({finding.role.value})"
     )
     lines.append(f"   {cut(finding.resource_id, _TITLE_MAX)}")
+    lines += _text_changes(finding)
     if finding.evidence:
         lines.append("   Evidence:")
         lines += [
@@ -326,6 +368,7 @@ def render_html(message: IncidentMessage, selection: Selection | None = None) ->
         '<div style="font-size:16px;font-weight:600;margin-top:4px">'
         f"{escape(cut(message.headline, _TITLE_MAX))}</div>"
         f'<div style="color:#616161;margin-top:4px">{escape(cut(message.summary, _TITLE_MAX))}</div></div>',
+        *_html_culprit(message),
         '<table style="margin-top:12px;border-collapse:collapse">',
         *(
             f'<tr><td style="padding:2px 16px 2px 0;font-weight:600">{escape(title)}</td>'
@@ -367,6 +410,47 @@ def render_html(message: IncidentMessage, selection: Selection | None = None) ->
     links = " · ".join(f'<a href="{escape(url)}">{escape(title)}</a>' for title, url in _links(message))
     parts.append(f'<p style="margin-top:16px">{links}</p></body></html>')
     return "\n".join(parts)
+
+
+def _html_culprit(message: IncidentMessage) -> list[str]:
+    """What changed on the top cause's path, under the header box, and the command that undoes it."""
+    culprit = message.culprit
+    if culprit is None or message.kind != "incident":
+        return []
+    html = (
+        '<div style="margin-top:12px;padding:8px 12px;border:1px solid #e0e0e0;border-radius:4px">'
+        f"<div><b>What changed:</b> {escape(cut(culprit.text, _TITLE_MAX * 2))}</div>"
+    )
+    if culprit.change.own:
+        html += '<div style="color:#c4314b;margin-top:4px">This change was made by appgw-doctor itself.</div>'
+    if culprit.undo:
+        html += (
+            f'<div style="margin-top:4px"><b>{escape(UNDO_LABEL)}:</b></div>'
+            f"{_pre(cut(culprit.undo, _COMMAND_MAX))}"
+        )
+    return [html + "</div>"]
+
+
+def _pre(text: str) -> str:
+    """A command in monospace, wrapped."""
+    return (
+        '<pre style="background:#f0f0f0;padding:8px;margin:4px 0;white-space:pre-wrap;'
+        'word-break:break-all;font-family:Consolas,Courier New,monospace;font-size:12px">'
+        f"{escape(text)}</pre>"
+    )
+
+
+def _html_changes(finding: FindingLine) -> str:
+    """The finding's changes, newest first (at most three), then how many more."""
+    if not finding.changes:
+        return ""
+    items = "".join(f"<li>{escape(cut(change.line, _FACT_MAX * 2))}</li>" for change in finding.changes)
+    if finding.more_changes:
+        items += f'<li style="color:#616161">{escape(finding.more_changes)}</li>'
+    return (
+        '<div style="margin-top:4px;font-size:13px"><b>Changes (newest first):</b>'
+        f'<ul style="margin:2px 0;padding-left:20px">{items}</ul></div>'
+    )
 
 
 def _html_remediation(message: IncidentMessage, selection: Selection) -> list[str]:
@@ -462,6 +546,7 @@ def _html_finding(finding: FindingLine) -> str:
         f"{escape(cut(finding.code, _TITLE_MAX))} · {finding.role.value}<br>"
         f"{escape(cut(finding.resource_id, _TITLE_MAX))}</div>"
     )
+    html += _html_changes(finding)
     if rows:
         html += f'<table style="font-size:13px;margin-top:4px">{rows}</table>'
     if finding.fix_summary:

@@ -21,6 +21,12 @@ alert rule named `[click](https://…)` shows as typed, not as a link. Section h
 too: the card has no TextBlock. Its links (`Action.OpenUrl`: the portal, the incident record) are the
 bot's own.
 
+What changed leads: when the top cause has a change (`IncidentMessage.culprit`), the first block
+under the headline says it ("What changed: <what, when, by whom>: <the cause>") with the `az` command
+that would undo it in monospace ("To undo (for a person): ..."); it is part of the measured frame.
+Each finding block lists its changes (newest first, at most three, then `and N more`) in TextRuns:
+the callers and summaries are Activity Log claims, outside text like any other.
+
 A fix awaiting approval (mode `approve`) carries its own two buttons, in an `ActionSet` at the end of
 its block: **Approve** and **Reject** (`Action.OpenUrl`, the approval page with `decision=approve` or
 `decision=reject`; the page asks to confirm with a POST, since link scanners open every link), or,
@@ -48,6 +54,8 @@ from notifications.bounds import (
 )
 from notifications.content import (
     ALARMING,
+    UNDO_LABEL,
+    ChangeLine,
     CheckLine,
     FindingLine,
     IncidentMessage,
@@ -81,6 +89,9 @@ _EVIDENCE_VALUE_MAX = 300  # a fact's value: room for a probe log message
 _FIX_MAX = 600
 _COMMAND_MAX = 1_500
 _REASON_MAX = 240
+_CULPRIT_MAX = 500  # the "What changed" line under the headline
+_UNDO_MAX = 800  # its undo command (an `az` command is far shorter; the email has room for more)
+_CHANGE_MAX = 300  # one change a finding lists
 
 # Teams' warning and good text colors are pale yellow and green, unreadable on white: a level shows as a
 # colored pill (a styled Column) with dark text, and only red is used as a text color.
@@ -115,7 +126,7 @@ def payload_size(payload: dict[str, Any]) -> int:
 def build_card(message: IncidentMessage, selection: Selection) -> dict[str, Any]:
     """The Adaptive Card alone, showing what `selection` shows of the findings, actions and unrun
     checks and counting the rest."""
-    body: list[dict[str, Any]] = [_header(message), _facts(message)]
+    body: list[dict[str, Any]] = [_header(message), *_culprit_section(message), _facts(message)]
     if message.kind == "incident":
         body += _findings_section(message, selection)
         body += _actions_section(message, selection)
@@ -161,6 +172,40 @@ def _header(message: IncidentMessage) -> dict[str, Any]:
             ),
             _rich([_run(cut(message.headline, _TITLE_MAX), weight="Bolder", size="Medium")], spacing="Small"),
             _rich([_run(cut(message.summary, _TITLE_MAX), subtle=True)], spacing="Small"),
+        ],
+    }
+
+
+def _culprit_section(message: IncidentMessage) -> list[dict[str, Any]]:
+    """What changed on the top cause's path, first: the change and the cause, then its undo command."""
+    culprit = message.culprit
+    if culprit is None or message.kind != "incident":
+        return []
+    items: list[dict[str, Any]] = [
+        _rich([_run("What changed: ", weight="Bolder"), _run(cut(culprit.text, _CULPRIT_MAX))])
+    ]
+    if culprit.change.own:
+        items.append(
+            _rich([_run("This change was made by appgw-doctor itself.", color="Attention")], spacing="None")
+        )
+    if culprit.undo:
+        items.append(_command(f"{UNDO_LABEL}: ", cut(culprit.undo, _UNDO_MAX)))
+    return [{"type": "Container", "spacing": "Medium", "items": items}]
+
+
+def _command(label: str, command: str) -> dict[str, Any]:
+    """A labelled `az` command in monospace, on the emphasis background."""
+    return {
+        "type": "Container",
+        "style": "emphasis",
+        "spacing": "Small",
+        "items": [
+            _rich(
+                [
+                    _run(label, weight="Bolder", size="Small"),
+                    _run(command, font="Monospace", size="Small"),
+                ]
+            )
         ],
     }
 
@@ -225,6 +270,7 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
             ],
         },
     ]
+    items += _change_lines(finding)
     if finding.evidence:
         # A few facts (notifications.evidence); Teams reads Fact titles and values as markdown.
         items.append(
@@ -256,6 +302,22 @@ def _finding_block(finding: FindingLine) -> dict[str, Any]:
             }
         )
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
+
+
+def _change_lines(finding: FindingLine) -> list[dict[str, Any]]:
+    """The finding's changes, newest first (at most three), then how many more."""
+    if not finding.changes:
+        return []
+    lines = [_rich([_run("Changes (newest first)", weight="Bolder", size="Small")], spacing="Small")]
+    lines += [_change_line(change) for change in finding.changes]
+    more = finding.more_changes
+    if more:
+        lines.append(_rich([_run(more, subtle=True, size="Small")], spacing="None"))
+    return lines
+
+
+def _change_line(change: ChangeLine) -> dict[str, Any]:
+    return _rich([_run(f"• {cut(change.line, _CHANGE_MAX)}", size="Small")], spacing="None")
 
 
 def _finding_line(finding: FindingLine) -> dict[str, Any]:

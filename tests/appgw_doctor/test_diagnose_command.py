@@ -157,7 +157,8 @@ def test_demo_diagnoses_every_bundled_scenario():
     assert "[fixed and verified] raise-request-timeout" in remediation
     assert "[would do (dry-run)] reattach-probe" in remediation
     assert "[awaiting approval] raise-request-timeout" in remediation
-    assert "open:   http://127.0.0.1:7071/api/approvals/" in remediation and "appgw-doctor serve" in remediation
+    assert "open:   http://127.0.0.1:7071/api/approvals/" in remediation
+    assert "appgw-doctor serve" in remediation
 
 
 def test_a_gateway_in_another_subscription_than_the_world_is_not_found():

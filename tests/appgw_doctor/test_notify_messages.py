@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from email.policy import default as default_policy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -397,3 +398,54 @@ def test_an_approval_follow_up_is_delivered_by_the_same_notifier_to_the_incident
     assert delivery.status == "ok", delivery.detail
     [post] = webhook.posts
     assert "Approved by alice@contoso.com" in post.decode() and "Fixed and verified" in post.decode()
+
+
+def test_a_change_event_names_who_made_it_and_the_message_says_whose_edit_it_was() -> None:
+    report = change_report("ev-who")
+    change = ResourceChange(
+        event_id="ev-who",
+        resource_id=NSG_ID,
+        operation="Microsoft.Network/networkSecurityGroups/securityRules/write",
+        event_time=datetime(2026, 11, 23, 10, 21, tzinfo=UTC),
+        caller="alice@contoso.com",
+    )
+    report.item = WorkItem(kind=CHANGE, gateway_id=GATEWAY_ID, change=change)
+    message = message_for(report)
+    assert message.headline == (
+        "alice@contoso.com's edit of NSG nsg-agw at 10:21 UTC: NSG nsg-agw blocks GatewayManager on "
+        "65200-65535 — 502s will follow"
+    )
+    assert message.change is not None and message.change.caller == "alice@contoso.com"
+    assert ("Changed by", "alice@contoso.com") in message.facts()
+    assert message.summary == "NSG nsg-agw was changed at 2026-11-23T10:21:00+00:00 by alice@contoso.com."
+    # The item's queue message carries the caller, so a worker that reads it back says the same.
+    again = WorkItem.from_message(report.item.to_message())
+    assert again.change == report.item.change
+
+
+def test_the_top_causes_change_leads_and_is_timed_against_the_alert_or_the_diagnosis() -> None:
+    change = {
+        "time": "2026-11-23T10:21:00+00:00",
+        "resource": f"{NSG_ID}/securityRules/deny-all",
+        "operation": "Microsoft.Network/networkSecurityGroups/securityRules/write",
+        "caller": "bob@contoso.com",
+        "status": "Succeeded",
+        "source": "activity-log",
+        "summary": "Rule deny-all added to NSG nsg-agw",
+        "undo": "az network nsg rule delete -g rg-contoso-web --nsg-name nsg-agw -n deny-all",
+        "client": "Portal",
+    }
+    finding = dict(CRITICAL_FINDING, changes=[change])
+    alerted = message_for(alert_report(findings=[finding], reported=[finding]))
+    fired = alerted.alert.fired_at
+    assert alerted.culprit is not None and alerted.culprit.undo == change["undo"]
+    assert "Rule deny-all added to NSG nsg-agw, " in alerted.headline
+    assert "the alert by bob@contoso.com (Portal): NSG nsg-agw blocks" in alerted.headline, fired
+    assert alerted.culprit.change.when.endswith(" before the alert")
+    # A change item: timed against the diagnosis' incident time, "this check".
+    report = change_report("ev-2")
+    report.reported = [finding]
+    report.diagnosis = SimpleNamespace(incident_time=datetime(2026, 11, 23, 12, 21, tzinfo=UTC))
+    checked = message_for(report)
+    assert checked.culprit is not None
+    assert checked.culprit.change.when == "2 h before this check"

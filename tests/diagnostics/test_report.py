@@ -9,10 +9,12 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from core.iso8601 import parse_duration, parse_time
 from diagnostics.diagnosis import Diagnosis, incident_window
 from diagnostics.report import evidence_lines, in_reading_order, render, render_markdown, render_text
+from model.changes import ACTIVITY_LOG, APPGW_DOCTOR, LAST_HEALTHY_DIFF, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from model.plans import ProbeReattach, RequestTimeoutRaise
 
@@ -81,7 +83,9 @@ def diagnosis_of(found: list[Finding], ran: list[CheckResult]) -> Diagnosis:
 def test_json_is_exactly_the_diagnosis_document(found, ran):
     document = json.loads(render(diagnosis_of(found, ran), "json"))
     assert document == json.loads(json.dumps(diagnosis_of(found, ran).to_dict()))
-    assert list(document) == ["gateway", "incidentTime", "findings", "checks", "durationSeconds", "armCalls"]
+    # (The diagnosis' own changes, and why some are unknown, are its collection's: not this report's.)
+    shown = [key for key in document if key not in ("changes", "changesUnknown")]
+    assert shown == ["gateway", "incidentTime", "findings", "checks", "durationSeconds", "armCalls"]
     assert document["incidentTime"] == "2026-11-23T10:27:00Z"
     assert [f["code"] for f in document["findings"]] == [f.code for f in found]
     assert [c["status"] for c in document["checks"]] == [c.status.value for c in ran]
@@ -184,3 +188,102 @@ def test_the_root_cause_leads_and_causes_are_counted_apart_from_symptoms():
     assert markdown.index(cause.title) < markdown.index(symptom.title)
     only_symptom = render_text(diagnosis_of([symptom], []))
     assert "1 finding: no cause of 502s, 1 symptom (1 critical):" in only_symptom
+
+
+# --- what changed -------------------------------------------------------------------------------------
+
+NSG = f"{RG}/networkSecurityGroups/nsg-web"
+RULE = f"{NSG}/securityRules/DenyAllInbound"
+AT = datetime(2026, 11, 23, 10, 27, tzinfo=timezone.utc)
+UNDO = "az network nsg rule delete -g rg-web --nsg-name nsg-web -n DenyAllInbound"
+ADDED = "Rule DenyAllInbound added to NSG nsg-web"
+HOSTILE = "[x](https://evil.example)\x1b[2J\r\n<b>*boss*</b> `tick` www.evil.example"
+
+
+def logged(minutes: int, caller: str | None = "alice@contoso.com", **fields) -> PathChange:
+    values = {
+        "time": AT - timedelta(minutes=minutes),
+        "resource": RULE,
+        "operation": "Microsoft.Network/networkSecurityGroups/securityRules/write",
+        "caller": caller,
+        "status": "Succeeded",
+        "source": ACTIVITY_LOG,
+        "summary": ADDED,
+        "undo": UNDO,
+        "client": "Azure CLI",
+    } | fields
+    return PathChange(**values)
+
+
+def blocked(*changes: PathChange) -> Finding:
+    return Finding(
+        "NSG_BLOCKS_INFRA_PORTS",
+        Severity.CRITICAL,
+        "NSG nsg-web blocks infrastructure ports",
+        RULE,
+        {"requiredPorts": "65200-65535"},
+        Fix("Allow GatewayManager.", command="az network nsg rule create ..."),
+        changes=changes,
+    )
+
+
+def test_text_leads_with_what_changed_and_its_undo_then_lists_each_findings_changes():
+    diff = logged(0, None, source=LAST_HEALTHY_DIFF, time=None, since=AT - timedelta(hours=1, minutes=17),
+                  summary="NSG nsg-web: 1 rule added", undo=None, client=None)  # fmt: skip
+    own = logged(60 * 30, None, source=APPGW_DOCTOR, client=None, summary="Rule allow-gm deleted")
+    older = [logged(60 * 24 * d, summary=f"old {d}") for d in (3, 4)]
+    diagnosis = diagnosis_of([blocked(logged(6), diff, own, *older)], [])
+    lines = render_text(diagnosis).splitlines()
+    wrapped = " ".join(line.strip() for line in lines[3:5])
+    assert wrapped == (
+        f"What changed: {ADDED}, 6 min before the incident time by alice@contoso.com (Azure CLI): NSG "
+        "nsg-web blocks infrastructure ports"
+    )
+    assert lines[2] == "" and lines[5] == f"  To undo (for a person): {UNDO}"
+    text = "\n".join(lines)
+    assert text.index("What changed") < text.index("1 finding: 1 cause of 502s")
+    assert "    changes (newest first):" in text
+    flat = " ".join(text.split())  # wrapped at the report's width
+    assert f"- {ADDED} — 6 min before the incident time (10:21 UTC), by alice@contoso.com (Azure CLI)" in flat
+    assert "since the last healthy check at 09:10 UTC, by an unknown caller" in flat
+    assert "30 h before the incident time (2026-11-22 04:27 UTC), by appgw-doctor (the bot's own" in flat
+    assert "      and 2 more changes (the JSON report lists them)" in text
+    assert "old 3" not in text
+
+
+def test_markdown_leads_with_what_changed_and_escapes_what_the_activity_log_claims():
+    diagnosis = diagnosis_of([blocked(logged(125, HOSTILE, client="<i>Portal</i>"))], [])
+    markdown = render_markdown(diagnosis)
+    assert markdown.index("**What changed:**") < markdown.index("## Findings")
+    assert "2 h 5 min before the incident time by" in markdown
+    assert "To undo (for a person):\n\n```sh\naz network nsg rule delete" in markdown
+    rendered = MarkdownIt("commonmark").render(markdown)
+    assert "<a " not in rendered and "<b>" not in rendered and "<i>" not in rendered
+    assert "<em>" not in rendered and "<strong>boss" not in rendered
+    assert "https://evil" not in rendered and "www.evil" not in rendered
+    assert "&lt;b&gt;*boss*&lt;/b&gt;" in rendered  # shown as typed
+    assert "\x1b" not in markdown and "\r" not in markdown
+
+
+def test_a_hostile_caller_cannot_forge_lines_or_terminal_escapes_in_text():
+    diagnosis = diagnosis_of([blocked(logged(6, HOSTILE + "x" * 500))], [])
+    text = render_text(diagnosis)
+    assert "\x1b" not in text and "\r" not in text
+    assert not any(line.startswith("<b>") for line in text.splitlines())
+    assert "[x](https://evil.example) [2J <b>*boss*</b> `tick`" in text
+    assert "x" * 200 not in text  # the caller is cut
+
+
+def test_an_undo_with_backticks_stays_inside_its_fence():
+    diagnosis = diagnosis_of([blocked(logged(6, undo="echo ```\n# not a heading"))], [])
+    rendered = MarkdownIt("commonmark").render(render_markdown(diagnosis))
+    assert "<h1>not a heading" not in rendered and "echo ``` # not a heading\n</code></pre>" in rendered
+
+
+def test_without_a_change_on_the_top_cause_nothing_leads():
+    timeout = Finding(
+        "REQUEST_TIMEOUT_TOO_LOW", Severity.WARNING, "Timeout close", f"{GATEWAY}/x/s", changes=(logged(3),)
+    )
+    diagnosis = diagnosis_of([blocked(), timeout], [])
+    assert "What changed" not in render_text(diagnosis) and "What changed" not in render_markdown(diagnosis)
+    assert "changes (newest first)" in render_text(diagnosis)  # the warning still lists its own

@@ -41,11 +41,14 @@ def test_microsofts_samples_parse_and_are_not_ours(schema, kind) -> None:
 def test_gateway_and_dependency_events_in_either_schema(schema, kind, operation, resource, watched) -> None:
     event = about(event_sample(schema, kind), resource, operation)
     change = parse_event(event)
+    # Who: the samples' user principal name claim; the action sample's token is a service principal's.
+    caller = "app {ID}" if kind == "resource-action-success" else "{user-name}"
     assert change == ResourceChange(
         event_id=event["id"],
         resource_id=watched,
         operation=operation,
         event_time=change.event_time,
+        caller=caller,
     )
     published = event["time" if schema == "cloudevents" else "eventTime"]
     assert change.event_time.tzinfo is not None

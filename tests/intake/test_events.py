@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
+from appgw_doctor.pipeline import CHANGE, WorkItem
+from intake.errors import IntakeError
 from intake.events import (
+    MAX_CALLER,
     RESOURCE_DELETE_SUCCESS,
     RESOURCE_WRITE_SUCCESS,
     ResourceChange,
+    check_change,
     parse_resource_write,
 )
 
@@ -110,3 +116,83 @@ def test_change_round_trips_and_dedupes_on_event_id() -> None:
     result = change(f"{N}/routeTables/write", f"{RG}/routeTables/rt")
     assert ResourceChange.from_dict(result.to_dict()) == result
     assert result.dedupe_key == "event|e1"
+
+
+# --- who made the change: the event's claims ------------------------------------------------------------
+
+UPN_URI = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
+APP = "11111111-2222-3333-4444-555555555555"
+
+
+def claimed(claims) -> ResourceChange | None:
+    return change(
+        f"{N}/networkSecurityGroups/write",
+        NSG,
+        data={"operationName": f"{N}/networkSecurityGroups/write", "resourceUri": NSG, "claims": claims},
+    )
+
+
+@pytest.mark.parametrize(
+    ("claims", "caller"),
+    [
+        ({UPN_URI: "alice@contoso.com", "upn": "u@x", "name": "Alice", "appid": APP}, "alice@contoso.com"),
+        ({"upn": "bob@contoso.com", "unique_name": "b@x", "appid": APP}, "bob@contoso.com"),
+        ({"unique_name": "live.com#carol@outlook.com", "name": "Carol"}, "live.com#carol@outlook.com"),
+        ({"name": "Dave Operator", "appid": APP}, "Dave Operator"),
+        ({"appid": APP, "appidacr": "2"}, f"app {APP}"),
+        ({UPN_URI: "  alice@contoso.com  "}, "alice@contoso.com"),
+        ({}, None),
+        (None, None),
+        ("not claims", None),
+        ([{"upn": "x@y"}], None),
+        ({"upn": 42, "appid": None}, None),
+        # Claims as JSON text, as the Activity Log carries them.
+        ('{"upn": "erin@contoso.com"}', "erin@contoso.com"),
+        ('{"upn": ', None),
+    ],
+)
+def test_the_caller_comes_from_the_claims(claims, caller) -> None:
+    result = claimed(claims)
+    assert result is not None and result.caller == caller
+    assert ResourceChange.from_dict(result.to_dict()) == result
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "alice@contoso.com\r\nX-Forged: 1",
+        "\u202emoc.osotnoc@ecila",
+        "a\ud800b",
+        "a\x00b",
+        "\x1b[31mred",
+        "x" * 257,
+        "",
+        "   ",
+    ],
+)
+def test_an_unusable_claim_is_passed_over_for_the_next_and_never_refuses_the_event(hostile) -> None:
+    assert claimed({UPN_URI: hostile, "upn": "ok@contoso.com"}).caller == "ok@contoso.com"
+    assert claimed({UPN_URI: hostile, "appid": APP}).caller == f"app {APP}"
+    assert claimed({UPN_URI: hostile, "appid": hostile}).caller is None
+
+
+def test_a_caller_at_the_bound_is_kept_and_oversized_claims_text_is_not_parsed() -> None:
+    assert claimed({"upn": "y" * MAX_CALLER}).caller == "y" * MAX_CALLER
+    assert claimed({"appid": "z" * (MAX_CALLER - 4)}).caller == "app " + "z" * (MAX_CALLER - 4)
+    assert claimed({"appid": "z" * (MAX_CALLER - 3)}).caller is None
+    huge = json.dumps({"upn": "big@contoso.com", "pad": "p" * 70_000})
+    assert claimed(huge).caller is None
+
+
+def test_the_caller_survives_the_queue_and_an_unusable_one_is_not_a_work_item() -> None:
+    result = claimed({UPN_URI: "alice@contoso.com"})
+    item = WorkItem(kind=CHANGE, gateway_id=f"{RG}/applicationGateways/agw", change=result)
+    again = WorkItem.from_message(item.to_message())
+    assert again == item and again.change.caller == "alice@contoso.com"
+    assert "caller" not in replace(result, caller=None).to_dict()  # older messages read the same
+    for bad in ("a\r\nb", "x" * (MAX_CALLER + 1), " ", 7):
+        forged = WorkItem(kind=CHANGE, gateway_id=item.gateway_id, change=replace(result, caller=bad))
+        with pytest.raises(ValueError, match="not a work item message: caller"):
+            WorkItem.from_message(forged.to_message())
+    with pytest.raises(IntakeError, match="caller"):
+        check_change(replace(result, caller="\u2028"))

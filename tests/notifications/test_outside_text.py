@@ -19,6 +19,7 @@ import email
 import html
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
 from html.parser import HTMLParser
 from typing import Any
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from core.arm_ids import ArmId
+from model.changes import SOURCES, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from model.remediation import ACTION_STATUSES, ActionResult, Change
 from notifications.bounds import LINK_MAX
@@ -42,6 +44,7 @@ from notifications.teams import PAYLOAD_BUDGET, build_payload, payload_size, ser
 from notifications.text import markdown, one_line
 
 SUB = "00000000-0000-0000-0000-000000000001"
+FIRED = datetime(2026, 11, 23, 10, 27, tzinfo=UTC)
 SUBJECT_MAX = 250
 URL_MAX = 2_048  # notifications.teams drops a longer link
 MARKDOWN_SPECIAL = set("\\`*_[]()<>#+-!|~&")
@@ -135,9 +138,12 @@ def outside_fields(draw: st.DrawFn) -> dict[str, Any]:
     assume(parses(arm_id(fields["resource_group"], fields["gateway"])))
     fields["findings"] = [
         {key: draw(hostile) for key in ("code", "title", "evidence_key", "evidence", "fix", "command")}
-        | {"child": draw(name)}
+        | {"child": draw(name), "changes": draw(st.lists(path_change(), max_size=5))}
         for _ in range(draw(st.integers(0, 3)))
     ]
+    # Who made the triggering change (an event's claims). Intake keeps none that is only whitespace; one
+    # would show as no caller, its twin `x` as one: a different layout, not a different reading.
+    fields["caller"] = draw(hostile.filter(lambda text: not text or " ".join(text.split())))
     fields["checks"] = [
         {"name": draw(hostile), "reason": draw(hostile)} for _ in range(draw(st.integers(0, 3)))
     ]
@@ -171,7 +177,16 @@ def outside_fields(draw: st.DrawFn) -> dict[str, Any]:
     return fields
 
 
-KEEP = ("statuses", "check_statuses", "trigger")  # choices, not text
+@st.composite
+def path_change(draw: st.DrawFn) -> dict[str, Any]:
+    """A change on a finding's path (model.changes.PathChange) as the Activity Log could claim it."""
+    return {key: draw(hostile) for key in ("summary", "caller", "client", "undo", "status", "operation")} | {
+        "source": draw(st.sampled_from(SOURCES)),
+        "minutes": draw(st.integers(-600, 60 * 24 * 30)),
+    }
+
+
+KEEP = ("statuses", "check_statuses", "trigger", "source")  # choices, not text
 
 
 def plain_twin(value: Any) -> Any:
@@ -221,6 +236,21 @@ def incident(fields: dict[str, Any]) -> IncidentMessage:
             resource=arm_id(fields["resource_group"], fields["gateway"], f["child"]),
             evidence={f["evidence_key"]: f["evidence"], "servers": [f["evidence"], "10.0.0.4"]},
             fix=Fix(summary=f["fix"], command=f["command"] or None),
+            changes=tuple(
+                PathChange(
+                    FIRED - timedelta(minutes=c["minutes"]),
+                    arm_id(fields["resource_group"], fields["gateway"], f["child"]),
+                    c["operation"],
+                    c["caller"] or None,
+                    c["status"],
+                    c["source"],
+                    c["summary"],
+                    since=FIRED - timedelta(days=1),
+                    undo=c["undo"] or None,
+                    client=c["client"] or None,
+                )
+                for c in f["changes"]
+            ),
         )
         for index, f in enumerate(fields["findings"])
     ]
@@ -250,6 +280,7 @@ def incident(fields: dict[str, Any]) -> IncidentMessage:
             else fields["operation"],
             fields["operation"],
             fields["event_time"] or None,
+            caller=fields["caller"] or None,
         )
     return build_message(
         gateway_id,
@@ -264,6 +295,7 @@ def incident(fields: dict[str, Any]) -> IncidentMessage:
         remediation_mode=fields["remediation_mode"] or None,
         remediation_note=fields["remediation_note"] or None,
         record_url="https://records.example/incidents/1",
+        checked_at=FIRED,
     )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
+from model.changes import PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Fix, Severity
 from model.remediation import ApprovalLink
 from notifications.content import ChangeFacts, build_message, build_resolution_message
@@ -250,4 +252,70 @@ def test_an_awaiting_approval_card_renders_both_buttons_with_its_block(
     titles = [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", b)).split()) for b in buttons]
     assert titles == ["Approve", "Reject", "Open in portal", "Incident record"]
     assert "<a " not in card  # OpenUrl actions are buttons; no text became a link
+    assert rendered.screenshot.stat().st_size > 10_000
+
+
+def test_a_card_whose_top_cause_has_a_change_leads_with_it(render_card) -> None:
+    """What changed renders first under the headline — the change, when, who, with what — then the
+    undo command in monospace; the finding lists its changes (three, then "and N more"); a hostile
+    caller shows as typed, never as a link or markup."""
+    nsg = GATEWAY_ID.replace("applicationGateways/agw", "networkSecurityGroups/nsg-web")
+    rule = f"{nsg}/securityRules/DenyAllInbound"
+    fired = datetime(2026, 11, 23, 10, 27, tzinfo=UTC)
+    undo = "az network nsg rule delete -g rg-contoso-web --nsg-name nsg-web -n DenyAllInbound"
+
+    def logged(minutes: int, caller: str | None, summary: str, source: str = "activity-log") -> PathChange:
+        return PathChange(
+            fired - timedelta(minutes=minutes),
+            rule,
+            "Microsoft.Network/networkSecurityGroups/securityRules/write",
+            caller,
+            "Succeeded",
+            source,
+            summary,
+            undo=undo if minutes == 6 else None,
+            client="Azure CLI" if caller else None,
+        )
+
+    changes = (
+        logged(6, "alice@contoso.com", "Rule DenyAllInbound added to NSG nsg-web (priority 100)"),
+        logged(60 * 5, "[click](https://evil.example) <b>x</b>", "Rule AllowGM priority 200 -> 4000"),
+        logged(60 * 30, None, "Rule allow-gm added by the bot", source="appgw-doctor"),
+        logged(60 * 50, None, "older"),
+        logged(60 * 60, None, "oldest"),
+    )
+    finding = Finding(
+        "NSG_BLOCKS_INFRA_PORTS",
+        Severity.CRITICAL,
+        "NSG nsg-web blocks infrastructure ports 65200-65535 from GatewayManager",
+        rule,
+        {"requiredPorts": "65200-65535", "decidingRule": "DenyAllInbound"},
+        Fix("Allow inbound TCP 65200-65535 from GatewayManager above rule DenyAllInbound."),
+        changes=changes,
+    )
+    alert = {"essentials": {"alertRule": "appgw-5xx", "severity": "Sev1", "firedDateTime": fired.isoformat()}}
+    message = build_message(
+        GATEWAY_ID, incident_id="inc-changed", findings=[finding], alert=alert, record_url="https://r/i"
+    )
+    rendered = render_card(build_payload(message), "culprit", height=1400)
+    assert rendered.events == []
+    text = visible_text(rendered.dom)
+    culprit = (
+        "Rule DenyAllInbound added to NSG nsg-web (priority 100), 6 min before the alert by "
+        "alice@contoso.com (Azure CLI): NSG nsg-web blocks infrastructure ports 65200-65535 from "
+        "GatewayManager"
+    )
+    assert f"1 cause of 502s — {culprit}" in text  # the headline
+    block = text.index(f"What changed: {culprit}")
+    assert (
+        block < text.index(f"To undo (for a person): {undo}") < text.index("Gateway agw")
+    )  # before the facts
+    assert "Changes (newest first)" in text and "and 2 more changes (the incident record lists them)" in text
+    assert "5 h before the alert (05:27 UTC), by [click](https://evil.example) <b>x</b> (Azure CLI)" in text
+    assert "30 h before the alert (2026-11-22 04:27 UTC), by appgw-doctor (the bot's own change)" in text
+    card = rendered.dom.split('<div id="card">', 1)[1].split('<pre id="events">', 1)[0]
+    assert "<a " not in card and "<b>" not in card
+    escaped = html.escape(undo, quote=False)
+    [span] = re.findall(rf"<span[^>]*>{re.escape(escaped)}</span>", card)
+    assert "monospace" in span.lower() or "Consolas" in span or "font-family" in span
     assert rendered.screenshot.stat().st_size > 10_000
