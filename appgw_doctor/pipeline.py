@@ -67,7 +67,9 @@ from intake.text import is_clean_text
 from state import CloseReason, DiagnosisRecord, Incident, IncidentStatus, Lease, StateStore
 from state.backend import RecordChanged
 from state.bounds import bounded_checks, bounded_findings, bounded_keys
+from state.last_healthy import LastHealthyStore
 from state.model import DONE, PENDING, finding_key
+from state.remediation import RemediationLedger
 from state.store import new_id
 
 log = logging.getLogger("appgw_doctor.pipeline")
@@ -80,6 +82,7 @@ _FINISH_HOLDER = "finish:"  # sending what a dead worker's incident still owes
 _POLL_SECONDS = 0.1  # how often work waiting for a claim or a lease looks again
 _WAIT_LEASES = 3  # a live holder renews its lease between stages; give up after this many lease terms
 _SLOT_POLL_SECONDS = 0.2  # how often a sweep item waiting for a sweep slot looks again
+MAX_RECORDED_CHANGES = 100  # the newest changes on the path an incident's record keeps
 INCIDENT_MESSAGE, RESOLUTION_MESSAGE = "incident", "resolution"  # the kinds of message an incident owes
 
 
@@ -194,6 +197,7 @@ class Report:
     on_delivered: Callable[[str], None] | None = field(default=None, repr=False)
     retry_at: datetime | None = None  # DEFERRED: when to process the item again
     remediation: dict[str, Any] | None = None  # the remediate stage's RemediationResult.to_dict()
+    changes: list[dict[str, Any]] = field(default_factory=list)  # every change on the path, newest first
 
     def to_dict(self) -> dict[str, Any]:
         """Every finding once; what was reported, as their keys [code, resource]."""
@@ -211,6 +215,7 @@ class Report:
             "stages": [stage.to_dict() for stage in self.stages],
             "gatewayTags": self.gateway_tags,
             "remediation": self.remediation,
+            "changes": self.changes,
             **({"retryAt": self.retry_at.isoformat()} if self.retry_at else {}),
         }
 
@@ -238,6 +243,7 @@ class Report:
             stages=[StageResult(**stage) for stage in data.get("stages") or []],
             gateway_tags=dict(data.get("gatewayTags") or {}),
             remediation=data.get("remediation"),
+            changes=list(data.get("changes") or []),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -252,6 +258,7 @@ class Report:
             "truncated": omitted > 0 or len(reported) < len(self.reported),
             "reportedKeys": [list(key) for key in reported],
             "checks": bounded_checks(self.checks),
+            "changes": self.changes[:MAX_RECORDED_CHANGES],
         }
 
 
@@ -291,6 +298,7 @@ class Pipeline:
         sweep_wait: timedelta = timedelta(seconds=20),
         defer_jitter: timedelta = timedelta(seconds=30),
         on_incident_closed: Callable[[str, str, str], object] | None = None,
+        change_lookback: timedelta | None = None,
     ) -> None:
         """`progress` hears each step as it completes ("claimed", "diagnosed", "recorded",
         "delivered <key>", "notified", "closed"): progress lines, and the crash tests' kill points.
@@ -324,6 +332,7 @@ class Pipeline:
         self._sweep_wait = sweep_wait
         self._defer_jitter = defer_jitter
         self._on_incident_closed = on_incident_closed
+        self._change_lookback = change_lookback  # CHANGE_LOOKBACK_HOURS (None: diagnose's default)
 
     # --- intake: what each trigger hands over ---
 
@@ -861,6 +870,8 @@ class Pipeline:
                 window_size=window_size,
                 dns_servers=self._dns_servers,
                 resolve_dns=self._resolve_dns,
+                lookback=self._change_lookback,
+                last_healthy=lambda: LastHealthyStore.for_store(self.store).get(gateway),
             )
         except Exception as error:  # recorded on the report; the incident says it could not be diagnosed
             log.exception("diagnosis of %s failed", gateway, extra=_fields(report))
@@ -877,11 +888,13 @@ class Pipeline:
             self._notify_and_record(report, "incident closed: diagnosis failed", incident=incident)
             return
         self._progress("diagnosed")
+        diagnosis = diagnosis.with_own_writes(self._own_writes(gateway))  # the bot's writes, labelled
         report.outcome = Outcome.DIAGNOSED
         report.diagnosis = diagnosis
         report.gateway_tags = gateway_tags(diagnosis)
         report.findings = [finding.to_dict() for finding in diagnosis.findings]
         report.checks = [check.to_dict() for check in diagnosis.checks]
+        report.changes = [change.to_dict() for change in diagnosis.changes]
         known = previous.finding_keys if previous else set()
         report.reported = [f for f in report.findings if finding_key(f) not in known]
         errors = sum(1 for check in report.checks if check.get("status") == "error")
@@ -917,6 +930,7 @@ class Pipeline:
         )
         report.diagnosis_id = record.id
         self.store.record_diagnosis(record)  # before notifying: a failure here is retried, nothing sent yet
+        self._note_healthy(gateway, diagnosis)
         if incident is not None:
             incident = self._save_incident(incident, report, close)
             if incident is None:
@@ -934,6 +948,29 @@ class Pipeline:
             self._record_after_notify(report, detail, record=record)
             return
         self._notify_and_record(report, detail, incident=incident, record=record)
+
+    def _own_writes(self, gateway: str) -> list[tuple[str, datetime]]:
+        """(resource, when) of the bot's own writes to the gateway's path (its remediation audit's
+        apply and rollback steps), so the Activity Log's events of them are labelled as the bot's.
+        Unreadable: none (the events keep their caller)."""
+        try:
+            entries = RemediationLedger.for_store(self.store).audit_entries(gateway)
+        except Exception:
+            log.warning("remediation audit of %s not readable for change labels", gateway, exc_info=True)
+            return []
+        return [(e.resource or e.gateway_id, e.at) for e in entries if e.step in ("apply", "rollback")]
+
+    def _note_healthy(self, gateway: str, diagnosis: Diagnosis) -> None:
+        """A healthy diagnosis' configuration becomes the gateway's last healthy one (what a later
+        incident's diagnosis diffs against). A failure to store it is logged, never fatal."""
+        if not diagnosis.healthy or not diagnosis.configuration:
+            return
+        try:
+            LastHealthyStore.for_store(self.store).save(
+                gateway, diagnosis.configuration, at=diagnosis.incident_time
+            )
+        except Exception:
+            log.warning("last healthy configuration of %s not stored", gateway, exc_info=True)
 
     def _notify_and_record(
         self, report: Report, detail: str, *, incident: Incident | None, record: DiagnosisRecord | None = None

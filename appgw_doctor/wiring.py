@@ -221,6 +221,7 @@ def build_pipeline(
         sweep_slots=settings.sweep_concurrency,
         sweep_full_every=timedelta(hours=settings.sweep_full_every_hours),
         on_incident_closed=closed,
+        change_lookback=timedelta(hours=settings.change_lookback_hours),
     )
 
 

@@ -42,6 +42,8 @@ DEFAULT_MAX_SWEEP_GATEWAYS = 500  # gateways one hourly sweep may queue; the nex
 DEFAULT_SWEEP_SPREAD_MINUTES = 50.0
 DEFAULT_SWEEP_CONCURRENCY = 8
 DEFAULT_SWEEP_FULL_EVERY_HOURS = 24.0
+# "What changed?" (issue 14): how far before the incident a diagnosis reads the Activity Log.
+DEFAULT_CHANGE_LOOKBACK_HOURS = 24.0
 
 
 class ConfigError(Exception):
@@ -98,6 +100,8 @@ class Settings:
     # sent with a delay: a connection string, or the queue endpoint for identity-based access.
     work_queue_connection: str | None = None
     work_queue_endpoint: str | None = None
+    # The Activity Log look-back of every diagnosis (hours before the incident; 0: not read).
+    change_lookback_hours: float = DEFAULT_CHANGE_LOOKBACK_HOURS
 
     @property
     def notifications(self) -> dict[str, str]:
@@ -218,6 +222,9 @@ class Settings:
             ),
             work_queue_connection=_connection_string(get("AzureWebJobsStorage"), "AzureWebJobsStorage"),
             work_queue_endpoint=queue_endpoint,
+            change_lookback_hours=_number(
+                get("CHANGE_LOOKBACK_HOURS"), "CHANGE_LOOKBACK_HOURS", DEFAULT_CHANGE_LOOKBACK_HOURS, 0, 2160
+            ),
         )
 
 

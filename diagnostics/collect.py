@@ -55,9 +55,21 @@ ARM request budget (ARM_REQUEST_BUDGET, issue 11): one diagnosis sends, with no 
       group asked, at most MAX_EFFECTIVE_GROUPS of each (at most 192 requests; groups beyond are
       recorded in `errors` as not read)
 
+    + Activity Log reads (issue 14): 1 `activityLogs.list` per resource group on the path (the
+      gateway's, and each group holding a path resource: its public IP, subnet NSG and route
+      table, VNet, backend subnets' NSGs and route tables, backend NICs and their NSGs), each of at
+      most MAX_ACTIVITY_LOG_PAGES pages; none when the diagnosis has no look-back window
+
+The Activity Log is read alongside everything else: the gateway's resource group's query starts
+with the first fetches, every other group's the moment a fetch names a resource in it (a group no
+fetch named is asked once the rest is read, the only case where it can add to the critical path).
+It is not a check's input: a failed or forbidden read is recorded under `errors["activity_log"]`
+and the changes are then unknown (the last-healthy diff still names them).
+
 The fleet's largest gateway — 1,000 NIC-backed servers in 100 subnets, each with its own NSG and
 route table, 20 of them unhealthy (`tests/diagnostics/sized_world.py`) — costs
-1 + 4 + 3 + 2 + (1 + 1) + 1 + 3 x (20 + 20) = 133 requests (the gateway subnet's NSG GET, needed
+1 + 4 + 3 + 2 + (1 + 1) + 1 + 3 x (20 + 20) = 133 requests, 134 with its one resource group's
+Activity Log query (the gateway subnet's NSG GET, needed
 alone once the VNet is read, and one list of the 100 backend subnets' NSGs, needed once the NICs are
 read); with IP members instead it costs 1 + 4 + 3 + 2 + 1 = 11 (one list holds the gateway subnet's
 NSG and the 100 backend subnets'). The budget of 400 leaves room for the extra polls of slower
@@ -91,6 +103,13 @@ from azure.mgmt.network import models as net
 from core.arm import Arm, ArmCallFailed
 from core.arm_ids import gateway_names, name_of, parent_id, parse
 from core.iso8601 import format_time
+from diagnostics.changes import (
+    ACTIVITY_LOG_PIECE,
+    ACTIVITY_LOG_SELECT,
+    activity_filter,
+    path_resources,
+    resource_groups,
+)
 from diagnostics.snapshot import (
     AZURE_DNS,
     MALFORMED,
@@ -132,6 +151,9 @@ MAX_PER_NIC_EFFECTIVE = 16
 MAX_EFFECTIVE_GROUPS = 32
 # The ARM requests one diagnosis may send (the module docstring says what they are made of).
 ARM_REQUEST_BUDGET = 400
+# Pages (of 200 events, newest first) read of one resource group's Activity Log; older events
+# beyond them are left out and said so in `errors["activity_log"]`.
+MAX_ACTIVITY_LOG_PAGES = 5
 # Requests one long-running operation costs against the simulator: the start, a status poll, the
 # final GET of the result (more polls when it runs longer than a polling interval).
 LRO_REQUESTS = 3
@@ -170,6 +192,7 @@ PIECE_OF_KIND = {
     "effective_routes": "effective_routes",
     "effective_nsgs": "effective_nsgs",
     "metrics": "metrics",
+    "activity_log": ACTIVITY_LOG_PIECE,
 }
 
 
@@ -548,8 +571,10 @@ class _Collector:
         resolve_dns: bool,
         workers: int,
         effective_per_nic: bool | None = None,
+        changes_window: tuple[datetime, datetime] | None = None,
     ) -> None:
         self.arm = arm
+        self.changes_window = changes_window
         self.effective_per_nic = effective_per_nic
         # (piece, representative NIC key) -> the NICs its effective routes / NSGs stand for
         self.effective_members: dict[tuple[str, str], list[str]] = {}
@@ -582,7 +607,32 @@ class _Collector:
                 f"{name_of(resource_id)} is in subscription {parts.get('subscription')}, "
                 f"outside the gateway's subscription {self.subscription}"
             )
+        self.activity_log(parts["resource_group"])  # the group's changes, read alongside
         return parts["resource_group"], parts["name"]
+
+    def activity_log(self, resource_group: str) -> Future[Any] | None:
+        """The Activity Log events of `resource_group` in the changes window, newest first, at most
+        MAX_ACTIVITY_LOG_PAGES pages: (events, whether older ones were left out). Once per group;
+        None when the diagnosis has no changes window."""
+        if self.changes_window is None:
+            return None
+        window = self.changes_window
+
+        def call() -> Any:
+            def listed(**options: Any) -> tuple[list[Any], bool]:
+                pages = self.arm.clients.monitor.activity_logs.list(
+                    filter=activity_filter(*window, resource_group), select=ACTIVITY_LOG_SELECT, **options
+                ).by_page()
+                events: list[Any] = []
+                for number, page in enumerate(pages, start=1):
+                    events.extend(page)
+                    if number >= MAX_ACTIVITY_LOG_PAGES:
+                        return events, getattr(pages, "continuation_token", None) is not None
+                return events, False
+
+            return self.arm.call(listed)
+
+        return self.graph.fetch("activity_log", resource_group, call)
 
     def _get(self, kind: str, resource_id: str, operation: Callable[..., Any]) -> Future[Any]:
         return self.graph.fetch(
@@ -724,6 +774,12 @@ class _Collector:
 
     def start(self) -> None:
         gateway_id = self.gateway.id
+        for group in resource_groups(
+            [gateway_id, *(r for fe in models(self.gateway.frontend_ip_configurations)
+                           if (r := ref_id(fe.public_ip_address)))],
+            self.subscription,
+        ):  # fmt: skip
+            self.activity_log(group)  # first: its query never waits behind the rest
         health = self.long_running(
             "backend_health", gateway_id, self.network.application_gateways.begin_backend_health
         )
@@ -932,6 +988,8 @@ class _Collector:
         failures: dict[str, list[str]] = {}
         metric_failures: dict[str, str] = {}
         for (kind, _), (resource_id, future) in sorted(self.graph.fetches.items()):
+            if kind == "activity_log":
+                continue  # `fill_activity_log`, once every group on the path was asked
             error = future.exception()
             if error is None:
                 self._place(snapshot, kind, resource_id, future.result())
@@ -979,6 +1037,35 @@ class _Collector:
         problems = malformed_in(snapshot)
         if problems:
             snapshot.errors[MALFORMED] = _summary(problems)
+
+    def late_activity_logs(self, snapshot: Snapshot) -> None:
+        """Ask the Activity Log of the path's resource groups no fetch named (a route table or NSG
+        referenced but not read, in a group of its own)."""
+        for group in resource_groups(path_resources(snapshot), self.subscription):
+            self.activity_log(group)
+
+    def fill_activity_log(self, snapshot: Snapshot) -> None:
+        """The Activity Log events read, in `snapshot.activity_log`; the groups that could not be
+        read (or were cut short) under `errors["activity_log"]`."""
+        if self.changes_window is None:
+            return
+        snapshot.changes_window = self.changes_window
+        failures: list[str] = []
+        for (kind, _), (group, future) in sorted(self.graph.fetches.items()):
+            if kind != "activity_log":
+                continue
+            if future.exception() is not None:
+                failures.append(f"resource group {group}: {_reason(future)}")
+                continue
+            events, cut = future.result()
+            snapshot.activity_log.extend(events)
+            snapshot.activity_log_groups.append(group)
+            if cut:
+                failures.append(
+                    f"resource group {group}: only the newest {MAX_ACTIVITY_LOG_PAGES} pages of events read"
+                )
+        if failures:
+            snapshot.errors[ACTIVITY_LOG_PIECE] = "; ".join(failures)
 
     @staticmethod
     def _metric_failures(snapshot: Snapshot, failed: dict[str, str]) -> None:
@@ -1085,6 +1172,7 @@ def collect(
     progress: Callable[[str], None] | None = None,
     workers: int = DEFAULT_WORKERS,
     effective_per_nic: bool | None = None,
+    changes_since: datetime | None = None,
 ) -> Snapshot:
     """Everything a diagnosis needs about one gateway, for the window ending at `incident_time`.
 
@@ -1095,7 +1183,9 @@ def collect(
     the system resolver. Raises GatewayUnavailable when the gateway itself cannot be read.
     `effective_per_nic` reads effective routes and NSGs for every backend NIC (True) or per group of
     NICs that share them (False; see `EffectiveGroups`); None (the default) reads per NIC up to
-    MAX_PER_NIC_EFFECTIVE backend NICs, per group beyond.
+    MAX_PER_NIC_EFFECTIVE backend NICs, per group beyond. With `changes_since`, the Activity Log of
+    every resource group on the path from then to `incident_time` is read alongside (the events in
+    `Snapshot.activity_log`; see the module docstring).
     """
     say = progress or (lambda _: None)
     group, name = gateway_names(gateway_id)
@@ -1119,12 +1209,17 @@ def collect(
         resolve_dns=resolve_dns,
         workers=workers,
         effective_per_nic=effective_per_nic,
+        changes_window=(changes_since, incident_time) if changes_since is not None else None,
     )
     say("collecting network, backend health, metrics and effective rules concurrently")
     try:
         collector.start()
         collector.graph.join()
         collector.fill(snapshot)
+        if collector.changes_window is not None:
+            collector.late_activity_logs(snapshot)
+            collector.graph.join()
+            collector.fill_activity_log(snapshot)
     finally:
         collector.graph.close()
     return snapshot

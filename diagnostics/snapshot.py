@@ -170,6 +170,11 @@ class Snapshot:
     # IP pool member -> why the NIC holding it (whose NSG also filters) could not be identified
     unidentified_nics: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # piece -> why it is missing
+    # The Activity Log events (azure.mgmt.monitor EventData) of the path's resource groups in
+    # `changes_window` (start, end), and the groups read; not a check's input (diagnostics.changes).
+    activity_log: list[Any] = field(default_factory=list)
+    activity_log_groups: list[str] = field(default_factory=list)
+    changes_window: tuple[datetime, datetime] | None = None
     # What checks derive from the collected resources (members, routing pairs, indexes), each with
     # the inputs it was derived from: see `_memoised`.
     _memo: dict[str, tuple[tuple[Any, ...], Any]] = field(

@@ -32,13 +32,16 @@ def test_json_output_is_the_diagnosis_document():
 
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) == {"gateway", "incidentTime", "findings", "checks", "durationSeconds", "armCalls"}
+    assert set(document) == {
+        "gateway", "incidentTime", "findings", "checks", "durationSeconds", "armCalls", "changes",
+    }  # fmt: skip
+    assert document["changes"] == []  # the scenario's world has no Activity Log and no write was made
     assert document["incidentTime"] == "2026-11-23T10:27:00Z"
     assert document["gateway"].lower() == GATEWAY.lower()
     codes = [finding["code"] for finding in document["findings"]]
     assert "REQUEST_TIMEOUT_TOO_LOW" in codes
     finding = document["findings"][codes.index("REQUEST_TIMEOUT_TOO_LOW")]
-    assert set(finding) == {"code", "severity", "title", "resource", "evidence", "fix"}
+    assert set(finding) == {"code", "severity", "title", "resource", "evidence", "fix", "changes"}
     assert all(set(check) == {"name", "status", "reason"} for check in document["checks"])
     assert document["armCalls"] > 0
     assert result.stderr == ""  # no progress lines unless asked for (stderr is not a TTY here)

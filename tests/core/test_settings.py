@@ -190,7 +190,11 @@ def test_local_settings_example_lists_every_setting_the_code_reads() -> None:
 
     root = Path(__file__).resolve().parents[2]
     listed = set(json.loads((root / "local.settings.example.json").read_text())["Values"])
-    optional_forms = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__tableServiceUri",
-                      "DNS_RESOLVE_CUSTOM", "WEBSITE_HOSTNAME"}  # fmt: skip  (WEBSITE_*: set by the host)
+    optional_forms = {
+        "AzureWebJobsStorage__accountName",
+        "AzureWebJobsStorage__tableServiceUri",
+        "DNS_RESOLVE_CUSTOM",
+        "WEBSITE_HOSTNAME",
+    }  # fmt: skip  (WEBSITE_*: set by the host)
     names, _ = settings_read_by_code()
     assert names - optional_forms - listed == set()
