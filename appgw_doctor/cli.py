@@ -17,6 +17,7 @@ from appgw_doctor.commands import (
     UsageError,
     approvals,
     audit,
+    changes,
     demo,
     diagnose,
     handle_alert,
@@ -26,7 +27,7 @@ from appgw_doctor.commands import (
 )
 
 # Each module has `register(subparsers)`, which adds its subcommand with `func=run(args) -> int`.
-COMMANDS = (simulate, handle_alert, diagnose, remediate, approvals, audit, demo, serve)
+COMMANDS = (simulate, handle_alert, diagnose, changes, remediate, approvals, audit, demo, serve)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -322,10 +322,10 @@ def _change(event: Any, moment: datetime) -> PathChange:
     status = _localized(_field(event, "status", "status")) or "Unknown"
     sub_status = _localized(_field(event, "sub_status", "subStatus"))
     who, client = caller_of(_field(event, "caller", "caller"), _field(event, "claims", "claims"))
-    summary = f"{_describe_resource(resource_id)} {_verb(operation)}"
-    summary += f" by {who}" if who else ""
-    summary += f" ({client})" if client else ""
-    summary += f" at {format_time(moment)}"
+    # What changed; who and when are the change's own fields (messages word them once).
+    verb = _verb(operation)
+    verb = "created" if sub_status.lower() == "created" and verb == "written" else verb
+    summary = f"{_describe_resource(resource_id)} {verb}"
     if status.lower() != "succeeded":
         summary += f": {status}"
     undo = undo_of_event(resource_id, operation, sub_status) if status.lower() == "succeeded" else None
