@@ -226,3 +226,48 @@ def test_an_opted_in_gateway_is_fixed_verified_and_audited_in_table_storage(
     assert settings["properties"]["requestTimeout"] == action["change"]["after"]["requestTimeout"]
     steps = [(e.step, e.outcome) for e in RemediationLedger.for_store(store).audit_entries(gateway["id"])]
     assert steps == [("apply", "applied"), ("verify", "verified")]
+
+
+def test_a_change_event_names_who_made_the_change(simulator, app_env, functions) -> None:
+    from appgw_doctor.notify import message_for
+    from appgw_doctor.pipeline import Outcome, Report
+
+    sim = simulator(HEALTHY / "world.json")
+    app_env.point_at(sim)
+    gateway = json.loads((HEALTHY / "expected.json").read_text())["gateway"]
+    nsg = (
+        gateway.split("/providers/")[0]
+        + "/providers/Microsoft.Network/networkSecurityGroups/nsg-contoso-appgw"
+    )
+    rule = nsg + "/securityRules/AllowGatewayManager"
+    write = "Microsoft.Network/networkSecurityGroups/securityRules/write"
+    run_queue(functions, post_alert(functions, alert_body(HEALTHY))[1])  # the diagnosis records the NSG
+    azure = make_clients(
+        sim.subscription_id, target=ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.05
+    )
+    deny = models.SecurityRule(
+        protocol="Tcp", source_port_range="*", destination_port_range="65200-65535",
+        source_address_prefix="GatewayManager", destination_address_prefix="*",
+        access="Deny", priority=100, direction="Inbound",
+    )  # fmt: skip
+    azure.network.security_rules.begin_create_or_update(
+        "rg-contoso-web", "nsg-contoso-appgw", "AllowGatewayManager", deny
+    ).result()
+    azure.close()
+
+    grid_event = event(write, rule, event_id="by-alice")
+    claims = {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "alice@contoso.com"}
+    grid_event = func.EventGridEvent(
+        id=grid_event.id, data={**grid_event.get_json(), "claims": claims}, topic=grid_event.topic,
+        subject=grid_event.subject, event_type=grid_event.event_type, event_time=grid_event.event_time,
+        data_version="2",
+    )  # fmt: skip
+    (item,) = changes(functions, grid_event)
+    assert item.change.caller == "alice@contoso.com"
+    run_queue(functions, [item.to_message()])
+    record = app_env.store().list_diagnoses(gateway)[-1]
+    assert record.trigger == "change"
+    report = Report(item=item, outcome=Outcome.DIAGNOSED, findings=record.findings, reported=record.findings)
+    headline = message_for(report).headline
+    assert "alice@contoso.com's edit of NSG nsg-contoso-appgw" in headline, headline
+    assert "502s will follow" in headline
