@@ -57,3 +57,16 @@ def format_duration(delta: timedelta) -> str:
     if clock or not days:
         text += "T" + (clock or "0S")
     return text
+
+
+def spoken_duration(delta: timedelta) -> str:
+    """`less than a minute`, `6 min`, `1 h 20 min`, `5 h`, `3 days`: how long, as a person says it."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 3 and rest:
+        return f"{hours} h {rest} min"
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.arm_ids import name_of, resource_group_of
-from core.iso8601 import as_utc
+from core.iso8601 import as_utc, spoken_duration
 from diagnostics.diagnosis import Diagnosis
 from model.changes import APPGW_DOCTOR, LAST_HEALTHY_DIFF, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Role, reading_order
@@ -142,19 +142,6 @@ def _fenced(command: str, indent: str = "  ") -> list[str]:
     return [f"{indent}{fence}sh", f"{indent}{command}", f"{indent}{fence}"]
 
 
-def _duration(delta: timedelta) -> str:
-    """`less than a minute`, `6 min`, `1 h 20 min`, `5 h`, `3 days` (as the notifications word it)."""
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "less than a minute"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    if hours < 3 and rest:
-        return f"{hours} h {rest} min"
-    return f"{hours} h" if hours < 48 else f"{hours // 24} days"
-
-
 def _clock(when: datetime, reference: datetime) -> str:
     """`10:21 UTC`, with the date when it is not the reference's day."""
     when, reference = as_utc(when), as_utc(reference)
@@ -171,7 +158,7 @@ def change_when(change: PathChange, reference: datetime) -> str:
         return "at an unknown time"
     delta = as_utc(reference) - as_utc(change.time)
     side = "before" if delta >= timedelta(0) else "after"
-    return f"{_duration(abs(delta))} {side} {REFERENCE}"
+    return f"{spoken_duration(delta)} {side} {REFERENCE}"
 
 
 def change_who(change: PathChange) -> str:

@@ -44,6 +44,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from core.arm_ids import ArmId
+from core.iso8601 import spoken_duration
 from model.changes import ACTIVITY_LOG, APPGW_DOCTOR, LAST_HEALTHY_DIFF, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Role, Severity, reading_order, role_of
 from model.remediation import (
@@ -1051,19 +1052,7 @@ def relative(when: datetime, reference: datetime, event: str) -> str:
     return f"{duration(abs(delta))} {side} {event}"
 
 
-def duration(delta: timedelta) -> str:
-    """`less than a minute`, `6 min`, `1 h 20 min`, `5 h`, `3 days`."""
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "less than a minute"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    if hours < 3 and rest:
-        return f"{hours} h {rest} min"
-    if hours < 48:
-        return f"{hours} h"
-    return f"{hours // 24} days"
+duration = spoken_duration  # the wording `diagnose` reports use too (core.iso8601)
 
 
 def clock(value: datetime | str | None, reference: datetime | None = None) -> str:

@@ -19,10 +19,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from appgw_doctor.commands import EXIT_OK, UsageError, one_line
+from appgw_doctor.commands import EXIT_OK, UsageError, checked_gateway, checked_time, one_line
 from appgw_doctor.local import local_settings, open_estate
-from core.arm_ids import is_gateway_id, subscription_of
-from core.iso8601 import format_time, parse_time
+from core.arm_ids import subscription_of
+from core.iso8601 import format_time
 from diagnostics.collect import GatewayUnavailable
 from diagnostics.diagnosis import diagnose
 from model.changes import PathChange
@@ -65,14 +65,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not is_gateway_id(args.gateway):
-        raise UsageError(f"--gateway is not an Application Gateway ARM id: {args.gateway}")
-    at = None
-    if args.at:
-        try:
-            at = parse_time(args.at)
-        except ValueError as error:
-            raise UsageError(f"--at: {error}") from None
+    checked_gateway(args.gateway)
+    at = checked_time(args.at)
     settings = local_settings()
     hours = args.hours if args.hours is not None else settings.change_lookback_hours
     with open_estate(args.world, state=args.state) as estate:

@@ -18,11 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.commands import EXIT_OK, UsageError, checked_gateway, checked_time
 from appgw_doctor.local import local_settings, open_estate
 from appgw_doctor.wiring import remediator_for
-from core.arm_ids import is_gateway_id, subscription_of
-from core.iso8601 import parse_time
+from core.arm_ids import subscription_of
 from diagnostics.collect import GatewayUnavailable
 from diagnostics.diagnosis import diagnose
 from model.findings import Finding
@@ -53,14 +52,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not is_gateway_id(args.gateway):
-        raise UsageError(f"--gateway is not an Application Gateway ARM id: {args.gateway}")
-    at = None
-    if args.at:
-        try:
-            at = parse_time(args.at)
-        except ValueError as error:
-            raise UsageError(f"--at: {error}") from None
+    checked_gateway(args.gateway)
+    at = checked_time(args.at)
     settings = local_settings()
     with open_estate(args.world, state=args.state, world_out=args.world_out) as estate:
         dns = estate.dns_servers

@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.commands import EXIT_OK, UsageError, port_number
 from appgw_doctor.http_routes import Response, approval_follow_up, approval_route
 from appgw_doctor.local import local_settings, open_estate
 from appgw_doctor.pipeline import Pipeline, Report
@@ -55,21 +55,13 @@ _JSON = "application/json"
 _APPROVAL_PATH = re.compile(r"/api/approvals/([^/]+)")
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
-    return port
-
-
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve", help="Serve the app's HTTP routes (alert webhook, approval pages) on 127.0.0.1."
     )
-    parser.add_argument("--port", type=_port, default=7071, help="Port to listen on (default 7071; 0: any).")
+    parser.add_argument(
+        "--port", type=port_number, default=7071, help="Port to listen on (default 7071; 0: any)."
+    )
     parser.add_argument("--world", type=Path, help="Work against a simulator serving this world file.")
     parser.add_argument("--state", type=Path, help=f"SQLite state file (default: {default_state_path()}).")
     parser.add_argument(

@@ -20,25 +20,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from appgw_doctor.commands import EXIT_OK, UsageError
+from appgw_doctor.commands import EXIT_OK, UsageError, port_number
 from appgw_doctor.local import simulator_module
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
-    return port
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("simulate", help="Serve a world file as a local Azure (ARM) endpoint.")
     parser.add_argument("--world", required=True, help="World file (appgw-world/v1).")
     parser.add_argument(
-        "--port", type=_port, default=0, help="Port to listen on (default: an ephemeral port)."
+        "--port", type=port_number, default=0, help="Port to listen on (default: an ephemeral port)."
     )
     parser.add_argument("--faults", help="Fault rules: a JSON file path or an inline JSON list.")
     parser.add_argument("--dump-on-exit", type=Path, help="Write the world, with every write applied, here.")
