@@ -19,8 +19,8 @@ Every value shown is HTML-escaped; pages are self-contained (inline CSS, no scri
 asset) and sent with `no-store`, `nosniff`, a `default-src 'none'` CSP and `no-referrer` (the token is
 in the URL).
 
-`approval_follow_up` is the desk's `notify`: the follow-up message after a decision, delivered by
-the same `Notifier` (and gateway tags) as the incident's own message.
+`appgw_doctor.notify.approval_follow_up` is the desk's `notify`: the follow-up message after a
+decision, delivered by the same `Notifier` (and gateway tags) as the incident's own message.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from appgw_doctor.notify import approval_message_for
+from appgw_doctor.notify import approval_follow_up
 from appgw_doctor.wiring import approval_desk, clients_for_target, state_store_from_settings
 from core.arm_ids import gateway_names, name_of
 from core.azure_clients import ArmTarget
@@ -51,9 +51,7 @@ from model.remediation import (
     ROLLED_BACK,
     SUPERSEDED,
     VERIFIED,
-    ActionResult,
     Approval,
-    ApprovalLink,
 )
 from notifications.delivery import Notifier
 from remediation.desk import (
@@ -69,9 +67,7 @@ from remediation.desk import (
     UNKNOWN,
     ApprovalDesk,
     Decision,
-    Notify,
 )
-from state import StateStore
 
 log = logging.getLogger("appgw_doctor.http_routes")
 
@@ -206,40 +202,6 @@ def approval_decision(
         groups=viewer.groups,
     )
     return _decision_page(taken)
-
-
-def approval_follow_up(
-    notifier: Notifier, store: StateStore, *, record_url_template: str | None = None
-) -> Notify:
-    """The desk's `notify`: the follow-up message after a decision, routed by the gateway's tags as
-    the incident's message recorded them, delivered (or written to the outbox) by `notifier`."""
-
-    def send(
-        approval: Approval,
-        decision: str,
-        who: str,
-        result: ActionResult | None,
-        message: str,
-        new_link: ApprovalLink | None,
-    ) -> None:
-        kind = "re-planned" if new_link is not None else decision
-        tags: dict[str, str] = {}
-        if approval.incident_id:
-            incident = store.get_incident(approval.gateway_id, approval.incident_id)
-            tags = dict(((incident.report if incident else None) or {}).get("gatewayTags") or {})
-        follow_up = approval_message_for(
-            approval,
-            decision=kind,
-            approver=who,
-            result=result,
-            note=message if result is None else None,
-            new_link=new_link,
-            record_url_template=record_url_template,
-        )
-        delivery = notifier.deliver(follow_up, tags)
-        log.info("approval %s follow-up: %s %s", approval.id, delivery.status, delivery.detail)
-
-    return send
 
 
 def desk_from_settings(settings: Settings) -> ApprovalDesk:

@@ -8,6 +8,8 @@ the channels that got the request."""
 
 from __future__ import annotations
 
+import logging
+
 from appgw_doctor.pipeline import ALERT, Outcome, Report, StageResult
 from model.findings import CheckResult, Finding
 from model.remediation import ActionResult, Approval, ApprovalLink, RemediationResult
@@ -20,7 +22,11 @@ from notifications.content import (
     message_level,
 )
 from notifications.delivery import Notifier
+from remediation.desk import Notify
+from state import StateStore
 from state.bounds import bounded_findings
+
+log = logging.getLogger("appgw_doctor.notify")
 
 
 class NotifyStage:
@@ -136,3 +142,37 @@ def approval_message_for(
         new_link=new_link,
         record_url=record_url,
     )
+
+
+def approval_follow_up(
+    notifier: Notifier, store: StateStore, *, record_url_template: str | None = None
+) -> Notify:
+    """The desk's `notify`: the follow-up message after a decision, routed by the gateway's tags as
+    the incident's message recorded them, delivered (or written to the outbox) by `notifier`."""
+
+    def send(
+        approval: Approval,
+        decision: str,
+        who: str,
+        result: ActionResult | None,
+        message: str,
+        new_link: ApprovalLink | None,
+    ) -> None:
+        kind = "re-planned" if new_link is not None else decision
+        tags: dict[str, str] = {}
+        if approval.incident_id:
+            incident = store.get_incident(approval.gateway_id, approval.incident_id)
+            tags = dict(((incident.report if incident else None) or {}).get("gatewayTags") or {})
+        follow_up = approval_message_for(
+            approval,
+            decision=kind,
+            approver=who,
+            result=result,
+            note=message if result is None else None,
+            new_link=new_link,
+            record_url_template=record_url_template,
+        )
+        delivery = notifier.deliver(follow_up, tags)
+        log.info("approval %s follow-up: %s %s", approval.id, delivery.status, delivery.detail)
+
+    return send

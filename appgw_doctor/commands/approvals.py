@@ -21,10 +21,12 @@ from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError, one_line
 from appgw_doctor.local import local_settings, open_estate
+from appgw_doctor.notify import approval_follow_up
 from appgw_doctor.wiring import approval_desk
 from core.arm_ids import is_gateway_id, name_of, resource_group_of, subscription_of
 from core.iso8601 import format_time
 from model.remediation import Approval
+from notifications.delivery import Notifier
 from remediation.desk import DONE, ApprovalDesk
 from remediation.identity import principal_of
 from state import StateStore
@@ -53,6 +55,9 @@ def register(subparsers: Any) -> None:
         )
         parser.add_argument("--state", type=Path, help=f"SQLite state file (default: {default_state_path()})")
         parser.add_argument("--format", choices=("text", "json"), default="text")
+        parser.add_argument(
+            "--outbox", type=Path, help="write the follow-up card and email here instead of sending"
+        )
         parser.set_defaults(func=run_decide, decision=name)
 
 
@@ -103,8 +108,17 @@ def run_decide(args: argparse.Namespace) -> int:
         )
     with open_estate(args.world, state=args.state, world_out=args.world_out) as estate:
         clients_for = estate.clients_for
+        follow_up = approval_follow_up(
+            Notifier(settings.notifications, outbox_dir=args.outbox),
+            estate.store,
+            record_url_template=settings.incident_url_template,
+        )
         desk: ApprovalDesk = approval_desk(
-            settings, store=estate.store, clients_for=clients_for, dns_servers=estate.dns_servers
+            settings,
+            store=estate.store,
+            clients_for=clients_for,
+            dns_servers=estate.dns_servers,
+            notify=follow_up,
         )
         found = desk.ledger.approval(args.approval_id)
         if found is None:

@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError, port_number
-from appgw_doctor.http_routes import Response, approval_follow_up, approval_route
+from appgw_doctor.http_routes import Response, approval_route
 from appgw_doctor.local import local_settings, open_estate
+from appgw_doctor.notify import approval_follow_up
 from appgw_doctor.pipeline import Pipeline, Report
 from appgw_doctor.wiring import approval_desk, build_pipeline, notify_stage
 from core.settings import Settings

@@ -99,3 +99,16 @@ def test_the_incident_resolving_cancels_its_pending_approval(pending, tmp_path, 
     assert listed["state"] == "cancelled" and "resolved" in listed["reason"]
     assert main(["approve", approval_id, "--world", str(world), "--state", str(state)]) == 1
     assert "cancelled" in capsys.readouterr().out
+
+
+def test_a_terminal_decision_sends_the_follow_up(pending, tmp_path, capsys):
+    world, state, approval_id = pending
+    outbox = tmp_path / "outbox"
+    assert (
+        main(["approve", approval_id, "--world", str(world), "--state", str(state), "--outbox", str(outbox)])
+        == 0
+    )
+    capsys.readouterr()
+    (card,) = outbox.glob("approval-*-teams.json")
+    text = card.read_text()
+    assert "Approved by" in text and "(terminal)" in text and "verified" in text.lower()
