@@ -99,6 +99,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 from azure.mgmt.network import models as net
+from azure.mgmt.network._utils import model_base
 
 from core.arm import Arm, ArmCallFailed
 from core.arm_ids import gateway_names, name_of, parent_id, parse
@@ -402,8 +403,94 @@ def _fits(value: Any, annotation: Any) -> bool:
     return True  # a form we do not judge
 
 
+_MISSING = object()
+# a rest field the payload does not hold: the SDK hands back its client default, if it has one
+_NO_DEFAULT = getattr(model_base, "_UNSET", _MISSING)
+
+
+def _scalar_accepts(annotation: Any) -> Callable[[Any], bool] | None:
+    """How to tell, from a raw JSON value alone, that the SDK hands it back as a value fitting
+    `annotation` with nothing inside to walk (None: only the SDK's own reading can tell)."""
+    if annotation is Any:
+        return lambda raw: True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        tests = [_scalar_accepts(a) for a in typing.get_args(annotation) if a is not type(None)]
+        if any(test is None for test in tests):
+            return None
+        return lambda raw: any(test(raw) for test in tests)  # type: ignore[misc]
+    if origin is list:
+        (element,) = typing.get_args(annotation) or (Any,)
+        test = _scalar_accepts(element)
+        if test is None:
+            return None
+        return lambda raw: isinstance(raw, list) and all(x is not None and test(x) for x in raw)
+    if origin is dict:
+        args = typing.get_args(annotation)
+        value_test = _scalar_accepts(args[1]) if len(args) == 2 else None
+        if value_test is None:
+            return None
+        return lambda raw: isinstance(raw, dict) and all(v is None or value_test(v) for v in raw.values())
+    if not isinstance(annotation, type):
+        return None
+    if annotation is str or issubclass(annotation, enum.Enum):
+        return lambda raw: isinstance(raw, str)  # an unknown enum value is handed back as the string
+    if annotation is bool:
+        return lambda raw: isinstance(raw, bool)
+    if annotation is int:
+        return lambda raw: isinstance(raw, int) and not isinstance(raw, bool)
+    if annotation is float:
+        return lambda raw: isinstance(raw, (int, float)) and not isinstance(raw, bool)
+    return None
+
+
+@dataclass(frozen=True)
+class _Field:
+    attr: str
+    rest_name: str
+    annotation: Any
+    holds_models: bool  # the SDK deserialized it into models (or left it raw) when the model was built
+    has_default: bool
+    accepts: Callable[[Any], bool] | None
+
+
+_PLANS: dict[type, tuple[_Field, ...]] = {}
+
+
+def _plan(cls: type) -> tuple[_Field, ...]:
+    """The REST fields `shape_problems` judges of an SDK model class, in `_field_types` order."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        fields = getattr(cls, "_attr_to_rest_field", {})
+        entries = []
+        for attr, annotation in _field_types(cls).items():
+            rf = fields[attr]
+            plain = getattr(rf, "_deserializer", None) is None and getattr(rf, "_format", None) is None
+            entries.append(
+                _Field(
+                    attr,
+                    rf._rest_name,
+                    annotation,
+                    bool(getattr(rf, "_is_model", False)),
+                    getattr(rf, "_default", _NO_DEFAULT) is not _NO_DEFAULT,
+                    _scalar_accepts(annotation) if plain else None,
+                )
+            )
+        plan = _PLANS[cls] = tuple(entries)
+    return plan
+
+
 def _item_name(item: Any, index: int) -> str:
-    name = getattr(item, "name", None) if is_model(item) else None
+    name: Any = None
+    if is_model(item):
+        data = getattr(item, "_data", None)
+        raw = data.get("name") if isinstance(data, dict) else None
+        rf = getattr(type(item), "_attr_to_rest_field", {}).get("name")
+        plain = rf is not None and rf._rest_name == "name" and not getattr(rf, "_is_model", False)
+        if plain and isinstance(raw, str) and _field_types(type(item)).get("name") in (str, str | None):
+            name = raw  # what the SDK hands back for a string name
+        else:
+            name = getattr(item, "name", None)
     return f"[{name}]" if isinstance(name, str) and name else f"[{index}]"
 
 
@@ -411,20 +498,40 @@ def shape_problems(model: Any, path: str, found: list[str] | None = None, depth:
     """Where an SDK model holds what its declared types do not allow (a bare string where an object
     is expected, a string where a number is, an object where a list is...), as `path: problem`.
 
-    Unknown enum values are not problems (Azure adds values; checks compare wire spellings)."""
+    Unknown enum values are not problems (Azure adds values; checks compare wire spellings).
+
+    Walks the raw JSON the model keeps (`_data`) rather than its attributes: a plain JSON value
+    that the SDK would hand back as one fitting its declared type is passed without deserializing
+    it; fields the SDK already read into models when the model was built (objects and lists of
+    objects) are taken as they are held; anything else is read through the SDK as before."""
     found = [] if found is None else found
     if depth > 12 or not is_model(model):
         return found
-    for name, annotation in _field_types(type(model)).items():
-        try:
-            value = getattr(model, name)
-        except Exception as error:  # the SDK could not even hand the value back
-            found.append(f"{path}.{name}: unreadable ({type(error).__name__})")
-            continue
+    data = getattr(model, "_data", None)
+    if not isinstance(data, dict):
+        data = None
+    for field in _plan(type(model)):
+        name = field.attr
+        value: Any = _MISSING
+        if data is not None:
+            raw = data.get(field.rest_name, _MISSING)
+            if raw is None or (raw is _MISSING and not field.has_default):
+                continue
+            if raw is not _MISSING:
+                if field.holds_models:
+                    value = raw  # what the SDK hands back for such a field
+                elif field.accepts is not None and field.accepts(raw):
+                    continue
+        if value is _MISSING:
+            try:
+                value = getattr(model, name)
+            except Exception as error:  # the SDK could not even hand the value back
+                found.append(f"{path}.{name}: unreadable ({type(error).__name__})")
+                continue
         if value is None:
             continue
         where = path if name == "properties" else f"{path}.{name}"
-        alternatives = _expected(annotation)
+        alternatives = _expected(field.annotation)
         if not any(_fits(value, a) for a in alternatives):
             wanted = " or ".join(getattr(a, "__name__", str(a)) for a in alternatives)
             found.append(f"{where}: {_describe(value)} where {wanted} is expected")
