@@ -17,13 +17,11 @@ from azure.identity import DefaultAzureCredential
 
 from appgw_doctor.notify import NotifyStage
 from appgw_doctor.pipeline import ClientsFor, Pipeline, Stage
-from appgw_doctor.remediate import RemediateStage
+from appgw_doctor.remediate import RemediateStage, rediagnose_with
 from appgw_doctor.throttle import ThrottleWatch
 from appgw_doctor.work_queue import WorkQueue
 from core.azure_clients import ArmTarget, AzureClients, make_clients
 from core.settings import ConfigError, Settings
-from diagnostics.diagnosis import diagnose
-from model.findings import Finding
 from notifications.delivery import Notifier
 from notifications.dispatch import RetryPolicy
 from remediation.desk import ApprovalDesk, Notify
@@ -125,30 +123,6 @@ def remediator_for(settings: Settings, store: StateStore) -> Remediator:
     )
 
 
-def rediagnose_with(
-    dns_servers: Mapping[str, tuple[str, int]] | None, resolve_dns: bool | None
-) -> Callable[[str, AzureClients, datetime | None], Callable[[], list[Finding]]]:
-    """For the approval desk: the gateway diagnosed now, its metrics at the planning diagnosis'
-    incident time (its findings), as the pipeline diagnoses."""
-
-    def rediagnose_for(
-        gateway: str, clients: AzureClients, incident_time: datetime | None
-    ) -> Callable[[], list[Finding]]:
-        def findings() -> list[Finding]:
-            diagnosis = diagnose(
-                gateway,
-                clients=clients,
-                incident_time=incident_time,
-                dns_servers=dns_servers,
-                resolve_dns=resolve_dns,
-            )
-            return list(diagnosis.findings)
-
-        return findings
-
-    return rediagnose_for
-
-
 def approval_desk(
     settings: Settings,
     *,
@@ -181,7 +155,7 @@ def remediate_stage(
     return RemediateStage(
         remediator_for(settings, store),
         clients_for,
-        diagnose_options={"dns_servers": dns_servers, "resolve_dns": settings.dns_resolve_custom or None},
+        rediagnose_with(dns_servers, settings.dns_resolve_custom or None),
         requested=requested,
         requested_actions=requested_actions,
     )

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from model.findings import Severity
+from model.remediation import ActionResult
 
 if TYPE_CHECKING:
-    from model.remediation import ActionResult
     from notifications.content import CheckLine, FindingLine, IncidentMessage
 
 T = TypeVar("T")

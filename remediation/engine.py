@@ -44,6 +44,7 @@ from model.remediation import (
     Approval,
     ApprovalLink,
     AuditEntry,
+    Change,
     Intent,
     RemediationResult,
 )
@@ -651,8 +652,6 @@ class _Run:
         verification: str,
         planned: Planned | None,
     ) -> ActionResult:
-        from model.remediation import Change
-
         return ActionResult(
             action=intent.action,
             finding=finding.code,

@@ -20,11 +20,11 @@ from typing import Any
 
 from appgw_doctor.commands import EXIT_OK, UsageError, checked_gateway, checked_time
 from appgw_doctor.local import local_settings, open_estate
+from appgw_doctor.remediate import rediagnose_with
 from appgw_doctor.wiring import remediator_for
 from core.arm_ids import subscription_of
 from diagnostics.collect import GatewayUnavailable
 from diagnostics.diagnosis import diagnose
-from model.findings import Finding
 from model.remediation import ACTION_IDS, FAILED, ROLLED_BACK
 from state.sqlite import default_state_path
 
@@ -65,13 +65,7 @@ def run(args: argparse.Namespace) -> int:
         except GatewayUnavailable as error:
             raise UsageError(str(error)) from None
         remediator = remediator_for(settings, estate.store)
-
-        def rediagnose() -> list[Finding]:
-            return list(
-                diagnose(
-                    args.gateway, clients=clients, incident_time=diagnosis.incident_time, dns_servers=dns
-                ).findings
-            )
+        rediagnose = rediagnose_with(dns, None)(args.gateway, clients, diagnosis.incident_time)
 
         result = remediator.run(
             gateway_id=args.gateway,
