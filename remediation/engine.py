@@ -51,7 +51,7 @@ from model.remediation import (
 from remediation.actions import ACTIONS, Action, Context, Planned, Refused
 from remediation.identity import principal_of
 from remediation.ledger import Ledger
-from remediation.policy import APPROVE, DRY_RUN, OFF, Policy, policy_for
+from remediation.policy import APPROVE, DRY_RUN, OFF, Policy, approval_tagged, policy_for
 from remediation.tokens import plan_digest, sign
 
 log = logging.getLogger("remediation.engine")
@@ -203,15 +203,16 @@ class Remediator:
         results: list[ActionResult] = []
         if self.setting != OFF:
             results += run.recover(rediagnose)
-        current = {_key(f) for f in findings}
-        self.close_approvals(
-            gateway_id,
-            keep=lambda a: (
-                None
-                if (str(a.finding.get("code")), str(a.finding.get("resource", "")).lower()) in current
-                else f"a newer diagnosis no longer shows {a.finding.get('code')}"
-            ),
-        )
+        if approval_tagged(tags):  # only such a gateway has pending approvals worth a look (others expire)
+            current = {_key(f) for f in findings}
+            self.close_approvals(
+                gateway_id,
+                keep=lambda a: (
+                    None
+                    if (str(a.finding.get("code")), str(a.finding.get("resource", "")).lower()) in current
+                    else f"a newer diagnosis no longer shows {a.finding.get('code')}"
+                ),
+            )
         if policy.mode == OFF:  # nothing planned: the note says why (quiet when the gateway never opted in)
             return RemediationResult(OFF, tuple(results), policy.note)
         candidates = sorted(

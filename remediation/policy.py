@@ -99,3 +99,8 @@ def policy_for(
         mode = DRY_RUN
         notes.append("capped at dry-run by the app setting REMEDIATION=dry-run")
     return Policy(mode, allowed, "; ".join(notes) or None)
+
+
+def approval_tagged(tags: Mapping[str, str]) -> bool:
+    """The gateway's tag asks for approvals (its pending ones are kept in step with its diagnoses)."""
+    return (_tag(tags, MODE_TAG) or "").strip().lower() == APPROVE

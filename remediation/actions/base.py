@@ -54,6 +54,14 @@ class Context:
         arm = ArmId.parse(self.gateway_id)
         return arm.resource_group, arm.name
 
+    def settings_command(self, settings_name: str, change: str) -> str:
+        """`az network application-gateway http-settings update ... -n <settings> <change>`."""
+        group, name = self.gateway_names
+        return (
+            f"az network application-gateway http-settings update -g {group} --gateway-name {name} "
+            f"-n {settings_name} {change}"
+        )
+
     def read_gateway(self) -> Any:
         group, name = self.gateway_names
         return self.arm.call(self.network.application_gateways.get, group, name)

@@ -44,12 +44,7 @@ def _pools_of(gateway: Any, settings_id: str) -> list[str]:
 
 
 def _command(ctx: Context, settings_name: str, probe_name: str | None) -> str:
-    group, name = ctx.gateway_names
-    probe = f"--probe {probe_name}" if probe_name else "--remove probe"
-    return (
-        f"az network application-gateway http-settings update -g {group} --gateway-name {name} "
-        f"-n {settings_name} {probe}"
-    )
+    return ctx.settings_command(settings_name, f"--probe {probe_name}" if probe_name else "--remove probe")
 
 
 class ReattachProbe:

@@ -11,14 +11,6 @@ from model.remediation import Change, Intent
 from remediation.actions.base import Context, Dropped, Planned, Refused, child
 
 
-def _command(ctx: Context, settings_name: str, seconds: int) -> str:
-    group, name = ctx.gateway_names
-    return (
-        f"az network application-gateway http-settings update -g {group} --gateway-name {name} "
-        f"-n {settings_name} --timeout {seconds}"
-    )
-
-
 class RaiseRequestTimeout:
     id = "raise-request-timeout"
 
@@ -56,8 +48,8 @@ class RaiseRequestTimeout:
                 {"requestTimeout": plan.to_seconds},
                 f"requestTimeout {current} s -> {plan.to_seconds} s on settings {settings.name}",
             ),
-            command=_command(ctx, settings.name, plan.to_seconds),
-            undo=_command(ctx, settings.name, current),
+            command=ctx.settings_command(settings.name, f"--timeout {plan.to_seconds}"),
+            undo=ctx.settings_command(settings.name, f"--timeout {current}"),
             details={
                 "settings": settings.id,
                 "settingsName": settings.name,
