@@ -7,6 +7,7 @@ value, case-insensitively, as Azure does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -23,3 +24,20 @@ def wire(value: Any) -> str:
 def folded(value: Any) -> str:
     """`wire(value)` lower-cased and stripped, for case-insensitive comparison."""
     return wire(value).strip().lower()
+
+
+_NO_FIELDS: Mapping[str, Any] = {}
+
+
+def json_fields(item: Any) -> Mapping[str, Any]:
+    """An ARM JSON object's fields by their wire names: the plain dict itself, or an SDK model, which
+    is a mapping of the same wire JSON (azure-mgmt-network's models are). Reading a field this way
+    gives the wire value as ARM sent it (an enum as its string, a nested object as a mapping), where
+    reading the model's attribute deserializes it anew on every access. Anything else (None, a
+    malformed element) has no fields."""
+    return item if isinstance(item, Mapping) else _NO_FIELDS
+
+
+def json_properties(item: Any) -> Mapping[str, Any]:
+    """The `properties` of an ARM JSON object (see `json_fields`), empty when it has none."""
+    return json_fields(json_fields(item).get("properties"))

@@ -20,7 +20,7 @@ from typing import Any, TypeGuard
 from azure.mgmt.network import models as net
 
 from core.arm_ids import name_of, parent_id
-from core.sdk_values import wire
+from core.sdk_values import json_fields, wire
 from netrules.isolation import tagged_network_isolated
 from netrules.nsg import NsgRules
 
@@ -39,11 +39,9 @@ def is_model(value: Any) -> TypeGuard[Any]:
     if not (isinstance(value, net.SubResource) or hasattr(type(value), "_attr_to_rest_field")):
         return False
     # a `properties` the SDK could not read as its model stays a plain dict, and every flattened
-    # attribute of the element then fails: the element as a whole is malformed
-    try:
-        return not isinstance(getattr(value, "properties", None), dict)
-    except Exception:
-        return False
+    # attribute of the element then fails: the element as a whole is malformed. (Read from the wire
+    # JSON the model is a mapping of: the attribute would deserialize the properties anew.)
+    return not isinstance(json_fields(value).get("properties"), dict)
 
 
 def models(items: Any) -> list[Any]:
@@ -53,7 +51,7 @@ def models(items: Any) -> list[Any]:
 
 def ref_id(reference: Any) -> str | None:
     """The ARM id of a reference (`{"id": ...}`) or of a sub-resource, None when absent or malformed."""
-    value = getattr(reference, "id", None) if is_model(reference) else None
+    value = json_fields(reference).get("id") if is_model(reference) else None
     return value if isinstance(value, str) and value else None
 
 

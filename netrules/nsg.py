@@ -15,11 +15,11 @@ source port ranges are treated as matching (the rules this bot reasons about all
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.sdk_values import folded, wire
+from core.sdk_values import folded, json_fields, json_properties, wire
 from netrules.addresses import (
     Network,
     networks_cover,
@@ -146,43 +146,55 @@ class Rule:
 
     @classmethod
     def from_security_rule(cls, rule: Any, *, is_default: bool = False) -> Rule:
-        """From `models.SecurityRule` (an NSG's `securityRules` / `defaultSecurityRules`)."""
-        name = rule.name or "(unnamed)"
+        """From an NSG's security rule (`securityRules` / `defaultSecurityRules`) as ARM JSON: a
+        `models.SecurityRule` or the plain dict (see `json_fields`)."""
+        fields = json_properties(rule)
+        name = str(json_fields(rule).get("name") or "(unnamed)")
         return cls(
             name=name,
-            rule_id=rule.id,
-            priority=_priority(rule, name),
-            access=_access(rule, name),
-            direction=_direction(rule, name),
-            protocol=_protocol(rule, name),
-            sources=_prefixes(rule.source_address_prefixes, rule.source_address_prefix),
-            destinations=_prefixes(rule.destination_address_prefixes, rule.destination_address_prefix),
-            destination_ports=_ports(rule.destination_port_ranges, rule.destination_port_range, name),
+            rule_id=json_fields(rule).get("id"),
+            priority=_priority(fields, name),
+            access=_access(fields, name),
+            direction=_direction(fields, name),
+            protocol=_protocol(fields, name),
+            sources=_prefixes(fields.get("sourceAddressPrefixes"), fields.get("sourceAddressPrefix")),
+            destinations=_prefixes(
+                fields.get("destinationAddressPrefixes"), fields.get("destinationAddressPrefix")
+            ),
+            destination_ports=_ports(
+                fields.get("destinationPortRanges"), fields.get("destinationPortRange"), name
+            ),
             is_default=is_default,
-            source_groups=_group_ids(g.id for g in rule.source_application_security_groups or []),
-            destination_groups=_group_ids(g.id for g in rule.destination_application_security_groups or []),
+            source_groups=_group_ids(_ids(fields.get("sourceApplicationSecurityGroups"))),
+            destination_groups=_group_ids(_ids(fields.get("destinationApplicationSecurityGroups"))),
         )
 
     @classmethod
     def from_effective_rule(cls, rule: Any, *, nsg_id: str | None) -> Rule:
-        """From `models.EffectiveNetworkSecurityRule`, named `securityRules/X` or `defaultSecurityRules/X`."""
-        full_name = rule.name or "(unnamed)"
+        """From an effective security rule (`models.EffectiveNetworkSecurityRule` or its JSON), named
+        `securityRules/X` or `defaultSecurityRules/X`."""
+        fields = json_fields(rule)
+        full_name = str(fields.get("name") or "(unnamed)")
         kind, slash, short = full_name.partition("/")
         if not slash:
             kind, short = "securityRules", full_name
         return cls(
             name=short,
             rule_id=f"{nsg_id}/{kind}/{short}" if nsg_id else None,
-            priority=_priority(rule, full_name),
-            access=_access(rule, full_name),
-            direction=_direction(rule, full_name),
-            protocol=_protocol(rule, full_name),
-            sources=_prefixes(rule.source_address_prefixes, rule.source_address_prefix),
-            destinations=_prefixes(rule.destination_address_prefixes, rule.destination_address_prefix),
-            destination_ports=_ports(rule.destination_port_ranges, rule.destination_port_range, full_name),
+            priority=_priority(fields, full_name),
+            access=_access(fields, full_name),
+            direction=_direction(fields, full_name),
+            protocol=_protocol(fields, full_name),
+            sources=_prefixes(fields.get("sourceAddressPrefixes"), fields.get("sourceAddressPrefix")),
+            destinations=_prefixes(
+                fields.get("destinationAddressPrefixes"), fields.get("destinationAddressPrefix")
+            ),
+            destination_ports=_ports(
+                fields.get("destinationPortRanges"), fields.get("destinationPortRange"), full_name
+            ),
             is_default=kind.lower() == "defaultsecurityrules",
-            expanded_sources=parse_networks(rule.expanded_source_address_prefix or ()),
-            expanded_destinations=parse_networks(rule.expanded_destination_address_prefix or ()),
+            expanded_sources=parse_networks(_texts(fields.get("expandedSourceAddressPrefix"))),
+            expanded_destinations=parse_networks(_texts(fields.get("expandedDestinationAddressPrefix"))),
         )
 
     def matches(self, flow: Flow, vnet: tuple[Network, ...]) -> bool:
@@ -221,34 +233,37 @@ def _side_covers(
     return any(prefix_covers(prefix, endpoint, vnet) for prefix in prefixes)
 
 
-def _priority(rule: Any, name: str) -> int:
-    if rule.priority is None:
+def _priority(fields: Mapping[str, Any], name: str) -> int:
+    priority = fields.get("priority")
+    if priority is None:
         raise ValueError(f"security rule {name!r} has no priority")
-    return int(rule.priority)
+    return int(priority)
 
 
-def _access(rule: Any, name: str) -> str:
-    access = _ACCESS.get(folded(rule.access))
+def _access(fields: Mapping[str, Any], name: str) -> str:
+    access = _ACCESS.get(folded(fields.get("access")))
     if access is None:
-        raise ValueError(f"security rule {name!r} has access {wire(rule.access)!r}, expected Allow or Deny")
+        raise ValueError(
+            f"security rule {name!r} has access {wire(fields.get('access'))!r}, expected Allow or Deny"
+        )
     return access
 
 
-def _direction(rule: Any, name: str) -> str:
-    direction = _DIRECTIONS.get(folded(rule.direction))
+def _direction(fields: Mapping[str, Any], name: str) -> str:
+    direction = _DIRECTIONS.get(folded(fields.get("direction")))
     if direction is None:
         raise ValueError(
-            f"security rule {name!r} has direction {wire(rule.direction)!r}, expected Inbound or Outbound"
+            f"security rule {name!r} has direction {wire(fields.get('direction'))!r}, expected Inbound or Outbound"
         )
     return direction
 
 
-def _protocol(rule: Any, name: str) -> str:
-    protocol = folded(rule.protocol) or "*"
+def _protocol(fields: Mapping[str, Any], name: str) -> str:
+    protocol = folded(fields.get("protocol")) or "*"
     if protocol in _ANY_PROTOCOL:
         return "*"
     if protocol not in _FLOW_PROTOCOLS:
-        raise ValueError(f"security rule {name!r} has unknown protocol {wire(rule.protocol)!r}")
+        raise ValueError(f"security rule {name!r} has unknown protocol {wire(fields.get('protocol'))!r}")
     return protocol
 
 
@@ -257,6 +272,15 @@ def _prefixes(plural: list[str] | None, single: str | None) -> tuple[str, ...]:
     if plural:
         return tuple(str(p) for p in plural)
     return (str(single),) if single else ()
+
+
+def _texts(values: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in values or ())
+
+
+def _ids(references: Any) -> list[str]:
+    """The ids of a list of sub-resource references ({"id": ...}) in ARM JSON."""
+    return [str(json_fields(r).get("id") or "") for r in references or ()]
 
 
 def _ports(plural: list[str] | None, single: str | None, name: str) -> tuple[tuple[int, int], ...]:
@@ -333,25 +357,29 @@ class NsgRules:
 
     @classmethod
     def from_nsg(cls, nsg: Any) -> NsgRules:
-        """A `models.NetworkSecurityGroup`: its custom rules followed by its default rules (Azure's six
-        when the model has none)."""
-        rules = [Rule.from_security_rule(r) for r in nsg.security_rules or []]
-        if nsg.default_security_rules:
-            rules += [Rule.from_security_rule(r, is_default=True) for r in nsg.default_security_rules]
+        """An NSG as ARM JSON (`models.NetworkSecurityGroup` or the plain dict): its custom rules
+        followed by its default rules (Azure's six when it lists none)."""
+        fields = json_properties(nsg)
+        nsg_id = json_fields(nsg).get("id")
+        rules = [Rule.from_security_rule(r) for r in fields.get("securityRules") or []]
+        if fields.get("defaultSecurityRules"):
+            rules += [Rule.from_security_rule(r, is_default=True) for r in fields["defaultSecurityRules"]]
         else:
-            rules += default_rules(nsg.id)
-        return cls(nsg.id, tuple(rules))
+            rules += default_rules(nsg_id)
+        return cls(nsg_id, tuple(rules))
 
     @classmethod
     def from_effective(cls, group: Any) -> NsgRules:
-        """A `models.EffectiveNetworkSecurityGroup` of a NIC (its rules, and where it is associated)."""
-        nsg_id = group.network_security_group.id if group.network_security_group else None
+        """A NIC's effective NSG (`models.EffectiveNetworkSecurityGroup` or its JSON): its rules, and
+        where it is associated."""
+        fields = json_fields(group)
+        nsg_id = json_fields(fields.get("networkSecurityGroup")).get("id")
         rules = tuple(
-            Rule.from_effective_rule(r, nsg_id=nsg_id) for r in group.effective_security_rules or []
+            Rule.from_effective_rule(r, nsg_id=nsg_id) for r in fields.get("effectiveSecurityRules") or []
         )
-        association = group.association
-        on_subnet = association is not None and association.subnet is not None
-        on_nic = association is not None and association.network_interface is not None
+        association = json_fields(fields.get("association"))
+        on_subnet = association.get("subnet") is not None
+        on_nic = association.get("networkInterface") is not None
         attached_to = "subnet" if on_subnet and not on_nic else "nic" if on_nic and not on_subnet else None
         return cls(nsg_id, rules, attached_to)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 
@@ -463,8 +463,10 @@ def _patterns() -> tuple[tuple[ProbeLogKind, re.Pattern[str]], ...]:
     return tuple((wording.kind, _key_pattern(wording.match_key)) for wording in WORDINGS)
 
 
+@lru_cache(maxsize=1024)
 def matching_wording(text: str | None) -> Wording | None:
-    """The first entry of `WORDINGS` whose key occurs in `text`, or None."""
+    """The first entry of `WORDINGS` whose key occurs in `text`, or None. Remembered for the last
+    1,024 texts: a gateway's servers share a few texts, each matched against every wording once."""
     if not text:
         return None
     message = _words(text)

@@ -9,6 +9,7 @@ re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "Wording",
     "classify_probe_log",
     "effective_probe",
+    "effective_probes",
     "health_state",
     "parse_status_mismatch",
     "probe_log_message",
@@ -44,6 +46,7 @@ DEFAULT_INTERVAL = 30
 DEFAULT_TIMEOUT = 30
 DEFAULT_UNHEALTHY_THRESHOLD = 3
 DEFAULT_HOST = "127.0.0.1"
+_ADDRESS_PLACEHOLDER = "\x00backend address"  # no host name holds a NUL
 _PROTOCOLS = {"http": "Http", "https": "Https", "tcp": "Tcp", "tls": "Tls"}
 _DEFAULT_PORTS = {"Http": 80, "Https": 443}
 _HEALTH_STATES = {
@@ -153,6 +156,16 @@ def effective_probe(gateway: Any, settings: Any, backend_address: str) -> ProbeS
     if probe is None:
         return replace(_default_spec(settings, backend_address), reference_broken=True)
     return _custom_spec(probe, settings, backend_address)
+
+
+def effective_probes(gateway: Any, settings: Any) -> Callable[[str], ProbeSpec]:
+    """`effective_probe` for any number of backend addresses under one `settings`: the models are
+    read once. Only the host can depend on the address (when it comes from it), so the spec is made
+    once with a placeholder no host name can equal, and the address put in its place."""
+    template = effective_probe(gateway, settings, _ADDRESS_PLACEHOLDER)
+    if template.host != _ADDRESS_PLACEHOLDER:
+        return lambda address: replace(template, status_codes=list(template.status_codes))
+    return lambda address: replace(template, host=address, status_codes=list(template.status_codes))
 
 
 def _outside(value: int | None, low: int, high: int) -> bool:

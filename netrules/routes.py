@@ -154,12 +154,10 @@ def select_route(
     return route_among(ip, subnet_routes(route_table, vnet_prefixes, peering_prefixes))
 
 
-def select_effective_route(ip: str, routes: Sequence[Any]) -> RouteChoice | None:
-    """The active route for `ip` among a NIC's effective routes (`models.EffectiveRoute`).
-
-    Invalid routes are ignored; None when no active route covers the address.
-    """
-    address = _address(ip)
+def effective_routes(routes: Sequence[Any]) -> list[tuple[Network, RouteChoice]]:
+    """A NIC's active effective routes (`models.EffectiveRoute`), one entry per CIDR prefix. Read once,
+    for `effective_route_among` to choose from for any number of addresses; invalid routes and
+    service-tag prefixes are left out."""
     candidates = []
     for route in routes:
         if folded(route.state) == "invalid":
@@ -178,4 +176,17 @@ def select_effective_route(ip: str, routes: Sequence[Any]) -> RouteChoice | None
                 route_id=None,
             )
             candidates.append((network, choice))
-    return _best(candidates, address)
+    return candidates
+
+
+def effective_route_among(ip: str, routes: Sequence[tuple[Network, RouteChoice]]) -> RouteChoice | None:
+    """The route for `ip` among a NIC's `effective_routes`; None when no active route covers it."""
+    return _best(routes, _address(ip))
+
+
+def select_effective_route(ip: str, routes: Sequence[Any]) -> RouteChoice | None:
+    """The active route for `ip` among a NIC's effective routes (`models.EffectiveRoute`).
+
+    Invalid routes are ignored; None when no active route covers the address.
+    """
+    return effective_route_among(ip, effective_routes(routes))

@@ -50,11 +50,11 @@ from typing import Any, TypeVar
 
 from azure.mgmt.network import models
 
-from netrules.addresses import parse_port_range
+from netrules.addresses import Network, parse_port_range
 from netrules.isolation import is_internet_address, tagged_network_isolated
 from netrules.nsg import Flow, NsgRules, evaluate_nsg, evaluate_path
-from netrules.probes import ProbeLogKind, ProbeSpec, effective_probe, probe_log_message, status_matches
-from netrules.routes import select_effective_route
+from netrules.probes import ProbeLogKind, ProbeSpec, effective_probes, probe_log_message, status_matches
+from netrules.routes import RouteChoice, effective_route_among, effective_routes
 from netrules.tls import hostname_matches
 from simulator.dns import answer
 from simulator.effective import (
@@ -109,7 +109,7 @@ class Site:
     vnet: dict | None
     vnet_tag: list[str]  # what VirtualNetwork stands for there (peered spaces included)
     nsg: dict | None
-    routes: list[models.EffectiveRoute]  # the gateway subnet's
+    routes: list[tuple[Network, RouteChoice]]  # the gateway subnet's effective routes, read once
     infra_failure: Verdict | None
     internet_egress: bool = True  # False: a private-frontend-only isolated gateway without NAT
 
@@ -272,7 +272,7 @@ def infra_ports_blocked(
     if nsg is None:
         return False
     low, high = INFRA_PORTS_V1 if v1 else INFRA_PORTS_V2
-    rules = NsgRules.from_nsg(models.NetworkSecurityGroup(nsg))
+    rules = NsgRules.from_nsg(nsg)
     for source in sources:
         for port in port_breakpoints(nsg, low, high):
             flow = Flow(
@@ -328,7 +328,9 @@ def gateway_site(gateway: dict, estate: Estate) -> Site:
     if blocked or (not v1 and not isolated and default_route_diverted(route_table)):
         failure = Verdict(UNKNOWN, probe_log_message(ProbeLogKind.UNKNOWN))
     egress = not isolated or has_public_frontend(gateway) or bool(_ref(subnet_props.get("natGateway")))
-    routes = [models.EffectiveRoute(route) for route in subnet_routes(subnet, vnet, estate.lookup)]
+    routes = effective_routes(
+        [models.EffectiveRoute(route) for route in subnet_routes(subnet, vnet, estate.lookup)]
+    )
     return Site(source_ip, vnet, vnet_tag, nsg, routes, failure, internet_egress=egress)
 
 
@@ -409,7 +411,7 @@ class Estate:
         if nsg is None:
             return None
         key = str(nsg.get("id") or "").lower()
-        return _memo(self._nsg_rules, key, lambda: NsgRules.from_nsg(models.NetworkSecurityGroup(nsg)))
+        return _memo(self._nsg_rules, key, lambda: NsgRules.from_nsg(nsg))
 
     def vnet_tag(self, vnet: dict | None) -> list[str]:
         """What the ``VirtualNetwork`` service tag stands for in the VNet."""
@@ -587,7 +589,7 @@ def _path_blocked(site: Site, ip: str, member: Member, port: int, estate: Estate
         return not evaluate_path(
             outbound, subnet_nsg=estate.nsg_rules(site.nsg), nic_nsg=None, vnet_prefixes=site.vnet_tag
         ).allowed
-    route = select_effective_route(ip, site.routes)
+    route = effective_route_among(ip, site.routes)
     if route is None or str(route.next_hop_type).lower() in BLOCKING_NEXT_HOPS:
         return True
     to_internet = str(route.next_hop_type).lower() == "internet" and is_internet_address(ip)
@@ -724,9 +726,10 @@ class Probing:
         reference = _ref(props(settings).get("probe"))
         probe = self._probes.get(reference.lower()) if reference else None
         probes = models.ApplicationGateway({"properties": {"probes": [probe] if probe is not None else []}})
+        probe_for = effective_probes(probes, settings_model)
         servers = []
         for member in pool_members(pool, self.estate.lookup):
-            spec = effective_probe(probes, settings_model, member.address)
+            spec = probe_for(member.address)
             known = self.recorded.find(pool["id"], settings["id"], member.address)
             verdict = probe_member(
                 member, spec, site=self.site, estate=self.estate, now=self.now, recorded=known
