@@ -34,6 +34,7 @@ from appgw_doctor.pipeline import Outcome, Pipeline, WorkItem
 from appgw_doctor.wiring import pipeline_from_settings, prune_state, work_queue_from_settings
 from appgw_doctor.work_queue import WorkQueue
 from core.log_safety import protect_handlers
+from core.runtime import tune_garbage_collector
 from core.settings import APP_LOGGERS, ConfigError, Settings, configure_telemetry
 from intake.errors import IntakeError
 from intake.events import parse_event
@@ -49,6 +50,7 @@ log = logging.getLogger("appgw_doctor.functions")
 # Secrets redacted and control characters escaped in every record (core/log_safety.py): on the
 # handlers present when the worker loads this module, and again on each invocation (configure_telemetry).
 protect_handlers(APP_LOGGERS)
+tune_garbage_collector()  # a large gateway's diagnosis allocates millions of objects (core/runtime.py)
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 

@@ -25,6 +25,7 @@ from appgw_doctor.commands import (
     serve,
     simulate,
 )
+from core.runtime import tune_garbage_collector
 
 # Each module has `register(subparsers)`, which adds its subcommand with `func=run(args) -> int`.
 COMMANDS = (simulate, handle_alert, diagnose, changes, remediate, approvals, audit, demo, serve)
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_garbage_collector()  # as the Functions app does (core/runtime.py)
     try:
         args = build_parser().parse_args(argv)
         func: Callable[[argparse.Namespace], int] = args.func

@@ -26,7 +26,7 @@ from urllib3.util.retry import Retry
 ARM_ENDPOINT = "https://management.azure.com"
 
 # Concurrent requests one client can keep open; a diagnosis fans out wider than requests' default 10.
-CONNECTION_POOL_SIZE = 32
+CONNECTION_POOL_SIZE = 96
 
 
 class StaticTokenCredential(TokenCredential):

@@ -30,11 +30,15 @@ _NO_FIELDS: Mapping[str, Any] = {}
 
 
 def json_fields(item: Any) -> Mapping[str, Any]:
-    """An ARM JSON object's fields by their wire names: the plain dict itself, or an SDK model, which
-    is a mapping of the same wire JSON (azure-mgmt-network's models are). Reading a field this way
-    gives the wire value as ARM sent it (an enum as its string, a nested object as a mapping), where
-    reading the model's attribute deserializes it anew on every access. Anything else (None, a
-    malformed element) has no fields."""
+    """An ARM JSON object's fields by their wire names: the plain dict itself, or the wire JSON an SDK
+    model holds (azure-mgmt-network's models keep it, `_data`, and are mappings of it). Reading a field
+    this way gives the wire value as ARM sent it (an enum as its string, a nested object as its model
+    or dict), where reading the model's attribute deserializes it anew on every access; the model's
+    own mapping reads check for attribute reads that changed a value first, which costs more than
+    the read. Anything else (None, a malformed element) has no fields."""
+    data = getattr(item, "_data", None)
+    if isinstance(data, dict):
+        return data
     return item if isinstance(item, Mapping) else _NO_FIELDS
 
 

@@ -104,6 +104,7 @@ from azure.mgmt.network._utils import model_base
 from core.arm import Arm, ArmCallFailed
 from core.arm_ids import gateway_names, name_of, parent_id, parse
 from core.iso8601 import format_time
+from core.sdk_values import json_fields, json_properties
 from diagnostics.changes import (
     ACTIVITY_LOG_PIECE,
     ACTIVITY_LOG_SELECT,
@@ -152,6 +153,9 @@ MAX_PER_NIC_EFFECTIVE = 16
 MAX_EFFECTIVE_GROUPS = 32
 # The ARM requests one diagnosis may send (the module docstring says what they are made of).
 ARM_REQUEST_BUDGET = 400
+# Threads that wait on long-running operations: backend health and every effective-routes and
+# effective-NSGs group a diagnosis may ask, at once.
+OPERATION_WORKERS = 1 + 2 * MAX_EFFECTIVE_GROUPS
 # Pages (of 200 events, newest first) read of one resource group's Activity Log; older events
 # beyond them are left out and said so in `errors["activity_log"]`.
 MAX_ACTIVITY_LOG_PAGES = 5
@@ -248,17 +252,24 @@ def healthy_nics(health: Any) -> set[str] | None:
         return None
     states: dict[str, set[str]] = {}
     for _, _, server in iter_health_servers(health):
-        configuration = ref_id(server.ip_configuration)
+        fields = json_fields(server)
+        configuration = ref_id(fields.get("ipConfiguration"))
         if configuration and _NIC_IP_CONFIGURATION.search(configuration):
-            states.setdefault(key(parent_id(configuration)), set()).add(_wire_text(server.health).lower())
+            state = _wire_text(fields.get("health")).lower()
+            states.setdefault(key(parent_id(configuration)), set()).add(state)
     return {nic for nic, seen in states.items() if seen == {"healthy"}}
 
 
 def route_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
     """NICs with the same key have the same effective routes: the subnet(s) their IP configurations
     are in. A NIC that could not be read is a group of its own."""
-    subnets = sorted({key(ref_id(c.subnet)) for c in models(getattr(nic, "ip_configurations", None))} - {""})
+    subnets = sorted({key(ref_id(json_properties(c).get("subnet"))) for c in _ip_configurations(nic)} - {""})
     return ("subnets", *subnets) if is_model(nic) and subnets else ("nic", nic_key)
+
+
+def _ip_configurations(nic: Any) -> list[Any]:
+    """A NIC model's IP configurations (read from its wire JSON: see `json_fields`)."""
+    return models(json_properties(nic).get("ipConfigurations"))
 
 
 def nsg_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
@@ -268,12 +279,12 @@ def nsg_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
     routes = route_group_key(nic_key, nic)
     groups = [
         g
-        for c in models(getattr(nic, "ip_configurations", None))
-        for g in models(c.application_security_groups)
+        for c in _ip_configurations(nic)
+        for g in models(json_properties(c).get("applicationSecurityGroups"))
     ]
     if routes[0] == "nic" or groups:
         return ("nic", nic_key)
-    return ("nsgs", key(ref_id(nic.network_security_group)), *routes[1:])
+    return ("nsgs", key(ref_id(json_properties(nic).get("networkSecurityGroup"))), *routes[1:])
 
 
 @dataclass(frozen=True)
@@ -612,20 +623,32 @@ def resolve_system(fqdn: str, *, timeout: float = DNS_TIMEOUT_SECONDS) -> list[s
 
 
 class _Graph:
-    """Memoised fetches on one pool, dependent "link" tasks on another, and a join over both."""
+    """Memoised fetches on one pool (long-running operations on a pool of their own), dependent
+    "link" tasks on another, and a join over all."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, on_done: Callable[[str, Future[Any]], None] | None = None) -> None:
+        """`on_done(kind, future)` is called once each memoised future is done, in the thread that
+        completed it."""
+        self._on_done = on_done
         self._fetch_pool = ThreadPoolExecutor(workers, thread_name_prefix="arm-fetch")
+        # A long-running operation holds its thread while it waits between status polls: with a pool
+        # of its own, every operation a diagnosis may start waits at once instead of in waves that
+        # each cost a polling interval, and none holds up the reads.
+        self._operation_pool = ThreadPoolExecutor(OPERATION_WORKERS, thread_name_prefix="arm-operation")
         self._link_pool = ThreadPoolExecutor(workers, thread_name_prefix="arm-link")
         self._lock = threading.Lock()
         self.fetches: dict[tuple[str, str], tuple[str, Future[Any]]] = {}  # (kind, id) -> (id, future)
         self._links: list[Future[Any]] = []
 
-    def fetch(self, kind: str, resource_id: str, call: Callable[[], Any]) -> Future[Any]:
+    def fetch(
+        self, kind: str, resource_id: str, call: Callable[[], Any], *, operation: bool = False
+    ) -> Future[Any]:
+        """`call()` once per (kind, id); `operation`: it runs a long-running operation."""
         memo_key = (kind, key(resource_id))
         with self._lock:
             if memo_key not in self.fetches:
-                self.fetches[memo_key] = (resource_id, self._fetch_pool.submit(call))
+                pool = self._operation_pool if operation else self._fetch_pool
+                self.fetches[memo_key] = (resource_id, self._watched(kind, pool.submit(call)))
             return self.fetches[memo_key][1]
 
     def memoised(self, kind: str, resource_id: str) -> Future[Any] | None:
@@ -641,8 +664,14 @@ class _Graph:
         memo_key = (kind, key(resource_id))
         with self._lock:
             if memo_key not in self.fetches:
-                self.fetches[memo_key] = (resource_id, future)
+                self.fetches[memo_key] = (resource_id, self._watched(kind, future))
             return self.fetches[memo_key][1]
+
+    def _watched(self, kind: str, future: Future[Any]) -> Future[Any]:
+        on_done = self._on_done
+        if on_done is not None:
+            future.add_done_callback(lambda done: on_done(kind, done))
+        return future
 
     def link(self, task: Callable[..., Any], *args: Any) -> Future[Any]:
         with self._lock:
@@ -663,8 +692,8 @@ class _Graph:
             future.result()  # a bug in a link task surfaces here instead of silently dropping data
 
     def close(self) -> None:
-        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
-        self._link_pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._fetch_pool, self._operation_pool, self._link_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _Collector:
@@ -691,7 +720,8 @@ class _Collector:
         self.window = window
         self.dns_servers = dns_servers
         self.resolve_dns = resolve_dns
-        self.graph = _Graph(workers)
+        self.shapes = _Shapes()
+        self.graph = _Graph(workers, on_done=self.shapes.note)
         self.subscription = parse(gateway.id)["subscription"]
         subnet_id = next(
             (ref_id(c.subnet) for c in models(gateway.gateway_ip_configurations) if ref_id(c.subnet)), None
@@ -860,7 +890,7 @@ class _Collector:
 
     def long_running(self, kind: str, resource_id: str, begin: Callable[..., Any]) -> Future[Any]:
         return self.graph.fetch(
-            kind, resource_id, lambda: self.arm.long_running(begin, *self._names(resource_id))
+            kind, resource_id, lambda: self.arm.long_running(begin, *self._names(resource_id)), operation=True
         )
 
     def metrics(self, query: MetricQuery) -> Future[Any]:
@@ -881,6 +911,7 @@ class _Collector:
 
     def start(self) -> None:
         gateway_id = self.gateway.id
+        self.shapes.note_model(self.gateway)
         for group in resource_groups(
             [gateway_id, *(r for fe in models(self.gateway.frontend_ip_configurations)
                            if (r := ref_id(fe.public_ip_address)))],
@@ -902,10 +933,11 @@ class _Collector:
                 self._effective("effective_nsgs", nic_id, [nic_id])
         # before the IP members' lookups, which may want the same NICs
         nic_groups = self.read_many("nic", nic_ids.values())
+        gateway_network = None
         if self.gateway_vnet_id:
-            self.graph.link(self._gateway_network, self.gateway_vnet_id)
+            gateway_network = self.graph.link(self._gateway_network, self.gateway_vnet_id)
         for members in nic_groups:  # a resource group's NICs are read together (one list, or GETs)
-            self.graph.link(self._backend_nics, members)
+            self.graph.link(self._backend_nics, members, gateway_network)
         if nic_ids and not per_nic:
             self.graph.link(self._effective_by_group, health, nic_ids)
 
@@ -1014,13 +1046,18 @@ class _Collector:
         deserializes every subnet again)."""
         if not is_model(vnet):
             return by_id(vnet.subnets, subnet_containing(vnet, address))
+        by_prefix, by_id_key = self._vnet_indexes(vnet)
+        subnet_id = by_prefix.lookup(address)
+        return by_id_key.get(key(subnet_id)) if subnet_id else None
+
+    def _vnet_indexes(self, vnet: Any) -> tuple[SubnetIndex, dict[str, Any]]:
+        """The VNet model's subnets by prefix and by id, built once per model."""
         with self._index_lock:
             indexes = self._subnet_indexes.get(id(vnet))
             if indexes is None or indexes[0] is not vnet:
                 indexes = (vnet, SubnetIndex(vnet), id_index(vnet.subnets))
                 self._subnet_indexes[id(vnet)] = indexes
-        subnet_id = indexes[1].lookup(address)
-        return indexes[2].get(key(subnet_id)) if subnet_id else None
+        return indexes[1], indexes[2]
 
     def _nic_holding(self, address: str, subnet: Any) -> NicLookup:
         """The NIC whose IP configuration in `subnet` has `address`, among those the subnet names."""
@@ -1064,21 +1101,25 @@ class _Collector:
             )
         return NicLookup(address)
 
-    def _backend_nics(self, nic_ids: list[str]) -> None:
-        """Once NICs read together are read: their NSGs and their subnets' NSGs, read together."""
+    def _backend_nics(self, nic_ids: list[str], gateway_network: Future[Any] | None) -> None:
+        """Once NICs read together are read: their NSGs and their subnets' NSGs, read together — after
+        the gateway's own network asked for its NSGs (`gateway_network`), so what is read by a GET and
+        what from a list does not depend on which answer came first."""
         nics = [nic for nic in (_value(self.nic(nic_id)) for nic_id in nic_ids) if is_model(nic)]
+        if gateway_network is not None:
+            wait([gateway_network])
         subnet_ids = {
             key(subnet_id): subnet_id
             for nic in nics
-            for c in models(nic.ip_configurations)
-            if (subnet_id := ref_id(c.subnet))
+            for c in _ip_configurations(nic)
+            if (subnet_id := ref_id(json_properties(c).get("subnet")))
         }
         for subnet_id in subnet_ids.values():  # start the subnet GETs outside the gateway's VNet at once
             if not (self.gateway_vnet_id and key(parent_id(subnet_id)) == key(self.gateway_vnet_id)):
                 self.subnet(subnet_id)
         subnets = [self._subnet_model(subnet_id) for subnet_id in subnet_ids.values()]
-        references = [nic.network_security_group for nic in nics]
-        references += [s.network_security_group for s in subnets if is_model(s)]
+        references = [json_properties(nic).get("networkSecurityGroup") for nic in nics]
+        references += [json_properties(s).get("networkSecurityGroup") for s in subnets if is_model(s)]
         self.read_many("nsg", [nsg_id for r in references if (nsg_id := ref_id(r))])
 
     def _subnet_model(self, subnet_id: str) -> Any:
@@ -1086,7 +1127,7 @@ class _Collector:
         vnet_id = parent_id(subnet_id)
         if self.gateway_vnet_id and key(vnet_id) == key(self.gateway_vnet_id):
             vnet = _value(self.vnet(vnet_id))
-            return by_id(vnet.subnets, subnet_id) if is_model(vnet) else None
+            return self._vnet_indexes(vnet)[1].get(key(subnet_id)) if is_model(vnet) else None
         return _value(self.subnet(subnet_id))
 
     # --- the snapshot ---
@@ -1141,7 +1182,7 @@ class _Collector:
                 ]
         for piece, reasons in failures.items():
             snapshot.errors[piece] = "; ".join(reasons)
-        problems = malformed_in(snapshot)
+        problems = malformed_in(snapshot, self.shapes)
         if problems:
             snapshot.errors[MALFORMED] = _summary(problems)
 
@@ -1215,8 +1256,48 @@ class _Collector:
                     snapshot.metrics[name] = metric
 
 
-def malformed_in(snapshot: Snapshot) -> list[str]:
-    """The shape problems of everything collected, each prefixed with the resource it is in."""
+class _Shapes:
+    """The shape problems of the models a collection reads, each walked as soon as it arrives, on a
+    thread of its own, so the walks overlap the waits for other reads instead of following them all
+    (at 100 pools of NIC-backed servers they take a fifth of a second) and never hold up whoever
+    waits for the model (the NICs picked from one list are handed out one after another). Kept by
+    model identity, with the model."""
+
+    KINDS = frozenset({"vnet", "peered_vnet", "nsg", "route_table", "nic", "backend_health"})
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._walks: dict[int, tuple[Any, Future[list[str]]]] = {}
+        self._walker = ThreadPoolExecutor(1, thread_name_prefix="shape-walk")  # CPU only: one is enough
+
+    def note(self, kind: str, future: Future[Any]) -> None:
+        """A done future of `kind`: walk its model when it is one `malformed_in` judges."""
+        if kind in self.KINDS and not future.cancelled() and future.exception() is None:
+            self.note_model(future.result())
+
+    def note_model(self, model: Any) -> None:
+        if not is_model(model):
+            return
+        with self._lock:
+            if id(model) not in self._walks:  # each problem starts with the path given: see `of`
+                self._walks[id(model)] = (model, self._walker.submit(shape_problems, model, ""))
+
+    def of(self, model: Any, label: str) -> list[str]:
+        """`shape_problems(model, label)`, from the walk started when it arrived if there was one
+        (waited for; a walk that failed raises here, as walking it now would)."""
+        with self._lock:
+            found = self._walks.get(id(model))
+        if found is not None and found[0] is model:
+            return [label + problem for problem in found[1].result()]
+        return shape_problems(model, label)
+
+    def close(self) -> None:
+        self._walker.shutdown(wait=False, cancel_futures=True)
+
+
+def malformed_in(snapshot: Snapshot, shapes: _Shapes | None = None) -> list[str]:
+    """The shape problems of everything collected, each prefixed with the resource it is in (those
+    `shapes` found as the models arrived are not walked again)."""
     pieces: list[tuple[str, Any]] = [(f"gateway {name_of(snapshot.gateway_id)}", snapshot.gateway)]
     vnets = [snapshot.vnet, *snapshot.peered_vnets.values()]
     pieces += [(f"VNet {name_of(ref_id(v) or '')}", v) for v in vnets if v is not None]
@@ -1230,7 +1311,7 @@ def malformed_in(snapshot: Snapshot) -> list[str]:
         if not is_model(model):
             problems.append(f"{label}: {type(model).__name__}, not an object")
             continue
-        problems += shape_problems(model, label)
+        problems += shapes.of(model, label) if shapes is not None else shape_problems(model, label)
     return problems
 
 
@@ -1329,4 +1410,5 @@ def collect(
             collector.fill_activity_log(snapshot)
     finally:
         collector.graph.close()
+        collector.shapes.close()
     return snapshot

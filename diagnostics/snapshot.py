@@ -15,12 +15,13 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeGuard
 
 from azure.mgmt.network import models as net
 
 from core.arm_ids import name_of, parent_id
-from core.sdk_values import json_fields, wire
+from core.sdk_values import json_fields, json_properties, wire
 from netrules.isolation import tagged_network_isolated
 from netrules.nsg import NsgRules
 
@@ -36,12 +37,17 @@ MALFORMED = "malformed"
 
 def is_model(value: Any) -> TypeGuard[Any]:
     """Whether `value` is an SDK model (the SDK hands back raw JSON values it could not read as one)."""
-    if not (isinstance(value, net.SubResource) or hasattr(type(value), "_attr_to_rest_field")):
+    if not _is_model_type(type(value)):
         return False
     # a `properties` the SDK could not read as its model stays a plain dict, and every flattened
     # attribute of the element then fails: the element as a whole is malformed. (Read from the wire
     # JSON the model is a mapping of: the attribute would deserialize the properties anew.)
     return not isinstance(json_fields(value).get("properties"), dict)
+
+
+@cache
+def _is_model_type(kind: type) -> bool:
+    return issubclass(kind, net.SubResource) or hasattr(kind, "_attr_to_rest_field")
 
 
 def models(items: Any) -> list[Any]:
@@ -291,12 +297,19 @@ class Snapshot:
         return list(self._memoised("health_servers", (self.backend_health,), self._read_health_servers))
 
     def _read_health_servers(self) -> tuple[HealthServer, ...]:
-        return tuple(
-            HealthServer(
-                pool_id, settings_id, server.address or "", server.health, server.health_probe_log or ""
+        servers = []
+        for pool_id, settings_id, server in iter_health_servers(self.backend_health):
+            fields = json_fields(server)  # the wire values, read once (see `json_fields`)
+            servers.append(
+                HealthServer(
+                    pool_id,
+                    settings_id,
+                    fields.get("address") or "",
+                    fields.get("health"),
+                    fields.get("healthProbeLog") or "",
+                )
             )
-            for pool_id, settings_id, server in iter_health_servers(self.backend_health)
-        )
+        return tuple(servers)
 
     def routing_pairs(self) -> list[RoutingPair]:
         return list(self._memoised("routing_pairs", (self.gateway,), lambda: routing_pairs(self.gateway)))
@@ -327,13 +340,14 @@ class Snapshot:
             if member.ip_configuration_id:
                 ip_config = self.ip_configuration(member.ip_configuration_id)
                 if is_model(ip_config):
+                    fields = json_properties(ip_config)
                     member = BackendMember(
                         pool_id=member.pool_id,
-                        address=_text(ip_config.private_ip_address),
+                        address=_text(fields.get("privateIPAddress")),
                         is_fqdn=False,
                         ip_configuration_id=member.ip_configuration_id,
                         nic_id=member.nic_id,
-                        subnet_id=ref_id(ip_config.subnet),
+                        subnet_id=ref_id(fields.get("subnet")),
                     )
             resolved.append(member)
             by_pool.setdefault(key(member.pool_id), []).append(member)
@@ -341,7 +355,11 @@ class Snapshot:
 
     def ip_configuration(self, ip_configuration_id: str) -> net.NetworkInterfaceIPConfiguration | None:
         nic = self.nics.get(key(parent_id(ip_configuration_id)))
-        return by_id(nic.ip_configurations, ip_configuration_id) if is_model(nic) else None
+        return (
+            by_id(json_properties(nic).get("ipConfigurations"), ip_configuration_id)
+            if is_model(nic)
+            else None
+        )
 
     def nic_holding(self, subnet_id: str, address: str) -> Any:
         """The first collected NIC (in `nics` order) with an IP configuration in subnet `subnet_id`
@@ -352,15 +370,26 @@ class Snapshot:
     def _nic_index(self) -> dict[tuple[str, Any], Any]:
         index: dict[tuple[str, Any], Any] = {}
         for nic in self.nics.values():
-            for ipc in nic.ip_configurations or []:
-                address = ipc.private_ip_address
-                if ipc.subnet is not None and isinstance(address, str):  # members' addresses are str
-                    index.setdefault((key(ipc.subnet.id), address), nic)
+            for ipc in json_properties(nic).get("ipConfigurations") or []:
+                fields = json_properties(ipc)
+                address, subnet_id = fields.get("privateIPAddress"), ref_id(fields.get("subnet"))
+                if subnet_id is not None and isinstance(address, str):  # members' addresses are str
+                    index.setdefault((key(subnet_id), address), nic)
         return index
 
     def virtual_network_tag(self, vnet: net.VirtualNetwork | None) -> list[str]:
         """`virtual_network_tag(vnet)`, derived once per VNet model."""
         return list(self._memoised(f"vnet_tag:{id(vnet)}", (vnet,), lambda: tuple(virtual_network_tag(vnet))))
+
+    def vnet_subnet(self, subnet_id: str | None) -> net.Subnet | None:
+        """The gateway VNet's subnet `subnet_id`, through an index of its subnets built once per VNet."""
+        if not subnet_id or not is_model(self.vnet):
+            return None
+        vnet = self.vnet
+        index = self._memoised(
+            "vnet_subnets", (vnet,), lambda: id_index(json_properties(vnet).get("subnets"))
+        )
+        return index.get(key(subnet_id))
 
     def subnet_containing(self, vnet: net.VirtualNetwork | None, ip: str) -> str | None:
         """`subnet_containing(vnet, ip)` through the VNet's prefix index, built once per VNet."""
@@ -495,9 +524,11 @@ class SubnetIndex:
 
     def __init__(self, vnet: net.VirtualNetwork) -> None:
         tables: dict[tuple[int, int], dict[int, str]] = {}
-        for subnet in models(vnet.subnets):
-            listed = subnet.address_prefixes if isinstance(subnet.address_prefixes, list) else []
-            prefixes = listed + ([subnet.address_prefix] if subnet.address_prefix else [])
+        for subnet in models(json_properties(vnet).get("subnets")):
+            fields = json_properties(subnet)
+            listed = fields.get("addressPrefixes")
+            single = fields.get("addressPrefix")
+            prefixes = (listed if isinstance(listed, list) else []) + ([single] if single else [])
             subnet_id = ref_id(subnet)
             if subnet_id is None:
                 continue
@@ -597,10 +628,11 @@ def backend_members(
     subnet are known only once the NIC is fetched (Snapshot.backend_members resolves them)."""
     indexes = [SubnetIndex(v) for v in (vnet, *peered) if is_model(v)]
     members: list[BackendMember] = []
-    for pool in models(gateway.backend_address_pools):
+    for pool in models(json_properties(gateway).get("backendAddressPools")):
         pool_id = ref_id(pool) or ""
-        for address in models(pool.backend_addresses):
-            ip, fqdn = _text(address.ip_address), _text(address.fqdn)
+        pool_fields = json_properties(pool)
+        for address in models(pool_fields.get("backendAddresses")):
+            ip, fqdn = _text(json_fields(address).get("ipAddress")), _text(json_fields(address).get("fqdn"))
             if ip:
                 members.append(
                     BackendMember(
@@ -612,7 +644,7 @@ def backend_members(
                 )
             elif fqdn:
                 members.append(BackendMember(pool_id=pool_id, address=fqdn, is_fqdn=True))
-        for ref in models(pool.backend_ip_configurations):
+        for ref in models(pool_fields.get("backendIPConfigurations")):
             ip_configuration_id = ref_id(ref)
             if ip_configuration_id:
                 members.append(
@@ -690,9 +722,9 @@ def iter_health_servers(
     """(pool id, settings id, server) for every server in a backend-health result."""
     if not is_model(health):
         return
-    for pool in models(health.backend_address_pools):
-        pool_id = ref_id(pool.backend_address_pool) or ""
-        for collection in models(pool.backend_http_settings_collection):
-            settings_id = ref_id(collection.backend_http_settings) or ""
-            for server in models(collection.servers):
+    for pool in models(json_fields(health).get("backendAddressPools")):
+        pool_id = ref_id(json_fields(pool).get("backendAddressPool")) or ""
+        for collection in models(json_fields(pool).get("backendHttpSettingsCollection")):
+            settings_id = ref_id(json_fields(collection).get("backendHttpSettings")) or ""
+            for server in models(json_fields(collection).get("servers")):
                 yield pool_id, settings_id, server

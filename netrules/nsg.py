@@ -5,9 +5,10 @@ matches decides; the six default rules (priorities 65000, 65001, 65500) sit belo
 custom rule. Inbound traffic meets the subnet's NSG, then the NIC's; outbound the NIC's, then
 the subnet's; the flow passes only if every NSG on the way allows it.
 
-Rules come as SDK models (`SecurityRule` from an NSG, `EffectiveNetworkSecurityRule` from a
-NIC's effective NSGs) and are normalised into the immutable `Rule` first, so matching is one
-code path; `NsgRules` holds one NSG's converted rules, so a caller evaluating many flows (a
+Rules come as ARM JSON (`SecurityRule` from an NSG, `EffectiveNetworkSecurityRule` from a NIC's
+effective NSGs), as the SDK's models or as plain dicts (the simulator's), read by wire name through
+`core.sdk_values.json_fields`, and are normalised into the immutable `Rule` first, so matching is
+one code path; `NsgRules` holds one NSG's converted rules, so a caller evaluating many flows (a
 diagnosis: every backend server) converts each NSG once. Flows carry no source port: the
 client side of a TCP connection uses an ephemeral port chosen at connect time, so a rule's
 source port ranges are treated as matching (the rules this bot reasons about all use `*` there).
@@ -250,11 +251,10 @@ def _access(fields: Mapping[str, Any], name: str) -> str:
 
 
 def _direction(fields: Mapping[str, Any], name: str) -> str:
-    direction = _DIRECTIONS.get(folded(fields.get("direction")))
+    value = fields.get("direction")
+    direction = _DIRECTIONS.get(folded(value))
     if direction is None:
-        raise ValueError(
-            f"security rule {name!r} has direction {wire(fields.get('direction'))!r}, expected Inbound or Outbound"
-        )
+        raise ValueError(f"security rule {name!r} has direction {wire(value)!r}, expected Inbound/Outbound")
     return direction
 
 
@@ -345,10 +345,10 @@ def default_rules(nsg_id: str | None) -> list[Rule]:
 class NsgRules:
     """One NSG's rules as `Rule`s, with the NSG's id (which `RuleMatch` names): what evaluation reads.
 
-    Made once from the SDK model (`from_nsg`, `from_effective`) and evaluated any number of times:
-    every attribute read of an SDK model deserializes anew, so converting a rule costs far more than
-    matching it. `attached_to` is where an effective group applies ("subnet", "nic", or None when
-    its association names both or neither; always None for an NSG model).
+    Made once from the NSG's JSON (`from_nsg`, `from_effective`) and evaluated any number of times:
+    converting a rule costs far more than matching it. `attached_to` is where an effective group
+    applies ("subnet", "nic", or None when its association names both or neither; always None for
+    an NSG).
     """
 
     nsg_id: str | None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core.arm_ids import name_of, parent_id
+from core.sdk_values import json_fields, json_properties
 from diagnostics.checks.base import Check, Findings, NotApplicable, collected, listed, missing_reason
 from diagnostics.checks.network import (
     blamed_resource,
@@ -66,17 +67,19 @@ def _targets(snapshot: Snapshot, unchecked: list[str], unresolved: list[Unresolv
     targets: list[Target] = []
     seen: set[tuple[str, int]] = set()
     answers = snapshot.dns_answers or {}
+    custom_dns = bool(snapshot.custom_dns_servers())
     for pair in snapshot.routing_pairs():
         settings = snapshot.settings(pair.settings_id)
         if settings is None or not settings.port:
             continue
+        port, settings_name = int(settings.port), settings.name or ""  # read once per pair, not per member
         for member in snapshot.backend_members(pair.pool_id):
             if member.is_fqdn:
                 addresses = answers.get(member.address) or answers.get(member.address.lower()) or []
-                if not addresses and snapshot.custom_dns_servers():
+                if not addresses and custom_dns:
                     unchecked.append(f"{member.address}: FQDN not resolved")
-                elif not addresses and Unresolved(member.address, int(settings.port)) not in unresolved:
-                    unresolved.append(Unresolved(member.address, int(settings.port)))
+                elif not addresses and Unresolved(member.address, port) not in unresolved:
+                    unresolved.append(Unresolved(member.address, port))
             elif not member.address:
                 unchecked.append(missing_reason(snapshot, "nics", member.nic_id, "NIC"))
                 addresses = []
@@ -85,13 +88,9 @@ def _targets(snapshot: Snapshot, unchecked: list[str], unresolved: list[Unresolv
             for address in addresses:
                 if member.is_fqdn:  # the resolved address sits where the VNet's prefixes put it
                     member = replace(member, subnet_id=snapshot.subnet_containing(snapshot.vnet, address))
-                if (address, settings.port) not in seen:
-                    seen.add((address, settings.port))
-                    targets.append(
-                        Target(
-                            address, int(settings.port), name_of(pair.pool_id), settings.name or "", member
-                        )
-                    )
+                if (address, port) not in seen:
+                    seen.add((address, port))
+                    targets.append(Target(address, port, name_of(pair.pool_id), settings_name, member))
     return targets
 
 
@@ -99,9 +98,7 @@ def _subnet(snapshot: Snapshot, subnet_id: str | None) -> Any:
     if not subnet_id:
         return None
     subnet = snapshot.subnets.get(key(subnet_id))
-    if subnet is None and snapshot.vnet is not None:
-        subnet = next((s for s in snapshot.vnet.subnets or [] if key(s.id) == key(subnet_id)), None)
-    return subnet
+    return subnet if subnet is not None else snapshot.vnet_subnet(subnet_id)
 
 
 def _nic_for(snapshot: Snapshot, member: BackendMember, address: str) -> Any:
@@ -118,12 +115,20 @@ def _security_groups(nic: Any, target: Target) -> frozenset[str]:
     if nic is None:
         return frozenset()
     configs = [
-        ipc
-        for ipc in nic.ip_configurations or []
-        if (target.member.ip_configuration_id and key(ipc.id or "") == key(target.member.ip_configuration_id))
-        or ipc.private_ip_address == target.address
+        json_properties(ipc)
+        for ipc in json_properties(nic).get("ipConfigurations") or []
+        if (
+            target.member.ip_configuration_id
+            and key(json_fields(ipc).get("id")) == key(target.member.ip_configuration_id)
+        )
+        or json_properties(ipc).get("privateIPAddress") == target.address
     ]
-    return frozenset(g.id for ipc in configs for g in ipc.application_security_groups or [] if g.id)
+    return frozenset(
+        group_id
+        for fields in configs
+        for group in fields.get("applicationSecurityGroups") or []
+        if (group_id := json_fields(group).get("id"))
+    )
 
 
 def _backend_vnet_tag(snapshot: Snapshot, subnet_id: str | None, gateway_tag: list[str]) -> list[str]:
@@ -143,21 +148,31 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
     flow = Flow(
         "Inbound", source, target.address, target.port, destination_groups=_security_groups(nic, target)
     )
-    effective = snapshot.effective_nsg_rules(nic.id) if nic is not None else None
+    effective = snapshot.effective_nsg_rules(json_fields(nic).get("id")) if nic is not None else None
     if effective is not None:
         return evaluate_effective(effective, flow, vnet_prefixes=vnet)
     subnet_id = target.member.subnet_id
     if nic is not None and not subnet_id:
-        subnet_id = next((ipc.subnet.id for ipc in nic.ip_configurations or [] if ipc.subnet), None)
+        subnet_id = next(
+            (
+                json_fields(subnet).get("id")
+                for ipc in json_properties(nic).get("ipConfigurations") or []
+                if (subnet := json_properties(ipc).get("subnet"))
+            ),
+            None,
+        )
     subnet = _subnet(snapshot, subnet_id)
     if subnet_id:
         collected(snapshot, "subnets", subnet, f"backend subnet {name_of(subnet_id)}")
     subnet_nsg = None
-    if subnet is not None and subnet.network_security_group is not None:
-        subnet_nsg = _nsg_rules(snapshot, subnet.network_security_group.id)
+    if (
+        subnet is not None
+        and (subnet_nsg_ref := json_properties(subnet).get("networkSecurityGroup")) is not None
+    ):
+        subnet_nsg = _nsg_rules(snapshot, json_fields(subnet_nsg_ref).get("id"))
     nic_nsg = None
-    if nic is not None and nic.network_security_group is not None:
-        nic_nsg = _nsg_rules(snapshot, nic.network_security_group.id)
+    if nic is not None and (nic_nsg_ref := json_properties(nic).get("networkSecurityGroup")) is not None:
+        nic_nsg = _nsg_rules(snapshot, json_fields(nic_nsg_ref).get("id"))
     unidentified = snapshot.unidentified_nics.get(target.address) if nic is None else None
     if subnet is None and nic is None:
         if unidentified:  # e.g. in a peered VNet that could not be read: its NSGs are unknown
