@@ -82,6 +82,7 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
+import itertools
 import re
 import threading
 import types
@@ -115,6 +116,7 @@ from diagnostics.changes import (
 from diagnostics.snapshot import (
     AZURE_DNS,
     MALFORMED,
+    BackendMember,
     Snapshot,
     SubnetIndex,
     backend_members,
@@ -957,9 +959,14 @@ class _Collector:
         """Once backend health and the backend NICs are read: ask the groups `EffectiveGroups` picks."""
         nics = {nic_key: _value(self.nic(nic_id)) for nic_key, nic_id in nic_ids.items()}
         groups = EffectiveGroups.of(nic_ids, nics)
-        for piece, asked in groups.asked(healthy_nics(_value(health))).items():
-            for members in asked[:MAX_EFFECTIVE_GROUPS]:
-                self._effective(piece, members[0], members)
+        by_piece = groups.asked(healthy_nics(_value(health)))
+        # started in turns (a group's routes, its NSGs, the next group's...), so the first groups of
+        # both pieces are in progress at once, not the NSGs only once every route group is started
+        for turn in itertools.zip_longest(*(asked[:MAX_EFFECTIVE_GROUPS] for asked in by_piece.values())):
+            for piece, members in zip(by_piece, turn, strict=True):
+                if members is not None:
+                    self._effective(piece, members[0], members)
+        for piece, asked in by_piece.items():
             skipped = [nic_id for members in asked[MAX_EFFECTIVE_GROUPS:] for nic_id in members]
             if skipped:
                 self.over_budget[piece] = (
@@ -988,6 +995,7 @@ class _Collector:
                 if s is not None and (nsg_id := ref_id(s.network_security_group))
             ],
         )
+        self._list_nic_subnet_nsgs(vnet, members)
         for address in sorted({m.address for m in members if m.address and not m.is_fqdn}):
             self.nic_lookups.append(self.graph.link(self._ip_member, address, vnet))
         fqdns = sorted({m.address.lower() for m in members if m.is_fqdn})
@@ -999,6 +1007,30 @@ class _Collector:
                 self.dns_task = self.graph.link(self._resolve, fqdns, servers)
         elif self.dns_servers is None or AZURE_DNS in self.dns_servers:
             self.dns_task = self.graph.link(self._resolve, fqdns, [AZURE_DNS])
+
+    def _list_nic_subnet_nsgs(self, vnet: Any, members: list[BackendMember]) -> None:
+        """Start the NSG list of each resource group holding more than `MAX_NSG_GETS` NSGs of the
+        subnets the NIC members sit in, as the VNet names them (each subnet lists the IP
+        configurations in it): a list those NICs' own reads would start anyway, once read, is then
+        read alongside them. Groups with fewer are left to the NICs' reads, which ask for the subnets'
+        and the NICs' own NSGs together (one list, or GETs)."""
+        wanted = {key(m.ip_configuration_id) for m in members if m.ip_configuration_id}
+        if not wanted:
+            return
+        nsg_ids: dict[str, str] = {}
+        for subnet in models(json_properties(vnet).get("subnets")):
+            fields = json_properties(subnet)
+            nsg_id = ref_id(fields.get("networkSecurityGroup"))
+            if nsg_id and any(key(ref_id(c)) in wanted for c in models(fields.get("ipConfigurations"))):
+                nsg_ids.setdefault(key(nsg_id), nsg_id)
+        by_group: dict[str, list[str]] = {}
+        for nsg_id in nsg_ids.values():
+            group = self._group_of(nsg_id)
+            if group is not None and self.graph.memoised("nsg", nsg_id) is None:
+                by_group.setdefault(key(group), []).append(nsg_id)
+        for group_nsgs in by_group.values():
+            if len(group_nsgs) > LISTABLE["nsg"].max_gets:
+                self.read_many("nsg", group_nsgs)
 
     def _lookup(self, fqdn: str, servers: list[str]) -> list[str] | None:
         """`fqdn` through `servers`; Azure DNS in production through the system resolver, which

@@ -1,7 +1,7 @@
 """NSGs read with one list per resource group when many of one group are needed at once, against the
-simulator: above MAX_NSG_GETS one `networkSecurityGroups.list` replaces the GETs (for IP members once
-the gateway's VNet is read, for NIC members once their NICs are read), at or below it each NSG is got
-alone; listed NSGs are what GETs return, so the findings are the same; an NSG of a group already
+simulator: above MAX_NSG_GETS one `networkSecurityGroups.list` replaces the GETs (once the gateway's
+VNet is read: for IP members the subnets they fall in, for NIC members the subnets that list their IP
+configurations; else once the NICs are read), at or below it each NSG is got alone; listed NSGs are what GETs return, so the findings are the same; an NSG of a group already
 listed is picked from the list; and a list that fails, or lacks an NSG, makes the checks that need
 the NSG say `error` with the reason, as a failed GET does."""
 
@@ -79,7 +79,7 @@ def test_listed_nsgs_are_those_got_one_by_one_and_find_the_same(monkeypatch):
     assert [f for f in findings(listed)["findings"] if f["code"] == "NSG_BLOCKS_BACKEND"]
 
 
-def test_nic_members_nsgs_are_listed_once_their_nics_are_read():
+def test_nic_members_nsgs_are_listed_once():
     few, few_requests = diagnose(sized_world(2, nics=True), per_nic=None)
     assert served(few_requests, NSG_LIST) == 0
     assert served(few_requests, NSG_GET) == 3  # the gateway subnet's, the 2 backend subnets'
@@ -87,9 +87,32 @@ def test_nic_members_nsgs_are_listed_once_their_nics_are_read():
 
     many, many_requests = diagnose(sized_world(MAX_NSG_GETS + 1, nics=True), per_nic=None)
     # the gateway subnet's NSG is needed alone once the VNet is read; the 17 backend subnets' NSGs
-    # together once the NICs (one list) are read
+    # together, in one list started from the VNet, which the NICs' reads then pick from
     assert served(many_requests, NSG_GET) == 1 and served(many_requests, NSG_LIST) == 1
     assert len(many.nsgs) == MAX_NSG_GETS + 2 and "nsgs" not in many.errors
+
+
+def test_nic_members_subnet_nsgs_are_listed_from_the_vnet_before_the_nics_are_read():
+    """The VNet's subnets name the IP configurations in them, so the NSGs of the NIC members' subnets
+    are listed alongside the NICs' own read: even a NIC list that fails does not hold them up."""
+    world = sized_world(MAX_NSG_GETS + 1, nics=True)
+    refused = [FaultRule("networkInterfaces.list", "error", status=403)]
+    snapshot, requests = diagnose(world, per_nic=None, faults=refused)
+
+    assert served(requests, NSG_LIST) == 1 and served(requests, NSG_GET) == 1
+    assert len(snapshot.nsgs) == MAX_NSG_GETS + 2 and not snapshot.nics
+    assert "could not be listed: 403" in snapshot.errors["nics"]
+
+
+def test_fewer_nic_subnet_nsgs_are_left_to_the_nics_reads():
+    """At or below the threshold nothing is listed from the VNet: the NICs' reads ask for the subnets'
+    NSGs and the NICs' own together, so a NIC NSG in the group still counts towards one list."""
+    world = sized_world(MAX_NSG_GETS - 1, nics=True)
+    refused = [FaultRule("networkInterfaces.list", "error", status=403)]
+    snapshot, requests = diagnose(world, per_nic=None, faults=refused)
+
+    assert served(requests, NSG_LIST) == 0 and served(requests, NSG_GET) == 1  # the gateway subnet's
+    assert len(snapshot.nsgs) == 1
 
 
 def test_an_nsg_needed_later_in_a_listed_group_is_picked_from_the_list():
