@@ -1,9 +1,10 @@
 """NSGs read with one list per resource group when many of one group are needed at once, against the
 simulator: above MAX_NSG_GETS one `networkSecurityGroups.list` replaces the GETs (once the gateway's
 VNet is read: for IP members the subnets they fall in, for NIC members the subnets that list their IP
-configurations; else once the NICs are read), at or below it each NSG is got alone; listed NSGs are what GETs return, so the findings are the same; an NSG of a group already
-listed is picked from the list; and a list that fails, or lacks an NSG, makes the checks that need
-the NSG say `error` with the reason, as a failed GET does."""
+configurations; else once the NICs are read), at or below it each NSG is got alone; listed NSGs are
+what GETs return, so the findings are the same; an NSG of a group already listed is picked from the
+list; and a list that fails, or lacks an NSG, makes the checks that need the NSG say `error` with the
+reason, as a failed GET does."""
 
 from __future__ import annotations
 
