@@ -3,7 +3,8 @@
 Worlds shaped like a large multi-tenant gateway (tests/diagnostics/sized_world.py): N pools of 10
 servers, N backend settings, probes, listeners and rules, a backend subnet with its own NSG and
 route table per pool, every 5th pool unhealthy (its NSG denies the gateway). Members are IP
-addresses, or NICs (one per server).
+addresses, or NICs (one per server), or the IP addresses of NICs that all sit in one subnet, each
+pool's NSG on its NICs (`shared_subnet_world`: virtual machines put behind a gateway by address).
 
 Each size is diagnosed in a process of its own, so its peak RSS is its own. The simulator serving
 it runs as `appgw-doctor simulate`, in another process, as ARM is another service: its CPU (deriving
@@ -59,7 +60,7 @@ from model.findings import CheckResult, Finding  # noqa: E402
 from notifications.content import build_message  # noqa: E402
 from notifications.teams import build_payload, serialize  # noqa: E402
 from simulator import Simulator  # noqa: E402
-from tests.diagnostics.sized_world import GATEWAY_ID, sized_world  # noqa: E402
+from tests.diagnostics.sized_world import GATEWAY_ID, shared_subnet_world, sized_world  # noqa: E402
 
 TIME_RATIO_TARGET = 4.0
 NIC_SERVERS_TARGET, NIC_REQUESTS_TARGET = 1000, 400
@@ -68,19 +69,29 @@ RUNS = 5  # diagnoses without latency per size, after the cold one
 
 # The longest chains of dependent calls, under bench/azure_latency.py's costs.
 CRITICAL_CHAIN = {
-    False: ["applicationGateways.get", "applicationGateways.backendHealth"],
-    True: [
+    "ip": ["applicationGateways.get", "applicationGateways.backendHealth"],
+    "nic": [
         "applicationGateways.get",
         "applicationGateways.backendHealth",
         "networkInterfaces.getEffectiveRouteTable",
     ],
+    "shared": ["applicationGateways.get", "applicationGateways.backendHealth"],
+}
+# The members of each world: what the table's heading says of them, and the world.
+MEMBERS = {
+    "ip": ("IP-address members, 10 per pool, a subnet per pool", lambda pools: sized_world(pools)),
+    "nic": ("NIC members, 10 per pool, a subnet per pool", lambda pools: sized_world(pools, nics=True)),
+    "shared": (
+        "IP-address members of 10 NICs per pool, every NIC in one subnet (virtual machines by address)",
+        shared_subnet_world,
+    ),
 }
 
 
 @dataclass(frozen=True)
 class Run:
     pools: int
-    nics: bool
+    members: str  # a key of MEMBERS
     cold_wall: float
     wall: float
     collect: float
@@ -119,9 +130,9 @@ def serving(world: dict[str, Any], *, latency: bool, in_process: bool) -> Iterat
 
 
 def _diagnose(
-    pools: int, *, nics: bool, latency: bool, in_process: bool = False
+    pools: int, *, members: str, latency: bool, in_process: bool = False
 ) -> tuple[float, float, float, int, list[CheckResult]]:
-    world = sized_world(pools, nics=nics)
+    world = MEMBERS[members][1](pools)
     with serving(world, latency=latency, in_process=in_process) as (subscription_id, endpoint, ca_cert):
         clients = make_clients(
             subscription_id, target=ArmTarget(endpoint, ca_cert), polling_interval=POLLING_SECONDS
@@ -152,31 +163,31 @@ def card_bytes(results: list[CheckResult]) -> tuple[int, int]:
     return len(findings), len(serialize(build_payload(message)))
 
 
-def measure(pools: int, *, nics: bool, in_process: bool = False) -> Run:
-    cold = _diagnose(pools, nics=nics, latency=False, in_process=in_process)
+def measure(pools: int, *, members: str, in_process: bool = False) -> Run:
+    cold = _diagnose(pools, members=members, latency=False, in_process=in_process)
     warm = sorted(
-        (_diagnose(pools, nics=nics, latency=False, in_process=in_process) for _ in range(RUNS)),
+        (_diagnose(pools, members=members, latency=False, in_process=in_process) for _ in range(RUNS)),
         key=lambda run: run[0],
     )
     wall, collected, checks, requests, results = warm[len(warm) // 2]  # the median run
     assert statistics.median(run[0] for run in warm) == wall
-    latency_wall = _diagnose(pools, nics=nics, latency=True, in_process=in_process)[0]
+    latency_wall = _diagnose(pools, members=members, latency=True, in_process=in_process)[0]
     findings, card = card_bytes(results)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return Run(pools, nics, cold[0], wall, collected, checks, requests, findings, card, latency_wall, peak)
+    return Run(pools, members, cold[0], wall, collected, checks, requests, findings, card, latency_wall, peak)
 
 
-def measure_apart(pools: int, *, nics: bool, in_process: bool) -> Run:
+def measure_apart(pools: int, *, members: str, in_process: bool) -> Run:
     """`measure` in a fresh process, for a peak RSS of this size alone."""
-    command = [sys.executable, __file__, "--one", str(pools)] + (["--nics"] if nics else [])
+    command = [sys.executable, __file__, "--one", str(pools), "--members", members]
     command += ["--in-process"] if in_process else []
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return Run(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def report(runs: list[Run], *, nics: bool) -> list[str]:
+def report(runs: list[Run], *, members: str) -> list[str]:
     """Print the table; return the targets missed."""
-    critical = chain_cost(CRITICAL_CHAIN[nics])
+    critical = chain_cost(CRITICAL_CHAIN[members])
     print(
         f"{'pools':>5} {'members':>7} {'cold s':>6} {'wall s':>7} {'collect s':>9} {'checks s':>8} "
         f"{'ARM req':>7} {'findings':>8} {'card B':>7} {'peak RSS MB':>11} {'latency wall s':>14} "
@@ -189,7 +200,7 @@ def report(runs: list[Run], *, nics: bool) -> list[str]:
             f"{run.requests:7d} {run.findings:8d} {run.card_bytes:7d} {run.peak_rss_mb:11.0f} "
             f"{run.latency_wall:14.2f} {run.latency_wall / critical:7.2f}"
         )
-    print(f"critical path under latency: {critical:.2f} s ({' -> '.join(CRITICAL_CHAIN[nics])})")
+    print(f"critical path under latency: {critical:.2f} s ({' -> '.join(CRITICAL_CHAIN[members])})")
     missed = [f"card {r.card_bytes} B at {r.pools} pools" for r in runs if r.card_bytes > CARD_LIMIT]
     by_size = {run.pools: run for run in runs}
     if 10 in by_size and 100 in by_size:
@@ -202,9 +213,9 @@ def report(runs: list[Run], *, nics: bool) -> list[str]:
             f"run_checks {big.checks / small.checks:.1f}x, ARM requests {big.requests / small.requests:.1f}x"
         )
         if worst > TIME_RATIO_TARGET:
-            missed.append(f"100/10 pools time {worst:.1f}x ({'NIC' if nics else 'IP'} members)")
+            missed.append(f"100/10 pools time {worst:.1f}x ({members} members)")
     big_nic = by_size.get(NIC_SERVERS_TARGET // 10)
-    if nics and big_nic is not None:
+    if members == "nic" and big_nic is not None:
         met = big_nic.requests <= NIC_REQUESTS_TARGET
         print(
             f"{NIC_SERVERS_TARGET} NIC-backed servers: {big_nic.requests} ARM requests "
@@ -221,18 +232,19 @@ def main() -> int:
     parser.add_argument("--nic-pools", type=int, nargs="*", default=[1, 10, 50, 100])
     parser.add_argument("--profile", type=int, default=0)
     parser.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)  # one size, JSON out
-    parser.add_argument("--nics", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--shared-pools", type=int, nargs="*", default=[1, 10, 50, 100])
+    parser.add_argument("--members", choices=sorted(MEMBERS), default="ip", help=argparse.SUPPRESS)
     parser.add_argument(
         "--in-process", action="store_true", help="run the simulator in the diagnosing process"
     )
     args = parser.parse_args()
     tune_garbage_collector()  # as the Functions app and the command line do
     if args.one:
-        print(json.dumps(asdict(measure(args.one, nics=args.nics, in_process=args.in_process))))
+        print(json.dumps(asdict(measure(args.one, members=args.members, in_process=args.in_process))))
         return 0
     if args.profile:
         profiler = cProfile.Profile()
-        profiler.runcall(_diagnose, args.profile, nics=False, latency=False, in_process=args.in_process)
+        profiler.runcall(_diagnose, args.profile, members="ip", latency=False, in_process=args.in_process)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         return 0
     print(
@@ -241,11 +253,11 @@ def main() -> int:
         f"{'in the same process' if args.in_process else 'in a process of its own'}"
     )
     missed: list[str] = []
-    for nics, sizes in ((False, args.pools), (True, args.nic_pools)):
+    for members, sizes in (("ip", args.pools), ("nic", args.nic_pools), ("shared", args.shared_pools)):
         if sizes:
-            print(f"\n{'NIC' if nics else 'IP-address'} members, 10 per pool:")
-            runs = [measure_apart(pools, nics=nics, in_process=args.in_process) for pools in sizes]
-            missed += report(runs, nics=nics)
+            print(f"\n{MEMBERS[members][0]}:")
+            runs = [measure_apart(pools, members=members, in_process=args.in_process) for pools in sizes]
+            missed += report(runs, members=members)
     if missed:
         print("\ntargets missed: " + "; ".join(missed))
     return 0

@@ -214,6 +214,16 @@ class NicLookup:
 
 
 @dataclass(frozen=True)
+class _SubnetNics:
+    """The NICs a subnet names, by the private IP of their IP configuration in it, and what of them
+    could not be read."""
+
+    name: str
+    by_address: dict[Any, Any]
+    unread: list[str]
+
+
+@dataclass(frozen=True)
 class Listable:
     """A kind of resource read with one GET each, or picked from one list of its resource group when
     more than `max_gets` of one group are needed at once (see `_Collector.read_many`)."""
@@ -733,6 +743,7 @@ class _Collector:
         self.dns_task: Future[Any] | None = None
         self.nic_lookups: list[Future[NicLookup]] = []
         self._index_lock = threading.Lock()
+        self._subnet_nic_indexes: dict[str, Future[_SubnetNics]] = {}  # subnet key -> its NICs
         self._subnet_indexes: dict[int, tuple[Any, SubnetIndex, dict[str, Any]]] = {}  # id(vnet)
 
     # --- fetches (each one SDK operation, memoised) ---
@@ -1093,6 +1104,38 @@ class _Collector:
 
     def _nic_holding(self, address: str, subnet: Any) -> NicLookup:
         """The NIC whose IP configuration in `subnet` has `address`, among those the subnet names."""
+        held = self._subnet_nics(subnet)
+        nic = held.by_address.get(address)
+        if nic is not None:
+            self.nsg_of(nic.network_security_group)
+            return NicLookup(address, nic=nic)
+        if held.unread:
+            return NicLookup(
+                address,
+                unidentified=f"the NIC holding {address} in subnet {held.name} could not be "
+                f"identified: {', '.join(held.unread)} could not be read",
+            )
+        return NicLookup(address)
+
+    def _subnet_nics(self, subnet: Any) -> _SubnetNics:
+        """The NICs `subnet` names, read and indexed by private IP once per subnet: every IP member
+        of the subnet asks (a subnet of 1,000 VMs addressed by IP would otherwise scan its 1,000
+        NICs for each of them). Whoever asks first reads them; the others wait for that."""
+        subnet_key = key(ref_id(subnet)) or f"id:{id(subnet)}"
+        with self._index_lock:
+            pending = self._subnet_nic_indexes.get(subnet_key)
+            mine = pending is None
+            if mine:
+                pending = self._subnet_nic_indexes[subnet_key] = Future()
+        assert pending is not None
+        if mine:
+            try:
+                pending.set_result(self._read_subnet_nics(subnet))
+            except BaseException as error:  # noqa: BLE001 - whoever waits sees it, as the reader does
+                pending.set_exception(error)
+        return pending.result()
+
+    def _read_subnet_nics(self, subnet: Any) -> _SubnetNics:
         references = [r for r in map(ref_id, models(subnet.ip_configurations)) if r]
         nic_ids = {key(parent_id(r)): parent_id(r) for r in references if _NIC_IP_CONFIGURATION.search(r)}
         unread: list[str] = []
@@ -1111,12 +1154,13 @@ class _Collector:
                 if listed is None:
                     unread.append(f"the NICs of resource group {group} ({_reason(fetched)})")
                 nics += [nic for nic in models(listed) if key(ref_id(nic)) in nic_ids]
+        subnet_key = key(ref_id(subnet))
+        by_address: dict[Any, Any] = {}
         for nic in models(nics):
-            for ip_configuration in models(nic.ip_configurations):
-                in_subnet = key(ref_id(ip_configuration.subnet)) == key(ref_id(subnet))
-                if in_subnet and ip_configuration.private_ip_address == address:
-                    self.nsg_of(nic.network_security_group)
-                    return NicLookup(address, nic=nic)
+            for ip_configuration in _ip_configurations(nic):
+                fields = json_properties(ip_configuration)
+                if key(ref_id(fields.get("subnet"))) == subnet_key:
+                    by_address.setdefault(fields.get("privateIPAddress"), nic)  # the first NIC listed wins
         others = [
             r
             for r in references
@@ -1124,14 +1168,7 @@ class _Collector:
         ]
         if others:
             unread.append(f"{len(others)} scale-set NIC configuration(s)")
-        subnet_name = name_of(ref_id(subnet) or "?")
-        if unread:
-            return NicLookup(
-                address,
-                unidentified=f"the NIC holding {address} in subnet {subnet_name} could not be "
-                f"identified: {', '.join(unread)} could not be read",
-            )
-        return NicLookup(address)
+        return _SubnetNics(name_of(ref_id(subnet) or "?"), by_address, unread)
 
     def _backend_nics(self, nic_ids: list[str], gateway_network: Future[Any] | None) -> None:
         """Once NICs read together are read: their NSGs and their subnets' NSGs, read together — after

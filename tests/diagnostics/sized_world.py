@@ -6,7 +6,8 @@ the test that the indexed Snapshot finds exactly what the straightforward comput
 and basic rules; each pool's servers in a backend subnet of its own, with its own NSG and route table.
 Every 5th pool is unhealthy: its subnet's NSG denies the gateway subnet on the backend port, which the
 simulator turns into a TCP connect error in backend health. Members are IP addresses, or NICs (one
-per server) with `nics=True`.
+per server) with `nics=True`; `shared_subnet_world` has the NICs' IP addresses as members, all in one
+subnet.
 """
 
 from __future__ import annotations
@@ -295,3 +296,36 @@ def sized_world(pools: int, *, nics: bool = False) -> dict[str, Any]:
         "resources": resources,
         "backends": backends,
     }
+
+
+SHARED_SUBNET_ID = f"{VNET_ID}/subnets/backend-shared"
+
+
+def shared_subnet_world(pools: int) -> dict[str, Any]:
+    """`sized_world(pools, nics=True)` as virtual machines are often put behind a gateway: the pools
+    list the servers' IP addresses (not their NICs), and every server sits in one backend subnet
+    (10.1.0.0/16, with neither NSG nor route table). Each pool's NSG guards its servers' NICs
+    instead, so every 5th pool is still denied, by its NICs' NSG."""
+    world = sized_world(pools, nics=True)
+    resources = world["resources"]
+    vnet = next(r for r in resources if r["id"] == VNET_ID)
+    subnets = vnet["properties"]["subnets"]
+    vnet["properties"]["subnets"] = [s for s in subnets if "/subnets/backend-" not in s["id"]] + [
+        {"id": SHARED_SUBNET_ID, "name": "backend-shared", "properties": {"addressPrefix": "10.1.0.0/16"}}
+    ]
+    nics = {r["id"]: r for r in resources if r["type"] == "Microsoft.Network/networkInterfaces"}
+    gateway = next(r for r in resources if r["id"] == GATEWAY_ID)
+    for pool in gateway["properties"]["backendAddressPools"]:
+        addresses = []
+        for reference in pool["properties"]["backendIPConfigurations"]:
+            nic = nics[reference["id"].split("/ipConfigurations/")[0]]
+            nic["properties"]["networkSecurityGroup"] = {
+                "id": f"{GROUP}/networkSecurityGroups/nsg-{pool['name']}"
+            }
+            (configuration,) = nic["properties"]["ipConfigurations"]
+            configuration["properties"]["subnet"] = {"id": SHARED_SUBNET_ID}
+            addresses.append({"ipAddress": configuration["properties"]["privateIPAddress"]})
+        pool["properties"]["backendAddresses"] = addresses
+        pool["properties"]["backendIPConfigurations"] = []
+    world["resources"] = [r for r in resources if not r["id"].startswith(f"{GROUP}/routeTables/rt-tenant-")]
+    return world

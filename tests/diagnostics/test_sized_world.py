@@ -8,6 +8,10 @@ any of it (commit 56282d6, which rebuilt every member per call, re-parsed every 
 and converted every NSG per evaluation; the 100-pool IP entry took it 40 minutes): each check's status
 and reason, and every finding in full. It was made with `summary()` below from that commit's
 collector and simulator; regenerating it from the current code would prove nothing.
+
+`shared_subnet_expected.json` holds the same for `shared_subnet_world` (20 and 100 pools: the servers'
+IP addresses as members, all NICs in one subnet), made the same way with commit 01bb3be, whose
+collector scanned every NIC of the subnet for each IP member (the 100-pool world took it 45 s).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from diagnostics.engine import findings_of, run_checks
 from diagnostics.snapshot import Collected, Snapshot, SubnetIndex, contents, key, subnet_containing
 from netrules.nsg import Rule
 from tests.diagnostics.conftest import snapshot_from_world
-from tests.diagnostics.sized_world import sized_world
+from tests.diagnostics.sized_world import shared_subnet_world, sized_world
 
 EXPECTED = json.loads((Path(__file__).parent / "sized_world_expected.json").read_text())
+SHARED_SUBNET_EXPECTED = json.loads((Path(__file__).parent / "shared_subnet_expected.json").read_text())
 
 
 def summary(snapshot: Snapshot) -> dict[str, Any]:
@@ -53,6 +58,15 @@ def test_findings_on_a_large_world_are_those_of_the_unindexed_code(expected):
     assert first == {name: expected[name] for name in ("checks", "findings", "findings_of")}
     assert len(first["findings"]) == 3 * len([p for p in range(world["pools"]) if p % 5 == 4])
     assert summary(snapshot) == first  # a second run over the memoised snapshot: the same
+
+
+@pytest.mark.parametrize("expected", SHARED_SUBNET_EXPECTED, ids=lambda e: f"{e['world']['pools']}-pools")
+def test_findings_on_a_large_shared_subnet_are_those_of_the_unindexed_code(expected):
+    pools = expected["world"]["pools"]
+    snapshot = snapshot_from_world(shared_subnet_world(pools))
+    assert len(snapshot.nics) == 10 * pools  # every server's NIC identified from its address
+    assert summary(snapshot) == {name: expected[name] for name in ("checks", "findings", "findings_of")}
+    assert len(expected["findings"]) >= len([p for p in range(pools) if p % 5 == 4])
 
 
 def test_replacing_a_nic_after_a_run_derives_members_anew():
