@@ -1154,6 +1154,9 @@ class _Collector:
                 if listed is None:
                     unread.append(f"the NICs of resource group {group} ({_reason(fetched)})")
                 nics += [nic for nic in models(listed) if key(ref_id(nic)) in nic_ids]
+        # the NICs' own NSGs together (one list per resource group holding many), before each IP
+        # member of the subnet asks for its NIC's
+        self.read_many("nsg", [n for nic in models(nics) if (n := ref_id(nic.network_security_group))])
         subnet_key = key(ref_id(subnet))
         by_address: dict[Any, Any] = {}
         for nic in models(nics):

@@ -19,7 +19,7 @@ from diagnostics.collect import LISTABLE, MAX_NSG_GETS
 from diagnostics.engine import run_checks
 from diagnostics.snapshot import key
 from simulator import FaultRule
-from tests.diagnostics.sized_world import GROUP, sized_world
+from tests.diagnostics.sized_world import GROUP, shared_subnet_world, sized_world
 from tests.diagnostics.test_collect_groups import diagnose, findings, nsg, served
 
 NSG_GET = "networkSecurityGroups.get"
@@ -114,6 +114,18 @@ def test_fewer_nic_subnet_nsgs_are_left_to_the_nics_reads():
 
     assert served(requests, NSG_LIST) == 0 and served(requests, NSG_GET) == 1  # the gateway subnet's
     assert len(snapshot.nsgs) == 1
+
+
+def test_the_nsgs_of_the_nics_behind_ip_members_are_listed_once():
+    """IP members whose NICs share one subnet: the subnet's NICs are read once, and their own NSGs
+    together (one list above the threshold), not one GET as each member's NIC is found."""
+    snapshot, requests = diagnose(shared_subnet_world(MAX_NSG_GETS + 1), per_nic=None)
+
+    assert served(requests, NSG_LIST) == 1 and served(requests, NSG_GET) == 1  # + the gateway subnet's
+    assert served(requests, "networkInterfaces.list") == 1
+    assert len(snapshot.nsgs) == MAX_NSG_GETS + 2 and len(snapshot.nics) == 10 * (MAX_NSG_GETS + 1)
+    blocked = {f["resource"] for f in findings(snapshot)["findings"] if f["code"] == "NSG_BLOCKS_BACKEND"}
+    assert {key(b) for b in blocked} == {key(f"{nsg_id(p)}/securityRules/DenyAppGateway") for p in (4, 9, 14)}
 
 
 def test_an_nsg_needed_later_in_a_listed_group_is_picked_from_the_list():
