@@ -13,8 +13,9 @@ diagnosis's GIL (`--in-process` runs it in the diagnosing process instead, as th
 counts in the wall time and the peak RSS). The process applies `core.runtime`, as the Functions app
 and the command line do. Each size is diagnosed:
 - without latency, RUNS times after a first (cold) run: the diagnosis's own cost — the median wall
-  time, and the time collecting and in `run_checks` of that run, the ARM requests served, the
-  findings and the bytes of the Teams card they make (ARM requests as the SDK client counted them);
+  time, and the time collecting and in `run_checks` of that run, its CPU time per member (the
+  diagnosing process's, every thread: a cost linear in the gateway's size stays flat), the ARM
+  requests (as the SDK client counted them), the findings and the bytes of the Teams card they make;
   the cold run's wall time is printed apart.
   One run is noisy on a shared machine (a run of 10 pools took 0.45 s and 1.5 s in one hour), and the
   first run in a process pays one-off costs (imports, the SDK's per-class tables) that make a small
@@ -24,7 +25,8 @@ and the command line do. Each size is diagnosed:
 Then the ratios 100 pools / 10 pools, against the targets: at most 4x the time, and at most 400 ARM
 requests for 1,000 NIC-backed servers.
 
-    .venv/bin/python bench/size_bench.py [--pools 1 10 50 100] [--nic-pools 1 10 50 100] [--in-process]
+    .venv/bin/python bench/size_bench.py [--pools 1 10 50 100] [--nic-pools ...] [--shared-pools ...]
+                                         [--in-process]
     .venv/bin/python bench/size_bench.py --profile N      # cProfile of N pools (IP members)
 """
 
@@ -96,6 +98,7 @@ class Run:
     wall: float
     collect: float
     checks: float
+    cpu: float  # CPU seconds of the diagnosing process (its threads) in the median run
     requests: int
     findings: int
     card_bytes: int
@@ -131,7 +134,7 @@ def serving(world: dict[str, Any], *, latency: bool, in_process: bool) -> Iterat
 
 def _diagnose(
     pools: int, *, members: str, latency: bool, in_process: bool = False
-) -> tuple[float, float, float, int, list[CheckResult]]:
+) -> tuple[float, float, float, int, list[CheckResult], float]:
     world = MEMBERS[members][1](pools)
     with serving(world, latency=latency, in_process=in_process) as (subscription_id, endpoint, ca_cert):
         clients = make_clients(
@@ -140,14 +143,14 @@ def _diagnose(
         arm = Arm(clients)
         try:
             # diagnostics.diagnosis.diagnose, with its two stages timed apart
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             snapshot = collect(GATEWAY_ID, arm=arm, incident_time=parse_time(world["clock"]))
             collected = time.perf_counter()
             results = run_checks(snapshot)
-            checked = time.perf_counter()
+            checked, cpu_used = time.perf_counter(), time.process_time() - cpu_started
         finally:
             clients.close()
-        return checked - started, collected - started, checked - collected, arm.calls, results
+        return checked - started, collected - started, checked - collected, arm.calls, results, cpu_used
 
 
 def card_bytes(results: list[CheckResult]) -> tuple[int, int]:
@@ -169,12 +172,14 @@ def measure(pools: int, *, members: str, in_process: bool = False) -> Run:
         (_diagnose(pools, members=members, latency=False, in_process=in_process) for _ in range(RUNS)),
         key=lambda run: run[0],
     )
-    wall, collected, checks, requests, results = warm[len(warm) // 2]  # the median run
+    wall, collected, checks, requests, results, cpu = warm[len(warm) // 2]  # the median run
     assert statistics.median(run[0] for run in warm) == wall
     latency_wall = _diagnose(pools, members=members, latency=True, in_process=in_process)[0]
     findings, card = card_bytes(results)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return Run(pools, members, cold[0], wall, collected, checks, requests, findings, card, latency_wall, peak)
+    return Run(
+        pools, members, cold[0], wall, collected, checks, cpu, requests, findings, card, latency_wall, peak
+    )
 
 
 def measure_apart(pools: int, *, members: str, in_process: bool) -> Run:
@@ -190,13 +195,14 @@ def report(runs: list[Run], *, members: str) -> list[str]:
     critical = chain_cost(CRITICAL_CHAIN[members])
     print(
         f"{'pools':>5} {'members':>7} {'cold s':>6} {'wall s':>7} {'collect s':>9} {'checks s':>8} "
+        f"{'CPU ms/member':>13} "
         f"{'ARM req':>7} {'findings':>8} {'card B':>7} {'peak RSS MB':>11} {'latency wall s':>14} "
         f"{'x crit.':>7}"
     )
     for run in runs:
         print(
             f"{run.pools:5d} {run.pools * 10:7d} {run.cold_wall:6.2f} {run.wall:7.2f} {run.collect:9.2f} "
-            f"{run.checks:8.3f} "
+            f"{run.checks:8.3f} {run.cpu * 1000 / (run.pools * 10):13.2f} "
             f"{run.requests:7d} {run.findings:8d} {run.card_bytes:7d} {run.peak_rss_mb:11.0f} "
             f"{run.latency_wall:14.2f} {run.latency_wall / critical:7.2f}"
         )
