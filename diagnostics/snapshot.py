@@ -15,7 +15,6 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any, TypeGuard
 
 from azure.mgmt.network import models as net
@@ -45,9 +44,14 @@ def is_model(value: Any) -> TypeGuard[Any]:
     return not isinstance(json_fields(value).get("properties"), dict)
 
 
-@cache
+_MODEL_TYPES: dict[type, bool] = {}  # type -> whether it is an SDK model class, found once per type
+
+
 def _is_model_type(kind: type) -> bool:
-    return issubclass(kind, net.SubResource) or hasattr(kind, "_attr_to_rest_field")
+    known = _MODEL_TYPES.get(kind)
+    if known is None:
+        known = _MODEL_TYPES[kind] = issubclass(kind, net.SubResource) or hasattr(kind, "_attr_to_rest_field")
+    return known
 
 
 def models(items: Any) -> list[Any]:

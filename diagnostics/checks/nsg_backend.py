@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from core.arm_ids import name_of, parent_id
 from core.sdk_values import json_fields, json_properties
@@ -148,7 +148,8 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
     flow = Flow(
         "Inbound", source, target.address, target.port, destination_groups=_security_groups(nic, target)
     )
-    effective = snapshot.effective_nsg_rules(json_fields(nic).get("id")) if nic is not None else None
+    nic_id = cast(str, json_fields(nic).get("id"))
+    effective = snapshot.effective_nsg_rules(nic_id) if nic is not None else None
     if effective is not None:
         return evaluate_effective(effective, flow, vnet_prefixes=vnet)
     subnet_id = target.member.subnet_id
@@ -169,10 +170,10 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
         subnet is not None
         and (subnet_nsg_ref := json_properties(subnet).get("networkSecurityGroup")) is not None
     ):
-        subnet_nsg = _nsg_rules(snapshot, json_fields(subnet_nsg_ref).get("id"))
+        subnet_nsg = _nsg_rules(snapshot, cast(str, json_fields(subnet_nsg_ref).get("id")))
     nic_nsg = None
     if nic is not None and (nic_nsg_ref := json_properties(nic).get("networkSecurityGroup")) is not None:
-        nic_nsg = _nsg_rules(snapshot, json_fields(nic_nsg_ref).get("id"))
+        nic_nsg = _nsg_rules(snapshot, cast(str, json_fields(nic_nsg_ref).get("id")))
     unidentified = snapshot.unidentified_nics.get(target.address) if nic is None else None
     if subnet is None and nic is None:
         if unidentified:  # e.g. in a peered VNet that could not be read: its NSGs are unknown
