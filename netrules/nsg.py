@@ -154,17 +154,7 @@ class Rule:
         return cls(
             name=name,
             rule_id=json_fields(rule).get("id"),
-            priority=_priority(fields, name),
-            access=_access(fields, name),
-            direction=_direction(fields, name),
-            protocol=_protocol(fields, name),
-            sources=_prefixes(fields.get("sourceAddressPrefixes"), fields.get("sourceAddressPrefix")),
-            destinations=_prefixes(
-                fields.get("destinationAddressPrefixes"), fields.get("destinationAddressPrefix")
-            ),
-            destination_ports=_ports(
-                fields.get("destinationPortRanges"), fields.get("destinationPortRange"), name
-            ),
+            **_what_it_matches(fields, name),
             is_default=is_default,
             source_groups=_group_ids(_ids(fields.get("sourceApplicationSecurityGroups"))),
             destination_groups=_group_ids(_ids(fields.get("destinationApplicationSecurityGroups"))),
@@ -182,17 +172,7 @@ class Rule:
         return cls(
             name=short,
             rule_id=f"{nsg_id}/{kind}/{short}" if nsg_id else None,
-            priority=_priority(fields, full_name),
-            access=_access(fields, full_name),
-            direction=_direction(fields, full_name),
-            protocol=_protocol(fields, full_name),
-            sources=_prefixes(fields.get("sourceAddressPrefixes"), fields.get("sourceAddressPrefix")),
-            destinations=_prefixes(
-                fields.get("destinationAddressPrefixes"), fields.get("destinationAddressPrefix")
-            ),
-            destination_ports=_ports(
-                fields.get("destinationPortRanges"), fields.get("destinationPortRange"), full_name
-            ),
+            **_what_it_matches(fields, full_name),
             is_default=kind.lower() == "defaultsecurityrules",
             expanded_sources=parse_networks(_texts(fields.get("expandedSourceAddressPrefix"))),
             expanded_destinations=parse_networks(_texts(fields.get("expandedDestinationAddressPrefix"))),
@@ -232,6 +212,23 @@ def _side_covers(
     if expanded and endpoint.network is not None:
         return networks_cover(expanded, endpoint)
     return any(prefix_covers(prefix, endpoint, vnet) for prefix in prefixes)
+
+
+def _what_it_matches(fields: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The `Rule` fields a security rule and an effective rule spell alike (their wire names)."""
+    return {
+        "priority": _priority(fields, name),
+        "access": _access(fields, name),
+        "direction": _direction(fields, name),
+        "protocol": _protocol(fields, name),
+        "sources": _prefixes(fields.get("sourceAddressPrefixes"), fields.get("sourceAddressPrefix")),
+        "destinations": _prefixes(
+            fields.get("destinationAddressPrefixes"), fields.get("destinationAddressPrefix")
+        ),
+        "destination_ports": _ports(
+            fields.get("destinationPortRanges"), fields.get("destinationPortRange"), name
+        ),
+    }
 
 
 def _priority(fields: Mapping[str, Any], name: str) -> int:
