@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from bench.azure_latency import FAULTS, GET_SECONDS, IN_PROGRESS, POLLING_SECONDS, cost  # noqa: E402
 from core.arm import Arm  # noqa: E402
 from core.azure_clients import ArmTarget, make_clients  # noqa: E402
+from core.runtime import tune_garbage_collector  # noqa: E402
 from diagnostics.collect import collect  # noqa: E402
 from diagnostics.diagnosis import diagnose  # noqa: E402
 from diagnostics.engine import run_checks  # noqa: E402
@@ -80,6 +81,7 @@ def timed_sequential() -> float:
 
 
 def main() -> int:
+    tune_garbage_collector()  # as the Functions app and the command line do
     print(f"world: {WORLD.relative_to(ROOT)}; LRO polling every {POLLING_SECONDS} s")
     print(
         f"latency: {GET_SECONDS * 1000:.0f} ms per GET/metrics query; in progress: "

@@ -33,6 +33,7 @@ from appgw_doctor.wiring import build_pipeline, clients_for_target, notify_stage
 from bench.azure_latency import FAULTS, POLL_TAIL, POLLING_SECONDS, chain_cost  # noqa: E402
 from bench.diagnosis_bench import CHAINS  # noqa: E402
 from core.azure_clients import ArmTarget  # noqa: E402
+from core.runtime import tune_garbage_collector  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from intake.alerts import parse_alert_body  # noqa: E402
 from simulator import FaultRule, Simulator  # noqa: E402
@@ -81,6 +82,7 @@ def main() -> int:
         "--put-seconds", type=float, default=10.0, help="gateway PUT in progress (default 10)"
     )
     args = parser.parse_args()
+    tune_garbage_collector()  # as the Functions app and the command line do
     diagnosis = max(chain_cost(chain) for chain in CHAINS)
     put = args.put_seconds + POLL_TAIL
     critical = diagnosis + chain_cost(["applicationGateways.get"]) + put + diagnosis

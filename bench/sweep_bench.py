@@ -38,6 +38,7 @@ from appgw_doctor.pipeline import Outcome, Pipeline, Report  # noqa: E402
 from appgw_doctor.throttle import ThrottleWatch  # noqa: E402
 from appgw_doctor.wiring import clients_for_target  # noqa: E402
 from core.azure_clients import ArmTarget  # noqa: E402
+from core.runtime import tune_garbage_collector  # noqa: E402
 from core.settings import DEFAULT_SWEEP_CONCURRENCY, DEFAULT_SWEEP_FULL_EVERY_HOURS  # noqa: E402
 from simulator import FaultRule, Simulator  # noqa: E402
 from state import StateStore  # noqa: E402
@@ -113,6 +114,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=DEFAULT_SWEEP_CONCURRENCY)
     parser.add_argument("--spread-seconds", type=float, default=0.0)
     args = parser.parse_args()
+    tune_garbage_collector()  # as the Functions app and the command line do
 
     faults = [
         FaultRule(operation="*", kind="throttle", rate=args.throttle_rate, retry_after=args.retry_after)
