@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from appgw_doctor.cli import main
+from tests.appgw_doctor.conftest import web_settings_timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "request-timeout"
@@ -34,18 +35,6 @@ def pending(tmp_path, monkeypatch, capsys):
     return world_path, state, action["approval"]["id"]
 
 
-def _settings_timeout(world: dict) -> int:
-    for resource in world["resources"]:
-        if "/applicationGateways/" in resource["id"]:
-            (settings,) = [
-                s
-                for s in resource["properties"]["backendHttpSettingsCollection"]
-                if s["name"] == "web-settings"
-            ]
-            return settings["properties"]["requestTimeout"]
-    raise AssertionError("no gateway")
-
-
 def test_list_then_approve_from_a_terminal(pending, tmp_path, capsys):
     world, state, approval_id = pending
     assert main(["approvals", "--state", str(state)]) == 0
@@ -56,7 +45,7 @@ def test_list_then_approve_from_a_terminal(pending, tmp_path, capsys):
     )
     assert code == 0, capsys.readouterr()
     assert "verified" in capsys.readouterr().out
-    assert _settings_timeout(json.loads(out.read_text())) == 30
+    assert web_settings_timeout(json.loads(out.read_text())) == 30
     assert main(["approve", approval_id, "--world", str(world), "--state", str(state)]) == 1
     assert "already decided" in capsys.readouterr().out
     assert main(["approvals", "--state", str(state), "--format", "json"]) == 0
@@ -72,7 +61,7 @@ def test_reject_from_a_terminal_changes_nothing(pending, tmp_path, capsys):
         == 0
     )
     assert "rejected" in capsys.readouterr().out
-    assert _settings_timeout(json.loads(out.read_text())) == 20
+    assert web_settings_timeout(json.loads(out.read_text())) == 20
 
 
 def test_bad_input_is_one_line_and_exit_2(pending, capsys):

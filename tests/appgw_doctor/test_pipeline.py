@@ -24,7 +24,7 @@ from appgw_doctor.pipeline import (
     WorkItem,
 )
 from appgw_doctor.wiring import clients_for_target
-from core.azure_clients import ArmTarget
+from core.azure_clients import ArmTarget, make_clients
 from diagnostics.diagnosis import diagnose
 from intake.alerts import parse_alert_body
 from intake.events import ResourceChange
@@ -83,8 +83,8 @@ def change_item(event_id: str, when: datetime) -> WorkItem:
 
 
 def break_infra_ports(world) -> None:
-    from core.azure_clients import make_clients
-
+    """Turn the gateway subnet's AllowGatewayManager rule into a Deny, through the SDK (`world`: the
+    simulator serving scenarios/healthy)."""
     azure = make_clients(
         world.subscription_id, target=ArmTarget(world.endpoint, world.ca_cert), polling_interval=0.05
     )

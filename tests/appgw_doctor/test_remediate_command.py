@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from appgw_doctor.cli import main
+from tests.appgw_doctor.conftest import web_settings_timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "request-timeout"
@@ -13,20 +14,12 @@ GATEWAY = json.loads((SCENARIO / "expected.json").read_text())["gateway"]
 
 
 def _timeout(path: Path) -> int:
-    for resource in json.loads(path.read_text())["resources"]:
-        if "/applicationGateways/" in resource["id"]:
-            (settings,) = [
-                s
-                for s in resource["properties"]["backendHttpSettingsCollection"]
-                if s["name"] == "web-settings"
-            ]
-            return settings["properties"]["requestTimeout"]
-    raise AssertionError("no gateway")
+    return web_settings_timeout(json.loads(path.read_text()))
 
 
-def test_dry_run_is_the_default_and_changes_nothing(tmp_path, capsys):
-    out = tmp_path / "after.json"
-    args = [
+def _remediate(out: Path) -> list[str]:
+    """`appgw-doctor remediate` of the scenario's gateway, the world after it written to `out`."""
+    return [
         "remediate",
         "--gateway",
         GATEWAY,
@@ -35,6 +28,11 @@ def test_dry_run_is_the_default_and_changes_nothing(tmp_path, capsys):
         "--world-out",
         str(out),
     ]
+
+
+def test_dry_run_is_the_default_and_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "after.json"
+    args = _remediate(out)
     assert main([*args, "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["remediation"]["mode"] == "dry-run"
@@ -46,15 +44,7 @@ def test_dry_run_is_the_default_and_changes_nothing(tmp_path, capsys):
 def test_auto_applies_and_verifies_ignoring_the_opt_in_tag(tmp_path, capsys):
     out = tmp_path / "after.json"
     state = tmp_path / "state.db"
-    args = [
-        "remediate",
-        "--gateway",
-        GATEWAY,
-        "--world",
-        str(SCENARIO / "world.json"),
-        "--world-out",
-        str(out),
-    ]
+    args = _remediate(out)
     assert main([*args, "--mode", "auto", "--state", str(state)]) == 0
     text = capsys.readouterr().out
     assert "[fixed and verified] raise-request-timeout" in text and "undo:" in text
@@ -66,15 +56,7 @@ def test_auto_applies_and_verifies_ignoring_the_opt_in_tag(tmp_path, capsys):
 
 def test_an_action_not_asked_for_is_skipped(tmp_path, capsys):
     out = tmp_path / "after.json"
-    args = [
-        "remediate",
-        "--gateway",
-        GATEWAY,
-        "--world",
-        str(SCENARIO / "world.json"),
-        "--world-out",
-        str(out),
-    ]
+    args = _remediate(out)
     assert main([*args, "--mode", "auto", "--action", "reattach-probe", "--format", "json"]) == 0
     (action,) = json.loads(capsys.readouterr().out)["remediation"]["actions"]
     assert action["status"] == "skipped" and "allow-list" in action["reason"]
@@ -84,15 +66,7 @@ def test_an_action_not_asked_for_is_skipped(tmp_path, capsys):
 def test_the_kill_switch_holds_for_a_person_too(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("REMEDIATION", "off")
     out = tmp_path / "after.json"
-    args = [
-        "remediate",
-        "--gateway",
-        GATEWAY,
-        "--world",
-        str(SCENARIO / "world.json"),
-        "--world-out",
-        str(out),
-    ]
+    args = _remediate(out)
     assert main([*args, "--mode", "auto", "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["remediation"]["mode"] == "off" and "REMEDIATION=off" in document["remediation"]["note"]

@@ -10,11 +10,12 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
-from azure.mgmt.network import models
 
-from appgw_doctor.pipeline import WorkItem
-from core.azure_clients import ArmTarget, make_clients
+from appgw_doctor.notify import message_for
+from appgw_doctor.pipeline import Outcome, Report, WorkItem
 from state import IncidentStatus
+from state.remediation import RemediationLedger
+from tests.appgw_doctor.test_pipeline import break_infra_ports
 from tests.functions.harness import OutputBinding, post_alert, run_queue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,18 +135,7 @@ def test_write_to_the_gateway_subnets_nsg_triggers_a_preventive_diagnosis(
     assert changes(functions, event(write, rule, event_id="before")) == []  # nothing known about this NSG yet
     run_queue(functions, post_alert(functions, alert_body(HEALTHY))[1])  # the diagnosis records the NSG
 
-    azure = make_clients(
-        sim.subscription_id, target=ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.05
-    )
-    deny = models.SecurityRule(  # someone flips the rule the gateway needs
-        protocol="Tcp", source_port_range="*", destination_port_range="65200-65535",
-        source_address_prefix="GatewayManager", destination_address_prefix="*",
-        access="Deny", priority=100, direction="Inbound",
-    )  # fmt: skip
-    azure.network.security_rules.begin_create_or_update(
-        "rg-contoso-web", "nsg-contoso-appgw", "AllowGatewayManager", deny
-    ).result()
-    azure.close()
+    break_infra_ports(sim)  # someone flips the rule the gateway needs
 
     (item,) = changes(functions, event(write, rule, event_id="after"))
     assert item.kind == "change" and item.gateway_id.lower() == gateway.lower()
@@ -202,8 +192,6 @@ def test_malformed_work_message_is_dropped_with_a_log_line(app_env, functions, c
 def test_an_opted_in_gateway_is_fixed_verified_and_audited_in_table_storage(
     simulator, app_env, functions
 ) -> None:
-    from state.remediation import RemediationLedger
-
     directory = ROOT / "scenarios" / "request-timeout"
     world = json.loads((directory / "world.json").read_text())
     gateway = next(r for r in world["resources"] if "/applicationgateways/" in r["id"].lower())
@@ -229,9 +217,6 @@ def test_an_opted_in_gateway_is_fixed_verified_and_audited_in_table_storage(
 
 
 def test_a_change_event_names_who_made_the_change(simulator, app_env, functions) -> None:
-    from appgw_doctor.notify import message_for
-    from appgw_doctor.pipeline import Outcome, Report
-
     sim = simulator(HEALTHY / "world.json")
     app_env.point_at(sim)
     gateway = json.loads((HEALTHY / "expected.json").read_text())["gateway"]
@@ -242,18 +227,7 @@ def test_a_change_event_names_who_made_the_change(simulator, app_env, functions)
     rule = nsg + "/securityRules/AllowGatewayManager"
     write = "Microsoft.Network/networkSecurityGroups/securityRules/write"
     run_queue(functions, post_alert(functions, alert_body(HEALTHY))[1])  # the diagnosis records the NSG
-    azure = make_clients(
-        sim.subscription_id, target=ArmTarget(sim.endpoint, sim.ca_cert), polling_interval=0.05
-    )
-    deny = models.SecurityRule(
-        protocol="Tcp", source_port_range="*", destination_port_range="65200-65535",
-        source_address_prefix="GatewayManager", destination_address_prefix="*",
-        access="Deny", priority=100, direction="Inbound",
-    )  # fmt: skip
-    azure.network.security_rules.begin_create_or_update(
-        "rg-contoso-web", "nsg-contoso-appgw", "AllowGatewayManager", deny
-    ).result()
-    azure.close()
+    break_infra_ports(sim)
 
     grid_event = event(write, rule, event_id="by-alice")
     claims = {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "alice@contoso.com"}
