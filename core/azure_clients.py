@@ -25,7 +25,9 @@ from urllib3.util.retry import Retry
 
 ARM_ENDPOINT = "https://management.azure.com"
 
-# Concurrent requests one client can keep open; a diagnosis fans out wider than requests' default 10.
+# Concurrent requests one client can keep open: a diagnosis's 16 reads and its up to 65 long-running
+# operations at once (diagnostics.collect's DEFAULT_WORKERS and OPERATION_WORKERS), wider than
+# requests' default of 10.
 CONNECTION_POOL_SIZE = 96
 
 
