@@ -15,12 +15,21 @@ from appgw_doctor.notify import message_for
 from appgw_doctor.pipeline import Outcome, Report, WorkItem
 from state import IncidentStatus
 from state.remediation import RemediationLedger
+from tests.appgw_doctor.conftest import web_settings_timeout
 from tests.appgw_doctor.test_pipeline import break_infra_ports
 from tests.functions.harness import OutputBinding, post_alert, run_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in ROOT.glob("scenarios/*/expected.json"))
 HEALTHY = ROOT / "scenarios/healthy"
+HEALTHY_GATEWAY = json.loads((HEALTHY / "expected.json").read_text())["gateway"]
+# the gateway subnet's NSG, its rule that break_infra_ports flips, and the operation of that write
+GATEWAY_NSG = (
+    HEALTHY_GATEWAY.split("/providers/")[0]
+    + "/providers/Microsoft.Network/networkSecurityGroups/nsg-contoso-appgw"
+)
+INFRA_RULE = GATEWAY_NSG + "/securityRules/AllowGatewayManager"
+RULE_WRITE = "Microsoft.Network/networkSecurityGroups/securityRules/write"
 
 
 def alert_body(scenario_dir: Path, **essentials) -> bytes:
@@ -124,13 +133,7 @@ def test_write_to_the_gateway_subnets_nsg_triggers_a_preventive_diagnosis(
 ) -> None:
     sim = simulator(HEALTHY / "world.json")
     app_env.point_at(sim)
-    gateway = json.loads((HEALTHY / "expected.json").read_text())["gateway"]
-    nsg = (
-        gateway.split("/providers/")[0]
-        + "/providers/Microsoft.Network/networkSecurityGroups/nsg-contoso-appgw"
-    )
-    rule = nsg + "/securityRules/AllowGatewayManager"
-    write = "Microsoft.Network/networkSecurityGroups/securityRules/write"
+    gateway, nsg, rule, write = HEALTHY_GATEWAY, GATEWAY_NSG, INFRA_RULE, RULE_WRITE
 
     assert changes(functions, event(write, rule, event_id="before")) == []  # nothing known about this NSG yet
     run_queue(functions, post_alert(functions, alert_body(HEALTHY))[1])  # the diagnosis records the NSG
@@ -207,11 +210,7 @@ def test_an_opted_in_gateway_is_fixed_verified_and_audited_in_table_storage(
     (incident,) = store.list_incidents()
     (action,) = incident.report["remediation"]["actions"]
     assert action["status"] == "verified" and action["action"] == "raise-request-timeout"
-    stored = sim.world.get(gateway["id"])
-    (settings,) = [
-        s for s in stored["properties"]["backendHttpSettingsCollection"] if s["name"] == "web-settings"
-    ]
-    assert settings["properties"]["requestTimeout"] == action["change"]["after"]["requestTimeout"]
+    assert web_settings_timeout(sim.dump()) == action["change"]["after"]["requestTimeout"]
     steps = [(e.step, e.outcome) for e in RemediationLedger.for_store(store).audit_entries(gateway["id"])]
     assert steps == [("apply", "applied"), ("verify", "verified")]
 
@@ -219,13 +218,7 @@ def test_an_opted_in_gateway_is_fixed_verified_and_audited_in_table_storage(
 def test_a_change_event_names_who_made_the_change(simulator, app_env, functions) -> None:
     sim = simulator(HEALTHY / "world.json")
     app_env.point_at(sim)
-    gateway = json.loads((HEALTHY / "expected.json").read_text())["gateway"]
-    nsg = (
-        gateway.split("/providers/")[0]
-        + "/providers/Microsoft.Network/networkSecurityGroups/nsg-contoso-appgw"
-    )
-    rule = nsg + "/securityRules/AllowGatewayManager"
-    write = "Microsoft.Network/networkSecurityGroups/securityRules/write"
+    gateway, rule, write = HEALTHY_GATEWAY, INFRA_RULE, RULE_WRITE
     run_queue(functions, post_alert(functions, alert_body(HEALTHY))[1])  # the diagnosis records the NSG
     break_infra_ports(sim)
 
