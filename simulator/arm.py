@@ -223,6 +223,17 @@ _ROUTES = (
 )
 
 
+@dataclass(frozen=True)
+class _Unlocked:
+    """A handler's answer that needs a long derivation (a gateway's backend health): `compute` runs
+    outside the world's lock, over a `WorldView` the handler took under it, so the requests of other
+    callers are served meanwhile, as ARM serves them while it works out backend health; `finish`
+    turns what it computed into the answer and takes the lock itself when it touches the world."""
+
+    compute: Callable[[], Any]
+    finish: Callable[[Any], ArmResponse]
+
+
 @dataclass
 class _Call:
     """One routed request: its path parameters and the fault rules that fired for it."""
@@ -383,7 +394,10 @@ class ArmApi:
                 raise _fault_error(rule)
         with self.world.lock:
             self._operations.settle_due()
-            return getattr(self, "_" + route.handler)(call)
+            answer = getattr(self, "_" + route.handler)(call)
+        if isinstance(answer, _Unlocked):
+            return answer.finish(answer.compute())
+        return answer
 
     # -- authorization ---------------------------------------------------------------------------
 
@@ -633,21 +647,34 @@ class ArmApi:
 
     # -- POST actions ----------------------------------------------------------------------------
 
-    def _backend_health(self, call: _Call) -> ArmResponse:
+    def _backend_health(self, call: _Call) -> ArmResponse | _Unlocked:
         gateway = self._existing(call)
         body = self.world.verbatim_backend_health(gateway["id"])
-        if body is None:
-            body = self._derive(
-                lambda: derive_backend_health(
-                    gateway,
-                    self._lookup,
-                    self.world.backends,
-                    self.world.dns,
-                    self._clock(),
-                    recorded=self.world.recorded_backend_health(gateway["id"]),
-                )
-            )
-        return self._post_result(call, body)
+        if body is not None:
+            return self._post_result(call, body)
+        lookup, now = self._view_lookup(), self._clock()
+        recorded = self.world.recorded_backend_health(gateway["id"])
+        backends, dns = self.world.backends, self.world.dns
+        return _Unlocked(
+            compute=lambda: self._derive(
+                lambda: derive_backend_health(gateway, lookup, backends, dns, now, recorded=recorded)
+            ),
+            finish=lambda derived: self._locked_post_result(call, derived),
+        )
+
+    def _view_lookup(self) -> Callable[[str], dict[str, Any] | None]:
+        """`_lookup` over the resources as they are now (`World.view`), for use outside the lock."""
+        view, references = self.world.view(), self._references()
+
+        def lookup(resource_id: str) -> dict[str, Any] | None:
+            resource = view.get(resource_id)
+            return references.resource(resource) if resource is not None else None
+
+        return lookup
+
+    def _locked_post_result(self, call: _Call, body: Any) -> ArmResponse:
+        with self.world.lock:
+            return self._post_result(call, body)
 
     def _backend_health_on_demand(self, call: _Call) -> ArmResponse:
         gateway = self._existing(call)

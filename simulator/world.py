@@ -133,6 +133,26 @@ class IdMap:
         for _, value in self._items.values():
             yield value
 
+    def copy(self) -> IdMap:
+        """Another map of the same keys and values (the values themselves, not copies)."""
+        copied = IdMap()
+        copied._items = dict(self._items)
+        return copied
+
+
+class WorldView:
+    """The stored resources as they were when `World.view` was taken, readable without the world's
+    lock: a write replaces a stored resource and never changes one in place, so what the view holds
+    stays as it was while the world moves on."""
+
+    def __init__(self, resources: IdMap) -> None:
+        self._resources = resources
+
+    def get(self, resource_id: str) -> dict[str, Any] | None:
+        """A copy of the resource's ARM JSON as it was, or None."""
+        resource = self._resources.get(resource_id)
+        return copy.deepcopy(resource) if resource is not None else None
+
 
 class World:
     """The simulated estate. Callers serialise access with `lock` (the server holds it per request)."""
@@ -252,6 +272,10 @@ class World:
         body = self._recorded_health.get(gateway_id)
         return copy.deepcopy(body) if body is not None else None
 
+    def view(self) -> WorldView:
+        """The stored resources as they are now, for a reader outside `lock` (see `WorldView`)."""
+        return WorldView(self._resources.copy())
+
     def stored_resources(self) -> Iterator[dict[str, Any]]:
         """The stored resources themselves, not copies: for callers that only read them."""
         yield from self._resources.values()
@@ -339,9 +363,11 @@ class World:
     ) -> None:
         """Mark a resource (and its inline sub-resources), or one inline child, as a long-running
         operation moves on; not a write, so the etag stays."""
-        resource = self._resources.get(resource_id)
-        if resource is None:
+        stored = self._resources.get(resource_id)
+        if stored is None:
             return
+        # a stored resource is replaced, never changed in place: a `view` taken earlier still holds it
+        resource = copy.deepcopy(stored)
         if child is None:
             targets = [resource] + [
                 item
@@ -359,6 +385,7 @@ class World:
             ]
         for target in targets:
             target.setdefault("properties", {})["provisioningState"] = state
+        self._resources.set(resource["id"], resource)
         self._changed()
 
     def dump(self, clock: datetime) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -198,3 +200,51 @@ def test_a_blocked_path_overrides_the_recorded_health(simulator, clients):
     network.security_rules.begin_delete(RG, "nsg-contoso-backend", "AllowFromAppGateway").result()
     network.security_rules.begin_create_or_update(RG, "nsg-contoso-backend", "DenyAll", rule).result()
     assert health_summary(network) == {("Unhealthy", ProbeLogKind.CONNECT)}
+
+
+class _HeldBehaviour(dict):
+    """A backend's behaviour (world `backends`) whose reads wait for `release`: a derivation of
+    backend health that probes this backend stops at its first read until the test lets it go."""
+
+    def __init__(self, behaviour: dict, reading: threading.Event, release: threading.Event) -> None:
+        super().__init__(behaviour)
+        self.reading, self.release = reading, release
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.reading.set()
+        self.release.wait(60)
+        return super().get(key, default)
+
+
+def test_other_requests_are_served_while_backend_health_is_worked_out(simulator, clients):
+    """Azure answers other requests while it probes the backends; so does the simulator: the
+    derivation runs outside the world's lock, and a diagnosis' other reads do not queue behind it."""
+    world = load("live-slow-backend")
+    sim = simulator(world)
+    reading, release = threading.Event(), threading.Event()
+    sim.world.backends = {
+        address: _HeldBehaviour(behaviour, reading, release)
+        for address, behaviour in world["backends"].items()
+    }
+    network = clients(sim).network
+    health: list[Any] = []
+    probing = threading.Thread(
+        target=lambda: health.append(network.application_gateways.begin_backend_health(RG, GW_NAME).result())
+    )
+    vnets: list[Any] = []
+    reading_vnet = threading.Thread(
+        target=lambda: vnets.append(network.virtual_networks.get(RG, "vnet-contoso"))
+    )
+    try:
+        probing.start()
+        assert reading.wait(30), "backend health was never derived"
+        reading_vnet.start()
+        reading_vnet.join(30)
+        served_meanwhile = not reading_vnet.is_alive() and len(vnets) == 1
+    finally:
+        release.set()
+    probing.join(60)
+    reading_vnet.join(60)
+    assert served_meanwhile, "the VNet read waited for backend health to be worked out"
+    assert vnets[0].name == "vnet-contoso"
+    assert servers(health[0]), "backend health came back without its servers"

@@ -331,3 +331,24 @@ def test_divergence_is_the_first_write_a_gateway_depends_on():
     write_at(NSG, "2026-11-23T10:32:00+00:00")
     write_at(GW, "2026-11-23T10:33:00+00:00")
     assert world.diverged_at(GW.upper()) == datetime.fromisoformat("2026-11-23T10:32:00+00:00")
+
+
+def test_a_view_keeps_the_resources_as_they_were_when_it_was_taken():
+    world = load(tiny_world())
+    view = world.view()
+    nsg = world.get(NSG)
+    nsg["properties"]["securityRules"] = []
+    world.put(nsg)
+    world.set_provisioning_state(GW, "Updating")
+    world.set_provisioning_state(VNET, "Updating", child=("subnets", "appgw"))
+
+    assert world.get(NSG)["properties"]["securityRules"] == []
+    assert view.get(NSG)["properties"]["securityRules"][0]["name"] == "AllowGwm"
+    assert world.get(GW)["properties"]["provisioningState"] == "Updating"
+    assert "provisioningState" not in view.get(GW)["properties"]
+    assert world.get(VNET)["properties"]["subnets"][0]["properties"]["provisioningState"] == "Updating"
+    assert "provisioningState" not in view.get(VNET)["properties"]["subnets"][0]["properties"]
+    assert view.get(f"{RG}/networkSecurityGroups/never-there") is None
+    # what a view hands out is a copy: changing it changes neither the view nor the world
+    view.get(NSG)["properties"]["securityRules"].clear()
+    assert view.get(NSG)["properties"]["securityRules"][0]["name"] == "AllowGwm"
