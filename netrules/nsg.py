@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from core.sdk_values import folded, json_fields, json_properties, wire
@@ -288,7 +289,13 @@ def _ports(plural: list[str] | None, single: str | None, name: str) -> tuple[tup
 
 
 def _vnet_networks(vnet_prefixes: Iterable[Any]) -> tuple[Network, ...]:
-    return parse_networks(str(p) for p in vnet_prefixes or ())
+    return _parsed_vnet(tuple(str(p) for p in vnet_prefixes or ()))
+
+
+@lru_cache(maxsize=256)
+def _parsed_vnet(prefixes: tuple[str, ...]) -> tuple[Network, ...]:
+    """A VNet's prefixes parsed once: every flow evaluated against the VNet reads them."""
+    return parse_networks(prefixes)
 
 
 def default_security_rules(nsg_id: str) -> list[dict[str, Any]]:
@@ -319,9 +326,10 @@ def default_security_rules(nsg_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def default_rules(nsg_id: str | None) -> list[Rule]:
-    """The six default rules as `Rule`s (ids under `nsg_id`)."""
-    return [
+@lru_cache(maxsize=1024)
+def default_rules(nsg_id: str | None) -> tuple[Rule, ...]:
+    """The six default rules as `Rule`s (ids under `nsg_id`), made once per NSG id (rules are frozen)."""
+    return tuple(
         Rule(
             name=name,
             rule_id=f"{nsg_id}/defaultSecurityRules/{name}" if nsg_id else None,
@@ -335,7 +343,7 @@ def default_rules(nsg_id: str | None) -> list[Rule]:
             is_default=True,
         )
         for name, direction, priority, access, source, destination, _ in _DEFAULT_RULES
-    ]
+    )
 
 
 @dataclass(frozen=True)
@@ -351,6 +359,17 @@ class NsgRules:
     nsg_id: str | None
     rules: tuple[Rule, ...]
     attached_to: str | None = None
+    # direction -> the rules of that direction by priority, sorted once (see `in_order`)
+    _in_order: dict[str, tuple[Rule, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def in_order(self, direction: str) -> tuple[Rule, ...]:
+        """The rules of `direction`, lowest priority number first (as `first_match` tries them)."""
+        ordered = self._in_order.get(direction)
+        if ordered is None:
+            ordered = self._in_order[direction] = _ordered(self.rules, direction)
+        return ordered
 
     @classmethod
     def from_nsg(cls, nsg: Any) -> NsgRules:
@@ -362,7 +381,7 @@ class NsgRules:
         if fields.get("defaultSecurityRules"):
             rules += [Rule.from_security_rule(r, is_default=True) for r in fields["defaultSecurityRules"]]
         else:
-            rules += default_rules(nsg_id)
+            rules += list(default_rules(nsg_id))
         return cls(nsg_id, tuple(rules))
 
     @classmethod
@@ -391,8 +410,16 @@ def first_match(
     rules: Sequence[Rule], flow: Flow, *, vnet_prefixes: Iterable[Any], nsg_id: str | None = None
 ) -> RuleMatch | None:
     """The rule that decides the flow among `rules`: lowest priority number first, first match wins."""
-    vnet = _vnet_networks(vnet_prefixes)
-    ordered = sorted((r for r in rules if r.direction == flow.direction), key=lambda r: r.priority)
+    return _first_in_order(_ordered(rules, flow.direction), flow, _vnet_networks(vnet_prefixes), nsg_id)
+
+
+def _ordered(rules: Iterable[Rule], direction: str) -> tuple[Rule, ...]:
+    return tuple(sorted((r for r in rules if r.direction == direction), key=lambda r: r.priority))
+
+
+def _first_in_order(
+    ordered: Sequence[Rule], flow: Flow, vnet: tuple[Network, ...], nsg_id: str | None
+) -> RuleMatch | None:
     for rule in ordered:
         if rule.matches(flow, vnet):
             return RuleMatch(rule.access, rule.name, rule.rule_id, rule.priority, nsg_id, rule.is_default)
@@ -401,9 +428,11 @@ def first_match(
 
 def _decide(nsg: NsgRules, flow: Flow, vnet_prefixes: Iterable[Any]) -> RuleMatch:
     """First match; rule lists that lack Azure's defaults fall through to them (DenyAll always matches)."""
-    match = first_match(nsg.rules, flow, vnet_prefixes=vnet_prefixes, nsg_id=nsg.nsg_id)
+    vnet = _vnet_networks(vnet_prefixes)
+    match = _first_in_order(nsg.in_order(flow.direction), flow, vnet, nsg.nsg_id)
     if match is None:
-        match = first_match(default_rules(nsg.nsg_id), flow, vnet_prefixes=vnet_prefixes, nsg_id=nsg.nsg_id)
+        defaults = default_rules(nsg.nsg_id)
+        match = _first_in_order(_ordered(defaults, flow.direction), flow, vnet, nsg.nsg_id)
     assert match is not None  # DenyAllInBound / DenyAllOutBound match every flow
     return match
 
