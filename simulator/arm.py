@@ -295,12 +295,16 @@ class ArmApi:
         *,
         clock: Callable[[], datetime],
         lro_retry_after: int = 0,
+        list_page_size: int | None = None,
     ) -> None:
         self.world = world
         self.faults = faults
         self.base_url = ""
         self._clock = clock
         self._lro_retry_after = lro_retry_after
+        # Items per page of a resource list (`nextLink` to the next): ARM pages long lists, at a size
+        # it chooses. None: every list in one page.
+        self._list_page_size = list_page_size
         self._operations = OperationRegistry(lambda: _iso(self._clock()))
 
     # -- entry point -----------------------------------------------------------------------------
@@ -446,12 +450,31 @@ class ArmApi:
             raise _resource_group_not_found(p["rg"])
         found = self.world.list_resources(call.collection, p["sub"], p["rg"])
         references = self._references()
-        return ArmResponse(200, {"value": [references.resource(resource) for resource in found]})
+        return self._page(call, [references.resource(resource) for resource in found], self._list_page_size)
 
     def _list_all(self, call: _Call) -> ArmResponse:
         found = self.world.list_resources(call.collection, call.params["sub"])
         references = self._references()
-        return ArmResponse(200, {"value": [references.resource(resource) for resource in found]})
+        return self._page(call, [references.resource(resource) for resource in found], self._list_page_size)
+
+    def _page(self, call: _Call, items: list[Any], size: int | None) -> ArmResponse:
+        """One page of `items` (from `$skiptoken`, `size` of them; all when None), with the `nextLink`
+        to the next page when there is one."""
+        q = call.request.query
+        skip = q.get("$skiptoken", "0")
+        if not skip.isdigit():
+            raise ArmError(400, "BadRequest", "The $skiptoken query parameter value is invalid.")
+        first = int(skip)
+        size = size or max(1, len(items) - first)
+        body: dict[str, Any] = {"value": items[first : first + size]}
+        if first + size < len(items):
+            parameters = {key: value for key, value in q.items() if key != "$skiptoken"}
+            parameters["$skiptoken"] = str(first + size)
+            body["nextLink"] = (
+                f"{self.base_url}{urllib.parse.quote(call.request.path)}?"
+                + urllib.parse.urlencode(parameters, quote_via=urllib.parse.quote)
+            )
+        return ArmResponse(200, body)
 
     def _get_child(self, call: _Call) -> ArmResponse:
         collection = self._child_collection(call)
@@ -516,19 +539,7 @@ class ArmApi:
         except ActivityLogQueryError as error:
             raise ArmError(400, "BadRequest", str(error)) from None
         events = query_activity_log(self.world.activity_events(), query, select_fields(q.get("$select")))
-        skip = q.get("$skiptoken", "0")
-        if not skip.isdigit():
-            raise ArmError(400, "BadRequest", "The $skiptoken query parameter value is invalid.")
-        first, size = int(skip), activity_log.PAGE_SIZE
-        body: dict[str, Any] = {"value": events[first : first + size]}
-        if first + size < len(events):
-            parameters = {key: value for key, value in q.items() if key != "$skiptoken"}
-            parameters["$skiptoken"] = str(first + size)
-            body["nextLink"] = (
-                f"{self.base_url}{urllib.parse.quote(call.request.path)}?"
-                + urllib.parse.urlencode(parameters, quote_via=urllib.parse.quote)
-            )
-        return ArmResponse(200, body)
+        return self._page(call, events, activity_log.PAGE_SIZE)
 
     def _traffic_since(self, gateway: dict[str, Any], recorded: list[dict], since: datetime) -> list[dict]:
         """The recorded metrics up to `since`, then the traffic the gateway's current configuration

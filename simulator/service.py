@@ -38,6 +38,7 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         lro_retry_after: int = 0,
+        list_page_size: int | None = None,
     ) -> None:
         self.world: World = load_world(world)
         self.requests = RequestLog()
@@ -45,7 +46,13 @@ class Simulator:
         self._started = time.monotonic()
         self._advanced = timedelta(0)
         self.world.now = self.clock
-        self._api = ArmApi(self.world, self._faults, clock=self.clock, lro_retry_after=lro_retry_after)
+        self._api = ArmApi(
+            self.world,
+            self._faults,
+            clock=self.clock,
+            lro_retry_after=lro_retry_after,
+            list_page_size=list_page_size,
+        )
         self._server = HttpsServer(self._api, self.requests, host=host, port=port)
         self._dns: Any = None
 
