@@ -26,7 +26,7 @@ from typing import Any
 from core.arm import DEFAULT_BUDGET_SECONDS, Arm, ArmCallFailed
 from core.arm_ids import gateway_names, name_of, parent_id, parse
 from core.azure_clients import AzureClients
-from core.sdk_values import folded
+from core.sdk_values import folded, json_fields
 from diagnostics.diagnosis import Diagnosis
 from diagnostics.snapshot import Snapshot, iter_health_servers, key
 from model.findings import CheckStatus
@@ -79,7 +79,8 @@ def path_resources(snapshot: Snapshot) -> list[tuple[str, str, str]] | None:
     found += [("nic", nic) for nic in snapshot.nics.values()]
     resources: dict[tuple[str, str], tuple[str, str, str]] = {}
     for kind, model in found:
-        resource_id, etag = getattr(model, "id", None), getattr(model, "etag", None)
+        fields = json_fields(model)  # an SDK model, or plain JSON (the NICs of a resource group's list)
+        resource_id, etag = fields.get("id"), fields.get("etag")
         if not (isinstance(resource_id, str) and resource_id and isinstance(etag, str) and etag):
             return None
         resources.setdefault((kind, key(resource_id)), (kind, resource_id, etag))

@@ -25,8 +25,8 @@ from typing import Any
 
 from core.arm_ids import name_of, parent_id, parse
 from core.iso8601 import format_time
-from core.sdk_values import wire
-from diagnostics.snapshot import Snapshot, is_model, key, models, ref_id
+from core.sdk_values import json_properties, wire
+from diagnostics.snapshot import Snapshot, is_model, is_resource, key, models, ref_id
 from model.changes import ACTIVITY_LOG, APPGW_DOCTOR, LAST_HEALTHY_DIFF, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Severity
 
@@ -104,8 +104,8 @@ def path_resources(snapshot: Snapshot) -> list[str]:
             add(ref_id(backend_subnet.route_table))
     for nic_key, nic in sorted(snapshot.nics.items()):
         add(ref_id(nic) or nic_key)
-        if is_model(nic):
-            add(ref_id(nic.network_security_group))
+        if is_resource(nic):  # an SDK model, or plain JSON from its resource group's list
+            add(ref_id(json_properties(nic).get("networkSecurityGroup")))
     return list(found.values())
 
 
@@ -121,8 +121,10 @@ def backend_subnets(snapshot: Snapshot) -> list[str]:
         if member.subnet_id:
             subnets.setdefault(key(member.subnet_id), member.subnet_id)
     for _, nic in sorted(snapshot.nics.items()):
-        for configuration in models(getattr(nic, "ip_configurations", None)):
-            subnet_id = ref_id(configuration.subnet)
+        if not is_resource(nic):
+            continue
+        for configuration in models(json_properties(nic).get("ipConfigurations")):
+            subnet_id = ref_id(json_properties(configuration).get("subnet"))
             if subnet_id:
                 subnets.setdefault(key(subnet_id), subnet_id)
     return list(subnets.values())
@@ -527,13 +529,15 @@ def _describe_config(kind: str, model: Any) -> dict[str, Any]:
                 "addressPrefixes": _plain(getattr(space, "address_prefixes", None) or []),
             }
         }
-    if kind == "nic":
+    if kind == "nic":  # an SDK model, or plain JSON from its resource group's list: read by wire names
+        fields = json_properties(model)
+        addresses = [
+            json_properties(c).get("privateIPAddress") for c in models(fields.get("ipConfigurations"))
+        ]
         return {
             "props": {
-                "networkSecurityGroup": ref_id(model.network_security_group),
-                "privateIpAddresses": sorted(
-                    str(c.private_ip_address) for c in models(model.ip_configurations) if c.private_ip_address
-                ),
+                "networkSecurityGroup": ref_id(fields.get("networkSecurityGroup")),
+                "privateIpAddresses": sorted(str(address) for address in addresses if address),
             }
         }
     return {"props": {}}
@@ -549,7 +553,7 @@ def configuration(snapshot: Snapshot, at: datetime) -> dict[str, Any]:
 
     def add(kind: str, model: Any) -> None:
         resource_id = ref_id(model)
-        if resource_id is None or key(resource_id) in seen or not is_model(model):
+        if resource_id is None or key(resource_id) in seen or not is_resource(model):
             return
         seen.add(key(resource_id))
         try:
@@ -576,8 +580,8 @@ def configuration(snapshot: Snapshot, at: datetime) -> dict[str, Any]:
         nsg_and_table(subnet)
     for _, nic in sorted(snapshot.nics.items()):
         add("nic", nic)
-        if is_model(nic):
-            add("nsg", snapshot.nsgs.get(key(ref_id(nic.network_security_group))))
+        if is_resource(nic):
+            add("nsg", snapshot.nsgs.get(key(ref_id(json_properties(nic).get("networkSecurityGroup")))))
     return {
         "version": CONFIGURATION_VERSION,
         "gateway": snapshot.gateway_id,

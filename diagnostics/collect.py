@@ -92,6 +92,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import dns.exception
 import dns.message
@@ -102,7 +103,7 @@ import dns.resolver
 from azure.mgmt.network import models as net
 from azure.mgmt.network._utils import model_base
 
-from core.arm import Arm, ArmCallFailed
+from core.arm import NETWORK_API_VERSION, Arm, ArmCallFailed, list_json
 from core.arm_ids import gateway_names, name_of, parent_id, parse
 from core.iso8601 import format_time
 from core.sdk_values import json_fields, json_properties
@@ -123,7 +124,9 @@ from diagnostics.snapshot import (
     by_id,
     custom_dns_servers,
     id_index,
+    is_json_object,
     is_model,
+    is_resource,
     iter_health_servers,
     key,
     models,
@@ -234,12 +237,23 @@ class Listable:
     plural: str  # "NICs", in "the NICs of resource group ... could not be listed"
     singular: str  # "network interface", in "resource group ... lists no such network interface"
     max_gets: int
+    # Listed as plain ARM JSON (`core.arm.list_json`) under this collection name ("networkInterfaces"),
+    # not as SDK models: every reader of the kind reads wire names (`is_resource`); None: SDK models.
+    json_collection: str | None = None
 
 
 LISTABLE = {
     spec.kind: spec
     for spec in (
-        Listable("nic", "nic_list", "network_interfaces", "NICs", "network interface", MAX_NIC_GETS),
+        Listable(
+            "nic",
+            "nic_list",
+            "network_interfaces",
+            "NICs",
+            "network interface",
+            MAX_NIC_GETS,
+            json_collection="networkInterfaces",
+        ),
         Listable(
             "nsg",
             "nsg_list",
@@ -276,7 +290,7 @@ def route_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
     """NICs with the same key have the same effective routes: the subnet(s) their IP configurations
     are in. A NIC that could not be read is a group of its own."""
     subnets = sorted({key(ref_id(json_properties(c).get("subnet"))) for c in _ip_configurations(nic)} - {""})
-    return ("subnets", *subnets) if is_model(nic) and subnets else ("nic", nic_key)
+    return ("subnets", *subnets) if is_resource(nic) and subnets else ("nic", nic_key)
 
 
 def _ip_configurations(nic: Any) -> list[Any]:
@@ -484,6 +498,9 @@ def _plan(cls: type) -> tuple[_Field, ...]:
     """The REST fields `shape_problems` judges of an SDK model class, in `_field_types` order."""
     plan = _PLANS.get(cls)
     if plan is None:
+        # The SDK works out a class's REST fields when it makes the first model of it: make one, so a
+        # class only ever read as plain JSON (`_json_fits`) is judged by its own fields.
+        cls()
         fields = getattr(cls, "_attr_to_rest_field", {})
         entries = []
         for attr, annotation in _field_types(cls).items():
@@ -577,6 +594,63 @@ def shape_problems(model: Any, path: str, found: list[str] | None = None, depth:
                 elif hasattr(type(value), "_attr_to_rest_field"):
                     found.append(f"{where}: its properties could not be read as {alternative.__name__}")
     return found
+
+
+def _model_class(annotation: Any) -> tuple[type, bool] | None:
+    """(SDK model class, whether a list of them) a field's declared type holds (`X`, `X | None`,
+    `list[X] | None`); None for any other type."""
+    for alternative in _expected(annotation):
+        if typing.get_origin(alternative) is list:
+            (element,) = typing.get_args(alternative) or (Any,)
+            if isinstance(element, type) and issubclass(element, model_base.Model):
+                return element, True
+        elif isinstance(alternative, type) and issubclass(alternative, model_base.Model):
+            return alternative, False
+    return None
+
+
+def _json_fits(raw: Any, cls: type, depth: int = 0) -> bool:
+    """Whether the SDK model `cls` made of plain ARM JSON `raw` would hold nothing `shape_problems`
+    reports, judged from the JSON alone: every field the model declares is absent, null, a plain
+    value of its declared type, or an object (a list of objects) that fits the same way. Anything
+    else is not vouched for (False), though the SDK may well read it: a number as a string, a date,
+    a field with a client default, a class told apart by a discriminator..."""
+    if depth > 12 or type(raw) is not dict or getattr(cls, "__mapping__", None):
+        return False
+    for field in _plan(cls):
+        value = raw.get(field.rest_name, _MISSING)
+        if value is None or (value is _MISSING and not field.has_default):
+            continue
+        if value is _MISSING:
+            return False
+        if field.accepts is not None and field.accepts(value):
+            continue
+        inner = _model_class(field.annotation)
+        if inner is None:
+            return False
+        element, is_list = inner
+        if is_list:
+            if not isinstance(value, list) or not all(_json_fits(item, element, depth + 1) for item in value):
+                return False
+        elif not _json_fits(value, element, depth + 1):
+            return False
+    return True
+
+
+def json_shape_problems(raw: Any, cls: type, label: str) -> list[str]:
+    """What `malformed_in` reports of the SDK model `cls` made of plain ARM JSON `raw` (a NIC of a
+    resource group's list, say), labelled `label`: nothing, without making the model, when the JSON
+    alone shows it holds nothing to report (`_json_fits`, the common case); else the model is made
+    and walked, so what is reported is exactly what its walk reports."""
+    if _json_fits(raw, cls):
+        return []
+    try:
+        model = cls(raw)
+    except Exception as error:  # the SDK could not even make it
+        return [f"{label}: unreadable as {cls.__name__} ({type(error).__name__})"]
+    if not is_model(model):
+        return [f"{label}: {type(model).__name__}, not an object"]
+    return shape_problems(model, label)
 
 
 def _summary(problems: list[str]) -> str:
@@ -826,6 +900,12 @@ class _Collector:
             operation = getattr(self.network, spec.operations).list
 
             def listed(group: str, **options: Any) -> list[Any]:
+                if spec.json_collection is not None:
+                    path = (
+                        f"/subscriptions/{self.subscription}/resourceGroups/{quote(group, safe='')}"
+                        f"/providers/Microsoft.Network/{spec.json_collection}"
+                    )
+                    return list_json(self.network, path, api_version=NETWORK_API_VERSION, **options)
                 return list(operation(group, **options))
 
             return self.arm.call(listed, resource_group)
@@ -1107,7 +1187,7 @@ class _Collector:
         held = self._subnet_nics(subnet)
         nic = held.by_address.get(address)
         if nic is not None:
-            self.nsg_of(nic.network_security_group)
+            self.nsg_of(json_properties(nic).get("networkSecurityGroup"))
             return NicLookup(address, nic=nic)
         if held.unread:
             return NicLookup(
@@ -1156,7 +1236,8 @@ class _Collector:
                 nics += [nic for nic in models(listed) if key(ref_id(nic)) in nic_ids]
         # the NICs' own NSGs together (one list per resource group holding many), before each IP
         # member of the subnet asks for its NIC's
-        self.read_many("nsg", [n for nic in models(nics) if (n := ref_id(nic.network_security_group))])
+        nic_nsgs = [ref_id(json_properties(nic).get("networkSecurityGroup")) for nic in models(nics)]
+        self.read_many("nsg", [nsg_id for nsg_id in nic_nsgs if nsg_id])
         subnet_key = key(ref_id(subnet))
         by_address: dict[Any, Any] = {}
         for nic in models(nics):
@@ -1177,7 +1258,7 @@ class _Collector:
         """Once NICs read together are read: their NSGs and their subnets' NSGs, read together — after
         the gateway's own network asked for its NSGs (`gateway_network`), so what is read by a GET and
         what from a list does not depend on which answer came first."""
-        nics = [nic for nic in (_value(self.nic(nic_id)) for nic_id in nic_ids) if is_model(nic)]
+        nics = [nic for nic in (_value(self.nic(nic_id)) for nic_id in nic_ids) if is_resource(nic)]
         if gateway_network is not None:
             wait([gateway_network])
         subnet_ids = {
@@ -1336,6 +1417,8 @@ class _Shapes:
     model identity, with the model."""
 
     KINDS = frozenset({"vnet", "peered_vnet", "nsg", "route_table", "nic", "backend_health"})
+    # the SDK model class plain ARM JSON of a kind stands for (see `Listable.json_collection`)
+    JSON_CLASSES: dict[str, type] = {"nic": net.NetworkInterface}
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -1345,23 +1428,29 @@ class _Shapes:
     def note(self, kind: str, future: Future[Any]) -> None:
         """A done future of `kind`: walk its model when it is one `malformed_in` judges."""
         if kind in self.KINDS and not future.cancelled() and future.exception() is None:
-            self.note_model(future.result())
+            self.note_model(future.result(), self.JSON_CLASSES.get(kind))
 
-    def note_model(self, model: Any) -> None:
-        if not is_model(model):
+    def note_model(self, model: Any, json_class: type | None = None) -> None:
+        """Walk `model`, an SDK model, or plain ARM JSON standing for a `json_class` model."""
+        if is_model(model):
+            walk: Callable[[], list[str]] = functools.partial(shape_problems, model, "")
+        elif json_class is not None and is_json_object(model):
+            walk = functools.partial(json_shape_problems, model, json_class, "")
+        else:
             return
         with self._lock:
             if id(model) not in self._walks:  # each problem starts with the path given: see `of`
-                self._walks[id(model)] = (model, self._walker.submit(shape_problems, model, ""))
+                self._walks[id(model)] = (model, self._walker.submit(walk))
 
-    def of(self, model: Any, label: str) -> list[str]:
-        """`shape_problems(model, label)`, from the walk started when it arrived if there was one
-        (waited for; a walk that failed raises here, as walking it now would)."""
+    def of(self, model: Any, label: str, json_class: type | None = None) -> list[str]:
+        """What `malformed_in` reports of `model` (`shape_problems`, or `json_shape_problems` for plain
+        JSON standing for a `json_class` model), from the walk started when it arrived if there was
+        one (waited for; a walk that failed raises here, as walking it now would)."""
         with self._lock:
             found = self._walks.get(id(model))
         if found is not None and found[0] is model:
             return [label + problem for problem in found[1].result()]
-        return shape_problems(model, label)
+        return _walk(model, label, json_class)
 
     def close(self) -> None:
         self._walker.shutdown(wait=False, cancel_futures=True)
@@ -1370,21 +1459,33 @@ class _Shapes:
 def malformed_in(snapshot: Snapshot, shapes: _Shapes | None = None) -> list[str]:
     """The shape problems of everything collected, each prefixed with the resource it is in (those
     `shapes` found as the models arrived are not walked again)."""
-    pieces: list[tuple[str, Any]] = [(f"gateway {name_of(snapshot.gateway_id)}", snapshot.gateway)]
+    pieces: list[tuple[str, Any, type | None]] = [
+        (f"gateway {name_of(snapshot.gateway_id)}", snapshot.gateway, None)
+    ]
     vnets = [snapshot.vnet, *snapshot.peered_vnets.values()]
-    pieces += [(f"VNet {name_of(ref_id(v) or '')}", v) for v in vnets if v is not None]
-    pieces += [(f"NSG {name_of(ref_id(n) or '')}", n) for n in snapshot.nsgs.values()]
-    pieces += [(f"route table {name_of(ref_id(t) or '')}", t) for t in snapshot.route_tables.values()]
-    pieces += [(f"NIC {name_of(ref_id(n) or '')}", n) for n in snapshot.nics.values()]
+    pieces += [(f"VNet {name_of(ref_id(v) or '')}", v, None) for v in vnets if v is not None]
+    pieces += [(f"NSG {name_of(ref_id(n) or '')}", n, None) for n in snapshot.nsgs.values()]
+    pieces += [(f"route table {name_of(ref_id(t) or '')}", t, None) for t in snapshot.route_tables.values()]
+    nic_class = _Shapes.JSON_CLASSES["nic"]
+    pieces += [(f"NIC {name_of(ref_id(n) or '')}", n, nic_class) for n in snapshot.nics.values()]
     if snapshot.backend_health is not None:
-        pieces.append(("backend health", snapshot.backend_health))
+        pieces.append(("backend health", snapshot.backend_health, None))
     problems: list[str] = []
-    for label, model in pieces:
-        if not is_model(model):
-            problems.append(f"{label}: {type(model).__name__}, not an object")
-            continue
-        problems += shapes.of(model, label) if shapes is not None else shape_problems(model, label)
+    for label, model, json_class in pieces:
+        if shapes is not None:
+            problems += shapes.of(model, label, json_class)
+        else:
+            problems += _walk(model, label, json_class)
     return problems
+
+
+def _walk(model: Any, label: str, json_class: type | None) -> list[str]:
+    """What `malformed_in` reports of one collected piece (see `_Shapes.of`)."""
+    if json_class is not None and is_json_object(model):
+        return json_shape_problems(model, json_class, label)
+    if not is_model(model):
+        return [f"{label}: {type(model).__name__}, not an object"]
+    return shape_problems(model, label)
 
 
 def _pick(

@@ -54,14 +54,30 @@ def _is_model_type(kind: type) -> bool:
     return known
 
 
+def is_json_object(value: Any) -> bool:
+    """Whether `value` is an ARM JSON object as ARM sent it (a plain dict, not an SDK model) that an
+    SDK model could be made of: its `properties`, when it has some, an object too. Collection keeps
+    the NICs of a resource group's list so (see `collect.LISTABLE`); inside one, every nested object
+    is plain JSON as well."""
+    return type(value) is dict and isinstance(value.get("properties", {}), (dict, type(None)))
+
+
+def is_resource(value: Any) -> bool:
+    """An SDK model (`is_model`) or plain ARM JSON (`is_json_object`): read it by its wire names
+    (`json_fields`, `json_properties`, `ref_id`), never by the model's attributes."""
+    return is_model(value) or is_json_object(value)
+
+
 def models(items: Any) -> list[Any]:
-    """The SDK models of an SDK list, skipping malformed elements (a list that is not one: [])."""
-    return [item for item in items if is_model(item)] if isinstance(items, list) else []
+    """The objects of a list, SDK models or plain ARM JSON (`is_resource`), skipping malformed
+    elements (a list that is not one: [])."""
+    return [item for item in items if is_resource(item)] if isinstance(items, list) else []
 
 
 def ref_id(reference: Any) -> str | None:
-    """The ARM id of a reference (`{"id": ...}`) or of a sub-resource, None when absent or malformed."""
-    value = json_fields(reference).get("id") if is_model(reference) else None
+    """The ARM id of a reference (`{"id": ...}`) or of a sub-resource, an SDK model or plain ARM JSON;
+    None when absent or malformed."""
+    value = json_fields(reference).get("id") if is_resource(reference) else None
     return value if isinstance(value, str) and value else None
 
 
@@ -169,7 +185,9 @@ class Snapshot:
     subnets: dict[str, net.Subnet] = field(default_factory=dict)
     nsgs: dict[str, net.NetworkSecurityGroup] = field(default_factory=dict)
     route_tables: dict[str, net.RouteTable] = field(default_factory=dict)
-    nics: dict[str, net.NetworkInterface] = field(default_factory=Collected)
+    # NIC id key -> the NIC: an SDK model (read by a GET), or plain ARM JSON (picked from its resource
+    # group's list: see `is_resource`); read by wire names either way
+    nics: dict[str, Any] = field(default_factory=Collected)
     backend_health: net.ApplicationGatewayBackendHealth | None = None
     effective_routes: dict[str, list[net.EffectiveRoute]] = field(default_factory=dict)
     effective_nsgs: dict[str, list[net.EffectiveNetworkSecurityGroup]] = field(default_factory=dict)
@@ -343,7 +361,7 @@ class Snapshot:
         for member in backend_members(self.gateway, self.vnet, self.peered_vnets.values()):
             if member.ip_configuration_id:
                 ip_config = self.ip_configuration(member.ip_configuration_id)
-                if is_model(ip_config):
+                if is_resource(ip_config):
                     fields = json_properties(ip_config)
                     member = BackendMember(
                         pool_id=member.pool_id,
@@ -357,11 +375,12 @@ class Snapshot:
             by_pool.setdefault(key(member.pool_id), []).append(member)
         return resolved, by_pool
 
-    def ip_configuration(self, ip_configuration_id: str) -> net.NetworkInterfaceIPConfiguration | None:
+    def ip_configuration(self, ip_configuration_id: str) -> Any:
+        """The NIC IP configuration (an SDK model, or plain JSON as the NIC's list sent it), or None."""
         nic = self.nics.get(key(parent_id(ip_configuration_id)))
         return (
             by_id(json_properties(nic).get("ipConfigurations"), ip_configuration_id)
-            if is_model(nic)
+            if is_resource(nic)
             else None
         )
 

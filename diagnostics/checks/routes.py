@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.arm_ids import ArmId, name_of
+from core.sdk_values import json_fields
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import (
     Check,
@@ -245,8 +246,8 @@ def gateway_subnet_shield(snapshot: Snapshot) -> str | None:
 
 def _nic_resource_id(snapshot: Snapshot, nic_id: str) -> str:
     """The NIC's id as ARM spells it (effective routes are keyed by the lower-cased id)."""
-    nic = snapshot.nics.get(key(nic_id))
-    return (nic.id if nic is not None else None) or nic_id
+    spelled = json_fields(snapshot.nics.get(key(nic_id))).get("id")
+    return spelled if isinstance(spelled, str) and spelled else nic_id
 
 
 def bgp_default_route(snapshot: Snapshot) -> list[Finding]:

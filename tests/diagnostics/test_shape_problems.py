@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from azure.mgmt.network import models as net
 
-from diagnostics.collect import shape_problems
+from diagnostics.collect import _json_fits, json_shape_problems, shape_problems
+from diagnostics.snapshot import is_model
+from tests.diagnostics.sized_world import shared_subnet_world, sized_world
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = json.loads((ROOT / "tests/worlds/multi-pool-one-broken/world.json").read_text())
@@ -117,3 +119,133 @@ def test_a_well_formed_payload_has_no_problems_and_is_not_deserialized_to_find_o
 
         assert shape_problems(model, "x") == []
         assert _deserialized(model) == []
+
+
+# --- plain ARM JSON (the NICs of a resource group's list): json_shape_problems ------------------
+
+_CLASSES = {
+    "applicationGateways": net.ApplicationGateway,
+    "networkSecurityGroups": net.NetworkSecurityGroup,
+    "networkInterfaces": net.NetworkInterface,
+    "virtualNetworks": net.VirtualNetwork,
+    "routeTables": net.RouteTable,
+}
+
+
+def _world_resources() -> list[dict[str, Any]]:
+    """Every resource of every bundled and test world, and of the sized worlds."""
+    paths = sorted(ROOT.glob("scenarios/*/world.json")) + sorted(ROOT.glob("tests/worlds/*/world.json"))
+    resources = [r for path in paths for r in json.loads(path.read_text()).get("resources", [])]
+    for world in (sized_world(2, nics=True), shared_subnet_world(2)):
+        resources += world["resources"]
+    return [r for r in resources if r.get("type", "").split("/")[-1] in _CLASSES]
+
+
+def _model_walk(raw: Any, cls: type, label: str) -> list[str]:
+    """What `malformed_in` reports of the SDK model made of `raw`: the walk the JSON one stands for."""
+    try:
+        model = cls(copy.deepcopy(raw))
+    except Exception as error:
+        return [f"{label}: unreadable as {cls.__name__} ({type(error).__name__})"]
+    if not is_model(model):
+        return [f"{label}: {type(model).__name__}, not an object"]
+    return shape_problems(model, label)
+
+
+def test_well_formed_json_reports_what_its_model_does_and_nics_without_making_one():
+    """Every resource the worlds hold reads the same as JSON as its model's walk; every NIC fits from
+    its JSON alone, so reading a NIC list as JSON never makes a model per NIC to find nothing (what
+    `json_shape_problems` is for). (Other kinds may hold what the JSON reading leaves to the model,
+    a date say: they are read as models.)"""
+    resources = _world_resources()
+    nics = [r for r in resources if r["type"].endswith("networkInterfaces")]
+    assert len(nics) > 20
+    for resource in resources:
+        cls = _CLASSES[resource["type"].split("/")[-1]]
+        assert json_shape_problems(resource, cls, "x") == _model_walk(resource, cls, "x"), resource["id"]
+    for nic in nics:
+        assert _json_fits(nic, net.NetworkInterface), nic["id"]
+
+
+def _nic_changes() -> list[Any]:
+    def at(path: str, value: Any):
+        def change(body: dict[str, Any]) -> None:
+            *parents, last = path.split(".")
+            target: Any = body
+            for part in parents:
+                target = target[int(part)] if part.isdigit() else target[part]
+            target[int(last) if last.isdigit() else last] = value
+
+        return change
+
+    ipc = "properties.ipConfigurations.0.properties"
+    return [
+        at("properties", "not an object"),
+        at("properties", None),
+        at("properties", []),
+        at("properties.ipConfigurations", "10.0.0.4"),
+        at("properties.ipConfigurations", {"id": "x"}),
+        at("properties.ipConfigurations.0", None),
+        at("properties.ipConfigurations.0", "ipconfig1"),
+        at(f"{ipc}", "oops"),
+        at(f"{ipc}.privateIPAddress", 10),
+        at(f"{ipc}.privateIPAddress", ["10.0.0.4"]),
+        at(f"{ipc}.subnet", "subnet-1"),
+        at(f"{ipc}.subnet", {"id": 5}),
+        at(f"{ipc}.primary", "yes"),
+        at(f"{ipc}.applicationSecurityGroups", {"id": "asg"}),
+        at(f"{ipc}.applicationSecurityGroups", [None]),
+        at("properties.networkSecurityGroup", "nsg"),
+        at("properties.networkSecurityGroup", {"id": "nsg", "properties": "x"}),
+        at("properties.enableIPForwarding", "true"),
+        at("properties.dnsSettings", {"dnsServers": "10.0.0.4"}),
+        at("tags", ["a"]),
+        at("etag", 5),
+        at("location", {"name": "westeurope"}),
+        at("name", None),
+        at("properties.provisioningState", 3),
+    ]
+
+
+@pytest.mark.parametrize("change", _nic_changes())
+def test_malformed_nic_json_reports_what_the_walk_of_its_model_reports(change):
+    nic = next(r for r in sized_world(1, nics=True)["resources"] if r["type"].endswith("networkInterfaces"))
+    body = copy.deepcopy(nic)
+    change(body)
+
+    found = json_shape_problems(body, net.NetworkInterface, "NIC n")
+
+    assert found == _model_walk(body, net.NetworkInterface, "NIC n")
+
+
+def test_the_json_reading_never_vouches_for_what_the_walk_of_its_model_reports():
+    """Mutations of every resource kind, field by field, to values of the wrong shape: whenever
+    `_json_fits` vouches for the JSON, the model walk finds nothing either."""
+    wrong = ["x", 7, 1.5, True, None, [], ["x"], [None], {}, {"id": 1}, {"properties": "x"}]
+    checked = 0
+    for resource in _world_resources()[:60]:
+        cls = _CLASSES[resource["type"].split("/")[-1]]
+        for path in _paths(resource):
+            for value in wrong:
+                body = copy.deepcopy(resource)
+                _put(body, path, value)
+                if _json_fits(body, cls):
+                    assert _model_walk(body, cls, "r") == [], (resource["id"], path, value)
+                    checked += 1
+    assert checked > 100
+
+
+def _paths(body: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON document (keys of objects, indexes of lists), depth first."""
+    places: list[tuple[Any, ...]] = []
+    items = body.items() if isinstance(body, dict) else enumerate(body) if isinstance(body, list) else []
+    for part, value in items:
+        places.append((*prefix, part))
+        places += _paths(value, (*prefix, part))
+    return places
+
+
+def _put(body: Any, path: tuple[Any, ...], value: Any) -> None:
+    for part in path[:-1]:
+        body = body[part]
+    body[path[-1]] = value
