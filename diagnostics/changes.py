@@ -25,7 +25,7 @@ from typing import Any
 
 from core.arm_ids import name_of, parent_id, parse
 from core.iso8601 import format_time
-from core.sdk_values import json_properties, wire
+from core.sdk_values import json_fields, json_properties, wire
 from diagnostics.snapshot import Snapshot, is_model, is_resource, key, models, ref_id
 from model.changes import ACTIVITY_LOG, APPGW_DOCTOR, LAST_HEALTHY_DIFF, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Severity
@@ -369,33 +369,49 @@ def _plain(value: Any) -> Any:
     return wire(value)
 
 
+_RULE_VALUES = ("priority", "access", "direction", "protocol")
+_RULE_TEXTS = ("sourceAddressPrefix", "sourcePortRange", "destinationAddressPrefix", "destinationPortRange")
+_RULE_LISTS = (
+    "sourceAddressPrefixes",
+    "sourcePortRanges",
+    "destinationAddressPrefixes",
+    "destinationPortRanges",
+)
+_RULE_GROUPS = ("sourceApplicationSecurityGroups", "destinationApplicationSecurityGroups")
+
+
 def _rule(rule: Any) -> dict[str, Any]:
-    return {
-        "priority": _plain(rule.priority),
-        "access": _plain(rule.access),
-        "direction": _plain(rule.direction),
-        "protocol": _plain(rule.protocol),
-        "sourceAddressPrefix": _plain(rule.source_address_prefix),
-        "sourceAddressPrefixes": _plain(rule.source_address_prefixes or []),
-        "sourcePortRange": _plain(rule.source_port_range),
-        "sourcePortRanges": _plain(rule.source_port_ranges or []),
-        "destinationAddressPrefix": _plain(rule.destination_address_prefix),
-        "destinationAddressPrefixes": _plain(rule.destination_address_prefixes or []),
-        "destinationPortRange": _plain(rule.destination_port_range),
-        "destinationPortRanges": _plain(rule.destination_port_ranges or []),
-        "sourceApplicationSecurityGroups": sorted(
-            n for g in models(rule.source_application_security_groups) if (n := _name(g))
-        ),
-        "destinationApplicationSecurityGroups": sorted(
-            n for g in models(rule.destination_application_security_groups) if (n := _name(g))
-        ),
+    """A security rule (an SDK model, or plain JSON from a listed NSG) by its wire fields."""
+    fields = json_properties(rule)
+    described: dict[str, Any] = {name: _plain(fields.get(name)) for name in _RULE_VALUES + _RULE_TEXTS}
+    described |= {name: _plain(fields.get(name) or []) for name in _RULE_LISTS}
+    described |= {
+        name: sorted(n for g in models(fields.get(name)) if (n := _name(g))) for name in _RULE_GROUPS
     }
+    return {name: described[name] for name in _RULE_ORDER}
+
+
+_RULE_ORDER = (
+    "priority",
+    "access",
+    "direction",
+    "protocol",
+    "sourceAddressPrefix",
+    "sourceAddressPrefixes",
+    "sourcePortRange",
+    "sourcePortRanges",
+    "destinationAddressPrefix",
+    "destinationAddressPrefixes",
+    "destinationPortRange",
+    "destinationPortRanges",
+    *_RULE_GROUPS,
+)
 
 
 def _named(items: Any, describe: Callable[[Any], dict[str, Any]]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for item in models(items):
-        name = getattr(item, "name", None) or _name(item)
+        name = json_fields(item).get("name") or _name(item)
         if isinstance(name, str) and name:
             try:
                 found[name] = describe(item)
@@ -503,7 +519,8 @@ def _describe_config(kind: str, model: Any) -> dict[str, Any]:
     if kind == "gateway":
         return _gateway(model)
     if kind == "nsg":
-        return {"props": {}, "children": {"securityRules": _named(model.security_rules, _rule)}}
+        rules = json_properties(model).get("securityRules")  # a model's or plain JSON's, alike
+        return {"props": {}, "children": {"securityRules": _named(rules, _rule)}}
     if kind == "routeTable":
         return {
             "props": {"disableBgpRoutePropagation": _plain(model.disable_bgp_route_propagation)},

@@ -261,6 +261,7 @@ LISTABLE = {
             "network security groups",
             "network security group",
             MAX_NSG_GETS,
+            json_collection="networkSecurityGroups",
         ),
     )
 }
@@ -1418,7 +1419,7 @@ class _Shapes:
 
     KINDS = frozenset({"vnet", "peered_vnet", "nsg", "route_table", "nic", "backend_health"})
     # the SDK model class plain ARM JSON of a kind stands for (see `Listable.json_collection`)
-    JSON_CLASSES: dict[str, type] = {"nic": net.NetworkInterface}
+    JSON_CLASSES: dict[str, type] = {"nic": net.NetworkInterface, "nsg": net.NetworkSecurityGroup}
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -1464,7 +1465,8 @@ def malformed_in(snapshot: Snapshot, shapes: _Shapes | None = None) -> list[str]
     ]
     vnets = [snapshot.vnet, *snapshot.peered_vnets.values()]
     pieces += [(f"VNet {name_of(ref_id(v) or '')}", v, None) for v in vnets if v is not None]
-    pieces += [(f"NSG {name_of(ref_id(n) or '')}", n, None) for n in snapshot.nsgs.values()]
+    nsg_class = _Shapes.JSON_CLASSES["nsg"]
+    pieces += [(f"NSG {name_of(ref_id(n) or '')}", n, nsg_class) for n in snapshot.nsgs.values()]
     pieces += [(f"route table {name_of(ref_id(t) or '')}", t, None) for t in snapshot.route_tables.values()]
     nic_class = _Shapes.JSON_CLASSES["nic"]
     pieces += [(f"NIC {name_of(ref_id(n) or '')}", n, nic_class) for n in snapshot.nics.values()]

@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from azure.mgmt.network import models as net
 
@@ -183,7 +183,9 @@ class Snapshot:
     # peered VNets that hold IP pool members
     peered_vnets: dict[str, net.VirtualNetwork] = field(default_factory=Collected)
     subnets: dict[str, net.Subnet] = field(default_factory=dict)
-    nsgs: dict[str, net.NetworkSecurityGroup] = field(default_factory=dict)
+    # NSG id key -> the NSG: an SDK model (read by a GET), or plain ARM JSON (picked from its resource
+    # group's list); `nsg()` hands out a model either way, `nsg_rules()` reads wire names
+    nsgs: dict[str, Any] = field(default_factory=dict)
     route_tables: dict[str, net.RouteTable] = field(default_factory=dict)
     # NIC id key -> the NIC: an SDK model (read by a GET), or plain ARM JSON (picked from its resource
     # group's list: see `is_resource`); read by wire names either way
@@ -261,7 +263,12 @@ class Snapshot:
         )
 
     def nsg(self, nsg_id: str | None) -> net.NetworkSecurityGroup | None:
-        return self.nsgs.get(key(nsg_id)) if nsg_id else None
+        """The collected NSG as an SDK model, made once from its JSON when it was listed as JSON."""
+        found = self.nsgs.get(key(nsg_id)) if nsg_id else None
+        if not is_json_object(found):
+            return found
+        data = cast(dict[str, Any], found)
+        return self._memoised(f"nsg_model:{key(nsg_id)}", (data,), lambda: net.NetworkSecurityGroup(data))
 
     def nsg_rules(self, nsg: net.NetworkSecurityGroup) -> NsgRules:
         """The rules of `nsg` (a model of `nsgs`) converted for evaluation, once per model: an NSG

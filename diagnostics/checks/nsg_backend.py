@@ -24,7 +24,6 @@ from diagnostics.checks.network import (
     blamed_resource,
     gateway_subnet,
     gateway_subnet_prefix,
-    nsg_or_missing,
     propose_allow_rule,
     rule_summary,
     vnet_prefixes,
@@ -189,8 +188,10 @@ def _inbound_verdict(snapshot: Snapshot, target: Target, source: str, vnet: list
 
 
 def _nsg_rules(snapshot: Snapshot, nsg_id: str) -> NsgRules:
-    """The collected NSG's rules (converted once per snapshot), or MissingData naming it."""
-    return snapshot.nsg_rules(nsg_or_missing(snapshot, nsg_id))
+    """The collected NSG's rules (converted once per snapshot, from its wire JSON: a listed NSG is
+    never made a model for this), or MissingData naming it."""
+    found = snapshot.nsgs.get(key(nsg_id)) if nsg_id else None
+    return snapshot.nsg_rules(collected(snapshot, "nsgs", found, f"NSG {name_of(nsg_id)}"))
 
 
 def _gateway_nsg_rules(snapshot: Snapshot) -> NsgRules | None:

@@ -218,6 +218,31 @@ def test_malformed_nic_json_reports_what_the_walk_of_its_model_reports(change):
     assert found == _model_walk(body, net.NetworkInterface, "NIC n")
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("properties",), "x"),
+        (("properties", "securityRules"), {"name": "r"}),
+        (("properties", "securityRules", 0), "AllowGatewayManager"),
+        (("properties", "securityRules", 0, "properties"), None),
+        (("properties", "securityRules", 0, "properties", "priority"), "100"),
+        (("properties", "securityRules", 0, "properties", "priority"), {"value": 100}),
+        (("properties", "securityRules", 0, "properties", "destinationPortRanges"), ["80", None]),
+        (("properties", "securityRules", 0, "properties", "access"), 1),
+        (("properties", "securityRules", 0, "properties", "sourceApplicationSecurityGroups"), ["asg"]),
+        (("properties", "subnets"), [{"id": 3}]),
+        (("properties", "networkInterfaces"), "nic"),
+    ],
+)
+def test_malformed_nsg_json_reports_what_the_walk_of_its_model_reports(path, value):
+    body = copy.deepcopy(NSG)
+    _put(body, path, value)
+
+    assert json_shape_problems(body, net.NetworkSecurityGroup, "NSG n") == _model_walk(
+        body, net.NetworkSecurityGroup, "NSG n"
+    )
+
+
 def test_the_json_reading_never_vouches_for_what_the_walk_of_its_model_reports():
     """Mutations of every resource kind, field by field, to values of the wrong shape: whenever
     `_json_fits` vouches for the JSON, the model walk finds nothing either."""
