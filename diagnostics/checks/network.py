@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.arm_ids import name_of
+from core.sdk_values import json_fields, json_properties
 from diagnostics.checks.base import NotApplicable, collected, need, same
 from diagnostics.snapshot import MissingData, Snapshot
 from model.plans import AllowRule, RuleMove
@@ -106,8 +107,20 @@ def blamed_resource(match: RuleMatch, nsg_id: str) -> str:
     return match.rule_id if (match.rule_id and not match.is_default) else (match.nsg_id or nsg_id)
 
 
+def _security_rules(nsg: Any) -> list[Any]:
+    """The NSG's custom rules (an SDK model's, or plain JSON's as a list gave it), each by its wire
+    fields."""
+    rules = json_properties(nsg).get("securityRules")
+    return [rule for rule in rules if json_fields(rule)] if isinstance(rules, list) else []
+
+
 def _taken(nsg: Any, direction: str) -> set[int]:
-    return {int(r.priority) for r in nsg.security_rules or [] if same(r.direction, direction) and r.priority}
+    taken = set()
+    for rule in _security_rules(nsg):
+        fields = json_properties(rule)
+        if same(fields.get("direction"), direction) and fields.get("priority"):
+            taken.add(int(fields["priority"]))
+    return taken
 
 
 def free_priority(nsg: Any, direction: str, *, below: int) -> int | None:
@@ -120,7 +133,7 @@ def free_priority(nsg: Any, direction: str, *, below: int) -> int | None:
 
 
 def _free_name(nsg: Any, wanted: str) -> str:
-    names = {(r.name or "").lower() for r in nsg.security_rules or []}
+    names = {str(json_fields(r).get("name") or "").lower() for r in _security_rules(nsg)}
     name, suffix = wanted, 2
     while name.lower() in names:
         name, suffix = f"{wanted}-{suffix}", suffix + 1
@@ -144,12 +157,15 @@ def propose_allow_rule(
     """
     rule_name = _free_name(nsg, name)
     priority = free_priority(nsg, direction, below=deciding.priority)
+    nsg_id = json_fields(nsg).get("id")
+    if not isinstance(nsg_id, str) or not nsg_id:
+        return None  # nowhere to put it
     if priority is not None:
-        return AllowRule(nsg.id, rule_name, priority, direction, sources, destinations, ports)
+        return AllowRule(nsg_id, rule_name, priority, direction, sources, destinations, ports)
     behind = deciding.priority + 1
     if deciding.is_default or not deciding.rule_id or behind > LOWEST_CUSTOM_PRIORITY:
         return None
     if behind in _taken(nsg, direction):
         return None
     move = RuleMove(deciding.rule_id, deciding.rule_name, deciding.priority, behind)
-    return AllowRule(nsg.id, rule_name, deciding.priority, direction, sources, destinations, ports, move=move)
+    return AllowRule(nsg_id, rule_name, deciding.priority, direction, sources, destinations, ports, move=move)

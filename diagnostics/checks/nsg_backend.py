@@ -331,7 +331,7 @@ def _finding(snapshot: Snapshot, group: list[Blocked], source: str, unchecked: l
     }
     if unchecked:
         evidence["notChecked"] = unchecked
-    nsg = snapshot.nsg(nsg_id)
+    nsg = snapshot.nsgs.get(key(nsg_id))  # read by wire names: a listed NSG is not made a model
     rule = None
     if nsg is not None:
         rule = propose_allow_rule(
