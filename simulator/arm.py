@@ -677,9 +677,9 @@ class ArmApi:
         """`_lookup` over the resources as they are now (`World.view`), for use outside the lock."""
         view, references = self.world.view(), self._references()
 
-        def lookup(resource_id: str) -> dict[str, Any] | None:
-            resource = view.get(resource_id)
-            return references.resource(resource) if resource is not None else None
+        def lookup(resource_id: str) -> dict[str, Any] | None:  # for readers: nothing is copied for them
+            resource = view.stored(resource_id)
+            return references.served(resource) if resource is not None else None
 
         return lookup
 

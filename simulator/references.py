@@ -65,6 +65,19 @@ class BackReferences:
         self._fill(subnet, ("ipConfigurations", "applicationGatewayIPConfigurations"))
         return subnet
 
+    def served(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """`resource` as ARM serves it, for readers only: the stored body itself when nothing refers
+        to it, else a copy of just what its back-references change (the body, its properties and,
+        for a VNet, its subnets), the rest shared with the stored body."""
+        kind = str(resource.get("type") or "").lower()
+        if not kind.endswith(("/virtualnetworks", "/networksecuritygroups", "/routetables")):
+            return resource
+        served = _with_own_properties(resource)
+        subnets = props(served).get("subnets")
+        if kind.endswith("/virtualnetworks") and isinstance(subnets, list):
+            served["properties"]["subnets"] = [_with_own_properties(s) for s in subnets]
+        return self.resource(served)
+
     def resource(self, resource: dict[str, Any]) -> dict[str, Any]:
         """The top-level resource body (changed in place) with its and its subnets' back-references."""
         kind = str(resource.get("type") or "").lower()
@@ -76,3 +89,11 @@ class BackReferences:
         elif kind.endswith("/routetables"):
             self._fill(resource, ("subnets",))
         return resource
+
+
+def _with_own_properties(body: Any) -> Any:
+    """A shallow copy of a JSON object whose `properties` object is a copy too (anything else as is)."""
+    if not isinstance(body, dict):
+        return body
+    properties = body.get("properties")
+    return {**body, "properties": dict(properties) if isinstance(properties, dict) else properties or {}}

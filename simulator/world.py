@@ -153,6 +153,10 @@ class WorldView:
         resource = self._resources.get(resource_id)
         return copy.deepcopy(resource) if resource is not None else None
 
+    def stored(self, resource_id: str) -> dict[str, Any] | None:
+        """The resource's ARM JSON as it was, itself (not a copy: for readers only), or None."""
+        return self._resources.get(resource_id)
+
 
 class World:
     """The simulated estate. Callers serialise access with `lock` (the server holds it per request)."""
