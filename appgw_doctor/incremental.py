@@ -40,7 +40,7 @@ _KINDS = ("gateway", "vnet", "subnet", "nsg", "route_table", "nic")
 def all_healthy(health: Any) -> bool:
     """At least one server, and every server of every pool and settings `Healthy`."""
     servers = [server for _, _, server in iter_health_servers(health)]
-    return bool(servers) and all(folded(server.health) == "healthy" for server in servers)
+    return bool(servers) and all(folded(json_fields(server).get("health")) == "healthy" for server in servers)
 
 
 def fingerprint_of(diagnosis: Diagnosis, *, diagnosis_id: str, started_at: datetime) -> dict[str, Any] | None:

@@ -44,6 +44,7 @@ from azure.core.exceptions import (
 from azure.core.polling import LROPoller
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
+from azure.mgmt.core.polling.arm_polling import ARMPolling
 
 from core.azure_clients import AzureClients, CallCountingPolicy
 from core.retry_after import requested_wait
@@ -96,6 +97,19 @@ def list_json(client: Any, path: str, *, api_version: str, **options: Any) -> li
         if not next_link:
             return items
         request = HttpRequest("GET", next_link)
+
+
+class _JsonResultPolling(ARMPolling):
+    """ARM's own polling (what the SDK's `begin_*` operations poll with), handing back the
+    operation's result as the JSON ARM sent, not as an SDK model: given as the documented `polling`
+    keyword, it replaces the deserialization the operation passes in (see `Arm.long_running`)."""
+
+    def initialize(self, client: Any, initial_response: Any, deserialization_callback: Any) -> None:
+        super().initialize(client, initial_response, _json_of)
+
+
+def _json_of(pipeline_response: Any) -> Any:
+    return pipeline_response.http_response.json()
 
 
 class ArmCallFailed(Exception):
@@ -226,8 +240,12 @@ class Arm:
         """One SDK operation, e.g. `arm.call(network.virtual_networks.get, rg, name)`."""
         return self._retrying(lambda: operation(*args, **self._options(), **kwargs))
 
-    def long_running(self, begin: Callable[..., LROPoller[T]], *args: Any, **kwargs: Any) -> T:
-        """A long-running operation to its result, started once.
+    def long_running(
+        self, begin: Callable[..., LROPoller[T]], *args: Any, json_result: bool = False, **kwargs: Any
+    ) -> T:
+        """A long-running operation to its result, started once; with `json_result`, the result is
+        the JSON ARM sent, not the SDK's model of it (for results read by wire names only: making
+        the model of 1,000 servers' backend health costs more than reading them).
 
         The starting request (the POST, PUT or DELETE) is retried like any call when it fails
         transiently: nothing was started. Once ARM accepted it, a status poll (or the final GET of
@@ -241,10 +259,17 @@ class Arm:
         token: list[str] = []  # the started operation's continuation token, once ARM accepted it
 
         def run() -> T:
+            options = self._options()
+            if json_result:  # what the operation polls with, as it makes it (`ARMPolling(delay, ...)`)
+                options["polling"] = _JsonResultPolling(
+                    self.clients.polling_interval,
+                    path_format_arguments={"endpoint": self.clients.endpoint},
+                    **options,
+                )
             if token:
-                poller = begin(*args, continuation_token=token[0], **self._options(), **kwargs)
+                poller = begin(*args, continuation_token=token[0], **options, **kwargs)
             else:
-                poller = begin(*args, **self._options(), **kwargs)
+                poller = begin(*args, **options, **kwargs)
                 try:
                     token.append(poller.continuation_token())
                 except Exception:  # a poller that cannot be resumed is restarted instead, as before

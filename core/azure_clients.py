@@ -86,6 +86,9 @@ class AzureClients:
     # Set when the clients were built with the policy installed (make_clients); None otherwise.
     call_counter: CallCountingPolicy | None = None
     credential: TokenCredential | None = None  # who the clients act as (remediation's audit names it)
+    # What the clients were built with, for a polling method made outside an operation (core.arm)
+    endpoint: str = ARM_ENDPOINT
+    polling_interval: float = 0.25
 
     def close(self) -> None:
         self.network.close()
@@ -120,6 +123,8 @@ def make_clients(
         monitor=MonitorManagementClient(credential, subscription_id, transport=_pooled(options), **options),
         call_counter=counter,
         credential=credential,
+        endpoint=target.endpoint,
+        polling_interval=polling_interval,
     )
 
 

@@ -275,7 +275,7 @@ def healthy_nics(health: Any) -> set[str] | None:
     """Keys of the NICs backend health reports Healthy wherever it lists one of their IP
     configurations (in every pool and settings); None when backend health was not read. A NIC it does
     not list, or lists Unhealthy, Unknown, Draining, ..., is not in the set."""
-    if not is_model(health):
+    if not is_resource(health):
         return None
     states: dict[str, set[str]] = {}
     for _, _, server in iter_health_servers(health):
@@ -982,10 +982,16 @@ class _Collector:
 
         return self.graph.fetch("subnet", subnet_id, call)
 
-    def long_running(self, kind: str, resource_id: str, begin: Callable[..., Any]) -> Future[Any]:
-        return self.graph.fetch(
-            kind, resource_id, lambda: self.arm.long_running(begin, *self._names(resource_id)), operation=True
-        )
+    def long_running(
+        self, kind: str, resource_id: str, begin: Callable[..., Any], *, json_result: bool = False
+    ) -> Future[Any]:
+        """A long-running operation of `resource_id`; `json_result`: its result as the JSON ARM sent,
+        for results every reader reads by wire names (backend health, effective NSGs)."""
+
+        def call() -> Any:
+            return self.arm.long_running(begin, *self._names(resource_id), json_result=json_result)
+
+        return self.graph.fetch(kind, resource_id, call, operation=True)
 
     def metrics(self, query: MetricQuery) -> Future[Any]:
         def call() -> Any:
@@ -1013,7 +1019,10 @@ class _Collector:
         ):  # fmt: skip
             self.activity_log(group)  # first: its query never waits behind the rest
         health = self.long_running(
-            "backend_health", gateway_id, self.network.application_gateways.begin_backend_health
+            "backend_health",
+            gateway_id,
+            self.network.application_gateways.begin_backend_health,
+            json_result=True,
         )
         for query in METRIC_QUERIES:
             self.metrics(query)
@@ -1045,7 +1054,7 @@ class _Collector:
         )
         with self._index_lock:
             self.effective_members[(piece, key(nic_id))] = list(members)
-        self.long_running(piece, nic_id, begin)
+        self.long_running(piece, nic_id, begin, json_result=piece == "effective_nsgs")
 
     def _effective_by_group(self, health: Future[Any], nic_ids: Mapping[str, str]) -> None:
         """Once backend health and the backend NICs are read: ask the groups `EffectiveGroups` picks."""
@@ -1402,7 +1411,7 @@ class _Collector:
         elif kind in ("effective_routes", "effective_nsgs"):
             pieces = snapshot.effective_routes if kind == "effective_routes" else snapshot.effective_nsgs
             for nic_id in self.effective_members.get((kind, key(resource_id)), [resource_id]):
-                pieces[key(nic_id)] = models(value.value)
+                pieces[key(nic_id)] = models(json_fields(value).get("value"))
         elif kind == "metrics":
             for metric in value.value or []:
                 name = getattr(getattr(metric, "name", None), "value", None)
@@ -1419,7 +1428,11 @@ class _Shapes:
 
     KINDS = frozenset({"vnet", "peered_vnet", "nsg", "route_table", "nic", "backend_health"})
     # the SDK model class plain ARM JSON of a kind stands for (see `Listable.json_collection`)
-    JSON_CLASSES: dict[str, type] = {"nic": net.NetworkInterface, "nsg": net.NetworkSecurityGroup}
+    JSON_CLASSES: dict[str, type] = {
+        "nic": net.NetworkInterface,
+        "nsg": net.NetworkSecurityGroup,
+        "backend_health": net.ApplicationGatewayBackendHealth,
+    }
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -1471,7 +1484,7 @@ def malformed_in(snapshot: Snapshot, shapes: _Shapes | None = None) -> list[str]
     nic_class = _Shapes.JSON_CLASSES["nic"]
     pieces += [(f"NIC {name_of(ref_id(n) or '')}", n, nic_class) for n in snapshot.nics.values()]
     if snapshot.backend_health is not None:
-        pieces.append(("backend health", snapshot.backend_health, None))
+        pieces.append(("backend health", snapshot.backend_health, _Shapes.JSON_CLASSES["backend_health"]))
     problems: list[str] = []
     for label, model, json_class in pieces:
         if shapes is not None:

@@ -190,7 +190,8 @@ class Snapshot:
     # NIC id key -> the NIC: an SDK model (read by a GET), or plain ARM JSON (picked from its resource
     # group's list: see `is_resource`); read by wire names either way
     nics: dict[str, Any] = field(default_factory=Collected)
-    backend_health: net.ApplicationGatewayBackendHealth | None = None
+    # an SDK model, or (as collection reads it) the JSON ARM sent: read by wire names either way
+    backend_health: Any = None
     effective_routes: dict[str, list[net.EffectiveRoute]] = field(default_factory=dict)
     effective_nsgs: dict[str, list[net.EffectiveNetworkSecurityGroup]] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)  # metric name -> azure.mgmt.monitor Metric
@@ -746,11 +747,10 @@ def _malformed_in_pool(pool: Any, index: int) -> list[str]:
     return found
 
 
-def iter_health_servers(
-    health: net.ApplicationGatewayBackendHealth | None,
-) -> Iterator[tuple[str, str, net.ApplicationGatewayBackendHealthServer]]:
-    """(pool id, settings id, server) for every server in a backend-health result."""
-    if not is_model(health):
+def iter_health_servers(health: Any) -> Iterator[tuple[str, str, Any]]:
+    """(pool id, settings id, server) for every server in a backend-health result (an SDK model, or
+    the JSON ARM sent), each server read by its wire names."""
+    if not is_resource(health):
         return
     for pool in models(json_fields(health).get("backendAddressPools")):
         pool_id = ref_id(json_fields(pool).get("backendAddressPool")) or ""

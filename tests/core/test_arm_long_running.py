@@ -17,8 +17,13 @@ STATUS = "operations.get"
 POLLS = ("operations.get", "operationResults.get")
 
 
-def backend_health(arm: Arm):
-    return arm.long_running(arm.clients.network.application_gateways.begin_backend_health, RG, GATEWAY)
+def backend_health(arm: Arm, *, json_result: bool = False):
+    begin = arm.clients.network.application_gateways.begin_backend_health
+    return arm.long_running(begin, RG, GATEWAY, json_result=json_result)
+
+
+def pools(health) -> list:
+    return health["backendAddressPools"] if isinstance(health, dict) else health.backend_address_pools
 
 
 def started(sim) -> int:
@@ -36,12 +41,14 @@ def started(sim) -> int:
     ],
     ids=["429", "503", "500-no-retry-after", "429-on-the-result"],
 )
-def test_a_failed_status_poll_is_polled_again_not_restarted(simulator, clients, rule):
+@pytest.mark.parametrize("json_result", [False, True], ids=["model", "json"])
+def test_a_failed_status_poll_is_polled_again_not_restarted(simulator, clients, rule, json_result):
     sim = simulator(SCENARIO, faults=[rule, FaultRule(HEALTH, "latency", seconds=0.3)])
 
-    health = backend_health(Arm(clients(sim), budget_seconds=30))
+    health = backend_health(Arm(clients(sim), budget_seconds=30), json_result=json_result)
 
-    assert health.backend_address_pools
+    assert isinstance(health, dict) == json_result
+    assert pools(health)
     assert sim.requests.count(HEALTH) == 1 == started(sim)  # one POST: the operation started once
     refused = sum(sim.requests.count(poll, status=s) for poll in POLLS for s in (429, 500, 503))
     assert refused == rule.times
@@ -85,3 +92,17 @@ def test_an_operation_that_ends_failed_is_not_polled_or_started_again(simulator,
     with pytest.raises(ArmCallFailed, match="long-running operation failed: InternalServerError"):
         backend_health(Arm(clients(sim), budget_seconds=30))
     assert sim.requests.count(HEALTH) == 1
+
+
+def test_a_json_result_is_the_json_the_model_is_made_of_and_costs_the_same_requests(simulator, clients):
+    sim = simulator(SCENARIO)
+    arm = Arm(clients(sim))
+
+    model = backend_health(arm)
+    model_requests = arm.calls
+    json = backend_health(arm, json_result=True)
+
+    assert type(json) is dict
+    assert json == model.as_dict()
+    assert arm.calls == 2 * model_requests  # the start, the status poll(s) and the result, alike
+    assert sim.requests.count(HEALTH) == 2

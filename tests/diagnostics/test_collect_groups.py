@@ -128,10 +128,11 @@ def findings(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def plain(groups: list[Any]) -> list[dict[str, Any]]:
-    """Effective NSGs or routes as dicts, without the NIC id an NSG association names (the asked NIC)."""
+    """Effective NSGs or routes as dicts (SDK models, or the JSON ARM sent), without the NIC id an NSG
+    association names (the asked NIC)."""
     answers = []
     for group in groups:
-        answer = group.as_dict()
+        answer = copy.deepcopy(group) if isinstance(group, dict) else group.as_dict()
         if "networkInterface" in (answer.get("association") or {}):
             answer["association"]["networkInterface"] = {"id": "<the NIC asked>"}
         answers.append(answer)
@@ -169,7 +170,7 @@ def test_nics_of_one_subnet_with_different_nic_nsgs_are_asked_apart():
     denied = {key(nic_id(0, s)) for s in range(4)}
     assert set(grouped.effective_nsgs) == denied
     assert set(grouped.effective_routes) == {key(nic_id(0, s)) for s in range(10)}
-    nsg_ids = {key(g.network_security_group.id) for n in denied for g in grouped.effective_nsgs[n]}
+    nsg_ids = {key(g["networkSecurityGroup"]["id"]) for n in denied for g in grouped.effective_nsgs[n]}
     assert key(f"{GROUP}/networkSecurityGroups/nsg-nic-deny") in nsg_ids
 
 

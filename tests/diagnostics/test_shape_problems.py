@@ -274,3 +274,41 @@ def _put(body: Any, path: tuple[Any, ...], value: Any) -> None:
     for part in path[:-1]:
         body = body[part]
     body[path[-1]] = value
+
+
+def _recorded_health() -> list[Any]:
+    """The backend-health bodies the bundled and test worlds record."""
+    paths = sorted(ROOT.glob("scenarios/*/world.json")) + sorted(ROOT.glob("tests/worlds/*/world.json"))
+    bodies = [json.loads(path.read_text()).get("backendHealth") or {} for path in paths]
+    return [body for found in bodies for body in found.values()]
+
+
+def test_backend_health_json_reads_as_its_model_and_fits_without_one():
+    recorded = _recorded_health()
+    assert len(recorded) > 10
+    for body in recorded:
+        assert json_shape_problems(body, net.ApplicationGatewayBackendHealth, "h") == _model_walk(
+            body, net.ApplicationGatewayBackendHealth, "h"
+        )
+    assert sum(_json_fits(body, net.ApplicationGatewayBackendHealth) for body in recorded) == len(recorded)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("backendAddressPools",), {"x": 1}),
+        (("backendAddressPools", 0), "pool"),
+        (("backendAddressPools", 0, "backendHttpSettingsCollection", 0, "servers"), "10.0.0.4"),
+        (("backendAddressPools", 0, "backendHttpSettingsCollection", 0, "servers", 0), None),
+        (("backendAddressPools", 0, "backendHttpSettingsCollection", 0, "servers", 0, "address"), 4),
+        (("backendAddressPools", 0, "backendHttpSettingsCollection", 0, "servers", 0, "health"), ["Up"]),
+        (("backendAddressPools", 0, "backendAddressPool"), "pool-id"),
+    ],
+)
+def test_malformed_backend_health_json_reports_what_the_walk_of_its_model_reports(path, value):
+    body = copy.deepcopy(next(b for b in _recorded_health() if b.get("backendAddressPools")))
+    _put(body, path, value)
+
+    assert json_shape_problems(body, net.ApplicationGatewayBackendHealth, "h") == _model_walk(
+        body, net.ApplicationGatewayBackendHealth, "h"
+    )

@@ -178,7 +178,7 @@ def test_each_effective_nsg_is_converted_once_per_snapshot(monkeypatch):
     converted = _counting(monkeypatch, "from_effective_rule")
     run_checks(snapshot)
     run_checks(snapshot)
-    assert len(converted) == sum(len(g.effective_security_rules or []) for g in groups.values())
+    assert len(converted) == sum(len(g.get("effectiveSecurityRules") or []) for g in groups.values())
 
 
 def _blocked_nsgs(snapshot: Snapshot) -> set[str]:
