@@ -610,29 +610,57 @@ def _model_class(annotation: Any) -> tuple[type, bool] | None:
     return None
 
 
+_JsonEntry = tuple[Callable[[Any], bool] | None, type | None, bool]  # accepts, model class, is a list
+# class -> (its REST fields by wire name, the wire names of those with a client default); None: a
+# class `_json_fits` leaves to the walk of its model (told apart by a discriminator)
+_JSON_PLANS: dict[type, tuple[dict[str, _JsonEntry], frozenset[str]] | None] = {}
+
+
+def _json_plan(cls: type) -> tuple[dict[str, _JsonEntry], frozenset[str]] | None:
+    """`_plan(cls)` by wire name, for reading a JSON object's own keys (fewer than the class has)."""
+    if cls not in _JSON_PLANS:
+        plan = None
+        if not getattr(cls, "__mapping__", None):
+            entries: dict[str, _JsonEntry] = {}
+            for field in _plan(cls):
+                inner = _model_class(field.annotation)
+                element, is_list = inner if inner is not None else (None, False)
+                entries[field.rest_name] = (field.accepts, element, is_list)
+            defaults = frozenset(field.rest_name for field in _plan(cls) if field.has_default)
+            plan = (entries, defaults)
+        _JSON_PLANS[cls] = plan
+    return _JSON_PLANS[cls]
+
+
 def _json_fits(raw: Any, cls: type, depth: int = 0) -> bool:
     """Whether the SDK model `cls` made of plain ARM JSON `raw` would hold nothing `shape_problems`
     reports, judged from the JSON alone: every field the model declares is absent, null, a plain
     value of its declared type, or an object (a list of objects) that fits the same way. Anything
     else is not vouched for (False), though the SDK may well read it: a number as a string, a date,
     a field with a client default, a class told apart by a discriminator..."""
-    if depth > 12 or type(raw) is not dict or getattr(cls, "__mapping__", None):
+    if depth > 12 or type(raw) is not dict:
         return False
-    for field in _plan(cls):
-        value = raw.get(field.rest_name, _MISSING)
-        if value is None or (value is _MISSING and not field.has_default):
+    plan = _json_plan(cls)
+    if plan is None:
+        return False
+    entries, defaults = plan
+    if defaults and not defaults <= raw.keys():
+        return False  # the walk judges the client default the model takes
+    for rest_name, value in raw.items():
+        entry = entries.get(rest_name)
+        if entry is None or value is None:
+            continue  # not a field of the model (the walk reads its fields only), or null
+        accepts, element, is_list = entry
+        if accepts is not None and accepts(value):
             continue
-        if value is _MISSING:
+        if element is None:
             return False
-        if field.accepts is not None and field.accepts(value):
-            continue
-        inner = _model_class(field.annotation)
-        if inner is None:
-            return False
-        element, is_list = inner
         if is_list:
-            if not isinstance(value, list) or not all(_json_fits(item, element, depth + 1) for item in value):
+            if type(value) is not list:
                 return False
+            for item in value:
+                if not _json_fits(item, element, depth + 1):
+                    return False
         elif not _json_fits(value, element, depth + 1):
             return False
     return True
