@@ -131,17 +131,19 @@ def make_clients(
 
 
 # What requests reads from the environment when it trusts it: proxies (and who bypasses them), CA
-# bundles, and a .netrc's credentials.
-_REQUESTS_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
+# bundles (for requests that verify against the default CAs), and a .netrc's credentials.
+_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
-def environment_configures_requests() -> bool:
-    """Whether the environment holds anything requests would read from it: a proxy, a CA bundle or a
-    .netrc. When it trusts the environment, requests looks for them again on every request (it scans
-    every environment variable twice, a fifth of the client's own time per request here, more on a
-    Functions host with its app settings); with nothing there to find, not trusting it changes
-    nothing else."""
-    if urllib.request.getproxies() or any(os.environ.get(name) for name in _REQUESTS_ENVIRONMENT):
+def environment_configures_requests(*, own_ca: bool = False) -> bool:
+    """Whether the environment holds anything requests would read from it: a proxy, a .netrc, or a
+    CA bundle (ignored when the clients verify against a CA of their own, `own_ca`). When it trusts
+    the environment, requests looks for them again on every request (it scans every environment
+    variable twice: a sixth of the clients' CPU per request here, more on a Functions host with its
+    app settings); with nothing there to find, not trusting it changes nothing else."""
+    if urllib.request.getproxies() or os.environ.get("NETRC"):
+        return True
+    if not own_ca and any(os.environ.get(name) for name in _CA_BUNDLE_VARIABLES):
         return True
     return any(os.path.exists(os.path.expanduser(f"~/{name}")) for name in (".netrc", "_netrc"))
 
@@ -150,7 +152,9 @@ def _pooled(options: dict[str, Any]) -> RequestsTransport:
     """The SDK's requests transport, with a connection pool wide enough for concurrent fetches
     (requests' default of 10 would drop and reopen connections beyond that)."""
     session = requests.Session()
-    session.trust_env = environment_configures_requests()
+    session.trust_env = environment_configures_requests(
+        own_ca=isinstance(options.get("connection_verify"), str)
+    )
     adapter = requests.adapters.HTTPAdapter(
         pool_maxsize=CONNECTION_POOL_SIZE,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),

@@ -41,6 +41,13 @@ def test_each_setting_requests_reads_is_seen(bare_environment, monkeypatch, name
     assert environment_configures_requests() is True
 
 
+@pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_does_not_count_for_clients_with_a_ca_of_their_own(bare_environment, monkeypatch, name):
+    monkeypatch.setenv(name, "/etc/ssl/contoso.pem")
+    assert environment_configures_requests(own_ca=True) is False
+    assert environment_configures_requests() is True
+
+
 def test_a_netrc_in_the_home_directory_is_seen(bare_environment):
     (bare_environment / ".netrc").write_text("machine example.net login a password b\n")
     assert environment_configures_requests() is True
