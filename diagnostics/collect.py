@@ -1014,7 +1014,7 @@ class _Collector:
         self, kind: str, resource_id: str, begin: Callable[..., Any], *, json_result: bool = False
     ) -> Future[Any]:
         """A long-running operation of `resource_id`; `json_result`: its result as the JSON ARM sent,
-        for results every reader reads by wire names (backend health, effective NSGs)."""
+        for results every reader reads by wire names (backend health, effective routes and NSGs)."""
 
         def call() -> Any:
             return self.arm.long_running(begin, *self._names(resource_id), json_result=json_result)
@@ -1082,7 +1082,7 @@ class _Collector:
         )
         with self._index_lock:
             self.effective_members[(piece, key(nic_id))] = list(members)
-        self.long_running(piece, nic_id, begin, json_result=piece == "effective_nsgs")
+        self.long_running(piece, nic_id, begin, json_result=True)
 
     def _effective_by_group(self, health: Future[Any], nic_ids: Mapping[str, str]) -> None:
         """Once backend health and the backend NICs are read: ask the groups `EffectiveGroups` picks."""

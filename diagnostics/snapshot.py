@@ -192,8 +192,10 @@ class Snapshot:
     nics: dict[str, Any] = field(default_factory=Collected)
     # an SDK model, or (as collection reads it) the JSON ARM sent: read by wire names either way
     backend_health: Any = None
-    effective_routes: dict[str, list[net.EffectiveRoute]] = field(default_factory=dict)
-    effective_nsgs: dict[str, list[net.EffectiveNetworkSecurityGroup]] = field(default_factory=dict)
+    # NIC id key -> its effective routes / NSG groups: SDK models, or (as collection reads them) the
+    # JSON ARM sent; read by wire names either way
+    effective_routes: dict[str, list[Any]] = field(default_factory=dict)
+    effective_nsgs: dict[str, list[Any]] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)  # metric name -> azure.mgmt.monitor Metric
     dns_answers: dict[str, list[str]] | None = None  # FQDN -> IPs via the VNet's DNS (custom or Azure)
     # IP pool member -> why the NIC holding it (whose NSG also filters) could not be identified

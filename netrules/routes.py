@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.sdk_values import folded, wire
+from core.sdk_values import folded, json_fields, wire
 from netrules.addresses import Network, parse_networks
 
 _NEXT_HOP_TYPES = {
@@ -155,24 +155,25 @@ def select_route(
 
 
 def effective_routes(routes: Sequence[Any]) -> list[tuple[Network, RouteChoice]]:
-    """A NIC's active effective routes (`models.EffectiveRoute`), one entry per CIDR prefix. Read once,
-    for `effective_route_among` to choose from for any number of addresses; invalid routes and
-    service-tag prefixes are left out."""
+    """A NIC's active effective routes (`models.EffectiveRoute`s, or their JSON), one entry per CIDR
+    prefix, read by their wire names. Read once, for `effective_route_among` to choose from for any
+    number of addresses; invalid routes and service-tag prefixes are left out."""
     candidates = []
     for route in routes:
-        if folded(route.state) == "invalid":
+        fields = json_fields(route)
+        if folded(fields.get("state")) == "invalid":
             continue
-        hops = route.next_hop_ip_address or []
-        for prefix in route.address_prefix or []:
+        hops = fields.get("nextHopIpAddress") or []
+        for prefix in fields.get("addressPrefix") or []:
             network = _network_or_none(prefix)
             if network is None:
                 continue
             choice = RouteChoice(
                 prefix=prefix.strip(),
-                next_hop_type=_next_hop_type(route.next_hop_type),
+                next_hop_type=_next_hop_type(fields.get("nextHopType")),
                 next_hop_ip=hops[0] if hops else None,
-                source=wire(route.source) or "Unknown",
-                route_name=route.name,
+                source=wire(fields.get("source")) or "Unknown",
+                route_name=fields.get("name"),
                 route_id=None,
             )
             candidates.append((network, choice))

@@ -276,14 +276,16 @@ def _bgp_findings(snapshot: Snapshot) -> list[Finding]:
         raise NotApplicable("no NIC backends, so no effective routes to read")
     findings = []
     for nic_id, routes in routes_by_nic.items():
-        for route in routes:
-            prefixes = [p.strip() for p in route.address_prefix or []]
+        for route in routes:  # an SDK model, or the JSON ARM sent: read by wire names
+            fields = json_fields(route)
+            prefixes = [p.strip() for p in fields.get("addressPrefix") or []]
             if (
                 DEFAULT_PREFIX in prefixes
-                and same(route.source, "VirtualNetworkGateway")
-                and same(route.state, "Active")
+                and same(fields.get("source"), "VirtualNetworkGateway")
+                and same(fields.get("state"), "Active")
             ):
-                hops = ", ".join(route.next_hop_ip_address or []) or wire(route.next_hop_type)
+                next_hops = list(fields.get("nextHopIpAddress") or [])
+                hops = ", ".join(next_hops) or wire(fields.get("nextHopType"))
                 findings.append(
                     Finding(
                         code="BGP_DEFAULT_ROUTE",
@@ -294,10 +296,10 @@ def _bgp_findings(snapshot: Snapshot) -> list[Finding]:
                         evidence={
                             "nic": _nic_resource_id(snapshot, nic_id),
                             "addressPrefix": DEFAULT_PREFIX,
-                            "source": wire(route.source),
-                            "state": wire(route.state),
-                            "nextHopType": wire(route.next_hop_type),
-                            "nextHopIpAddress": list(route.next_hop_ip_address or []),
+                            "source": wire(fields.get("source")),
+                            "state": wire(fields.get("state")),
+                            "nextHopType": wire(fields.get("nextHopType")),
+                            "nextHopIpAddress": next_hops,
                         },
                         fix=Fix(
                             summary="Stop advertising 0.0.0.0/0 to this VNet, or attach a route table with "

@@ -56,7 +56,8 @@ def test_snapshot_holds_every_piece_of_the_gateway(simulator, clients):
     assert set(snapshot.effective_routes) == {key(n) for n in NICS}
     assert set(snapshot.effective_nsgs) == {key(n) for n in NICS}
     assert all(snapshot.effective_routes[key(n)] for n in NICS)
-    assert snapshot.backend_health is not None and snapshot.backend_health["backendAddressPools"]  # as ARM sent it
+    assert snapshot.backend_health is not None
+    assert snapshot.backend_health["backendAddressPools"]  # the JSON ARM sent
     members = snapshot.backend_members()
     assert sorted(m.address for m in members) == ["10.1.1.4", "10.1.1.5"]
     assert not [piece for piece in snapshot.errors if not piece.startswith("metrics/")]
