@@ -36,6 +36,8 @@ def json_fields(item: Any) -> Mapping[str, Any]:
     or dict), where reading the model's attribute deserializes it anew on every access; the model's
     own mapping reads check for attribute reads that changed a value first, which costs more than
     the read. Anything else (None, a malformed element) has no fields."""
+    if type(item) is dict:  # plain JSON, the commonest case: first
+        return item
     data = getattr(item, "_data", None)
     if isinstance(data, dict):
         return data

@@ -65,7 +65,7 @@ def is_json_object(value: Any) -> bool:
 def is_resource(value: Any) -> bool:
     """An SDK model (`is_model`) or plain ARM JSON (`is_json_object`): read it by its wire names
     (`json_fields`, `json_properties`, `ref_id`), never by the model's attributes."""
-    return is_model(value) or is_json_object(value)
+    return is_json_object(value) if type(value) is dict else is_model(value)
 
 
 def models(items: Any) -> list[Any]:
