@@ -823,8 +823,10 @@ class _Collector:
         workers: int,
         effective_per_nic: bool | None = None,
         changes_window: tuple[datetime, datetime] | None = None,
+        backend_health: Future[Any] | None = None,
     ) -> None:
         self.arm = arm
+        self._started_health = backend_health  # started with the gateway read (see `collect`)
         self.changes_window = changes_window
         self.effective_per_nic = effective_per_nic
         # (piece, representative NIC key) -> the NICs its effective routes / NSGs stand for
@@ -1046,12 +1048,11 @@ class _Collector:
             self.subscription,
         ):  # fmt: skip
             self.activity_log(group)  # first: its query never waits behind the rest
-        health = self.long_running(
-            "backend_health",
-            gateway_id,
-            self.network.application_gateways.begin_backend_health,
-            json_result=True,
-        )
+        if self._started_health is not None:
+            health = self.graph.put("backend_health", gateway_id, self._started_health)
+        else:
+            begin_health = self.network.application_gateways.begin_backend_health
+            health = self.long_running("backend_health", gateway_id, begin_health, json_result=True)
         for query in METRIC_QUERIES:
             self.metrics(query)
         nic_ids = {key(m.nic_id): m.nic_id for m in backend_members(self.gateway, None) if m.nic_id}
@@ -1594,6 +1595,12 @@ def collect(
     say = progress or (lambda _: None)
     group, name = gateway_names(gateway_id)
     say(f"reading gateway {name}")
+    # Backend health names the gateway only, and is on every diagnosis' critical path (ARM takes
+    # seconds to probe): it is asked alongside the gateway read instead of after it.
+    early = ThreadPoolExecutor(1, thread_name_prefix="arm-operation")
+    begin_health = arm.clients.network.application_gateways.begin_backend_health
+    health = early.submit(arm.long_running, begin_health, group, name, json_result=True)
+    early.shutdown(wait=False)
     try:
         gateway = arm.call(arm.clients.network.application_gateways.get, group, name)
     except ArmCallFailed as error:
@@ -1614,6 +1621,7 @@ def collect(
         workers=workers,
         effective_per_nic=effective_per_nic,
         changes_window=(changes_since, incident_time) if changes_since is not None else None,
+        backend_health=health,
     )
     say("collecting network, backend health, metrics and effective rules concurrently")
     try:

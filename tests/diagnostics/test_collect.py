@@ -546,3 +546,18 @@ def test_the_rest_spec_example_gateway_collects_with_its_bare_strings_recorded(k
     ] == []
     assert snapshot.routing_pairs()
     assert "gateway_subnet" in snapshot.errors  # virtualNetwork1 is not in the examples: 404
+
+
+def test_backend_health_is_asked_alongside_the_gateway_read(simulator, clients):
+    """Backend health names the gateway only and sits on every diagnosis' critical path: it is not
+    held back until the gateway's answer arrives."""
+    sim = simulator(
+        "scenarios/request-timeout/world.json",
+        faults=[FaultRule("applicationGateways.get", "latency", seconds=0.5)],
+    )
+    snapshot = snapshot_of(sim, clients(sim))
+
+    served = [s.operation for s in sim.requests.served]  # in the order they were answered
+    assert served.index("applicationGateways.backendHealth") < served.index("applicationGateways.get")
+    assert sim.requests.count("applicationGateways.backendHealth") == 1
+    assert snapshot.backend_health["backendAddressPools"] and "backend_health" not in snapshot.errors
