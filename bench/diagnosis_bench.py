@@ -40,7 +40,7 @@ RUNS = 3
 TARGET = 1.2
 
 CHAINS = [
-    ["applicationGateways.get", "applicationGateways.backendHealth"],
+    ["applicationGateways.backendHealth"],  # asked alongside the gateway GET: it names the gateway only
     ["applicationGateways.get", "networkInterfaces.getEffectiveRouteTable"],
     ["applicationGateways.get", "networkInterfaces.listEffectiveNetworkSecurityGroups"],
     ["applicationGateways.get", "networkInterfaces.get", "virtualNetworks.get", "networkSecurityGroups.get"],
