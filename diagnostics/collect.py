@@ -233,13 +233,13 @@ class Listable:
 
     kind: str  # the fetch kind of one resource ("nic"), a key of PIECE_OF_KIND
     list_kind: str  # the fetch kind of a resource group's list ("nic_list")
-    operations: str  # the SDK's operations group on the network client ("network_interfaces")
+    operations: str  # the SDK's operations group on the network client, for a GET ("network_interfaces")
+    # The ARM collection a list reads ("networkInterfaces"), as plain ARM JSON (`core.arm.list_json`),
+    # not as SDK models: every reader of the kind reads wire names (`is_resource`).
+    collection: str
     plural: str  # "NICs", in "the NICs of resource group ... could not be listed"
     singular: str  # "network interface", in "resource group ... lists no such network interface"
     max_gets: int
-    # Listed as plain ARM JSON (`core.arm.list_json`) under this collection name ("networkInterfaces"),
-    # not as SDK models: every reader of the kind reads wire names (`is_resource`); None: SDK models.
-    json_collection: str | None = None
 
 
 LISTABLE = {
@@ -249,19 +249,19 @@ LISTABLE = {
             "nic",
             "nic_list",
             "network_interfaces",
+            "networkInterfaces",
             "NICs",
             "network interface",
             MAX_NIC_GETS,
-            json_collection="networkInterfaces",
         ),
         Listable(
             "nsg",
             "nsg_list",
             "network_security_groups",
+            "networkSecurityGroups",
             "network security groups",
             "network security group",
             MAX_NSG_GETS,
-            json_collection="networkSecurityGroups",
         ),
     )
 }
@@ -677,9 +677,7 @@ def json_shape_problems(raw: Any, cls: type, label: str) -> list[str]:
         model = cls(raw)
     except Exception as error:  # the SDK could not even make it
         return [f"{label}: unreadable as {cls.__name__} ({type(error).__name__})"]
-    if not is_model(model):
-        return [f"{label}: {type(model).__name__}, not an object"]
-    return shape_problems(model, label)
+    return _walk(model, label, None)
 
 
 def _summary(problems: list[str]) -> str:
@@ -816,6 +814,7 @@ class _Collector:
         self,
         arm: Arm,
         gateway: Any,
+        backend_health: Future[Any],
         *,
         window: tuple[datetime, datetime],
         dns_servers: Mapping[str, tuple[str, int]] | None,
@@ -823,10 +822,9 @@ class _Collector:
         workers: int,
         effective_per_nic: bool | None = None,
         changes_window: tuple[datetime, datetime] | None = None,
-        backend_health: Future[Any] | None = None,
     ) -> None:
         self.arm = arm
-        self._started_health = backend_health  # started with the gateway read (see `collect`)
+        self.backend_health = backend_health  # asked alongside the gateway read (see `collect`)
         self.changes_window = changes_window
         self.effective_per_nic = effective_per_nic
         # (piece, representative NIC key) -> the NICs its effective routes / NSGs stand for
@@ -928,18 +926,11 @@ class _Collector:
         page that fails fails the list, and the whole list is retried)."""
 
         def call() -> Any:
-            operation = getattr(self.network, spec.operations).list
-
-            def listed(group: str, **options: Any) -> list[Any]:
-                if spec.json_collection is not None:
-                    path = (
-                        f"/subscriptions/{self.subscription}/resourceGroups/{quote(group, safe='')}"
-                        f"/providers/Microsoft.Network/{spec.json_collection}"
-                    )
-                    return list_json(self.network, path, api_version=NETWORK_API_VERSION, **options)
-                return list(operation(group, **options))
-
-            return self.arm.call(listed, resource_group)
+            path = (
+                f"/subscriptions/{self.subscription}/resourceGroups/{quote(resource_group, safe='')}"
+                f"/providers/Microsoft.Network/{spec.collection}"
+            )
+            return self.arm.call(list_json, self.network, path, api_version=NETWORK_API_VERSION)
 
         return self.graph.fetch(spec.list_kind, resource_group, call)
 
@@ -1048,11 +1039,7 @@ class _Collector:
             self.subscription,
         ):  # fmt: skip
             self.activity_log(group)  # first: its query never waits behind the rest
-        if self._started_health is not None:
-            health = self.graph.put("backend_health", gateway_id, self._started_health)
-        else:
-            begin_health = self.network.application_gateways.begin_backend_health
-            health = self.long_running("backend_health", gateway_id, begin_health, json_result=True)
+        health = self.graph.put("backend_health", gateway_id, self.backend_health)
         for query in METRIC_QUERIES:
             self.metrics(query)
         nic_ids = {key(m.nic_id): m.nic_id for m in backend_members(self.gateway, None) if m.nic_id}
@@ -1456,7 +1443,7 @@ class _Shapes:
     model identity, with the model."""
 
     KINDS = frozenset({"vnet", "peered_vnet", "nsg", "route_table", "nic", "backend_health"})
-    # the SDK model class plain ARM JSON of a kind stands for (see `Listable.json_collection`)
+    # the SDK model class plain ARM JSON of a kind stands for (see `Listable.collection`)
     JSON_CLASSES: dict[str, type] = {
         "nic": net.NetworkInterface,
         "nsg": net.NetworkSecurityGroup,
@@ -1475,15 +1462,11 @@ class _Shapes:
 
     def note_model(self, model: Any, json_class: type | None = None) -> None:
         """Walk `model`, an SDK model, or plain ARM JSON standing for a `json_class` model."""
-        if is_model(model):
-            walk: Callable[[], list[str]] = functools.partial(shape_problems, model, "")
-        elif json_class is not None and is_json_object(model):
-            walk = functools.partial(json_shape_problems, model, json_class, "")
-        else:
+        if not (is_model(model) or (json_class is not None and is_json_object(model))):
             return
         with self._lock:
             if id(model) not in self._walks:  # each problem starts with the path given: see `of`
-                self._walks[id(model)] = (model, self._walker.submit(walk))
+                self._walks[id(model)] = (model, self._walker.submit(_walk, model, "", json_class))
 
     def of(self, model: Any, label: str, json_class: type | None = None) -> list[str]:
         """What `malformed_in` reports of `model` (`shape_problems`, or `json_shape_problems` for plain
@@ -1596,7 +1579,8 @@ def collect(
     group, name = gateway_names(gateway_id)
     say(f"reading gateway {name}")
     # Backend health names the gateway only, and is on every diagnosis' critical path (ARM takes
-    # seconds to probe): it is asked alongside the gateway read instead of after it.
+    # seconds to probe): it is asked alongside the gateway read instead of after it. (A gateway that
+    # cannot be read fails the diagnosis; its health's answer, a 404 or 403 as well, is dropped.)
     early = ThreadPoolExecutor(1, thread_name_prefix="arm-operation")
     begin_health = arm.clients.network.application_gateways.begin_backend_health
     health = early.submit(arm.long_running, begin_health, group, name, json_result=True)
@@ -1615,13 +1599,13 @@ def collect(
     collector = _Collector(
         arm,
         gateway,
+        health,
         window=(window_start, incident_time),
         dns_servers=dns_servers,
         resolve_dns=resolve_dns,
         workers=workers,
         effective_per_nic=effective_per_nic,
         changes_window=(changes_since, incident_time) if changes_since is not None else None,
-        backend_health=health,
     )
     say("collecting network, backend health, metrics and effective rules concurrently")
     try:
