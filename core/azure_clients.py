@@ -26,6 +26,9 @@ from azure.mgmt.network import NetworkManagementClient
 from urllib3.util.retry import Retry
 
 ARM_ENDPOINT = "https://management.azure.com"
+# Seconds between long-running-operation polls when ARM names no Retry-After (the SDK's default, 30 s,
+# would dominate a diagnosis).
+POLLING_INTERVAL = 0.25
 
 # Concurrent requests one client can keep open: a diagnosis's 16 reads and its up to 65 long-running
 # operations at once (diagnostics.collect's DEFAULT_WORKERS and OPERATION_WORKERS), wider than
@@ -90,7 +93,7 @@ class AzureClients:
     credential: TokenCredential | None = None  # who the clients act as (remediation's audit names it)
     # What the clients were built with, for a polling method made outside an operation (core.arm)
     endpoint: str = ARM_ENDPOINT
-    polling_interval: float = 0.25
+    polling_interval: float = POLLING_INTERVAL
 
     def close(self) -> None:
         self.network.close()
@@ -102,7 +105,7 @@ def make_clients(
     *,
     target: ArmTarget | None = None,
     credential: TokenCredential | None = None,
-    polling_interval: float = 0.25,
+    polling_interval: float = POLLING_INTERVAL,
     **client_options: Any,
 ) -> AzureClients:
     """Clients for one subscription. `polling_interval` replaces the SDK's 30 s default so a

@@ -273,10 +273,10 @@ class Snapshot:
         data = cast(dict[str, Any], found)
         return self._memoised(f"nsg_model:{key(nsg_id)}", (data,), lambda: net.NetworkSecurityGroup(data))
 
-    def nsg_rules(self, nsg: net.NetworkSecurityGroup) -> NsgRules:
-        """The rules of `nsg` (a model of `nsgs`) converted for evaluation, once per model: an NSG
-        replaced in `nsgs` is another model, converted anew. (Keyed by the model's identity, which
-        the memo's inputs keep alive, so it is never another model's.)"""
+    def nsg_rules(self, nsg: Any) -> NsgRules:
+        """The rules of `nsg` (an NSG of `nsgs`: a model, or the JSON a list gave) converted for
+        evaluation, once per NSG: an NSG replaced in `nsgs` is another object, converted anew. (Keyed
+        by the object's identity, which the memo's inputs keep alive, so it is never another's.)"""
         return self._memoised(f"nsg_rules:{id(nsg)}", (nsg,), lambda: NsgRules.from_nsg(nsg))
 
     def effective_nsg_rules(self, nic_id: str) -> list[NsgRules] | None:
