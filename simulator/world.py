@@ -148,11 +148,6 @@ class WorldView:
     def __init__(self, resources: IdMap) -> None:
         self._resources = resources
 
-    def get(self, resource_id: str) -> dict[str, Any] | None:
-        """A copy of the resource's ARM JSON as it was, or None."""
-        resource = self._resources.get(resource_id)
-        return copy.deepcopy(resource) if resource is not None else None
-
     def stored(self, resource_id: str) -> dict[str, Any] | None:
         """The resource's ARM JSON as it was, itself (not a copy: for readers only), or None."""
         return self._resources.get(resource_id)
