@@ -426,13 +426,17 @@ def _first_in_order(
     return None
 
 
+@lru_cache(maxsize=2048)
+def _defaults_in_order(nsg_id: str | None, direction: str) -> tuple[Rule, ...]:
+    return _ordered(default_rules(nsg_id), direction)
+
+
 def _decide(nsg: NsgRules, flow: Flow, vnet_prefixes: Iterable[Any]) -> RuleMatch:
     """First match; rule lists that lack Azure's defaults fall through to them (DenyAll always matches)."""
     vnet = _vnet_networks(vnet_prefixes)
     match = _first_in_order(nsg.in_order(flow.direction), flow, vnet, nsg.nsg_id)
     if match is None:
-        defaults = default_rules(nsg.nsg_id)
-        match = _first_in_order(_ordered(defaults, flow.direction), flow, vnet, nsg.nsg_id)
+        match = _first_in_order(_defaults_in_order(nsg.nsg_id, flow.direction), flow, vnet, nsg.nsg_id)
     assert match is not None  # DenyAllInBound / DenyAllOutBound match every flow
     return match
 
