@@ -23,6 +23,7 @@ call raises `PreconditionFailed` (an `ArmCallFailed`) instead of overwriting the
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -72,6 +73,11 @@ _ERROR_MAP = {
     409: ResourceExistsError,
     304: ResourceNotModifiedError,
 }
+
+
+def _json_body(chunks: Any) -> Any:
+    """The JSON of a body an SDK operation streamed (`stream=True`: an iterator of bytes)."""
+    return json.loads(b"".join(chunks))
 
 
 def list_json(client: Any, path: str, *, api_version: str, **options: Any) -> list[Any]:
@@ -236,8 +242,17 @@ class Arm:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    def call(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """One SDK operation, e.g. `arm.call(network.virtual_networks.get, rg, name)`."""
+    def call(self, operation: Callable[..., T], *args: Any, json_result: bool = False, **kwargs: Any) -> T:
+        """One SDK operation, e.g. `arm.call(network.virtual_networks.get, rg, name)`; with
+        `json_result`, its answer is the JSON ARM sent, not the SDK's model of it (for a caller that
+        reads by wire names, or makes the model later, off its critical path). The request, its
+        errors and its retries are the operation's own: the operation is asked for its body as a
+        stream (`stream=True`), which is read here, inside the attempt (a connection lost while reading
+        is retried like one lost before the answer)."""
+        if json_result:
+            return self._retrying(
+                lambda: _json_body(operation(*args, stream=True, **self._options(), **kwargs))
+            )
         return self._retrying(lambda: operation(*args, **self._options(), **kwargs))
 
     def long_running(

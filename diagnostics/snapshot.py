@@ -652,13 +652,14 @@ def address_space(vnet: net.VirtualNetwork | None) -> list[str]:
 
 
 def backend_members(
-    gateway: net.ApplicationGateway,
+    gateway: net.ApplicationGateway | dict[str, Any],
     vnet: net.VirtualNetwork | None,
     peered: Iterable[net.VirtualNetwork] = (),
 ) -> list[BackendMember]:
-    """Every server of every pool. IP members carry the subnet that holds them, in the gateway's VNet
-    or one of the `peered` VNets. NIC members carry their ip-configuration id; their private IP and
-    subnet are known only once the NIC is fetched (Snapshot.backend_members resolves them)."""
+    """Every server of every pool of the gateway (its SDK model or its JSON). IP members carry the
+    subnet that holds them, in the gateway's VNet or one of the `peered` VNets. NIC members carry
+    their ip-configuration id; their private IP and subnet are known only once the NIC is fetched
+    (Snapshot.backend_members resolves them)."""
     indexes = [SubnetIndex(v) for v in (vnet, *peered) if is_model(v)]
     members: list[BackendMember] = []
     for pool in models(json_properties(gateway).get("backendAddressPools")):

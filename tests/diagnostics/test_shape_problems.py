@@ -85,6 +85,28 @@ def test_the_problems_of_a_malformed_gateway_payload(change, expected):
     assert shape_problems(net.ApplicationGateway(body), "gateway agw") == expected
 
 
+@pytest.mark.parametrize(("change", "expected"), CASES)
+def test_a_malformed_gateway_read_as_json_reports_what_its_model_does(change, expected):
+    """The gateway is read as its JSON (its reads are planned from it before its model is made):
+    judged from the JSON, it reports what the walk of its model reports."""
+    body = copy.deepcopy(GATEWAY)
+    change(body)
+
+    assert json_shape_problems(body, net.ApplicationGateway, "gateway agw") == expected
+
+
+def test_well_formed_gateways_fit_from_their_json_alone():
+    """No second model of the gateway is made to find nothing: the bundled one and the sized ones
+    (every kind of member) are vouched for by their JSON."""
+    sized = [sized_world(10), sized_world(10, nics=True), shared_subnet_world(10)]
+    gateways = [GATEWAY] + [
+        r for world in sized for r in world["resources"] if r["type"].endswith("applicationGateways")
+    ]
+    assert len(gateways) == 4
+    for gateway in gateways:
+        assert _json_fits(gateway, net.ApplicationGateway), gateway["id"]
+
+
 def test_the_problems_of_a_malformed_nsg_payload():
     body = copy.deepcopy(NSG)
     _rule(body)["priority"] = {"value": 100}
