@@ -69,9 +69,11 @@ def _targets(snapshot: Snapshot, unchecked: list[str], unresolved: list[Unresolv
     custom_dns = bool(snapshot.custom_dns_servers())
     for pair in snapshot.routing_pairs():
         settings = snapshot.settings(pair.settings_id)
-        if settings is None or not settings.port:
+        # by wire names, once per pair: the model's attributes deserialize on every read
+        port = int(json_properties(settings).get("port") or 0)
+        if settings is None or not port:
             continue
-        port, settings_name = int(settings.port), settings.name or ""  # read once per pair, not per member
+        settings_name = json_fields(settings).get("name") or ""
         for member in snapshot.backend_members(pair.pool_id):
             if member.is_fqdn:
                 addresses = answers.get(member.address) or answers.get(member.address.lower()) or []
@@ -235,7 +237,7 @@ def source_pieces(prefix: str, boundaries: list[str]) -> list[str]:
     network = ipaddress.ip_network(prefix, strict=False)
     low, high = int(network.network_address), int(network.broadcast_address)
     cuts = {low, high + 1}
-    for text in boundaries:
+    for text in dict.fromkeys(boundaries):  # the same prefix in many rules cuts once
         try:
             other = ipaddress.ip_network(str(text).strip(), strict=False)
         except ValueError:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from diagnostics.checks.pools import EMPTY, NOT_PROVISIONED
+from diagnostics.snapshot import MissingData
 from model.findings import Severity
 
 
@@ -37,6 +40,17 @@ def test_pools_with_addresses_or_nic_members_are_not_empty(kit):
     pool["properties"]["backendAddresses"] = [{"fqdn": "app.contoso.com"}]
     assert EMPTY.run(kit.snapshot(world)) == []
     assert EMPTY.run(kit.snapshot(kit.healthy_world())) == []  # NIC members only
+
+
+def test_a_pool_holding_only_what_arm_would_not_return_is_not_called_empty(kit):
+    """A bare string where a member object belongs: the pool's servers are unknown, so the check
+    cannot tell (MissingData), rather than report an empty pool the gateway may not have."""
+    world, pool = empty_web_pool(kit)
+    pool["properties"]["backendAddresses"] = ["10.1.1.4"]
+    with pytest.raises(MissingData, match="web-pool"):
+        EMPTY.run(kit.snapshot(world))
+    pool["properties"]["backendAddresses"] = ["10.1.1.4", {"ipAddress": "10.1.1.5"}]
+    assert EMPTY.run(kit.snapshot(world)) == []  # it has a server: not empty
 
 
 def test_an_empty_pool_no_rule_uses_is_not_a_finding(kit):
