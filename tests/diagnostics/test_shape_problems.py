@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from azure.mgmt.network import models as net
 
-from diagnostics.collect import _json_fits, json_shape_problems, shape_problems
+from diagnostics.collect import _json_fits, _json_plan, json_shape_problems, shape_problems
 from diagnostics.snapshot import is_model
 from tests.diagnostics.sized_world import shared_subnet_world, sized_world
 
@@ -334,3 +334,37 @@ def test_malformed_backend_health_json_reports_what_the_walk_of_its_model_report
     assert json_shape_problems(body, net.ApplicationGatewayBackendHealth, "h") == _model_walk(
         body, net.ApplicationGatewayBackendHealth, "h"
     )
+
+
+def test_the_json_types_taken_as_they_are_are_only_ones_the_field_accepts():
+    """`_json_fits` passes a value whose exact type is in a field's set without asking the field's
+    test: every field of every class the JSON reading meets, given a value of each JSON type, is
+    never passed by the set where its test would refuse the value."""
+    values = ["x", "", 0, 7, -1, 1.5, True, False, [], ["x"], {}, {"a": 1}]
+    seen: set[type] = set()
+    pending = [
+        net.ApplicationGateway,
+        net.NetworkInterface,
+        net.NetworkSecurityGroup,
+        net.ApplicationGatewayBackendHealth,
+    ]
+    checked = 0
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        plan = _json_plan(cls)
+        if plan is None:
+            continue
+        for types_, accepts, element, _ in plan[0].values():
+            if element is not None:
+                pending.append(element)
+            if types_ is None:
+                continue
+            assert accepts is not None
+            for value in values:
+                if type(value) in types_:
+                    assert accepts(value), (cls.__name__, types_, value)
+                    checked += 1
+    assert len(seen) > 30 and checked > 500
