@@ -96,7 +96,16 @@ def parse_networks(prefixes: Iterable[str]) -> tuple[Network, ...]:
 
 
 def _within(inner: Network, outer: Network) -> bool:
-    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    """`inner.subnet_of(outer)` for networks of the same version (False across versions), on their
+    first and last addresses as integers, worked out once per network."""
+    inner_version, inner_first, inner_last = _bounds(inner)
+    outer_version, outer_first, outer_last = _bounds(outer)
+    return inner_version == outer_version and outer_first <= inner_first and inner_last <= outer_last
+
+
+@lru_cache(maxsize=8192)
+def _bounds(network: Network) -> tuple[int, int, int]:
+    return network.version, int(network.network_address), int(network.broadcast_address)
 
 
 def _overlaps(a: Network, b: Network) -> bool:

@@ -35,6 +35,9 @@ _DIRECTIONS = {"inbound": "Inbound", "outbound": "Outbound"}
 _ACCESS = {"allow": "Allow", "deny": "Deny"}
 _FLOW_PROTOCOLS = {"tcp": "Tcp", "udp": "Udp", "icmp": "Icmp", "esp": "Esp", "ah": "Ah"}
 _ANY_PROTOCOL = frozenset({"*", "any", "all"})
+# the canonical spellings `Flow` takes as they are (plain strings only: an enum member is folded)
+_CANONICAL_DIRECTIONS = frozenset(_DIRECTIONS.values())
+_CANONICAL_PROTOCOLS = frozenset(_FLOW_PROTOCOLS.values())
 _DEFAULT_RULES_TYPE = "Microsoft.Network/networkSecurityGroups/defaultSecurityRules"
 
 # Azure's default rules: (name, direction, priority, access, source, destination, description).
@@ -72,10 +75,11 @@ class Flow:
     destination_groups: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        direction = _DIRECTIONS.get(folded(self.direction))
+        # spellings already canonical (every flow a diagnosis makes) are taken as they are
+        direction = _canonical(self.direction, _CANONICAL_DIRECTIONS, _DIRECTIONS)
         if direction is None:
             raise ValueError(f"flow direction must be Inbound or Outbound, got {self.direction!r}")
-        protocol = _FLOW_PROTOCOLS.get(folded(self.protocol))
+        protocol = _canonical(self.protocol, _CANONICAL_PROTOCOLS, _FLOW_PROTOCOLS)
         if protocol is None:
             raise ValueError(f"flow protocol must be one of Tcp, Udp, Icmp, Esp, Ah, got {self.protocol!r}")
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -88,8 +92,20 @@ class Flow:
         object.__setattr__(self, "destination_groups", _group_ids(self.destination_groups))
 
 
+def _canonical(value: Any, canonical: frozenset[str], by_folded: Mapping[str, str]) -> str | None:
+    """`value`'s canonical spelling: a plain string already canonical as it is, else looked up folded."""
+    if type(value) is str and value in canonical:
+        return value
+    return by_folded.get(folded(value))
+
+
 def _group_ids(ids: Iterable[str]) -> frozenset[str]:
-    return frozenset(str(i).lower() for i in ids or () if i)
+    if not ids:
+        return _NO_GROUPS
+    return frozenset(str(i).lower() for i in ids if i)
+
+
+_NO_GROUPS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
