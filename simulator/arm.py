@@ -442,20 +442,20 @@ class ArmApi:
     # -- reads -----------------------------------------------------------------------------------
 
     def _get(self, call: _Call) -> ArmResponse:
-        return ArmResponse(200, self._references().resource(self._existing(call)))
+        return ArmResponse(200, self._references().served(self._existing(call, stored=True)))
 
     def _list(self, call: _Call) -> ArmResponse:
         p = call.params
         if not self.world.resource_group_exists(p["sub"], p["rg"]):
             raise _resource_group_not_found(p["rg"])
-        found = self.world.list_resources(call.collection, p["sub"], p["rg"])
+        found = self.world.list_stored(call.collection, p["sub"], p["rg"])
         references = self._references()
-        return self._page(call, [references.resource(resource) for resource in found], self._list_page_size)
+        return self._page(call, [references.served(resource) for resource in found], self._list_page_size)
 
     def _list_all(self, call: _Call) -> ArmResponse:
-        found = self.world.list_resources(call.collection, call.params["sub"])
+        found = self.world.list_stored(call.collection, call.params["sub"])
         references = self._references()
-        return self._page(call, [references.resource(resource) for resource in found], self._list_page_size)
+        return self._page(call, [references.served(resource) for resource in found], self._list_page_size)
 
     def _page(self, call: _Call, items: list[Any], size: int | None) -> ArmResponse:
         """One page of `items` (from `$skiptoken`, `size` of them; all when None), with the `nextLink`
@@ -659,7 +659,7 @@ class ArmApi:
     # -- POST actions ----------------------------------------------------------------------------
 
     def _backend_health(self, call: _Call) -> ArmResponse | _Unlocked:
-        gateway = self._existing(call)
+        gateway = self._existing(call, stored=True)  # read only, here and by the derivation
         body = self.world.verbatim_backend_health(gateway["id"])
         if body is not None:
             return self._post_result(call, body)
@@ -704,14 +704,14 @@ class ArmApi:
         return self._post_result(call, body)
 
     def _effective_route_table(self, call: _Call) -> ArmResponse:
-        nic = self._existing(call)
+        nic = self._existing(call, stored=True)
         body = self.world.effective_route_table(nic["id"])
         if body is None:
             body = self._derive(lambda: effective_route_table(nic, self.world.stored))
         return self._post_result(call, body)
 
     def _effective_network_security_groups(self, call: _Call) -> ArmResponse:
-        nic = self._existing(call)
+        nic = self._existing(call, stored=True)
         body = self.world.effective_network_security_groups(nic["id"])
         if body is None:
             body = self._derive(lambda: effective_network_security_groups(nic, self.world.stored))
@@ -760,8 +760,8 @@ class ArmApi:
                     "Retry-After": str(self._lro_retry_after),
                 },
             )
-        status, body = operation.outcome
-        return ArmResponse(status, copy.deepcopy(body))
+        status, body = operation.outcome  # the operation's own (a copy, or derived for it): served as is
+        return ArmResponse(status, body)
 
     def _find_operation(self, call: _Call) -> Operation:
         operation = self._operations.find(call.params["op"])
@@ -862,8 +862,11 @@ class ArmApi:
         resource = self.world.get(call.resource_id)
         return str((resource or {}).get("location") or "global").replace(" ", "").lower()
 
-    def _existing(self, call: _Call, *, parent: bool = False) -> dict[str, Any]:
-        resource = self.world.get(call.resource_id)
+    def _existing(self, call: _Call, *, parent: bool = False, stored: bool = False) -> dict[str, Any]:
+        """The resource the call names: a copy to change, or with `stored` the stored body itself,
+        for a handler that only reads it (or serves it: stored bodies are replaced on a write, never
+        changed in place, so one being serialized outside the world's lock stays whole)."""
+        resource = self.world.stored(call.resource_id) if stored else self.world.get(call.resource_id)
         if resource is not None:
             return resource
         if not self.world.resource_group_exists(call.params["sub"], call.params["rg"]):

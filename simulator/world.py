@@ -216,13 +216,19 @@ class World:
         self, collection: str, subscription: str, resource_group: str | None = None
     ) -> list[dict[str, Any]]:
         """Copies of the resources of one collection in a subscription (optionally one group)."""
+        return [copy.deepcopy(r) for r in self.list_stored(collection, subscription, resource_group)]
+
+    def list_stored(
+        self, collection: str, subscription: str, resource_group: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`list_resources`, the stored bodies themselves (not copies: for callers that only read them)."""
         found = []
         for parsed, resource in self._by_collection().get(collection, []):
             if parsed.subscription.lower() != subscription.lower():
                 continue
             if resource_group is not None and parsed.resource_group.lower() != resource_group.lower():
                 continue
-            found.append(copy.deepcopy(resource))
+            found.append(resource)
         return found
 
     def _by_collection(self) -> dict[str, list[tuple[ResourceId, dict[str, Any]]]]:
