@@ -1474,7 +1474,8 @@ class _Shapes:
     (at 100 pools of NIC-backed servers they take a fifth of a second) and never hold up whoever
     waits for the model (the NICs picked from one list are handed out one after another). Kept by
     model identity, with the model. What arrives while the walker is busy waits in one queue that
-    it drains: 1,000 NICs picked from one list are one hand-over to the walker, not 1,000."""
+    it drains: 1,000 NICs picked from one list are one hand-over to the walker, not 1,000, and what
+    each walk found is kept in one dict that readers wait on (not a future, with its lock, per model)."""
 
     KINDS = frozenset({"vnet", "peered_vnet", "nsg", "route_table", "nic", "backend_health"})
     # the SDK model class plain ARM JSON of a kind stands for (see `Listable.collection`)
@@ -1486,9 +1487,12 @@ class _Shapes:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._walks: dict[int, tuple[Any, Future[list[str]]]] = {}
-        self._queue: list[tuple[Any, type | None, Future[list[str]]]] = []  # noted, not yet walked
+        self._walked = threading.Condition(self._lock)  # notified as each batch of walks ends
+        self._noted: dict[int, Any] = {}  # id(model) -> the model: noted, walked or to be walked
+        self._results: dict[int, list[str] | Exception] = {}  # id(model) -> what its walk found
+        self._queue: list[tuple[Any, type | None]] = []  # noted, not yet walked
         self._draining = False  # a drain of the queue is submitted or running
+        self._closed = False
         self._walker = ThreadPoolExecutor(1, thread_name_prefix="shape-walk")  # CPU only: one is enough
 
     def note(self, kind: str, future: Future[Any]) -> None:
@@ -1501,48 +1505,57 @@ class _Shapes:
         if not (is_model(model) or (json_class is not None and is_json_object(model))):
             return
         with self._lock:
-            if id(model) in self._walks:  # each problem starts with the path given: see `of`
+            # each problem starts with the path given (see `of`); one closed walks nothing more
+            if self._closed or id(model) in self._noted:
                 return
-            walked: Future[list[str]] = Future()
-            self._walks[id(model)] = (model, walked)
-            self._queue.append((model, json_class, walked))
+            self._noted[id(model)] = model
+            self._queue.append((model, json_class))
             if self._draining:
                 return
             self._draining = True
         try:
             self._walker.submit(self._drain)
-        except RuntimeError:  # closed: what is queued is walked when asked for (`of`)
+        except RuntimeError:  # closed meanwhile: `of` walks what is left itself
             self.close()
 
     def _drain(self) -> None:
         while True:
             with self._lock:
                 batch, self._queue = self._queue, []
-                if not batch:
+                if not batch or self._closed:
                     self._draining = False
+                    self._walked.notify_all()
                     return
-            for model, json_class, walked in batch:
-                if walked.set_running_or_notify_cancel():
-                    try:
-                        walked.set_result(_walk(model, "", json_class))
-                    except Exception as error:  # raised again by `of`, as walking it then would
-                        walked.set_exception(error)
+            found: list[tuple[int, list[str] | Exception]] = []
+            for model, json_class in batch:
+                try:
+                    found.append((id(model), _walk(model, "", json_class)))
+                except Exception as error:  # raised again by `of`, as walking it then would
+                    found.append((id(model), error))
+            with self._lock:
+                self._results.update(found)
+                self._walked.notify_all()
 
     def of(self, model: Any, label: str, json_class: type | None = None) -> list[str]:
         """What `malformed_in` reports of `model` (`shape_problems`, or `json_shape_problems` for plain
         JSON standing for a `json_class` model), from the walk started when it arrived if there was
         one (waited for; a walk that failed raises here, as walking it now would)."""
         with self._lock:
-            found = self._walks.get(id(model))
-        if found is not None and found[0] is model and not found[1].cancelled():
-            return [label + problem for problem in found[1].result()]
-        return _walk(model, label, json_class)
+            noted = self._noted.get(id(model)) is model
+            while noted and id(model) not in self._results and not self._closed:
+                self._walked.wait()
+            result = self._results.get(id(model)) if noted else None
+        if result is None:
+            return _walk(model, label, json_class)
+        if isinstance(result, Exception):
+            raise result
+        return [label + problem for problem in result]
 
     def close(self) -> None:
         with self._lock:
-            for _, _, walked in self._queue:
-                walked.cancel()  # `of` walks it itself
-            self._queue, self._draining = [], False
+            self._closed = True
+            self._queue = []  # `of` walks those itself
+            self._walked.notify_all()
         self._walker.shutdown(wait=False, cancel_futures=True)
 
 
