@@ -861,7 +861,8 @@ class _Collector:
         self.over_budget: dict[str, str] = {}  # piece -> why some groups were not asked
         self.network = arm.clients.network
         self.gateway = gateway  # its JSON, as ARM sent it: what to read is planned from it
-        self.gateway_id: str = json_fields(gateway).get("id") or gateway_id
+        named = json_fields(gateway).get("id")
+        self.gateway_id: str = named if isinstance(named, str) and named else gateway_id
         self.window = window
         self.dns_servers = dns_servers
         self.resolve_dns = resolve_dns
