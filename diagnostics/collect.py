@@ -1068,7 +1068,7 @@ class _Collector:
 
     def start(self) -> None:
         gateway_id = self.gateway_id
-        self.shapes.note_model(self.gateway, net.ApplicationGateway)
+        self.shapes.note_model(self.gateway, _Shapes.JSON_CLASSES["gateway"])
         frontends = models(json_properties(self.gateway).get("frontendIPConfigurations"))
         public_ips = [r for fe in frontends if (r := ref_id(json_properties(fe).get("publicIPAddress")))]
         for group in resource_groups([gateway_id, *public_ips], self.subscription):
@@ -1395,7 +1395,7 @@ class _Collector:
                 ]
         for piece, reasons in failures.items():
             snapshot.errors[piece] = "; ".join(reasons)
-        problems = malformed_in(snapshot, self.shapes, self.gateway)
+        problems = malformed_in(snapshot, self.gateway, self.shapes)
         if problems:
             snapshot.errors[MALFORMED] = _summary(problems)
 
@@ -1472,15 +1472,16 @@ class _Collector:
 class _Shapes:
     """The shape problems of the models a collection reads, each walked as soon as it arrives, on a
     thread of its own, so the walks overlap the waits for other reads instead of following them all
-    (at 100 pools of NIC-backed servers they take a fifth of a second) and never hold up whoever
-    waits for the model (the NICs picked from one list are handed out one after another). Kept by
-    model identity, with the model. What arrives while the walker is busy waits in one queue that
-    it drains: 1,000 NICs picked from one list are one hand-over to the walker, not 1,000, and what
-    each walk found is kept in one dict that readers wait on (not a future, with its lock, per model)."""
+    and never hold up whoever waits for the model (the NICs picked from one list are handed out one
+    after another). Kept by model identity, with the model. What arrives while the walker is busy
+    waits in one queue that it drains: 1,000 NICs picked from one list are one hand-over to the
+    walker, not 1,000, and what each walk found is kept in one dict that readers wait on (not a
+    future, with its lock, per model)."""
 
     KINDS = frozenset({"vnet", "peered_vnet", "nsg", "route_table", "nic", "backend_health"})
     # the SDK model class plain ARM JSON of a kind stands for (see `Listable.collection`)
     JSON_CLASSES: dict[str, type] = {
+        "gateway": net.ApplicationGateway,  # read as JSON by `collect`, not through the graph
         "nic": net.NetworkInterface,
         "nsg": net.NetworkSecurityGroup,
         "backend_health": net.ApplicationGatewayBackendHealth,
@@ -1560,12 +1561,13 @@ class _Shapes:
         self._walker.shutdown(wait=False, cancel_futures=True)
 
 
-def malformed_in(snapshot: Snapshot, shapes: _Shapes | None = None, gateway: Any = None) -> list[str]:
+def malformed_in(snapshot: Snapshot, gateway: dict[str, Any], shapes: _Shapes | None = None) -> list[str]:
     """The shape problems of everything collected, each prefixed with the resource it is in (those
-    `shapes` found as the models arrived are not walked again). `gateway`: the gateway's JSON its
-    model was made of, judged instead of the model (see `json_shape_problems`)."""
-    gateway_piece = (snapshot.gateway, None) if gateway is None else (gateway, net.ApplicationGateway)
-    pieces: list[tuple[str, Any, type | None]] = [(f"gateway {name_of(snapshot.gateway_id)}", *gateway_piece)]
+    `shapes` found as the models arrived are not walked again). The gateway is judged by `gateway`,
+    the JSON its model was made of (see `json_shape_problems`)."""
+    pieces: list[tuple[str, Any, type | None]] = [
+        (f"gateway {name_of(snapshot.gateway_id)}", gateway, _Shapes.JSON_CLASSES["gateway"])
+    ]
     vnets = [snapshot.vnet, *snapshot.peered_vnets.values()]
     pieces += [(f"VNet {name_of(ref_id(v) or '')}", v, None) for v in vnets if v is not None]
     nsg_class = _Shapes.JSON_CLASSES["nsg"]
