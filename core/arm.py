@@ -42,6 +42,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
     map_error,
 )
+from azure.core.pipeline.policies import ContentDecodePolicy
 from azure.core.polling import LROPoller
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
@@ -86,15 +87,18 @@ def list_json(client: Any, path: str, *, api_version: str, **options: Any) -> li
     (`core.sdk_values.json_fields`): building a model per item costs far more than reading it (1,000
     NICs: about 130 ms of the SDK's own deserialization). Read through the client's `send_request`,
     so through its pipeline (credential, call counting, `options` such as `retry_total`) as its
-    operations are; an answer other than 200 raises what the SDK's operations raise for it."""
+    operations are; an answer other than 200 raises what the SDK's operations raise for it. Each
+    page is asked for as a stream and parsed here once, from its bytes (without `stream=True` the
+    pipeline parses every body, and `response.json()` would parse it again: 1,000 NICs are 0.8 MB)."""
     items: list[Any] = []
     request = HttpRequest("GET", path, params={"api-version": api_version})
     while True:
-        response = client.send_request(request, **options)
+        response = client.send_request(request, stream=True, **options)
+        response.read()  # the whole page, inside the caller's attempt (a lost connection is retried)
         if response.status_code != 200:
             map_error(status_code=response.status_code, response=response, error_map=_ERROR_MAP)
             raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-        page = response.json()
+        page = json.loads(response.content)
         value = page.get("value", []) if isinstance(page, dict) else None
         if not isinstance(value, list):  # a page without `value` lists nothing, as the SDK reads it
             raise HttpResponseError(f"the list at {path} answered without a list of items", response=response)
@@ -115,7 +119,11 @@ class _JsonResultPolling(ARMPolling):
 
 
 def _json_of(pipeline_response: Any) -> Any:
-    return pipeline_response.http_response.json()
+    """The result's JSON: as the pipeline's ContentDecodePolicy already parsed it for the poller
+    (a final GET is sent with `stream=False`), else parsed here (backend health for 1,000 servers is
+    0.4 MB: parsing it twice costs more than the rest of the poll)."""
+    parsed = pipeline_response.context.get(ContentDecodePolicy.CONTEXT_NAME)
+    return parsed if parsed is not None else pipeline_response.http_response.json()
 
 
 class ArmCallFailed(Exception):

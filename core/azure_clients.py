@@ -8,6 +8,7 @@ its HTTPS endpoint as `base_url`, its test CA as `connection_verify`, and a stat
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 import time
 import urllib.request
@@ -23,7 +24,9 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import DefaultAzureCredential
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.network import NetworkManagementClient
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.util.retry import Retry
+from urllib3.util.ssl_ import create_urllib3_context
 
 ARM_ENDPOINT = "https://management.azure.com"
 # Seconds between long-running-operation polls when ARM names no Retry-After (the SDK's default, 30 s,
@@ -151,14 +154,70 @@ def environment_configures_requests(*, own_ca: bool = False) -> bool:
     return any(os.path.exists(os.path.expanduser(f"~/{name}")) for name in (".netrc", "_netrc"))
 
 
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The TLS context connections verifying with requests' `verify` value share: True trusts
+    requests' CA bundle (certifi's), a path the bundle file or directory there. Made once per process
+    and trust store (a file that changes on disk is loaded again), not per connection: urllib3 would
+    make a context and load the store for every connection it opens, 28 ms of CPU for certifi's
+    bundle, so a diagnosis opening 20 connections would spend half a second on it."""
+    location = DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify)
+    try:
+        found = os.stat(location)
+    except OSError:  # requests names the bad path itself (`cert_verify`), as without a shared context
+        raise OSError(
+            f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}"
+        ) from None
+    signature = (location, found.st_mtime_ns, found.st_size, found.st_ino)
+    with _CONTEXTS_LOCK:  # connections opened at once wait for the one store loading
+        context = _CONTEXTS.get(signature)
+        if context is None:
+            context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+            if os.path.isdir(location):
+                context.load_verify_locations(capath=location)
+            else:
+                context.load_verify_locations(cafile=location)
+            if len(_CONTEXTS) >= _MAX_CONTEXTS:  # stores replaced on disk (test CAs) are dropped first
+                del _CONTEXTS[next(iter(_CONTEXTS))]
+            _CONTEXTS[signature] = context
+        return context
+
+
+_CONTEXTS: dict[tuple[str, int, int, int], ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
+_MAX_CONTEXTS = 16
+
+
+class _TrustedOnceAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, whose HTTPS connections that verify certificates use `tls_context` instead
+    of a context (and trust store) of their own: through the two methods requests documents for
+    subclasses that bring their own SSLContext. Verification is unchanged (the same store, the same
+    hostname check by urllib3); `verify=False` connections are left as requests makes them."""
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        if verify and host.get("scheme") == "https":
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+            pool["ssl_context"] = tls_context(verify)
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)  # checks the store exists, sets CERT_REQUIRED
+        if verify and url.lower().startswith("https") and conn.conn_kw.get("ssl_context") is not None:
+            conn.ca_certs = conn.ca_cert_dir = None  # the shared context holds the store already
+
+
 def _pooled(options: dict[str, Any]) -> RequestsTransport:
     """The SDK's requests transport, with a connection pool wide enough for concurrent fetches
-    (requests' default of 10 would drop and reopen connections beyond that)."""
+    (requests' default of 10 would drop and reopen connections beyond that), whose connections
+    verify certificates against a trust store loaded once (`tls_context`)."""
     session = requests.Session()
     session.trust_env = environment_configures_requests(
         own_ca=isinstance(options.get("connection_verify"), str)
     )
-    adapter = requests.adapters.HTTPAdapter(
+    adapter = _TrustedOnceAdapter(
         pool_maxsize=CONNECTION_POOL_SIZE,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),
     )
