@@ -65,7 +65,7 @@ def fingerprint_of(diagnosis: Diagnosis, *, diagnosis_id: str, started_at: datet
 
 def path_resources(snapshot: Snapshot) -> list[tuple[str, str, str]] | None:
     """(kind, id, etag) of every resource the snapshot read; None when one has no etag."""
-    found: list[tuple[str, Any]] = [(GATEWAY, snapshot.gateway)]
+    found: list[tuple[str, Any]] = [(GATEWAY, snapshot.gateway_wire)]
     vnets = [vnet for vnet in (snapshot.vnet, *snapshot.peered_vnets.values()) if vnet is not None]
     found += [("vnet", vnet) for vnet in vnets]
     in_vnets = {key(getattr(vnet, "id", None)) for vnet in vnets}

@@ -58,6 +58,7 @@ from appgw_doctor.throttle import ThrottleWatch
 from core.arm_ids import subscription_of
 from core.azure_clients import AzureClients
 from core.iso8601 import format_time
+from core.sdk_values import json_fields
 from diagnostics.diagnosis import Diagnosis
 from diagnostics.diagnosis import diagnose as diagnose_gateway
 from intake.alerts import FIRED, RESOLVED, Alert, acceptable_gateway_id, check_alert
@@ -1141,8 +1142,8 @@ def _alert_ids(alerts: list[dict[str, Any]], condition: str) -> set[str]:
 
 def gateway_tags(diagnosis: Diagnosis) -> dict[str, str]:
     snapshot = diagnosis.snapshot
-    tags = snapshot.gateway.tags if snapshot is not None else None
-    return {str(name): str(value) for name, value in (tags or {}).items()}
+    tags = json_fields(snapshot.gateway_wire).get("tags") if snapshot is not None else None
+    return {str(name): str(value) for name, value in tags.items()} if isinstance(tags, dict) else {}
 
 
 def watched_resources(diagnosis: Diagnosis) -> list[str]:

@@ -82,10 +82,9 @@ def path_resources(snapshot: Snapshot) -> list[str]:
         if resource_id and key(resource_id) not in found:
             found[key(resource_id)] = resource_id
 
-    gateway = snapshot.gateway
     add(snapshot.gateway_id)
-    for frontend in models(getattr(gateway, "frontend_ip_configurations", None)):
-        add(ref_id(frontend.public_ip_address))
+    for frontend in snapshot.gateway_collection("frontendIPConfigurations"):
+        add(ref_id(json_properties(frontend).get("publicIPAddress")))
     gateway_subnet_id = snapshot.gateway_subnet_id
     add(gateway_subnet_id)
     subnet = snapshot.subnets.get(key(gateway_subnet_id)) if gateway_subnet_id else None
@@ -421,84 +420,91 @@ def _named(items: Any, describe: Callable[[Any], dict[str, Any]]) -> dict[str, d
 
 
 def _gateway(gateway: Any) -> dict[str, Any]:
-    sku = getattr(gateway, "sku", None)
-    autoscale = getattr(gateway, "autoscale_configuration", None)
+    """The gateway's configuration that matters, read by wire names (its JSON or its model's, alike:
+    the whole gateway's model is not made for this)."""
+    fields = json_properties(gateway)
+    sku, autoscale = json_fields(fields.get("sku")), json_fields(fields.get("autoscaleConfiguration"))
+
+    def each(wire_name: str, describe: Callable[[Mapping[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        return _named(fields.get(wire_name), lambda item: describe(json_properties(item)))
+
     return {
         "props": {
-            "sku": _plain(getattr(sku, "name", None)),
-            "capacity": _plain(getattr(sku, "capacity", None)),
-            "minCapacity": _plain(getattr(autoscale, "min_capacity", None)),
-            "maxCapacity": _plain(getattr(autoscale, "max_capacity", None)),
+            "sku": _plain(sku.get("name")),
+            "capacity": _plain(sku.get("capacity")),
+            "minCapacity": _plain(autoscale.get("minCapacity")),
+            "maxCapacity": _plain(autoscale.get("maxCapacity")),
         },
         "children": {
-            "backendHttpSettingsCollection": _named(
-                gateway.backend_http_settings_collection,
+            "backendHttpSettingsCollection": each(
+                "backendHttpSettingsCollection",
                 lambda s: {
-                    "port": _plain(s.port),
-                    "protocol": _plain(s.protocol),
-                    "requestTimeout": _plain(s.request_timeout),
-                    "probe": _name(s.probe),
-                    "hostName": _plain(s.host_name),
-                    "pickHostNameFromBackendAddress": _plain(s.pick_host_name_from_backend_address),
-                    "cookieBasedAffinity": _plain(s.cookie_based_affinity),
-                    "path": _plain(s.path),
+                    "port": _plain(s.get("port")),
+                    "protocol": _plain(s.get("protocol")),
+                    "requestTimeout": _plain(s.get("requestTimeout")),
+                    "probe": _name(s.get("probe")),
+                    "hostName": _plain(s.get("hostName")),
+                    "pickHostNameFromBackendAddress": _plain(s.get("pickHostNameFromBackendAddress")),
+                    "cookieBasedAffinity": _plain(s.get("cookieBasedAffinity")),
+                    "path": _plain(s.get("path")),
                     "trustedRootCertificates": sorted(
-                        n for c in models(s.trusted_root_certificates) if (n := _name(c))
+                        n for c in models(s.get("trustedRootCertificates")) if (n := _name(c))
                     ),
                 },
             ),
-            "probes": _named(
-                gateway.probes,
+            "probes": each(
+                "probes",
                 lambda p: {
-                    "protocol": _plain(p.protocol),
-                    "host": _plain(p.host),
-                    "path": _plain(p.path),
-                    "port": _plain(p.port),
-                    "interval": _plain(p.interval),
-                    "timeout": _plain(p.timeout),
-                    "unhealthyThreshold": _plain(p.unhealthy_threshold),
+                    "protocol": _plain(p.get("protocol")),
+                    "host": _plain(p.get("host")),
+                    "path": _plain(p.get("path")),
+                    "port": _plain(p.get("port")),
+                    "interval": _plain(p.get("interval")),
+                    "timeout": _plain(p.get("timeout")),
+                    "unhealthyThreshold": _plain(p.get("unhealthyThreshold")),
                     "pickHostNameFromBackendHttpSettings": _plain(
-                        p.pick_host_name_from_backend_http_settings
+                        p.get("pickHostNameFromBackendHttpSettings")
                     ),
-                    "statusCodes": _plain(getattr(p.match, "status_codes", None) or []),
-                    "body": _plain(getattr(p.match, "body", None)),
+                    "statusCodes": _plain(json_fields(p.get("match")).get("statusCodes") or []),
+                    "body": _plain(json_fields(p.get("match")).get("body")),
                 },
             ),
-            "requestRoutingRules": _named(
-                gateway.request_routing_rules,
+            "requestRoutingRules": each(
+                "requestRoutingRules",
                 lambda r: {
-                    "ruleType": _plain(r.rule_type),
-                    "priority": _plain(r.priority),
-                    "httpListener": _name(r.http_listener),
-                    "backendAddressPool": _name(r.backend_address_pool),
-                    "backendHttpSettings": _name(r.backend_http_settings),
-                    "urlPathMap": _name(r.url_path_map),
-                    "redirectConfiguration": _name(r.redirect_configuration),
+                    "ruleType": _plain(r.get("ruleType")),
+                    "priority": _plain(r.get("priority")),
+                    "httpListener": _name(r.get("httpListener")),
+                    "backendAddressPool": _name(r.get("backendAddressPool")),
+                    "backendHttpSettings": _name(r.get("backendHttpSettings")),
+                    "urlPathMap": _name(r.get("urlPathMap")),
+                    "redirectConfiguration": _name(r.get("redirectConfiguration")),
                 },
             ),
-            "httpListeners": _named(
-                gateway.http_listeners,
+            "httpListeners": each(
+                "httpListeners",
                 lambda listener: {
-                    "frontendIPConfiguration": _name(listener.frontend_ip_configuration),
-                    "frontendPort": _name(listener.frontend_port),
-                    "protocol": _plain(listener.protocol),
-                    "hostName": _plain(listener.host_name),
-                    "hostNames": _plain(listener.host_names or []),
-                    "sslCertificate": _name(listener.ssl_certificate),
+                    "frontendIPConfiguration": _name(listener.get("frontendIPConfiguration")),
+                    "frontendPort": _name(listener.get("frontendPort")),
+                    "protocol": _plain(listener.get("protocol")),
+                    "hostName": _plain(listener.get("hostName")),
+                    "hostNames": _plain(listener.get("hostNames") or []),
+                    "sslCertificate": _name(listener.get("sslCertificate")),
                 },
             ),
-            "backendAddressPools": _named(
-                gateway.backend_address_pools,
+            "backendAddressPools": each(
+                "backendAddressPools",
                 lambda pool: {
                     "addresses": sorted(
-                        str(a.ip_address or a.fqdn or "") for a in models(pool.backend_addresses)
+                        str(a.get("ipAddress") or a.get("fqdn") or "")
+                        for a in map(json_fields, models(pool.get("backendAddresses")))
                     ),
                     "ipConfigurations": sorted(
-                        key(i) for c in models(pool.backend_ip_configurations) if (i := ref_id(c))
+                        key(i) for c in models(pool.get("backendIPConfigurations")) if (i := ref_id(c))
                     ),
                 },
             ),
-            "frontendPorts": _named(gateway.frontend_ports, lambda p: {"port": _plain(p.port)}),
+            "frontendPorts": each("frontendPorts", lambda p: {"port": _plain(p.get("port"))}),
         },
     }
 
@@ -584,7 +590,7 @@ def configuration(snapshot: Snapshot, at: datetime) -> dict[str, Any]:
             add("nsg", snapshot.nsgs.get(key(ref_id(subnet.network_security_group))))
             add("routeTable", snapshot.route_tables.get(key(ref_id(subnet.route_table))))
 
-    add("gateway", snapshot.gateway)
+    add("gateway", snapshot.gateway_wire)
     gateway_subnet = snapshot.subnets.get(key(snapshot.gateway_subnet_id))
     add("subnet", gateway_subnet)
     nsg_and_table(gateway_subnet)

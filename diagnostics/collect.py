@@ -1629,17 +1629,6 @@ def _reason(future: Future[Any]) -> str:
     return error.reason if isinstance(error, ArmCallFailed) else str(error)
 
 
-
-def _gateway_model(raw: dict[str, Any], name: str) -> net.ApplicationGateway:
-    """The SDK's model of the gateway's JSON, as its `get` makes it (`ApplicationGateway(raw)`)."""
-    try:
-        return net.ApplicationGateway(raw)
-    except Exception as error:  # the SDK's get would have failed the same way
-        raise GatewayUnavailable(
-            f"gateway {name} is unreadable as ApplicationGateway ({type(error).__name__}: {error})"
-        ) from None
-
-
 def collect(
     gateway_id: str,
     *,
@@ -1676,9 +1665,9 @@ def collect(
     begin_health = arm.clients.network.application_gateways.begin_backend_health
     health = early.submit(arm.long_running, begin_health, group, name, json_result=True)
     early.shutdown(wait=False)
-    # The gateway is read as its JSON: every read it names is planned from that and sent at once;
-    # the SDK's model of it, which the checks read (a tenth of a second at 100 pools), is made
-    # while ARM answers them instead of before they are sent.
+    # The gateway is read as its JSON: every read it names is planned from that and sent at once, and
+    # the checks read it by wire names and per-item models; the SDK's model of the whole gateway (a
+    # tenth of a second at 100 pools) is made only for a reader that asks for it (`Snapshot.gateway`).
     try:
         raw: Any = arm.call(arm.clients.network.application_gateways.get, group, name, json_result=True)
     except ArmCallFailed as error:
@@ -1706,7 +1695,7 @@ def collect(
             gateway_id=collector.gateway_id,
             incident_time=incident_time,
             window_start=window_start,
-            gateway=_gateway_model(gateway, name),
+            gateway_json=gateway,
         )
         collector.graph.join()
         collector.fill(snapshot)

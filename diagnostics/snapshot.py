@@ -12,6 +12,7 @@ needs it calls `require(...)`, which raises MissingData, and the engine reports 
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -172,12 +173,63 @@ def contents(resources: dict[str, Any]) -> tuple[Any, ...]:
     return (*resources.keys(), *resources.values())
 
 
+# The SDK model class of each item of the gateway's collections the checks read as models, by the
+# attribute of `ApplicationGateway` that holds them, with the collection's wire name.
+GATEWAY_COLLECTIONS: dict[str, tuple[str, type]] = {
+    "backend_address_pools": ("backendAddressPools", net.ApplicationGatewayBackendAddressPool),
+    "backend_http_settings_collection": (
+        "backendHttpSettingsCollection",
+        net.ApplicationGatewayBackendHttpSettings,
+    ),
+    "probes": ("probes", net.ApplicationGatewayProbe),
+    "frontend_ip_configurations": ("frontendIPConfigurations", net.ApplicationGatewayFrontendIPConfiguration),
+}
+
+
+def gateway_model(raw: Mapping[str, Any]) -> net.ApplicationGateway:
+    """The SDK's model of the gateway's JSON, as its `get` makes it (`ApplicationGateway(raw)`: the
+    SDK makes one of any JSON object, reading what does not fit as it comes)."""
+    return net.ApplicationGateway(raw)
+
+
+class _GatewayModel:
+    """`Snapshot.gateway`: the SDK's model of the gateway, made from `gateway_json` when first read.
+
+    Collection keeps the gateway as the JSON ARM sent (`gateway_json`), which checks read by wire
+    names and as per-item models (`Snapshot.gateway_items`); the whole model (a tenth of a second at
+    100 pools, for 1,000 members' references) is made only for a reader that wants it (remediation's
+    writes, the Activity Log's labels). Setting a model replaces the JSON it no longer stands for."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}_model"
+
+    def __get__(self, snapshot: Any, owner: type | None = None) -> Any:
+        if snapshot is None:
+            return None  # the field's default
+        model = snapshot.__dict__.get(self._slot)
+        if model is None and snapshot.__dict__.get("gateway_json") is not None:
+            with _GATEWAY_MODEL_LOCK:
+                model = snapshot.__dict__.get(self._slot)
+                if model is None:
+                    model = snapshot.__dict__[self._slot] = gateway_model(snapshot.gateway_json)
+        return model
+
+    def __set__(self, snapshot: Any, value: Any) -> None:
+        snapshot.__dict__[self._slot] = value
+        if value is not None:
+            snapshot.__dict__["gateway_json"] = None
+
+
+_GATEWAY_MODEL_LOCK = threading.Lock()
+
+
 @dataclass
 class Snapshot:
     gateway_id: str
     incident_time: datetime
     window_start: datetime
-    gateway: net.ApplicationGateway
+    # the SDK's model of the gateway (made from `gateway_json` on first read: see `_GatewayModel`)
+    gateway: Any = _GatewayModel()
     gateway_subnet: net.Subnet | None = None
     vnet: net.VirtualNetwork | None = None
     # peered VNets that hold IP pool members
@@ -206,6 +258,8 @@ class Snapshot:
     activity_log: list[Any] = field(default_factory=list)
     activity_log_groups: list[str] = field(default_factory=list)
     changes_window: tuple[datetime, datetime] | None = None
+    # The gateway as ARM sent it (what collection reads), None when `gateway` was given as a model
+    gateway_json: dict[str, Any] | None = None
     # What checks derive from the collected resources (members, routing pairs, indexes), each with
     # the inputs it was derived from: see `_memoised`.
     _memo: dict[str, tuple[tuple[Any, ...], Any]] = field(
@@ -239,11 +293,44 @@ class Snapshot:
             raise MissingData(f"{piece}: {self.errors[piece]}")
         return getattr(self, piece)
 
-    # --- facts derived from the gateway model (pure) ---
+    # --- facts derived from the gateway (pure), read by wire names ---
+
+    @property
+    def gateway_model_made(self) -> bool:
+        """Whether the gateway's whole SDK model exists yet (made on a read of `gateway`, or given)."""
+        return self.__dict__.get("_gateway_model") is not None
+
+    @property
+    def gateway_wire(self) -> Any:
+        """The gateway to read by wire names (`json_fields`, `json_properties`): the JSON ARM sent,
+        else the model given."""
+        return self.gateway_json if self.gateway_json is not None else self.gateway
+
+    def gateway_collection(self, wire_name: str) -> list[Any]:
+        """The well-formed items of one of the gateway's collections (`backendAddressPools`...) as
+        ARM sent them (or as the model holds them), for reading by wire names."""
+        return models(json_properties(self.gateway_wire).get(wire_name))
+
+    def gateway_items(self, collection: str) -> list[Any]:
+        """The items of one of the gateway's collections (an attribute of `ApplicationGateway`:
+        `probes`, `backend_http_settings_collection`...) as SDK models, each made once from its JSON
+        (the whole gateway's model is not made for them); items ARM would never send are left out."""
+        return list(self._gateway_index(collection).values())
+
+    def _gateway_index(self, collection: str) -> dict[str, Any]:
+        """id key -> item model of one collection (the first of equal ids), made once per gateway."""
+        wire_name, item_class = GATEWAY_COLLECTIONS[collection]
+        gateway = self.gateway_wire
+        return cast(
+            dict[str, Any],
+            self._memoised(
+                f"items:{collection}", (gateway,), lambda: _item_models(gateway, wire_name, item_class)
+            ),
+        )
 
     @property
     def is_v2(self) -> bool:
-        return is_v2_sku(self.gateway.sku)
+        return is_v2_sku(json_properties(self.gateway_wire).get("sku"))
 
     @property
     def is_network_isolated(self) -> bool:
@@ -251,18 +338,20 @@ class Snapshot:
         value in any case). It needs no GatewayManager inbound rule, no outbound Internet and no
         Internet default route on its subnet; AzureLoadBalancer inbound and the backend paths it
         still needs (docs/APPGW_FACTS.md)."""
-        return self.is_v2 and tagged_network_isolated(self.gateway.tags)
+        tags = json_fields(self.gateway_wire).get("tags")
+        return self.is_v2 and tagged_network_isolated(tags if isinstance(tags, Mapping) else None)
 
     @property
     def has_public_frontend(self) -> bool:
         """Whether some frontend IP configuration of the gateway has a public IP address."""
-        return any(ref_id(fe.public_ip_address) for fe in models(self.gateway.frontend_ip_configurations))
+        frontends = self.gateway_collection("frontendIPConfigurations")
+        return any(ref_id(json_properties(fe).get("publicIPAddress")) for fe in frontends)
 
     @property
     def gateway_subnet_id(self) -> str | None:
+        configurations = self.gateway_collection("gatewayIPConfigurations")
         return next(
-            (ref_id(c.subnet) for c in models(self.gateway.gateway_ip_configurations) if ref_id(c.subnet)),
-            None,
+            (found for c in configurations if (found := ref_id(json_properties(c).get("subnet")))), None
         )
 
     def nsg(self, nsg_id: str | None) -> net.NetworkSecurityGroup | None:
@@ -306,23 +395,18 @@ class Snapshot:
         """The VNet's own DNS servers; Azure DNS (168.63.129.16) listed explicitly is not custom."""
         return custom_dns_servers(self.vnet)
 
-    def pool(self, pool_id: str) -> net.ApplicationGatewayBackendAddressPool | None:
+    def pool(self, pool_id: str | None) -> net.ApplicationGatewayBackendAddressPool | None:
         return self._child("backend_address_pools", pool_id)
 
-    def settings(self, settings_id: str) -> net.ApplicationGatewayBackendHttpSettings | None:
+    def settings(self, settings_id: str | None) -> net.ApplicationGatewayBackendHttpSettings | None:
         return self._child("backend_http_settings_collection", settings_id)
 
-    def probe(self, probe_id: str) -> net.ApplicationGatewayProbe | None:
+    def probe(self, probe_id: str | None) -> net.ApplicationGatewayProbe | None:
         return self._child("probes", probe_id)
 
     def _child(self, collection: str, item_id: str | None) -> Any:
-        """`by_id(self.gateway.<collection>, item_id)` through an index of the collection."""
-        if not item_id:
-            return None
-        index = self._memoised(
-            f"index:{collection}", (self.gateway,), lambda: id_index(getattr(self.gateway, collection))
-        )
-        return index.get(key(item_id))
+        """`by_id(self.gateway.<collection>, item_id)`: the item's model (see `gateway_items`)."""
+        return self._gateway_index(collection).get(key(item_id)) if item_id else None
 
     def health_servers(self) -> list[HealthServer]:
         """Every server of `backend_health` (`iter_health_servers`), read once per health result."""
@@ -344,22 +428,24 @@ class Snapshot:
         return tuple(servers)
 
     def routing_pairs(self) -> list[RoutingPair]:
-        return list(self._memoised("routing_pairs", (self.gateway,), lambda: routing_pairs(self.gateway)))
+        gateway = self.gateway_wire
+        return list(self._memoised("routing_pairs", (gateway,), lambda: routing_pairs(gateway)))
 
     def backend_members(self, pool_id: str | None = None) -> list[BackendMember]:
         """Pool servers, NIC members resolved to their private IP and subnet through `nics`.
 
         Raises MissingData when a pool asked about (any, without `pool_id`) has members ARM would
         not return (e.g. a bare string): its servers are not all known."""
+        gateway = self.gateway_wire
         malformed: MalformedMembers = self._memoised(
-            "malformed_members", (self.gateway,), lambda: MalformedMembers(self.gateway)
+            "malformed_members", (gateway,), lambda: MalformedMembers(gateway)
         )
         bad = malformed.of(pool_id)
         if bad:
             raise MissingData(f"backend pool members: {'; '.join(bad)}")
         resolved, by_pool = self._memoised(
             "backend_members",
-            (self.gateway, *self._vnet_inputs(), *self._nic_inputs()),
+            (gateway, *self._vnet_inputs(), *self._nic_inputs()),
             self._resolve_members,
         )
         return list(resolved if pool_id is None else by_pool.get(key(pool_id), ()))
@@ -368,7 +454,7 @@ class Snapshot:
         """Every pool's servers (NIC members resolved), and the same grouped by pool key."""
         resolved: list[BackendMember] = []
         by_pool: dict[str, list[BackendMember]] = {}
-        for member in backend_members(self.gateway, self.vnet, self.peered_vnets.values()):
+        for member in backend_members(self.gateway_wire, self.vnet, self.peered_vnets.values()):
             if member.ip_configuration_id:
                 ip_config = self.ip_configuration(member.ip_configuration_id)
                 if is_resource(ip_config):
@@ -440,7 +526,8 @@ V1_SKU_NAMES = frozenset({"standard_small", "standard_medium", "standard_large",
 
 def is_v2_sku(sku: Any) -> bool:
     """Whether a gateway SKU is of the v2 family (Basic included); judged by tier, else by name."""
-    tier, name = wire(getattr(sku, "tier", None)), wire(getattr(sku, "name", None))
+    fields = json_fields(sku)  # a model's or plain JSON's, alike
+    tier, name = wire(fields.get("tier")), wire(fields.get("name"))
     if tier:
         return tier.lower() not in V1_TIERS
     return name.lower() not in V1_SKU_NAMES
@@ -477,14 +564,16 @@ def id_index(items: list[Any] | None) -> dict[str, Any]:
     return index
 
 
-def routing_pairs(gateway: net.ApplicationGateway) -> list[RoutingPair]:
-    """Pool/settings pairs that carry traffic: basic rules, and path rules of URL path maps."""
-    path_maps = {key(ref_id(m)): m for m in models(gateway.url_path_maps)}
+def routing_pairs(gateway: Any) -> list[RoutingPair]:
+    """Pool/settings pairs that carry traffic: basic rules, and path rules of URL path maps. The
+    gateway is its JSON or its model, read by wire names either way."""
+    gateway_fields = json_properties(gateway)
+    path_maps = {key(ref_id(m)): m for m in models(gateway_fields.get("urlPathMaps"))}
     pairs: list[RoutingPair] = []
     seen: set[tuple[str, str]] = set()
 
-    def add(rule_id: str, pool: Any, settings: Any) -> None:
-        pool_id, settings_id = ref_id(pool), ref_id(settings)
+    def add(rule_id: str, fields: Mapping[str, Any], pool_field: str, settings_field: str) -> None:
+        pool_id, settings_id = ref_id(fields.get(pool_field)), ref_id(fields.get(settings_field))
         if pool_id is None or settings_id is None:
             return
         pair_key = (key(pool_id), key(settings_id))
@@ -492,22 +581,45 @@ def routing_pairs(gateway: net.ApplicationGateway) -> list[RoutingPair]:
             seen.add(pair_key)
             pairs.append(RoutingPair(rule_id=rule_id, pool_id=pool_id, settings_id=settings_id))
 
-    for rule in models(gateway.request_routing_rules):
+    for rule in models(gateway_fields.get("requestRoutingRules")):
         rule_id = ref_id(rule) or ""
-        add(rule_id, rule.backend_address_pool, rule.backend_http_settings)
-        path_map_id = ref_id(rule.url_path_map)
+        rule_fields = json_properties(rule)
+        add(rule_id, rule_fields, "backendAddressPool", "backendHttpSettings")
+        path_map_id = ref_id(rule_fields.get("urlPathMap"))
         if path_map_id is not None:
             path_map = path_maps.get(key(path_map_id))
             if path_map is None:
                 continue
-            add(rule_id, path_map.default_backend_address_pool, path_map.default_backend_http_settings)
-            for path_rule in models(path_map.path_rules):
+            map_fields = json_properties(path_map)
+            add(rule_id, map_fields, "defaultBackendAddressPool", "defaultBackendHttpSettings")
+            for path_rule in models(map_fields.get("pathRules")):
                 add(
                     ref_id(path_rule) or rule_id,
-                    path_rule.backend_address_pool,
-                    path_rule.backend_http_settings,
+                    json_properties(path_rule),
+                    "backendAddressPool",
+                    "backendHttpSettings",
                 )
     return pairs
+
+
+def _item_models(gateway: Any, wire_name: str, item_class: type) -> dict[str, Any]:
+    """id key -> the model of each item of the gateway's collection `wire_name` (the first of equal
+    ids); an item that is not an object ARM could send (or that its class cannot read) is left out,
+    as `models` leaves out what the gateway's model could not read."""
+    index: dict[str, Any] = {}
+    for item in models(json_properties(gateway).get(wire_name)):
+        item_id = ref_id(item)
+        if not item_id or key(item_id) in index:
+            continue
+        if not is_model(item):
+            try:
+                item = item_class(item)
+            except Exception:  # malformed beyond what the model reads: reported as a shape problem
+                continue
+            if not is_model(item):
+                continue
+        index[key(item_id)] = item
+    return index
 
 
 def _is_ip(address: Any) -> bool:
@@ -698,16 +810,16 @@ class MalformedMembers:
     address object or an IP-configuration reference, or an address with a non-string
     `ipAddress`/`fqdn`. Found in one pass over the pools, then asked per pool (`of`)."""
 
-    def __init__(self, gateway: net.ApplicationGateway) -> None:
+    def __init__(self, gateway: Any) -> None:
         self._every: list[str] = []  # of every pool
         self._by_pool: dict[str, list[str]] = {}  # pool id key -> those of that pool
         self._unlisted: list[str] = []  # the pools themselves are not a list: every pool's problem
-        pools = gateway.backend_address_pools
+        pools = json_properties(gateway).get("backendAddressPools")  # its JSON or its model's, alike
         if pools is not None and not isinstance(pools, list):
             self._unlisted = [f"backendAddressPools is {type(pools).__name__}, not a list"]
             return
         for index, pool in enumerate(pools or []):
-            if not is_model(pool):
+            if not is_resource(pool):
                 raw_id = pool.get("id") if isinstance(pool, Mapping) else None
                 label = name_of(raw_id) if isinstance(raw_id, str) else f"[{index}]"
                 self._add(
@@ -731,20 +843,20 @@ class MalformedMembers:
 
 def _malformed_in_pool(pool: Any, index: int) -> list[str]:
     found: list[str] = []
-    name = _text(pool.name) or f"[{index}]"
-    for prop, items in (
-        ("backendAddresses", pool.backend_addresses),
-        ("backendIPConfigurations", pool.backend_ip_configurations),
-    ):
+    name = _text(json_fields(pool).get("name")) or f"[{index}]"
+    fields = json_properties(pool)
+    for prop in ("backendAddresses", "backendIPConfigurations"):
+        items = fields.get(prop)
         if items is not None and not isinstance(items, list):
             found.append(f"pool {name}: {prop} is {type(items).__name__} {items!r}, not a list")
             continue
         for position, item in enumerate(items or []):
-            if not is_model(item):
+            if not is_resource(item):
                 what = f"{type(item).__name__} {item!r}"
                 found.append(f"pool {name}: {prop}[{position}] is {what}, not an object")
             elif prop == "backendAddresses" and not all(
-                value is None or isinstance(value, str) for value in (item.ip_address, item.fqdn)
+                value is None or isinstance(value, str)
+                for value in (json_fields(item).get("ipAddress"), json_fields(item).get("fqdn"))
             ):
                 found.append(f"pool {name}: {prop}[{position}] has a non-string ipAddress/fqdn")
     return found

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from core.arm_ids import ArmId
-from core.sdk_values import wire
+from core.sdk_values import json_properties, wire
 from diagnostics.checks.base import Check, same
 from diagnostics.snapshot import MissingData, Snapshot
 from model.findings import Finding, Fix, Severity
 
 
 def gateway_not_running(snapshot: Snapshot) -> list[Finding]:
-    gateway = snapshot.gateway
-    state = wire(gateway.operational_state)
+    gateway = json_properties(snapshot.gateway_wire)
+    state = wire(gateway.get("operationalState"))
     if not state:
         raise MissingData("gateway: operationalState was not reported")
     if same(state, "Running"):
@@ -26,7 +26,7 @@ def gateway_not_running(snapshot: Snapshot) -> list[Finding]:
             resource=snapshot.gateway_id,
             evidence={
                 "operationalState": state,
-                "provisioningState": wire(gateway.provisioning_state) or None,
+                "provisioningState": wire(gateway.get("provisioningState")) or None,
             },
             fix=Fix(
                 summary=f"Start the gateway (or wait for its {state} operation to finish) and re-check.",

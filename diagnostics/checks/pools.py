@@ -31,18 +31,21 @@ def pool_empty(snapshot: Snapshot) -> list[Finding]:
     for pair in snapshot.routing_pairs():
         rules_by_pool.setdefault(key(pair.pool_id), []).append(name_of(pair.rule_id))
     findings = []
-    for pool in snapshot.gateway.backend_address_pools or []:
-        rules = rules_by_pool.get(key(pool.id))
-        if not rules or _member_count(pool):
+    for fields in snapshot.gateway_collection("backendAddressPools"):  # by wire names: see `_member_count`
+        pool_id, pool = ref_id(fields), None
+        rules = rules_by_pool.get(key(pool_id)) or []
+        if pool_id and rules and not _member_count(fields):
+            pool = snapshot.pool(pool_id)  # an empty pool's model costs next to nothing
+        if pool_id is None or pool is None:  # in use and not empty, or a shape problem reported as such
             continue
-        snapshot.backend_members(pool.id)  # MissingData when it holds only what ARM would not return
+        snapshot.backend_members(pool_id)  # MissingData when it holds only what ARM would not return
         findings.append(
             Finding(
                 code="BACKEND_POOL_EMPTY",
                 severity=Severity.CRITICAL,
                 title=f"Backend pool {pool.name} has no members but routing rule {rules[0]} sends traffic "
                 "to it",
-                resource=pool.id,
+                resource=pool_id,
                 evidence={
                     "pool": pool.name,
                     "rules": sorted(set(rules)),
@@ -63,16 +66,20 @@ def pool_empty(snapshot: Snapshot) -> list[Finding]:
 
 def pool_not_provisioned(snapshot: Snapshot) -> list[Finding]:
     findings = []
-    for pool in snapshot.gateway.backend_address_pools or []:
-        state = wire(pool.provisioning_state)
+    for fields in snapshot.gateway_collection("backendAddressPools"):
+        state = wire(json_properties(fields).get("provisioningState"))
         if not state or same(state, "Succeeded"):
+            continue
+        pool_id = ref_id(fields)
+        pool = snapshot.pool(pool_id)
+        if pool_id is None or pool is None:
             continue
         findings.append(
             Finding(
                 code="BACKEND_POOL_NOT_PROVISIONED",
                 severity=Severity.WARNING,
                 title=f"Backend pool {pool.name} is in provisioning state {state}, not Succeeded",
-                resource=pool.id,
+                resource=pool_id,
                 evidence={"pool": pool.name, "provisioningState": state},
                 fix=Fix(
                     summary="Wait for the running update to finish; if it failed, re-apply the gateway "

@@ -89,7 +89,7 @@ def private_gateway_no_internet_egress(snapshot: Snapshot) -> list[Finding]:
         return []
     arm = ArmId.parse(subnet.id)
     vnet_name = arm.parent_name
-    frontends = [fe.name for fe in snapshot.gateway.frontend_ip_configurations or []]
+    frontends = [fe.name for fe in snapshot.gateway_items("frontend_ip_configurations")]
     return [
         Finding(
             code="PRIVATE_GATEWAY_NO_INTERNET_EGRESS",

@@ -54,14 +54,14 @@ def _used_settings(snapshot: Snapshot) -> list[Any]:
 def _referenced_probe_ids(snapshot: Snapshot) -> set[str]:
     return {
         key(s.probe.id)
-        for s in snapshot.gateway.backend_http_settings_collection or []
+        for s in snapshot.gateway_items("backend_http_settings_collection")
         if s.probe is not None and s.probe.id
     }
 
 
 def _detached_probes(snapshot: Snapshot) -> list[Any]:
     referenced = _referenced_probe_ids(snapshot)
-    return [p for p in snapshot.gateway.probes or [] if key(p.id) not in referenced]
+    return [p for p in snapshot.gateway_items("probes") if key(p.id) not in referenced]
 
 
 def _falls_back(settings: Any) -> bool:
@@ -160,7 +160,7 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
         # Every settings of the protocol counts, used by a rule or not (as FINDINGS.md words it).
         fallback = [
             s
-            for s in snapshot.gateway.backend_http_settings_collection or []
+            for s in snapshot.gateway_items("backend_http_settings_collection")
             if _falls_back(s) and _protocol(s) == _protocol(probe)
         ]
         if not fallback:
@@ -201,16 +201,16 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
 
 
 def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
-    existing = {key(p.id) for p in snapshot.gateway.probes or []}
+    existing = {key(p.id) for p in snapshot.gateway_items("probes")}
     findings = []
-    for settings in snapshot.gateway.backend_http_settings_collection or []:
+    for settings in snapshot.gateway_items("backend_http_settings_collection"):
         if _falls_back(settings) or key(settings.probe.id) in existing:
             continue
-        candidates = [p for p in snapshot.gateway.probes or [] if _protocol(p) == _protocol(settings)]
+        candidates = [p for p in snapshot.gateway_items("probes") if _protocol(p) == _protocol(settings)]
         evidence: dict[str, Any] = {
             "settings": settings.name,
             "probeId": settings.probe.id,
-            "probes": [p.name for p in snapshot.gateway.probes or []],
+            "probes": [p.name for p in snapshot.gateway_items("probes")],
             "candidates": [p.name for p in candidates],
         }
         if len(candidates) == 1:
@@ -239,11 +239,11 @@ def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
 
 
 def custom_probe_invalid(snapshot: Snapshot) -> list[Finding]:
-    probes = snapshot.gateway.probes or []
+    probes = snapshot.gateway_items("probes")
     if not probes:
         raise NotApplicable("the gateway has no custom probes")
     users_of: dict[str, list[Any]] = {}  # probe id key -> the settings that reference it
-    for settings in snapshot.gateway.backend_http_settings_collection or []:
+    for settings in snapshot.gateway_items("backend_http_settings_collection"):
         if settings.probe is not None:
             users_of.setdefault(key(settings.probe.id), []).append(settings)
     findings = []

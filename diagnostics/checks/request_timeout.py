@@ -54,7 +54,7 @@ def _series_peak(series: Any) -> tuple[float, str] | None:
 
 def _peaks_by_settings(snapshot: Snapshot, metric: Any) -> dict[str, dict[str, Any]]:
     """Settings name (lower-case) -> {observed, aggregation, pools}."""
-    settings_names = [s.name for s in snapshot.gateway.backend_http_settings_collection or []]
+    settings_names = [s.name for s in snapshot.gateway_items("backend_http_settings_collection")]
     peaks: dict[str, dict[str, Any]] = {}
     for series in metric.timeseries or []:
         name = _dimension(series, SETTINGS_DIMENSION)
@@ -100,7 +100,7 @@ def request_timeout_too_low(snapshot: Snapshot) -> list[Finding]:
         # No data is not "fast enough": there was no traffic to measure (or it cannot be attributed).
         raise NotApplicable(f"no {METRIC} data attributable to a backend settings in the incident window")
     findings = []
-    for settings in snapshot.gateway.backend_http_settings_collection or []:
+    for settings in snapshot.gateway_items("backend_http_settings_collection"):
         peak = peaks.get((settings.name or "").lower())
         timeout = int(settings.request_timeout or 20)
         if peak is None or not reaches_threshold(peak["observed"], timeout):

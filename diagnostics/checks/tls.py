@@ -27,7 +27,9 @@ def sent_host(snapshot: Snapshot, settings: Any, address: str) -> str:
 
 
 def tls_hostname_mismatch(snapshot: Snapshot) -> list[Finding]:
-    https = [s for s in snapshot.gateway.backend_http_settings_collection or [] if same(s.protocol, "Https")]
+    https = [
+        s for s in snapshot.gateway_items("backend_http_settings_collection") if same(s.protocol, "Https")
+    ]
     if not https:
         raise NotApplicable("no backend settings use HTTPS")
     pairs = servers_by_pair(snapshot)
