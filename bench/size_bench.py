@@ -13,7 +13,8 @@ diagnosis's GIL (`--in-process` runs it in the diagnosing process instead, as th
 counts in the wall time and the peak RSS). The process applies `core.runtime`, as the Functions app
 and the command line do. Each size is diagnosed:
 - without latency, RUNS times after a first (cold) run: the diagnosis's own cost — the median wall
-  time, and the time collecting and in `run_checks` of that run, its CPU time per member (the
+  time (collecting, `run_checks`, and `path_changes`: what changed on the path, which `diagnose`
+  also works out), each stage's time in that run, its CPU time per member (the
   diagnosing process's, every thread: a cost linear in the gateway's size stays flat), the ARM
   requests (as the SDK client counted them), the findings and the bytes of the Teams card they make;
   the cold run's wall time is printed apart.
@@ -64,6 +65,7 @@ from core.azure_clients import ArmTarget, make_clients  # noqa: E402
 from core.iso8601 import parse_time  # noqa: E402
 from core.runtime import tune_garbage_collector  # noqa: E402
 from diagnostics.collect import collect  # noqa: E402
+from diagnostics.diagnosis import path_changes  # noqa: E402
 from diagnostics.engine import findings_of, run_checks  # noqa: E402
 from model.findings import CheckResult, Finding  # noqa: E402
 from notifications.content import build_message  # noqa: E402
@@ -103,7 +105,8 @@ class Run:
     cold_wall: float
     wall: float
     collect: float
-    checks: float
+    checks: float  # run_checks
+    changes: float  # what changed on the path (`path_changes`: the Activity Log's, the configuration)
     cpu: float  # CPU seconds of the diagnosing process (its threads) in the median run
     requests: int
     findings: int
@@ -140,7 +143,7 @@ def serving(world: dict[str, Any], *, latency: bool, in_process: bool) -> Iterat
 
 def _diagnose(
     pools: int, *, members: str, latency: bool, in_process: bool = False
-) -> tuple[float, float, float, int, list[CheckResult], float]:
+) -> tuple[float, float, float, float, int, list[CheckResult], float]:
     world = MEMBERS[members][1](pools)
     with serving(world, latency=latency, in_process=in_process) as (subscription_id, endpoint, ca_cert):
         clients = make_clients(
@@ -148,15 +151,25 @@ def _diagnose(
         )
         arm = Arm(clients)
         try:
-            # diagnostics.diagnosis.diagnose, with its two stages timed apart
+            # diagnostics.diagnosis.diagnose, with its three stages timed apart
             started, cpu_started = time.perf_counter(), time.process_time()
             snapshot = collect(GATEWAY_ID, arm=arm, incident_time=parse_time(world["clock"]))
             collected = time.perf_counter()
             results = run_checks(snapshot)
-            checked, cpu_used = time.perf_counter(), time.process_time() - cpu_started
+            checked = time.perf_counter()
+            path_changes(snapshot, findings_of(results), list(results), None)  # what changed on the path
+            done, cpu_used = time.perf_counter(), time.process_time() - cpu_started
         finally:
             clients.close()
-        return checked - started, collected - started, checked - collected, arm.calls, results, cpu_used
+        return (
+            done - started,
+            collected - started,
+            checked - collected,
+            done - checked,
+            arm.calls,
+            results,
+            cpu_used,
+        )
 
 
 def card_bytes(results: list[CheckResult]) -> tuple[int, int]:
@@ -178,13 +191,25 @@ def measure(pools: int, *, members: str, in_process: bool = False) -> Run:
         (_diagnose(pools, members=members, latency=False, in_process=in_process) for _ in range(RUNS)),
         key=lambda run: run[0],
     )
-    wall, collected, checks, requests, results, cpu = warm[len(warm) // 2]  # the median run
+    wall, collected, checks, changes, requests, results, cpu = warm[len(warm) // 2]  # the median run
     assert statistics.median(run[0] for run in warm) == wall
     latency_wall = _diagnose(pools, members=members, latency=True, in_process=in_process)[0]
     findings, card = card_bytes(results)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return Run(
-        pools, members, cold[0], wall, collected, checks, cpu, requests, findings, card, latency_wall, peak
+        pools,
+        members,
+        cold[0],
+        wall,
+        collected,
+        checks,
+        changes,
+        cpu,
+        requests,
+        findings,
+        card,
+        latency_wall,
+        peak,
     )
 
 
@@ -221,14 +246,14 @@ def report(runs: list[Run], *, members: str, paired: list[float] | None = None) 
     critical = chain_cost(CRITICAL_CHAIN[members])
     print(
         f"{'pools':>5} {'members':>7} {'cold s':>6} {'wall s':>7} {'collect s':>9} {'checks s':>8} "
-        f"{'CPU ms/member':>13} "
+        f"{'changes s':>9} {'CPU ms/member':>13} "
         f"{'ARM req':>7} {'findings':>8} {'card B':>7} {'peak RSS MB':>11} {'latency wall s':>14} "
         f"{'x crit.':>7}"
     )
     for run in runs:
         print(
             f"{run.pools:5d} {run.pools * 10:7d} {run.cold_wall:6.2f} {run.wall:7.2f} {run.collect:9.2f} "
-            f"{run.checks:8.3f} {run.cpu * 1000 / (run.pools * 10):13.2f} "
+            f"{run.checks:8.3f} {run.changes:9.3f} {run.cpu * 1000 / (run.pools * 10):13.2f} "
             f"{run.requests:7d} {run.findings:8d} {run.card_bytes:7d} {run.peak_rss_mb:11.0f} "
             f"{run.latency_wall:14.2f} {run.latency_wall / critical:7.2f}"
         )
