@@ -290,28 +290,37 @@ def healthy_nics(health: Any) -> set[str] | None:
 def route_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
     """NICs with the same key have the same effective routes: the subnet(s) their IP configurations
     are in. A NIC that could not be read is a group of its own."""
-    subnets = sorted({key(ref_id(json_properties(c).get("subnet"))) for c in _ip_configurations(nic)} - {""})
-    return ("subnets", *subnets) if is_resource(nic) and subnets else ("nic", nic_key)
-
-
-def _ip_configurations(nic: Any) -> list[Any]:
-    """A NIC model's IP configurations (read from its wire JSON: see `json_fields`)."""
-    return models(json_properties(nic).get("ipConfigurations"))
+    return group_keys(nic_key, nic)[0]
 
 
 def nsg_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
     """NICs with the same key have the same effective security rules: same subnet(s), same NIC NSG
     (or none), and no application security group. A NIC in an application security group, or one
     that could not be read, is a group of its own (see `EffectiveGroups`)."""
-    routes = route_group_key(nic_key, nic)
-    groups = [
-        g
-        for c in _ip_configurations(nic)
-        for g in models(json_properties(c).get("applicationSecurityGroups"))
-    ]
-    if routes[0] == "nic" or groups:
-        return ("nic", nic_key)
-    return ("nsgs", key(ref_id(json_properties(nic).get("networkSecurityGroup"))), *routes[1:])
+    return group_keys(nic_key, nic)[1]
+
+
+def group_keys(nic_key: str, nic: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(`route_group_key`, `nsg_group_key`) of one NIC, from one pass over its IP configurations."""
+    subnets: set[str] = set()
+    in_security_group = False
+    for configuration in _ip_configurations(nic):
+        fields = json_properties(configuration)
+        subnets.add(key(ref_id(fields.get("subnet"))))
+        in_security_group = in_security_group or bool(models(fields.get("applicationSecurityGroups")))
+    subnets.discard("")
+    own = ("nic", nic_key)
+    if not (subnets and is_resource(nic)):
+        return own, own
+    routes = ("subnets", *sorted(subnets))
+    if in_security_group:
+        return routes, own
+    return routes, ("nsgs", key(ref_id(json_properties(nic).get("networkSecurityGroup"))), *routes[1:])
+
+
+def _ip_configurations(nic: Any) -> list[Any]:
+    """A NIC model's IP configurations (read from its wire JSON: see `json_fields`)."""
+    return models(json_properties(nic).get("ipConfigurations"))
 
 
 @dataclass(frozen=True)
@@ -355,9 +364,9 @@ class EffectiveGroups:
         routes: dict[tuple[str, ...], list[str]] = {}
         nsgs: dict[tuple[str, ...], list[str]] = {}
         for nic_key, nic_id in sorted(nic_ids.items()):
-            nic = nics.get(nic_key)
-            routes.setdefault(route_group_key(nic_key, nic), []).append(nic_id)
-            nsgs.setdefault(nsg_group_key(nic_key, nic), []).append(nic_id)
+            route_key, nsg_key = group_keys(nic_key, nics.get(nic_key))
+            routes.setdefault(route_key, []).append(nic_id)
+            nsgs.setdefault(nsg_key, []).append(nic_id)
         return cls(routes, nsgs)
 
     def asked(self, healthy: set[str] | None) -> dict[str, list[list[str]]]:
