@@ -1,8 +1,10 @@
 """Everything one diagnosis knows about one gateway, collected once (diagnostics.collect).
 
-Checks read a Snapshot and never do I/O. Values are the real SDK models
-(`azure.mgmt.network.models`, `azure.mgmt.monitor.models`), so a unit test builds one from
-ARM JSON with e.g. `ApplicationGateway(body)` and no server.
+Checks read a Snapshot and never do I/O. Values are what the SDK returns: its models
+(`azure.mgmt.network.models`, `azure.mgmt.monitor.models`), or the JSON ARM sent where what grows
+with the gateway is read by wire names (the gateway itself, listed NICs and NSGs, backend health,
+effective rules; see `json_fields`). The gateway's whole model is made from its JSON only for a
+reader of `gateway`; checks read its collections through `gateway_items` / `gateway_collection`.
 
 A piece that could not be collected is absent and has its reason in `errors`; a check that
 needs it calls `require(...)`, which raises MissingData, and the engine reports the check as

@@ -73,6 +73,11 @@ class RequestLog:
 
 class _ArmHttpServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The listen backlog (socketserver's default is 5). A client opening 20 connections at once (a
+    # diagnosis starting its reads and long-running operations) while the accepting thread waits for
+    # the GIL would overflow 5: the kernel drops the handshake's last step and the client's
+    # connection stalls for TCP's 1 s retransmission, as no ARM front door makes it.
+    request_queue_size = 1024
 
     def __init__(
         self, address: tuple[str, int], api: ArmApi, log: RequestLog, context: ssl.SSLContext
