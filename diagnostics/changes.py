@@ -419,6 +419,21 @@ def _named(items: Any, describe: Callable[[Any], dict[str, Any]]) -> dict[str, d
     return found
 
 
+def _described(
+    item: Mapping[str, Any],
+    plain: tuple[str, ...] = (),
+    *,
+    lists: tuple[str, ...] = (),
+    named: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """An item's fields by wire name: values as plain JSON (`lists` read as [] when absent), and the
+    names of the resources or children `named` fields refer to."""
+    described = {field: _plain(item.get(field)) for field in plain}
+    described.update({field: _plain(item.get(field) or []) for field in lists})
+    described.update({field: _name(item.get(field)) for field in named})
+    return described
+
+
 def _gateway(gateway: Any) -> dict[str, Any]:
     """The gateway's configuration that matters, read by wire names (its JSON or its model's, alike:
     the whole gateway's model is not made for this)."""
@@ -428,6 +443,30 @@ def _gateway(gateway: Any) -> dict[str, Any]:
     def each(wire_name: str, describe: Callable[[Mapping[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         return _named(fields.get(wire_name), lambda item: describe(json_properties(item)))
 
+    def settings(s: Mapping[str, Any]) -> dict[str, Any]:
+        plain = ("port", "protocol", "requestTimeout", "hostName", "pickHostNameFromBackendAddress")
+        described = _described(s, (*plain, "cookieBasedAffinity", "path"), named=("probe",))
+        certificates = models(s.get("trustedRootCertificates"))
+        return {**described, "trustedRootCertificates": sorted(n for c in certificates if (n := _name(c)))}
+
+    def probe(p: Mapping[str, Any]) -> dict[str, Any]:
+        plain = ("protocol", "host", "path", "port", "interval", "timeout", "unhealthyThreshold")
+        match = json_fields(p.get("match"))
+        return {
+            **_described(p, (*plain, "pickHostNameFromBackendHttpSettings")),
+            **_described(match, ("body",), lists=("statusCodes",)),
+        }
+
+    def pool(p: Mapping[str, Any]) -> dict[str, Any]:
+        addresses = map(json_fields, models(p.get("backendAddresses")))
+        configurations = models(p.get("backendIPConfigurations"))
+        return {
+            "addresses": sorted(str(a.get("ipAddress") or a.get("fqdn") or "") for a in addresses),
+            "ipConfigurations": sorted(key(i) for c in configurations if (i := ref_id(c))),
+        }
+
+    rule_refs = ("httpListener", "backendAddressPool", "backendHttpSettings", "urlPathMap")
+    listener_refs = ("frontendIPConfiguration", "frontendPort", "sslCertificate")
     return {
         "props": {
             "sku": _plain(sku.get("name")),
@@ -436,75 +475,22 @@ def _gateway(gateway: Any) -> dict[str, Any]:
             "maxCapacity": _plain(autoscale.get("maxCapacity")),
         },
         "children": {
-            "backendHttpSettingsCollection": each(
-                "backendHttpSettingsCollection",
-                lambda s: {
-                    "port": _plain(s.get("port")),
-                    "protocol": _plain(s.get("protocol")),
-                    "requestTimeout": _plain(s.get("requestTimeout")),
-                    "probe": _name(s.get("probe")),
-                    "hostName": _plain(s.get("hostName")),
-                    "pickHostNameFromBackendAddress": _plain(s.get("pickHostNameFromBackendAddress")),
-                    "cookieBasedAffinity": _plain(s.get("cookieBasedAffinity")),
-                    "path": _plain(s.get("path")),
-                    "trustedRootCertificates": sorted(
-                        n for c in models(s.get("trustedRootCertificates")) if (n := _name(c))
-                    ),
-                },
-            ),
-            "probes": each(
-                "probes",
-                lambda p: {
-                    "protocol": _plain(p.get("protocol")),
-                    "host": _plain(p.get("host")),
-                    "path": _plain(p.get("path")),
-                    "port": _plain(p.get("port")),
-                    "interval": _plain(p.get("interval")),
-                    "timeout": _plain(p.get("timeout")),
-                    "unhealthyThreshold": _plain(p.get("unhealthyThreshold")),
-                    "pickHostNameFromBackendHttpSettings": _plain(
-                        p.get("pickHostNameFromBackendHttpSettings")
-                    ),
-                    "statusCodes": _plain(json_fields(p.get("match")).get("statusCodes") or []),
-                    "body": _plain(json_fields(p.get("match")).get("body")),
-                },
-            ),
+            "backendHttpSettingsCollection": each("backendHttpSettingsCollection", settings),
+            "probes": each("probes", probe),
             "requestRoutingRules": each(
                 "requestRoutingRules",
-                lambda r: {
-                    "ruleType": _plain(r.get("ruleType")),
-                    "priority": _plain(r.get("priority")),
-                    "httpListener": _name(r.get("httpListener")),
-                    "backendAddressPool": _name(r.get("backendAddressPool")),
-                    "backendHttpSettings": _name(r.get("backendHttpSettings")),
-                    "urlPathMap": _name(r.get("urlPathMap")),
-                    "redirectConfiguration": _name(r.get("redirectConfiguration")),
-                },
+                lambda r: _described(
+                    r, ("ruleType", "priority"), named=(*rule_refs, "redirectConfiguration")
+                ),
             ),
             "httpListeners": each(
                 "httpListeners",
-                lambda listener: {
-                    "frontendIPConfiguration": _name(listener.get("frontendIPConfiguration")),
-                    "frontendPort": _name(listener.get("frontendPort")),
-                    "protocol": _plain(listener.get("protocol")),
-                    "hostName": _plain(listener.get("hostName")),
-                    "hostNames": _plain(listener.get("hostNames") or []),
-                    "sslCertificate": _name(listener.get("sslCertificate")),
-                },
+                lambda listener: _described(
+                    listener, ("protocol", "hostName"), lists=("hostNames",), named=listener_refs
+                ),
             ),
-            "backendAddressPools": each(
-                "backendAddressPools",
-                lambda pool: {
-                    "addresses": sorted(
-                        str(a.get("ipAddress") or a.get("fqdn") or "")
-                        for a in map(json_fields, models(pool.get("backendAddresses")))
-                    ),
-                    "ipConfigurations": sorted(
-                        key(i) for c in models(pool.get("backendIPConfigurations")) if (i := ref_id(c))
-                    ),
-                },
-            ),
-            "frontendPorts": each("frontendPorts", lambda p: {"port": _plain(p.get("port"))}),
+            "backendAddressPools": each("backendAddressPools", pool),
+            "frontendPorts": each("frontendPorts", lambda p: _described(p, ("port",))),
         },
     }
 
