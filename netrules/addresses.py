@@ -103,22 +103,9 @@ def _within(inner: Network, outer: Network) -> bool:
     return inner_version == outer_version and outer_first <= inner_first and inner_last <= outer_last
 
 
+@lru_cache(maxsize=8192)
 def _bounds(network: Network) -> tuple[int, int, int]:
-    """(version, first, last) of a network, worked out once per network object. Kept by the object's
-    identity, with the object (so its id is never another's while kept): hashing an `ip_network` is
-    a Python-level computation that costs more than the comparison it would save."""
-    found = _BOUNDS.get(id(network))
-    if found is not None and found[0] is network:
-        return found[1]
-    bounds = (network.version, int(network.network_address), int(network.broadcast_address))
-    if len(_BOUNDS) >= _MAX_BOUNDS:
-        _BOUNDS.clear()
-    _BOUNDS[id(network)] = (network, bounds)
-    return bounds
-
-
-_BOUNDS: dict[int, tuple[Network, tuple[int, int, int]]] = {}
-_MAX_BOUNDS = 8192
+    return network.version, int(network.network_address), int(network.broadcast_address)
 
 
 def _overlaps(a: Network, b: Network) -> bool:
