@@ -287,21 +287,14 @@ def healthy_nics(health: Any) -> set[str] | None:
     return {nic for nic, seen in states.items() if seen == {"healthy"}}
 
 
-def route_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
-    """NICs with the same key have the same effective routes: the subnet(s) their IP configurations
-    are in. A NIC that could not be read is a group of its own."""
-    return group_keys(nic_key, nic)[0]
-
-
-def nsg_group_key(nic_key: str, nic: Any) -> tuple[str, ...]:
-    """NICs with the same key have the same effective security rules: same subnet(s), same NIC NSG
-    (or none), and no application security group. A NIC in an application security group, or one
-    that could not be read, is a group of its own (see `EffectiveGroups`)."""
-    return group_keys(nic_key, nic)[1]
-
-
 def group_keys(nic_key: str, nic: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(`route_group_key`, `nsg_group_key`) of one NIC, from one pass over its IP configurations."""
+    """(route group key, NSG group key) of one NIC, from one pass over its IP configurations.
+
+    NICs with the same route group key have the same effective routes: the subnet(s) their IP
+    configurations are in. NICs with the same NSG group key have the same effective security rules:
+    same subnet(s), same NIC NSG (or none), and no application security group. A NIC in an
+    application security group is an NSG group of its own; a NIC that could not be read is a group
+    of its own for both (see `EffectiveGroups`)."""
     subnets: set[str] = set()
     in_security_group = False
     for configuration in _ip_configurations(nic):
@@ -336,7 +329,7 @@ class EffectiveGroups:
       route table associated with the subnet, plus the routes a virtual network gateway learns over
       BGP, which reach every subnet of the VNet unless the subnet's route table disables BGP route
       propagation. Nothing of the NIC itself enters, so NICs in the same subnet share them
-      (`route_group_key`).
+      (`group_keys`).
     - Effective security rules are the subnet's NSG followed by the NIC's own NSG, so NICs that share
       the subnet and the NIC NSG (or have none) share them — unless they are members of application
       security groups: ARM writes a rule that names a group as the addresses of the NIC being asked
@@ -344,7 +337,7 @@ class EffectiveGroups:
       so the answer for one member NIC holds its own address, not its neighbour's, and a shared answer
       would decide the neighbour's traffic with the wrong address. Membership decides which group
       rules apply, and the addresses are per NIC: a NIC in an application security group is asked
-      alone (`nsg_group_key`).
+      alone (`group_keys`).
 
     Which groups are asked (`asked`): those holding a NIC that backend health does not report
     Healthy (so the NICs behind a 502 are always judged from their own effective data); every group

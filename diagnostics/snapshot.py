@@ -202,27 +202,25 @@ class _GatewayModel:
     100 pools, for 1,000 members' references) is made only for a reader that wants it (remediation's
     writes, the Activity Log's labels). Setting a model replaces the JSON it no longer stands for."""
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = f"_{name}_model"
-
     def __get__(self, snapshot: Any, owner: type | None = None) -> Any:
         if snapshot is None:
             return None  # the field's default
-        model = snapshot.__dict__.get(self._slot)
+        model = snapshot.__dict__.get(_GATEWAY_MODEL_SLOT)
         if model is None and snapshot.__dict__.get("gateway_json") is not None:
             with _GATEWAY_MODEL_LOCK:
-                model = snapshot.__dict__.get(self._slot)
+                model = snapshot.__dict__.get(_GATEWAY_MODEL_SLOT)
                 if model is None:
-                    model = snapshot.__dict__[self._slot] = gateway_model(snapshot.gateway_json)
+                    model = snapshot.__dict__[_GATEWAY_MODEL_SLOT] = gateway_model(snapshot.gateway_json)
         return model
 
     def __set__(self, snapshot: Any, value: Any) -> None:
-        snapshot.__dict__[self._slot] = value
+        snapshot.__dict__[_GATEWAY_MODEL_SLOT] = value
         if value is not None:
             snapshot.__dict__["gateway_json"] = None
 
 
 _GATEWAY_MODEL_LOCK = threading.Lock()
+_GATEWAY_MODEL_SLOT = "_gateway_model"  # where a snapshot keeps the model once made (or given)
 
 
 @dataclass
@@ -300,7 +298,7 @@ class Snapshot:
     @property
     def gateway_model_made(self) -> bool:
         """Whether the gateway's whole SDK model exists yet (made on a read of `gateway`, or given)."""
-        return self.__dict__.get("_gateway_model") is not None
+        return self.__dict__.get(_GATEWAY_MODEL_SLOT) is not None
 
     @property
     def gateway_wire(self) -> Any:
@@ -616,22 +614,13 @@ def routing_pairs(gateway: Any) -> list[RoutingPair]:
 
 
 def _item_models(gateway: Any, wire_name: str, item_class: type) -> dict[str, Any]:
-    """id key -> the model of each item of the gateway's collection `wire_name` (the first of equal
-    ids); an item that is not an object ARM could send (or that its class cannot read) is left out,
-    as `models` leaves out what the gateway's model could not read."""
+    """`id_index` of the gateway's collection `wire_name`, each item as its class's model; an item
+    that is not an object ARM could send is left out, as `models` leaves it out of the gateway's."""
     index: dict[str, Any] = {}
-    for item in models(json_properties(gateway).get(wire_name)):
-        item_id = ref_id(item)
-        if not item_id or key(item_id) in index:
-            continue
-        if not is_model(item):
-            try:
-                item = item_class(item)
-            except Exception:  # malformed beyond what the model reads: reported as a shape problem
-                continue
-            if not is_model(item):
-                continue
-        index[key(item_id)] = item
+    for item_key, item in id_index(json_properties(gateway).get(wire_name)).items():
+        model = item if is_model(item) else item_class(item)
+        if is_model(model):
+            index[item_key] = model
     return index
 
 

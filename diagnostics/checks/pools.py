@@ -32,11 +32,12 @@ def pool_empty(snapshot: Snapshot) -> list[Finding]:
         rules_by_pool.setdefault(key(pair.pool_id), []).append(name_of(pair.rule_id))
     findings = []
     for fields in snapshot.gateway_collection("backendAddressPools"):  # by wire names: see `_member_count`
-        pool_id, pool = ref_id(fields), None
-        rules = rules_by_pool.get(key(pool_id)) or []
-        if pool_id and rules and not _member_count(fields):
-            pool = snapshot.pool(pool_id)  # an empty pool's model costs next to nothing
-        if pool_id is None or pool is None:  # in use and not empty, or a shape problem reported as such
+        pool_id = ref_id(fields)
+        rules = rules_by_pool.get(key(pool_id))
+        if pool_id is None or not rules or _member_count(fields):
+            continue
+        pool = snapshot.pool(pool_id)  # an empty pool's model costs next to nothing
+        if pool is None:  # unreadable as a pool: a shape problem, reported as such
             continue
         snapshot.backend_members(pool_id)  # MissingData when it holds only what ARM would not return
         findings.append(
