@@ -11,9 +11,10 @@ Only the v2 family is isolated: callers combine this with their own SKU test.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
+
+from netrules.addresses import parse_ip
 
 ISOLATION_TAG = "EnhancedNetworkControl"
 
@@ -33,8 +34,5 @@ def is_internet_address(address: str) -> bool:
     """Whether `address` is a literal public (globally routable) IP: reached over the Internet, not
     inside a VNet or on-premises. Names (FQDNs) and private, shared (100.64/10), link-local and
     reserved addresses are not."""
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return False
-    return ip.is_global
+    ip = parse_ip(address)
+    return ip is not None and ip.is_global

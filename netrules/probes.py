@@ -9,11 +9,11 @@ re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.sdk_values import folded, wire
+from core.sdk_values import folded, json_fields, json_properties, wire
 from netrules.probe_log import (
     KIND_LABELS,
     WORDINGS,
@@ -90,21 +90,21 @@ def _protocol(value: Any) -> str:
     return _PROTOCOLS.get(folded(value), wire(value))
 
 
-def _settings_host(settings: Any, backend_address: str) -> str:
+def _settings_host(settings: Mapping[str, Any], backend_address: str) -> str:
     """The host the settings send: their host name, else the backend address if picked, else 127.0.0.1."""
-    if settings.host_name:
-        return settings.host_name
-    if settings.pick_host_name_from_backend_address:
+    if settings.get("hostName"):
+        return str(settings["hostName"])
+    if settings.get("pickHostNameFromBackendAddress"):
         return backend_address
     return DEFAULT_HOST
 
 
-def _settings_port(settings: Any, protocol: str) -> int | None:
-    return settings.port or _DEFAULT_PORTS.get(protocol)
+def _settings_port(settings: Mapping[str, Any], protocol: str) -> int | None:
+    return settings.get("port") or _DEFAULT_PORTS.get(protocol)
 
 
-def _default_spec(settings: Any, backend_address: str) -> ProbeSpec:
-    protocol = _protocol(settings.protocol) or "Http"
+def _default_spec(settings: Mapping[str, Any], backend_address: str) -> ProbeSpec:
+    protocol = _protocol(settings.get("protocol")) or "Http"
     return ProbeSpec(
         protocol=protocol,
         host=_settings_host(settings, backend_address),
@@ -116,52 +116,59 @@ def _default_spec(settings: Any, backend_address: str) -> ProbeSpec:
     )
 
 
-def _picks_host_from_settings(probe: Any) -> bool:
-    return bool(probe.pick_host_name_from_backend_http_settings or probe.pick_host_name_from_backend_settings)
+def _picks_host_from_settings(probe: Mapping[str, Any]) -> bool:
+    """Whether a probe (its properties, by wire names) takes its host from the backend settings."""
+    return bool(
+        probe.get("pickHostNameFromBackendHttpSettings") or probe.get("pickHostNameFromBackendSettings")
+    )
 
 
-def _custom_spec(probe: Any, settings: Any, backend_address: str) -> ProbeSpec:
-    protocol = _protocol(probe.protocol) or _protocol(settings.protocol) or "Http"
-    if probe.host and not _picks_host_from_settings(probe):
-        host = probe.host
+def _custom_spec(probe: Any, settings: Mapping[str, Any], backend_address: str) -> ProbeSpec:
+    fields = json_properties(probe)
+    protocol = _protocol(fields.get("protocol")) or _protocol(settings.get("protocol")) or "Http"
+    if fields.get("host") and not _picks_host_from_settings(fields):
+        host = str(fields["host"])
     else:
         host = _settings_host(settings, backend_address)
-    match = probe.match
+    match = json_fields(fields.get("match"))
     return ProbeSpec(
         protocol=protocol,
         host=host,
-        path=probe.path or "/",
-        port=probe.port or _settings_port(settings, protocol),
-        timeout=probe.timeout or DEFAULT_TIMEOUT,
-        interval=probe.interval or DEFAULT_INTERVAL,
-        unhealthy_threshold=probe.unhealthy_threshold or DEFAULT_UNHEALTHY_THRESHOLD,
-        status_codes=list((match.status_codes if match else None) or DEFAULT_STATUS_CODES),
-        body=(match.body if match else None) or None,
+        path=fields.get("path") or "/",
+        port=fields.get("port") or _settings_port(settings, protocol),
+        timeout=fields.get("timeout") or DEFAULT_TIMEOUT,
+        interval=fields.get("interval") or DEFAULT_INTERVAL,
+        unhealthy_threshold=fields.get("unhealthyThreshold") or DEFAULT_UNHEALTHY_THRESHOLD,
+        status_codes=list(match.get("statusCodes") or DEFAULT_STATUS_CODES),
+        body=match.get("body") or None,
         is_default=False,
-        probe_id=probe.id,
+        probe_id=json_fields(probe).get("id"),
     )
 
 
 def _find_probe(gateway: Any, probe_id: str) -> Any | None:
     wanted = probe_id.lower()
-    return next((p for p in gateway.probes or [] if (p.id or "").lower() == wanted), None)
+    probes = json_properties(gateway).get("probes") or []
+    return next((p for p in probes if str(json_fields(p).get("id") or "").lower() == wanted), None)
 
 
 def effective_probe(gateway: Any, settings: Any, backend_address: str) -> ProbeSpec:
-    """The probe Azure runs for `backend_address` under `settings` (models of `gateway`)."""
-    reference = settings.probe.id if settings.probe is not None else None
+    """The probe Azure runs for `backend_address` under `settings`, both read by their wire names: the
+    gateway's and the settings' JSON as ARM sends it, or their SDK models (see `json_fields`)."""
+    fields = json_properties(settings)
+    reference = json_fields(fields.get("probe")).get("id")
     if not reference:
-        return _default_spec(settings, backend_address)
-    probe = _find_probe(gateway, reference)
+        return _default_spec(fields, backend_address)
+    probe = _find_probe(gateway, str(reference))
     if probe is None:
-        return replace(_default_spec(settings, backend_address), reference_broken=True)
-    return _custom_spec(probe, settings, backend_address)
+        return replace(_default_spec(fields, backend_address), reference_broken=True)
+    return _custom_spec(probe, fields, backend_address)
 
 
 def effective_probes(gateway: Any, settings: Any) -> Callable[[str], ProbeSpec]:
-    """`effective_probe` for any number of backend addresses under one `settings`: the models are
-    read once. Only the host can depend on the address (when it comes from it), so the spec is made
-    once with a placeholder no host name can equal, and the address put in its place."""
+    """`effective_probe` for any number of backend addresses under one `settings`: the settings and
+    the probe are read once. Only the host can depend on the address (when it comes from it), so the
+    spec is made once with a placeholder no host name can equal, and the address put in its place."""
     template = effective_probe(gateway, settings, _ADDRESS_PLACEHOLDER)
     if template.host != _ADDRESS_PLACEHOLDER:
         return lambda address: replace(template, status_codes=list(template.status_codes))
@@ -173,25 +180,29 @@ def _outside(value: int | None, low: int, high: int) -> bool:
 
 
 def probe_problems(probe: Any, settings_protocols: set[str]) -> list[str]:
-    """Why a custom probe (`models.ApplicationGatewayProbe`) is invalid, one sentence each.
+    """Why a custom probe is invalid, one sentence each; the probe is read by its wire names (its ARM
+    JSON, or its `models.ApplicationGatewayProbe`: see `json_fields`).
 
     `settings_protocols` are the protocols of the backend settings that use the probe. Fields the
     probe leaves unset are not judged, except the path, which every probe needs.
     """
+    fields = json_properties(probe)
+    path, interval, timeout = fields.get("path"), fields.get("interval"), fields.get("timeout")
+    threshold = fields.get("unhealthyThreshold")
     problems = []
-    if not (probe.path or "").startswith("/"):
-        problems.append(f"Probe path {probe.path or ''!r} does not start with '/'.")
-    if _outside(probe.interval, 1, 86400):
-        problems.append(f"Interval {probe.interval} s is outside 1-86400 s.")
-    if _outside(probe.timeout, 1, 86400):
-        problems.append(f"Timeout {probe.timeout} s is outside 1-86400 s.")
-    if _outside(probe.unhealthy_threshold, 1, 20):
-        problems.append(f"Unhealthy threshold {probe.unhealthy_threshold} is outside 1-20.")
-    if probe.timeout is not None and probe.interval is not None and probe.timeout > probe.interval:
-        problems.append(f"Timeout {probe.timeout} s is greater than the interval {probe.interval} s.")
-    if not probe.host and not _picks_host_from_settings(probe):
+    if not (path or "").startswith("/"):
+        problems.append(f"Probe path {path or ''!r} does not start with '/'.")
+    if _outside(interval, 1, 86400):
+        problems.append(f"Interval {interval} s is outside 1-86400 s.")
+    if _outside(timeout, 1, 86400):
+        problems.append(f"Timeout {timeout} s is outside 1-86400 s.")
+    if _outside(threshold, 1, 20):
+        problems.append(f"Unhealthy threshold {threshold} is outside 1-20.")
+    if timeout is not None and interval is not None and timeout > interval:
+        problems.append(f"Timeout {timeout} s is greater than the interval {interval} s.")
+    if not fields.get("host") and not _picks_host_from_settings(fields):
         problems.append("No host is set and pickHostNameFromBackendHttpSettings is false.")
-    protocol = _protocol(probe.protocol)
+    protocol = _protocol(fields.get("protocol"))
     for other in sorted({_protocol(p) for p in settings_protocols}):
         if protocol and other and other.lower() != protocol.lower():
             problems.append(

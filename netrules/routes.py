@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.sdk_values import folded, json_fields, wire
-from netrules.addresses import Network, parse_networks
+from netrules.addresses import Network, parse_ip, parse_networks
 
 _NEXT_HOP_TYPES = {
     name.lower(): name
@@ -58,10 +58,10 @@ class RouteChoice:
 
 
 def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    try:
-        return ipaddress.ip_address(str(ip).strip())
-    except ValueError:
-        raise ValueError(f"route lookup needs an IP address, got {ip!r}") from None
+    address = parse_ip(str(ip))
+    if address is None:
+        raise ValueError(f"route lookup needs an IP address, got {ip!r}")
+    return address
 
 
 def _next_hop_type(value: Any) -> str:

@@ -87,6 +87,8 @@ _SECURITY_RULE_ENUMS = {
     "protocol": ("Tcp", "Udp", "Icmp", "Esp", "Ah", "*"),
 }
 _NEXT_HOP_TYPES = ("VirtualNetworkGateway", "VnetLocal", "Internet", "VirtualAppliance", "None")
+# `World.derived` key of the NSGs' rules (NSG id -> netrules NsgRules) health derivations share
+_NSG_RULES = "nsg rules"
 
 
 class ArmError(Exception):
@@ -509,7 +511,8 @@ class ArmApi:
 
     def _metrics(self, call: _Call) -> ArmResponse:
         resource_id = call.params["resource"]
-        resource = self.world.get(resource_id)
+        # only read: a copy of a large gateway would cost more than the query
+        resource = self.world.stored(resource_id)
         items = self.world.metric_items(resource_id)
         if resource is None and items is None:
             raise ArmError(404, "ResourceNotFound", f"The Resource '{resource_id}' was not found.")
@@ -666,9 +669,13 @@ class ArmApi:
         lookup, now = self._view_lookup(), self._clock()
         recorded = self.world.recorded_backend_health(gateway["id"])
         backends, dns = self.world.backends, self.world.dns
+        # converted once until the world changes (a derivation running on holds the rules of its view)
+        rules = self.world.derived(_NSG_RULES, dict)
         return _Unlocked(
             compute=lambda: self._derive(
-                lambda: derive_backend_health(gateway, lookup, backends, dns, now, recorded=recorded)
+                lambda: derive_backend_health(
+                    gateway, lookup, backends, dns, now, recorded=recorded, nsg_rules=rules
+                )
             ),
             finish=lambda derived: self._locked_post_result(call, derived),
         )
@@ -859,7 +866,7 @@ class ArmApi:
         )
 
     def _location_of(self, call: _Call) -> str:
-        resource = self.world.get(call.resource_id)
+        resource = self.world.stored(call.resource_id)
         return str((resource or {}).get("location") or "global").replace(" ", "").lower()
 
     def _existing(self, call: _Call, *, parent: bool = False, stored: bool = False) -> dict[str, Any]:

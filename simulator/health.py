@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 
 from azure.mgmt.network import models
 
-from netrules.addresses import Network, parse_port_range
+from netrules.addresses import Network, parse_ip, parse_port_range
 from netrules.isolation import is_internet_address, tagged_network_isolated
 from netrules.nsg import Flow, NsgRules, evaluate_nsg, evaluate_path
 from netrules.probes import ProbeLogKind, ProbeSpec, effective_probes, probe_log_message, status_matches
@@ -357,7 +357,13 @@ class Estate:
     subnet by id, the subnet holding an address, the NIC behind an address, an NSG's rules, what
     ``VirtualNetwork`` stands for in a VNet. Nothing here changes what it reads."""
 
-    def __init__(self, lookup: Lookup, backends: dict | None, dns: dict | None) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        backends: dict | None,
+        dns: dict | None,
+        nsg_rules: dict[str, NsgRules] | None = None,
+    ) -> None:
         self._lookup = lookup
         self.backends = Backends(backends)
         self.dns = dns or {}
@@ -365,7 +371,8 @@ class Estate:
         self._subnets: dict[str, dict[str, dict]] = {}  # VNet id -> its subnets by id
         self._holding: dict[str, SubnetsByAddress] = {}  # gateway VNet id -> what its site reaches
         self._nics: dict[str, dict[str, tuple[dict, dict]]] = {}  # subnet id -> NIC by address
-        self._nsg_rules: dict[str, NsgRules] = {}
+        # NSG id -> its rules: `nsg_rules` when given (kept by the caller while the NSGs stay as they are)
+        self._nsg_rules: dict[str, NsgRules] = {} if nsg_rules is None else nsg_rules
         self._vnet_tags: dict[str, list[str]] = {}
 
     def lookup(self, resource_id: str) -> dict | None:
@@ -455,7 +462,9 @@ class SubnetsByAddress:
             self._unreadable = error
 
     def find(self, ip: str) -> tuple[dict | None, dict | None]:
-        address = ipaddress.ip_address(ip)
+        address = parse_ip(ip)
+        if address is None:
+            raise ValueError(f"{ip!r} does not appear to be an IPv4 or IPv6 address")
         found = [
             by_network[network]
             for (version, length), by_network in self._networks.items()
@@ -497,11 +506,7 @@ def pool_members(pool: dict, lookup: Lookup) -> list[Member]:
 
 
 def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+    return parse_ip(text) is not None
 
 
 AZURE_DNS = "168.63.129.16"  # Azure-provided DNS: listing it in dnsServers is not custom DNS
@@ -721,12 +726,11 @@ class Probing:
 
     def pool(self, pool: dict, settings: dict) -> list[dict]:
         """The server entries of one pool probed under one backend settings."""
-        settings_model = models.ApplicationGatewayBackendHttpSettings(settings)
         # All effective_probe reads of the gateway is the probe the settings reference.
         reference = _ref(props(settings).get("probe"))
         probe = self._probes.get(reference.lower()) if reference else None
-        probes = models.ApplicationGateway({"properties": {"probes": [probe] if probe is not None else []}})
-        probe_for = effective_probes(probes, settings_model)
+        referenced = {"properties": {"probes": [probe] if probe is not None else []}}
+        probe_for = effective_probes(referenced, settings)
         servers = []
         for member in pool_members(pool, self.estate.lookup):
             spec = probe_for(member.address)
@@ -739,13 +743,21 @@ class Probing:
 
 
 def derive_backend_health(
-    gateway: dict, lookup: Lookup, backends: dict, dns: dict, now: datetime, *, recorded: dict | None = None
+    gateway: dict,
+    lookup: Lookup,
+    backends: dict,
+    dns: dict,
+    now: datetime,
+    *,
+    recorded: dict | None = None,
+    nsg_rules: dict[str, NsgRules] | None = None,
 ) -> dict:
     """The ApplicationGatewayBackendHealth body for the gateway's current configuration.
 
-    ``recorded`` is the world's recorded ``backendHealth`` of the gateway, if any.
+    ``recorded`` is the world's recorded ``backendHealth`` of the gateway, if any. ``nsg_rules``:
+    the NSGs' rules by id, kept between derivations while the NSGs do not change (filled as read).
     """
-    probing = Probing(gateway, Estate(lookup, backends, dns), now, recorded)
+    probing = Probing(gateway, Estate(lookup, backends, dns, nsg_rules), now, recorded)
     by_pool: dict[str, dict] = {}
     for pool, settings in probed_pairs(gateway):
         entry = by_pool.setdefault(

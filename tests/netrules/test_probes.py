@@ -181,6 +181,51 @@ def test_each_problem_reported_once():
     assert len(problems) == 7
 
 
+# --- read by wire names: the JSON ARM sends and the SDK's models alike ---
+
+SPEC_CASES = [
+    (settings_body(), ()),
+    (settings_body(hostName="app.contoso.com", protocol="Https", port=443), ()),
+    (settings_body(pickHostNameFromBackendAddress=True), ()),
+    (settings_body(PROBE_ID), (probe_body(),)),
+    (
+        settings_body(PROBE_ID, hostName="h.contoso.com"),
+        (probe_body(host=None, pickHostNameFromBackendHttpSettings=True),),
+    ),
+    (
+        settings_body(PROBE_ID),
+        (probe_body(port=8443, protocol="Https", match={"statusCodes": ["200"], "body": "ok"}),),
+    ),
+    (settings_body(PROBE_ID), (probe_body(timeout=None, interval=None, unhealthyThreshold=None, path=None),)),
+    (settings_body(f"{GW}/probes/missing"), (probe_body(),)),
+]
+
+
+@pytest.mark.parametrize("settings, probes", SPEC_CASES)
+def test_effective_probe_reads_json_as_the_models_do(settings, probes):
+    as_json = {
+        "id": GW,
+        "name": "agw",
+        "properties": {"probes": list(probes), "backendHttpSettingsCollection": [settings]},
+    }
+    from_models = resolve(settings, probes, address="10.1.1.9")
+    from_json = effective_probe(as_json, settings, "10.1.1.9")
+    assert from_json == from_models
+    assert from_json.host != "" and from_json.status_codes
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {},
+        {"path": "x", "interval": 0, "timeout": 100000, "unhealthyThreshold": 50, "host": None},
+        {"protocol": "Https"},
+    ],
+)
+def test_probe_problems_read_json_as_the_models_do(properties):
+    assert probe_problems(probe_body(**properties), {"Http"}) == probe_problems(probe(**properties), {"Http"})
+
+
 # --- status codes ---
 
 
