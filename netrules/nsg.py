@@ -197,6 +197,10 @@ class Rule:
 
     def matches(self, flow: Flow, vnet: tuple[Network, ...]) -> bool:
         """Whether this rule applies to the flow (direction, protocol, port, both endpoints)."""
+        return self.matches_but_destination(flow, vnet) and self.covers_destination(flow, vnet)
+
+    def matches_but_destination(self, flow: Flow, vnet: tuple[Network, ...]) -> bool:
+        """Whether the flow's direction, protocol, port and source are this rule's."""
         if self.direction != flow.direction:
             return False
         if self.protocol != "*" and self.protocol != flow.protocol.lower():
@@ -205,7 +209,11 @@ class Rule:
             return False
         return _side_covers(
             self.sources, self.expanded_sources, self.source_groups, flow.source, flow.source_groups, vnet
-        ) and _side_covers(
+        )
+
+    def covers_destination(self, flow: Flow, vnet: tuple[Network, ...]) -> bool:
+        """Whether this rule's destination side covers the flow's destination."""
+        return _side_covers(
             self.destinations,
             self.expanded_destinations,
             self.destination_groups,
@@ -379,6 +387,10 @@ class NsgRules:
     _in_order: dict[str, tuple[Rule, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # what a flow is but its destination -> the rules that could decide such flows (see `candidates`)
+    _candidates: dict[tuple[Any, ...], tuple[Rule, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def in_order(self, direction: str) -> tuple[Rule, ...]:
         """The rules of `direction`, lowest priority number first (as `first_match` tries them)."""
@@ -386,6 +398,21 @@ class NsgRules:
         if ordered is None:
             ordered = self._in_order[direction] = _ordered(self.rules, direction)
         return ordered
+
+    def candidates(
+        self, flow: Flow, vnet: tuple[Network, ...], vnet_key: tuple[str, ...]
+    ) -> tuple[Rule, ...]:
+        """The rules, in the order they are tried (this NSG's, then Azure's defaults it lacks),
+        whose direction, protocol, port and source take the flow: the first of them that also
+        covers its destination decides it. Found once per kind of flow (all but the destination,
+        and the `VirtualNetwork` tag's prefixes, `vnet_key`): a gateway's checks and probes send
+        flows from a few sources on a few ports to many addresses."""
+        kind = (flow.direction, flow.protocol, flow.port, flow.source, flow.source_groups, vnet_key)
+        found = self._candidates.get(kind)
+        if found is None:
+            tried = (*self.in_order(flow.direction), *_defaults_in_order(self.nsg_id, flow.direction))
+            found = self._candidates[kind] = tuple(r for r in tried if r.matches_but_destination(flow, vnet))
+        return found
 
     @classmethod
     def from_nsg(cls, nsg: Any) -> NsgRules:
@@ -449,12 +476,12 @@ def _defaults_in_order(nsg_id: str | None, direction: str) -> tuple[Rule, ...]:
 
 def _decide(nsg: NsgRules, flow: Flow, vnet_prefixes: Iterable[Any]) -> RuleMatch:
     """First match; rule lists that lack Azure's defaults fall through to them (DenyAll always matches)."""
-    vnet = _vnet_networks(vnet_prefixes)
-    match = _first_in_order(nsg.in_order(flow.direction), flow, vnet, nsg.nsg_id)
-    if match is None:
-        match = _first_in_order(_defaults_in_order(nsg.nsg_id, flow.direction), flow, vnet, nsg.nsg_id)
-    assert match is not None  # DenyAllInBound / DenyAllOutBound match every flow
-    return match
+    vnet_key = tuple(str(p) for p in vnet_prefixes or ())
+    vnet = _parsed_vnet(vnet_key)
+    for rule in nsg.candidates(flow, vnet, vnet_key):
+        if rule.covers_destination(flow, vnet):
+            return RuleMatch(rule.access, rule.name, rule.rule_id, rule.priority, nsg.nsg_id, rule.is_default)
+    raise AssertionError("DenyAllInBound / DenyAllOutBound match every flow")
 
 
 def evaluate_nsg(nsg: Any, flow: Flow, *, vnet_prefixes: Iterable[Any]) -> RuleMatch:

@@ -638,3 +638,41 @@ def test_converted_rules_are_evaluated_without_reading_the_model_again(monkeypat
     monkeypatch.setattr(Rule, "from_security_rule", no_conversion)
     for port in (80, 443):
         evaluate_nsg(converted, Flow("Inbound", "10.1.0.9", GW_IP, port), vnet_prefixes=VNET)
+
+
+# --- one NSG evaluated for many flows (its candidate rules found once per kind of flow) ---
+
+MIXED = [
+    rule("deny-db", 100, "Deny", destination="10.1.2.0/24", ports="1433"),
+    rule("allow-web", 110, destination="10.1.1.0/24", ports=["80", "443"]),
+    rule("deny-gw-part", 120, "Deny", source="10.1.0.0/26", destination="VirtualNetwork", ports="80"),
+    rule("allow-lb", 130, source="AzureLoadBalancer", destination="*"),
+    rule("deny-out", 140, "Deny", direction="Outbound", destination="Internet"),
+]
+FLOWS = [
+    Flow("Inbound", source, destination, port, protocol=protocol)
+    for source in ("10.1.0.4", "10.1.0.100", "AzureLoadBalancer", "Internet")
+    for destination in ("10.1.1.4", "10.1.2.9", "10.1.3.7", "8.8.8.8")
+    for port in (80, 443, 1433, 8080)
+    for protocol in ("Tcp", "Udp")
+] + [Flow("Outbound", "10.1.0.4", d, 443) for d in ("10.1.1.4", "8.8.8.8", "Internet")]
+
+
+@pytest.mark.parametrize("with_defaults", [False, True])
+def test_a_reused_nsg_decides_every_flow_as_a_fresh_one(with_defaults):
+    """The same NsgRules, asked flow after flow (sharing sources, ports and protocols, differing in
+    destination), decides each as a conversion of its own asked that flow alone, and as first_match
+    over all its rules (Azure's defaults among them)."""
+    shared = NsgRules.from_nsg(nsg(*MIXED, with_defaults=with_defaults))
+    deciding_rules = set()
+    for flow in FLOWS:
+        decided = evaluate_nsg(shared, flow, vnet_prefixes=VNET)
+        fresh = evaluate_nsg(
+            NsgRules.from_nsg(nsg(*MIXED, with_defaults=with_defaults)), flow, vnet_prefixes=VNET
+        )
+        assert decided == fresh, flow
+        # from_nsg holds Azure's defaults when the NSG lists none
+        assert decided == first_match(shared.rules, flow, vnet_prefixes=VNET, nsg_id=NSG_ID), flow
+        deciding_rules.add(decided.rule_name)
+    # the flows reach every kind of decision, so the comparison means something
+    assert {"deny-db", "allow-web", "deny-gw-part", "allow-lb", "deny-out", "DenyAllInBound"} <= deciding_rules
