@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.arm_ids import name_of
+from core.sdk_values import json_fields, json_properties
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, listed
 from diagnostics.snapshot import Snapshot, key
@@ -96,9 +97,8 @@ UNRECOGNISED = LogCode(
 def effective_probe(snapshot: Snapshot, settings_id: str) -> Any:
     """The custom probe the settings use, or None for the default probe."""
     settings = snapshot.settings(settings_id)
-    if settings is None or settings.probe is None or not settings.probe.id:
-        return None
-    return snapshot.probe(settings.probe.id)
+    probe_id = json_fields(json_properties(settings).get("probe")).get("id")  # its wire name: read per server
+    return snapshot.probe(probe_id) if probe_id else None
 
 
 def _subject(snapshot: Snapshot, settings_id: str, blames_probe: bool) -> tuple[str, str]:

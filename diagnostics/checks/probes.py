@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.arm_ids import name_of
-from core.sdk_values import wire
+from core.sdk_values import json_fields, json_properties, wire
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, gateway_cli
 from diagnostics.snapshot import Snapshot, key
@@ -37,8 +37,21 @@ PROBE_CAUSED = frozenset(
 )
 
 
+# Settings and probes are read by their wire names where every item is read (see `json_fields`): a
+# model's attribute deserializes the field anew on each read, and these run over every item.
+
+
 def _protocol(item: Any) -> str:
-    return wire(item.protocol).lower()
+    return wire(json_properties(item).get("protocol")).lower()
+
+
+def _id(item: Any) -> str | None:
+    return json_fields(item).get("id")
+
+
+def _probe_id(settings: Any) -> str | None:
+    """The id of the probe the settings reference; None when they reference none."""
+    return json_fields(json_properties(settings).get("probe")).get("id") or None
 
 
 def _used_settings(snapshot: Snapshot) -> list[Any]:
@@ -47,25 +60,25 @@ def _used_settings(snapshot: Snapshot) -> list[Any]:
     for pair in snapshot.routing_pairs():
         settings = snapshot.settings(pair.settings_id)
         if settings is not None:
-            found.setdefault(key(settings.id), settings)
+            found.setdefault(key(_id(settings)), settings)
     return list(found.values())
 
 
 def _referenced_probe_ids(snapshot: Snapshot) -> set[str]:
     return {
-        key(s.probe.id)
+        key(probe_id)
         for s in snapshot.gateway_items("backend_http_settings_collection")
-        if s.probe is not None and s.probe.id
+        if (probe_id := _probe_id(s))
     }
 
 
 def _detached_probes(snapshot: Snapshot) -> list[Any]:
     referenced = _referenced_probe_ids(snapshot)
-    return [p for p in snapshot.gateway_items("probes") if key(p.id) not in referenced]
+    return [p for p in snapshot.gateway_items("probes") if key(_id(p)) not in referenced]
 
 
 def _falls_back(settings: Any) -> bool:
-    return settings.probe is None or not settings.probe.id
+    return _probe_id(settings) is None
 
 
 def _reattach_command(snapshot: Snapshot, settings: Any, probe: Any) -> str:
@@ -201,15 +214,16 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
 
 
 def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
-    existing = {key(p.id) for p in snapshot.gateway_items("probes")}
+    existing = {key(_id(p)) for p in snapshot.gateway_items("probes")}
     findings = []
     for settings in snapshot.gateway_items("backend_http_settings_collection"):
-        if _falls_back(settings) or key(settings.probe.id) in existing:
+        probe_id = _probe_id(settings)
+        if probe_id is None or key(probe_id) in existing:
             continue
         candidates = [p for p in snapshot.gateway_items("probes") if _protocol(p) == _protocol(settings)]
         evidence: dict[str, Any] = {
             "settings": settings.name,
-            "probeId": settings.probe.id,
+            "probeId": probe_id,
             "probes": [p.name for p in snapshot.gateway_items("probes")],
             "candidates": [p.name for p in candidates],
         }
@@ -228,7 +242,7 @@ def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
             Finding(
                 code="PROBE_REFERENCE_BROKEN",
                 severity=Severity.CRITICAL,
-                title=f"Settings {settings.name} reference probe {name_of(settings.probe.id)}, which the "
+                title=f"Settings {settings.name} reference probe {name_of(probe_id)}, which the "
                 "gateway does not have",
                 resource=settings.id,
                 evidence=evidence,
@@ -244,12 +258,12 @@ def custom_probe_invalid(snapshot: Snapshot) -> list[Finding]:
         raise NotApplicable("the gateway has no custom probes")
     users_of: dict[str, list[Any]] = {}  # probe id key -> the settings that reference it
     for settings in snapshot.gateway_items("backend_http_settings_collection"):
-        if settings.probe is not None:
-            users_of.setdefault(key(settings.probe.id), []).append(settings)
+        if (probe_id := _probe_id(settings)) is not None:
+            users_of.setdefault(key(probe_id), []).append(settings)
     findings = []
     for probe in probes:
-        users = users_of.get(key(probe.id), [])
-        protocols = {wire(s.protocol) for s in users if s.protocol}
+        users = users_of.get(key(_id(probe)), [])
+        protocols = {wire(protocol) for s in users if (protocol := json_properties(s).get("protocol"))}
         problems = probe_problems(probe, protocols)
         if not problems:
             continue
