@@ -675,4 +675,5 @@ def test_a_reused_nsg_decides_every_flow_as_a_fresh_one(with_defaults):
         assert decided == first_match(shared.rules, flow, vnet_prefixes=VNET, nsg_id=NSG_ID), flow
         deciding_rules.add(decided.rule_name)
     # the flows reach every kind of decision, so the comparison means something
-    assert {"deny-db", "allow-web", "deny-gw-part", "allow-lb", "deny-out", "DenyAllInBound"} <= deciding_rules
+    expected = {"deny-db", "allow-web", "deny-gw-part", "allow-lb", "deny-out", "DenyAllInBound"}
+    assert expected <= deciding_rules
