@@ -68,7 +68,7 @@ def path_resources(snapshot: Snapshot) -> list[tuple[str, str, str]] | None:
     found: list[tuple[str, Any]] = [(GATEWAY, snapshot.gateway_wire)]
     vnets = [vnet for vnet in (snapshot.vnet, *snapshot.peered_vnets.values()) if vnet is not None]
     found += [("vnet", vnet) for vnet in vnets]
-    in_vnets = {key(getattr(vnet, "id", None)) for vnet in vnets}
+    in_vnets = {key(json_fields(vnet).get("id")) for vnet in vnets}
     found += [
         ("subnet", subnet)
         for subnet_id, subnet in snapshot.subnets.items()

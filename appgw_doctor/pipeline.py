@@ -58,9 +58,10 @@ from appgw_doctor.throttle import ThrottleWatch
 from core.arm_ids import subscription_of
 from core.azure_clients import AzureClients
 from core.iso8601 import format_time
-from core.sdk_values import json_fields
+from core.sdk_values import json_fields, json_properties
 from diagnostics.diagnosis import Diagnosis
 from diagnostics.diagnosis import diagnose as diagnose_gateway
+from diagnostics.snapshot import ref_id
 from intake.alerts import FIRED, RESOLVED, Alert, acceptable_gateway_id, check_alert
 from intake.errors import IntakeError
 from intake.events import ResourceChange, check_change
@@ -1158,9 +1159,9 @@ def watched_resources(diagnosis: Diagnosis) -> list[str]:
     subnet = snapshot.gateway_subnet
     if subnet is None:
         return [subnet_id, *vnet]
-    attached = [subnet.network_security_group, subnet.route_table]
-    return [subnet.id or subnet_id, *vnet,
-            *(resource.id for resource in attached if resource is not None and resource.id)]  # fmt: skip
+    fields = json_properties(subnet)  # from its VNet's JSON (or an SDK model): read by wire names
+    attached = [ref_id(fields.get("networkSecurityGroup")), ref_id(fields.get("routeTable"))]
+    return [ref_id(subnet) or subnet_id, *vnet, *(resource_id for resource_id in attached if resource_id)]
 
 
 def _aware_time(text: Any) -> datetime | None:

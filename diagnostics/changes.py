@@ -26,7 +26,7 @@ from typing import Any
 from core.arm_ids import name_of, parent_id, parse
 from core.iso8601 import format_time
 from core.sdk_values import json_fields, json_properties, wire
-from diagnostics.snapshot import Snapshot, is_model, is_resource, key, models, ref_id
+from diagnostics.snapshot import Snapshot, is_resource, key, models, ref_id
 from model.changes import ACTIVITY_LOG, APPGW_DOCTOR, LAST_HEALTHY_DIFF, PathChange
 from model.findings import CheckResult, CheckStatus, Finding, Severity
 
@@ -88,9 +88,9 @@ def path_resources(snapshot: Snapshot) -> list[str]:
     gateway_subnet_id = snapshot.gateway_subnet_id
     add(gateway_subnet_id)
     subnet = snapshot.subnets.get(key(gateway_subnet_id)) if gateway_subnet_id else None
-    if is_model(subnet):
-        add(ref_id(subnet.network_security_group))
-        add(ref_id(subnet.route_table))
+    if is_resource(subnet):  # from its VNet's JSON, or an SDK model: read by wire names
+        add(ref_id(json_properties(subnet).get("networkSecurityGroup")))
+        add(ref_id(json_properties(subnet).get("routeTable")))
     if gateway_subnet_id:
         add(parent_id(gateway_subnet_id))
     for vnet in snapshot.peered_vnets.values():
@@ -98,9 +98,9 @@ def path_resources(snapshot: Snapshot) -> list[str]:
     for subnet_id in backend_subnets(snapshot):
         add(subnet_id)
         backend_subnet = snapshot.subnets.get(key(subnet_id))
-        if is_model(backend_subnet):
-            add(ref_id(backend_subnet.network_security_group))
-            add(ref_id(backend_subnet.route_table))
+        if is_resource(backend_subnet):
+            add(ref_id(json_properties(backend_subnet).get("networkSecurityGroup")))
+            add(ref_id(json_properties(backend_subnet).get("routeTable")))
     for nic_key, nic in sorted(snapshot.nics.items()):
         add(ref_id(nic) or nic_key)
         if is_resource(nic):  # an SDK model, or plain JSON from its resource group's list
@@ -496,13 +496,14 @@ def _gateway(gateway: Any) -> dict[str, Any]:
 
 
 def _subnet(subnet: Any) -> dict[str, Any]:
+    fields = json_properties(subnet)  # from its VNet's JSON, or an SDK model (a subnet GET)
     return {
         "props": {
-            "addressPrefix": _plain(subnet.address_prefix),
-            "addressPrefixes": _plain(subnet.address_prefixes or []),
-            "networkSecurityGroup": ref_id(subnet.network_security_group),
-            "routeTable": ref_id(subnet.route_table),
-            "natGateway": ref_id(subnet.nat_gateway),
+            "addressPrefix": _plain(fields.get("addressPrefix")),
+            "addressPrefixes": _plain(fields.get("addressPrefixes") or []),
+            "networkSecurityGroup": ref_id(fields.get("networkSecurityGroup")),
+            "routeTable": ref_id(fields.get("routeTable")),
+            "natGateway": ref_id(fields.get("natGateway")),
         }
     }
 
@@ -529,13 +530,13 @@ def _describe_config(kind: str, model: Any) -> dict[str, Any]:
         }
     if kind == "subnet":
         return _subnet(model)
-    if kind == "vnet":
-        dhcp = getattr(model, "dhcp_options", None)
-        space = getattr(model, "address_space", None)
+    if kind == "vnet":  # its JSON, or an SDK model: read by wire names
+        dhcp = json_fields(json_properties(model).get("dhcpOptions"))
+        space = json_fields(json_properties(model).get("addressSpace"))
         return {
             "props": {
-                "dnsServers": list(getattr(dhcp, "dns_servers", None) or []),
-                "addressPrefixes": _plain(getattr(space, "address_prefixes", None) or []),
+                "dnsServers": list(dhcp.get("dnsServers") or []),
+                "addressPrefixes": _plain(space.get("addressPrefixes") or []),
             }
         }
     if kind == "nic":  # an SDK model, or plain JSON from its resource group's list: read by wire names
@@ -572,9 +573,10 @@ def configuration(snapshot: Snapshot, at: datetime) -> dict[str, Any]:
         resources.append({"id": resource_id, "kind": kind, "name": name_of(resource_id), **described})
 
     def nsg_and_table(subnet: Any) -> None:
-        if is_model(subnet):
-            add("nsg", snapshot.nsgs.get(key(ref_id(subnet.network_security_group))))
-            add("routeTable", snapshot.route_tables.get(key(ref_id(subnet.route_table))))
+        if is_resource(subnet):
+            fields = json_properties(subnet)
+            add("nsg", snapshot.nsgs.get(key(ref_id(fields.get("networkSecurityGroup")))))
+            add("routeTable", snapshot.route_tables.get(key(ref_id(fields.get("routeTable")))))
 
     add("gateway", snapshot.gateway_wire)
     gateway_subnet = snapshot.subnets.get(key(snapshot.gateway_subnet_id))

@@ -121,7 +121,6 @@ from diagnostics.snapshot import (
     Snapshot,
     SubnetIndex,
     backend_members,
-    by_id,
     custom_dns_servers,
     id_index,
     is_json_object,
@@ -132,7 +131,6 @@ from diagnostics.snapshot import (
     models,
     peered_vnet_holding,
     ref_id,
-    subnet_containing,
 )
 
 DEFAULT_WINDOW = timedelta(minutes=30)
@@ -931,13 +929,19 @@ class _Collector:
 
         return self.graph.fetch("activity_log", resource_group, call)
 
-    def _get(self, kind: str, resource_id: str, operation: Callable[..., Any]) -> Future[Any]:
+    def _get(
+        self, kind: str, resource_id: str, operation: Callable[..., Any], *, json_result: bool = False
+    ) -> Future[Any]:
         return self.graph.fetch(
-            kind, resource_id, lambda: self.arm.call(operation, *self._names(resource_id))
+            kind,
+            resource_id,
+            lambda: self.arm.call(operation, *self._names(resource_id), json_result=json_result),
         )
 
     def vnet(self, vnet_id: str) -> Future[Any]:
-        return self._get("vnet", vnet_id, self.network.virtual_networks.get)
+        """The VNet as ARM sent it: its subnets list every IP configuration in them (a thousand at
+        Azure's limits), which its SDK model would make a model each; it is read by wire names."""
+        return self._get("vnet", vnet_id, self.network.virtual_networks.get, json_result=True)
 
     def nsg(self, nsg_id: str) -> Future[Any]:
         return self.read("nsg", nsg_id)
@@ -960,7 +964,8 @@ class _Collector:
         return self.read("nic", nic_id)
 
     def peered_vnet(self, vnet_id: str) -> Future[Any]:
-        return self._get("peered_vnet", vnet_id, self.network.virtual_networks.get)
+        """A peered VNet as ARM sent it (see `vnet`)."""
+        return self._get("peered_vnet", vnet_id, self.network.virtual_networks.get, json_result=True)
 
     def nic_list(self, resource_group: str) -> Future[Any]:
         return self.group_list(LISTABLE["nic"], resource_group)
@@ -1136,22 +1141,22 @@ class _Collector:
 
     def _gateway_network(self, vnet_id: str) -> None:
         vnet = _value(self.vnet(vnet_id))
-        if vnet is None:
+        if not is_resource(vnet):
             return
-        subnet = by_id(vnet.subnets, self.gateway_subnet_id)
+        subnets = self._vnet_indexes(vnet)[1]
+        subnet = subnets.get(key(self.gateway_subnet_id))
         if subnet is not None:
-            self.route_table_of(subnet.route_table)
+            self.route_table_of(json_properties(subnet).get("routeTable"))
         members = backend_members(self.gateway, vnet)
         # The NSGs of the gateway subnet and of the subnets holding IP members, read together (one
         # list per resource group holding many) before the members' lookups ask for them one by one.
-        subnets = id_index(vnet.subnets)
         held = {key(m.subnet_id) for m in members if m.subnet_id and not m.is_fqdn}
         self.read_many(
             "nsg",
             [
                 nsg_id
                 for s in [subnet, *(subnets.get(subnet_key) for subnet_key in sorted(held))]
-                if s is not None and (nsg_id := ref_id(s.network_security_group))
+                if s is not None and (nsg_id := ref_id(json_properties(s).get("networkSecurityGroup")))
             ],
         )
         self._list_nic_subnet_nsgs(vnet, members)
@@ -1204,9 +1209,9 @@ class _Collector:
         # A name that resolves into the VNet reaches a subnet whose NSG can block the gateway.
         vnet = _value(self.vnet(self.gateway_vnet_id)) if self.gateway_vnet_id else None
         for ip in sorted({ip for ips in answers.values() for ip in ips or []}):
-            subnet = by_id(vnet.subnets, subnet_containing(vnet, ip)) if vnet is not None else None
+            subnet = self._subnet_holding(vnet, ip) if is_resource(vnet) else None
             if subnet is not None:
-                self.nsg_of(subnet.network_security_group)
+                self.nsg_of(json_properties(subnet).get("networkSecurityGroup"))
         return answers
 
     def _ip_member(self, address: str, vnet: Any) -> NicLookup:
@@ -1228,25 +1233,24 @@ class _Collector:
             subnet = self._subnet_holding(remote, address)
             if subnet is None:
                 return NicLookup(address)
-        self.nsg_of(subnet.network_security_group)
+        self.nsg_of(json_properties(subnet).get("networkSecurityGroup"))
         return self._nic_holding(address, subnet)
 
     def _subnet_holding(self, vnet: Any, address: str) -> Any:
-        """`by_id(vnet.subnets, subnet_containing(vnet, address))`, through indexes of the VNet model's
-        prefixes and subnet ids built once (every IP member asks, and each `vnet.subnets` read
-        deserializes every subnet again)."""
-        if not is_model(vnet):
-            return by_id(vnet.subnets, subnet_containing(vnet, address))
+        """The VNet's subnet whose prefix holds `address` (longest prefix), through indexes of the
+        VNet's prefixes and subnet ids built once (every IP member asks)."""
+        if not is_resource(vnet):
+            return None
         by_prefix, by_id_key = self._vnet_indexes(vnet)
         subnet_id = by_prefix.lookup(address)
         return by_id_key.get(key(subnet_id)) if subnet_id else None
 
     def _vnet_indexes(self, vnet: Any) -> tuple[SubnetIndex, dict[str, Any]]:
-        """The VNet model's subnets by prefix and by id, built once per model."""
+        """The VNet's subnets by prefix and by id, built once per VNet."""
         with self._index_lock:
             indexes = self._subnet_indexes.get(id(vnet))
             if indexes is None or indexes[0] is not vnet:
-                indexes = (vnet, SubnetIndex(vnet), id_index(vnet.subnets))
+                indexes = (vnet, SubnetIndex(vnet), id_index(json_properties(vnet).get("subnets")))
                 self._subnet_indexes[id(vnet)] = indexes
         return indexes[1], indexes[2]
 
@@ -1284,7 +1288,7 @@ class _Collector:
         return pending.result()
 
     def _read_subnet_nics(self, subnet: Any) -> _SubnetNics:
-        references = [r for r in map(ref_id, models(subnet.ip_configurations)) if r]
+        references = [r for r in map(ref_id, models(json_properties(subnet).get("ipConfigurations"))) if r]
         nic_ids = {key(parent_id(r)): parent_id(r) for r in references if _NIC_IP_CONFIGURATION.search(r)}
         unread: list[str] = []
         if len(nic_ids) <= MAX_SUBNET_NIC_GETS:
@@ -1340,7 +1344,7 @@ class _Collector:
                 self.subnet(subnet_id)
         subnets = [self._subnet_model(subnet_id) for subnet_id in subnet_ids.values()]
         references = [json_properties(nic).get("networkSecurityGroup") for nic in nics]
-        references += [json_properties(s).get("networkSecurityGroup") for s in subnets if is_model(s)]
+        references += [json_properties(s).get("networkSecurityGroup") for s in subnets if is_resource(s)]
         self.read_many("nsg", [nsg_id for r in references if (nsg_id := ref_id(r))])
 
     def _subnet_model(self, subnet_id: str) -> Any:
@@ -1348,7 +1352,7 @@ class _Collector:
         vnet_id = parent_id(subnet_id)
         if self.gateway_vnet_id and key(vnet_id) == key(self.gateway_vnet_id):
             vnet = _value(self.vnet(vnet_id))
-            return self._vnet_indexes(vnet)[1].get(key(subnet_id)) if is_model(vnet) else None
+            return self._vnet_indexes(vnet)[1].get(key(subnet_id)) if is_resource(vnet) else None
         return _value(self.subnet(subnet_id))
 
     # --- the snapshot ---
@@ -1450,11 +1454,11 @@ class _Collector:
         if kind == "vnet":
             if key(resource_id) == key(self.gateway_vnet_id):
                 snapshot.vnet = value
-            for subnet in models(value.subnets):
+            for subnet in models(json_properties(value).get("subnets")):
                 snapshot.subnets[key(ref_id(subnet))] = subnet
         elif kind == "peered_vnet":
             snapshot.peered_vnets[key(resource_id)] = value
-            for subnet in models(value.subnets):
+            for subnet in models(json_properties(value).get("subnets")):
                 snapshot.subnets[key(ref_id(subnet))] = subnet
         elif kind == "subnet":
             snapshot.subnets[key(resource_id)] = value
@@ -1493,6 +1497,8 @@ class _Shapes:
         "nic": net.NetworkInterface,
         "nsg": net.NetworkSecurityGroup,
         "backend_health": net.ApplicationGatewayBackendHealth,
+        "vnet": net.VirtualNetwork,
+        "peered_vnet": net.VirtualNetwork,
     }
 
     def __init__(self) -> None:
@@ -1577,7 +1583,8 @@ def malformed_in(snapshot: Snapshot, gateway: dict[str, Any], shapes: _Shapes | 
         (f"gateway {name_of(snapshot.gateway_id)}", gateway, _Shapes.JSON_CLASSES["gateway"])
     ]
     vnets = [snapshot.vnet, *snapshot.peered_vnets.values()]
-    pieces += [(f"VNet {name_of(ref_id(v) or '')}", v, None) for v in vnets if v is not None]
+    vnet_class = _Shapes.JSON_CLASSES["vnet"]
+    pieces += [(f"VNet {name_of(ref_id(v) or '')}", v, vnet_class) for v in vnets if v is not None]
     nsg_class = _Shapes.JSON_CLASSES["nsg"]
     pieces += [(f"NSG {name_of(ref_id(n) or '')}", n, nsg_class) for n in snapshot.nsgs.values()]
     pieces += [(f"route table {name_of(ref_id(t) or '')}", t, None) for t in snapshot.route_tables.values()]

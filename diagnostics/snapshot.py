@@ -230,11 +230,15 @@ class Snapshot:
     window_start: datetime
     # the SDK's model of the gateway (made from `gateway_json` on first read: see `_GatewayModel`)
     gateway: Any = _GatewayModel()
-    gateway_subnet: net.Subnet | None = None
-    vnet: net.VirtualNetwork | None = None
+    # The gateway's VNet and its subnets as ARM sent them (plain JSON: a VNet's subnets list every
+    # IP configuration in them, a thousand references at Azure's limits, which the SDK's model would
+    # make one model each); SDK models given instead (tests) are read the same, by wire names.
+    gateway_subnet: Any = None
+    vnet: Any = None
     # peered VNets that hold IP pool members
-    peered_vnets: dict[str, net.VirtualNetwork] = field(default_factory=Collected)
-    subnets: dict[str, net.Subnet] = field(default_factory=dict)
+    peered_vnets: dict[str, Any] = field(default_factory=Collected)
+    # subnet id key -> the subnet: from its VNet's JSON, or an SDK model (a subnet GET)
+    subnets: dict[str, Any] = field(default_factory=dict)
     # NSG id key -> the NSG: an SDK model (read by a GET), or plain ARM JSON (picked from its resource
     # group's list); `nsg()` hands out a model either way, `nsg_rules()` reads wire names
     nsgs: dict[str, Any] = field(default_factory=dict)
@@ -380,16 +384,12 @@ class Snapshot:
         return self._memoised(f"effective_nsg:{id(group)}", (group,), lambda: NsgRules.from_effective(group))
 
     def gateway_nsg(self) -> net.NetworkSecurityGroup | None:
-        subnet = self.gateway_subnet
-        if subnet is None or subnet.network_security_group is None:
-            return None
-        return self.nsg(subnet.network_security_group.id)
+        nsg_id = ref_id(json_properties(self.gateway_subnet).get("networkSecurityGroup"))
+        return self.nsg(nsg_id) if nsg_id else None
 
     def gateway_route_table(self) -> net.RouteTable | None:
-        subnet = self.gateway_subnet
-        if subnet is None or subnet.route_table is None:
-            return None
-        return self.route_tables.get(key(subnet.route_table.id))
+        table_id = ref_id(json_properties(self.gateway_subnet).get("routeTable"))
+        return self.route_tables.get(key(table_id)) if table_id else None
 
     def custom_dns_servers(self) -> list[str]:
         """The VNet's own DNS servers; Azure DNS (168.63.129.16) listed explicitly is not custom."""
@@ -507,13 +507,13 @@ class Snapshot:
                     index.setdefault((key(subnet_id), address), nic)
         return index
 
-    def virtual_network_tag(self, vnet: net.VirtualNetwork | None) -> list[str]:
+    def virtual_network_tag(self, vnet: Any) -> list[str]:
         """`virtual_network_tag(vnet)`, derived once per VNet model."""
         return list(self._memoised(f"vnet_tag:{id(vnet)}", (vnet,), lambda: tuple(virtual_network_tag(vnet))))
 
-    def vnet_subnet(self, subnet_id: str | None) -> net.Subnet | None:
+    def vnet_subnet(self, subnet_id: str | None) -> Any:
         """The gateway VNet's subnet `subnet_id`, through an index of its subnets built once per VNet."""
-        if not subnet_id or not is_model(self.vnet):
+        if not subnet_id or not is_resource(self.vnet):
             return None
         vnet = self.vnet
         index = self._memoised(
@@ -521,9 +521,9 @@ class Snapshot:
         )
         return index.get(key(subnet_id))
 
-    def subnet_containing(self, vnet: net.VirtualNetwork | None, ip: str) -> str | None:
+    def subnet_containing(self, vnet: Any, ip: str) -> str | None:
         """`subnet_containing(vnet, ip)` through the VNet's prefix index, built once per VNet."""
-        if not is_model(vnet):
+        if not is_resource(vnet):
             return None
         index: SubnetIndex = self._memoised(f"subnets:{id(vnet)}", (vnet,), lambda: SubnetIndex(vnet))
         return index.lookup(ip)
@@ -547,11 +547,13 @@ def is_v2_sku(sku: Any) -> bool:
 AZURE_DNS = "168.63.129.16"
 
 
-def custom_dns_servers(vnet: net.VirtualNetwork | None) -> list[str]:
-    """The DNS servers a VNet sets other than Azure DNS ([] = the VNet resolves through Azure DNS)."""
-    if not is_model(vnet) or not is_model(vnet.dhcp_options):
+def custom_dns_servers(vnet: Any) -> list[str]:
+    """The DNS servers a VNet (its ARM JSON or SDK model, read by wire names) sets other than Azure
+    DNS ([] = the VNet resolves through Azure DNS)."""
+    options = json_properties(vnet).get("dhcpOptions") if is_resource(vnet) else None
+    if not is_resource(options):
         return []
-    servers = vnet.dhcp_options.dns_servers
+    servers = json_fields(options).get("dnsServers")
     return (
         [s for s in servers if isinstance(s, str) and s.strip() != AZURE_DNS]
         if isinstance(servers, list)
@@ -650,14 +652,14 @@ def _network(prefix: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | Non
         return None
 
 
-def subnet_in(vnets: Iterable[net.VirtualNetwork | None], ip: str) -> str | None:
+def subnet_in(vnets: Iterable[Any], ip: str) -> str | None:
     """The id of the subnet holding `ip` in the first of `vnets` that has one."""
     return next((found for vnet in vnets if (found := subnet_containing(vnet, ip))), None)
 
 
-def subnet_containing(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
+def subnet_containing(vnet: Any, ip: str) -> str | None:
     """The id of the VNet subnet whose prefix holds `ip` (longest prefix), if any."""
-    if not is_model(vnet):
+    if not is_resource(vnet):
         return None
     return SubnetIndex(vnet).lookup(ip)
 
@@ -669,7 +671,7 @@ class SubnetIndex:
     with each length present, longest first. Among equal prefixes the first listed wins (subnets
     in order; each subnet's `addressPrefixes`, then `addressPrefix`)."""
 
-    def __init__(self, vnet: net.VirtualNetwork) -> None:
+    def __init__(self, vnet: Any) -> None:
         tables: dict[tuple[int, int], dict[int, str]] = {}
         for subnet in models(json_properties(vnet).get("subnets")):
             fields = json_properties(subnet)
@@ -703,13 +705,15 @@ class SubnetIndex:
 
 def _connected(peering: Any) -> bool:
     """A peering that carries traffic: Connected (when the state is given) and VNet access allowed."""
-    if not is_model(peering):
+    if not is_resource(peering):
         return False
-    state = wire(peering.peering_state)
-    return (not state or state.lower() == "connected") and peering.allow_virtual_network_access is not False
+    fields = json_properties(peering)
+    state = wire(fields.get("peeringState"))
+    allowed = fields.get("allowVirtualNetworkAccess") is not False
+    return (not state or state.lower() == "connected") and allowed
 
 
-def peering_prefixes(vnet: net.VirtualNetwork | None) -> list[str]:
+def peering_prefixes(vnet: Any) -> list[str]:
     """The address space of every connected peered VNet (`remoteVirtualNetworkAddressSpace`, the
     remote's current space, and `remoteAddressSpace`, the space as peered), each prefix once.
 
@@ -718,30 +722,31 @@ def peering_prefixes(vnet: net.VirtualNetwork | None) -> list[str]:
     A peering with `allowVirtualNetworkAccess: false` is left out of the tag, as Azure does.
     """
     prefixes: dict[str, None] = {}
-    for peering in models(vnet.virtual_network_peerings) if is_model(vnet) else []:
+    for peering in models(json_properties(vnet).get("virtualNetworkPeerings")) if is_resource(vnet) else []:
         if _connected(peering):
             prefixes.update(dict.fromkeys(_remote_prefixes(peering)))
     return list(prefixes)
 
 
 def _remote_prefixes(peering: Any) -> list[str]:
-    spaces = (peering.remote_virtual_network_address_space, peering.remote_address_space)
+    fields = json_properties(peering)
+    spaces = (fields.get("remoteVirtualNetworkAddressSpace"), fields.get("remoteAddressSpace"))
     return [
         p.strip()
         for space in spaces
-        if is_model(space) and isinstance(space.address_prefixes, list)
-        for p in space.address_prefixes
+        if is_resource(space) and isinstance(prefixes := json_fields(space).get("addressPrefixes"), list)
+        for p in prefixes
         if isinstance(p, str)
     ]
 
 
-def peered_vnet_holding(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
+def peered_vnet_holding(vnet: Any, ip: str) -> str | None:
     """The id of the connected peered VNet whose address space holds `ip`, if any."""
-    if not is_model(vnet) or not _is_ip(ip):
+    if not is_resource(vnet) or not _is_ip(ip):
         return None
     address = ipaddress.ip_address(ip)
-    for peering in models(vnet.virtual_network_peerings):
-        remote_id = ref_id(peering.remote_virtual_network)
+    for peering in models(json_properties(vnet).get("virtualNetworkPeerings")):
+        remote_id = ref_id(json_properties(peering).get("remoteVirtualNetwork"))
         if not _connected(peering) or remote_id is None:
             continue
         networks = [_network(p) for p in _remote_prefixes(peering)]
@@ -750,31 +755,32 @@ def peered_vnet_holding(vnet: net.VirtualNetwork | None, ip: str) -> str | None:
     return None
 
 
-def virtual_network_tag(vnet: net.VirtualNetwork | None) -> list[str]:
+def virtual_network_tag(vnet: Any) -> list[str]:
     """The prefixes the `VirtualNetwork` service tag stands for, as seen from `vnet`: its own address
     space and its connected peerings' (on-premises ranges behind a VPN/ExpressRoute gateway are also
     in the tag, but ARM does not show them on the VNet)."""
     return list(dict.fromkeys([*address_space(vnet), *peering_prefixes(vnet)]))
 
 
-def address_space(vnet: net.VirtualNetwork | None) -> list[str]:
+def address_space(vnet: Any) -> list[str]:
     """A VNet's own address prefixes."""
-    if not is_model(vnet) or not is_model(vnet.address_space):
+    space = json_properties(vnet).get("addressSpace") if is_resource(vnet) else None
+    if not is_resource(space):
         return []
-    prefixes = vnet.address_space.address_prefixes
+    prefixes = json_fields(space).get("addressPrefixes")
     return [p for p in prefixes if isinstance(p, str)] if isinstance(prefixes, list) else []
 
 
 def backend_members(
     gateway: net.ApplicationGateway | dict[str, Any],
-    vnet: net.VirtualNetwork | None,
-    peered: Iterable[net.VirtualNetwork] = (),
+    vnet: Any,
+    peered: Iterable[Any] = (),
 ) -> list[BackendMember]:
     """Every server of every pool of the gateway (its SDK model or its JSON). IP members carry the
     subnet that holds them, in the gateway's VNet or one of the `peered` VNets. NIC members carry
     their ip-configuration id; their private IP and subnet are known only once the NIC is fetched
     (Snapshot.backend_members resolves them)."""
-    indexes = [SubnetIndex(v) for v in (vnet, *peered) if is_model(v)]
+    indexes = [SubnetIndex(v) for v in (vnet, *peered) if is_resource(v)]
     members: list[BackendMember] = []
     for pool in models(json_properties(gateway).get("backendAddressPools")):
         pool_id = ref_id(pool) or ""

@@ -11,7 +11,7 @@ from typing import Any
 from core.arm_ids import name_of
 from core.sdk_values import json_fields, json_properties
 from diagnostics.checks.base import NotApplicable, collected, need, same
-from diagnostics.snapshot import MissingData, Snapshot
+from diagnostics.snapshot import MissingData, Snapshot, ref_id
 from model.plans import AllowRule, RuleMove
 from netrules.nsg import Flow, RuleMatch, as_nsg_rules, evaluate_nsg
 
@@ -33,8 +33,9 @@ def gateway_subnet(snapshot: Snapshot) -> Any:
 
 def gateway_subnet_prefix(snapshot: Snapshot) -> str:
     """The gateway subnet's (first) address prefix: the source of everything the gateway sends."""
-    subnet = gateway_subnet(snapshot)
-    prefixes = [subnet.address_prefix] if subnet.address_prefix else list(subnet.address_prefixes or [])
+    fields = json_properties(gateway_subnet(snapshot))  # its VNet's JSON, or an SDK model
+    single = fields.get("addressPrefix")
+    prefixes = [single] if single else list(fields.get("addressPrefixes") or [])
     if not prefixes:
         raise MissingData("gateway_subnet: the gateway subnet reports no address prefix")
     return str(ipaddress.ip_network(prefixes[0], strict=False))
@@ -47,10 +48,10 @@ def nsg_or_missing(snapshot: Snapshot, nsg_id: str) -> Any:
 
 def gateway_subnet_nsg(snapshot: Snapshot) -> Any:
     """The gateway subnet's NSG; NotApplicable when the subnet has none (nothing is filtered)."""
-    subnet = gateway_subnet(snapshot)
-    if subnet.network_security_group is None or not subnet.network_security_group.id:
+    nsg_id = ref_id(json_properties(gateway_subnet(snapshot)).get("networkSecurityGroup"))
+    if nsg_id is None:
         raise NotApplicable("the gateway subnet has no NSG")
-    return nsg_or_missing(snapshot, subnet.network_security_group.id)
+    return nsg_or_missing(snapshot, nsg_id)
 
 
 @dataclass(frozen=True)

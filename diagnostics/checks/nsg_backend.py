@@ -198,10 +198,10 @@ def _nsg_rules(snapshot: Snapshot, nsg_id: str) -> NsgRules:
 
 def _gateway_nsg_rules(snapshot: Snapshot) -> NsgRules | None:
     """The gateway subnet's NSG rules; None when the subnet has no NSG."""
-    subnet = gateway_subnet(snapshot)
-    if subnet.network_security_group is None:
+    reference = json_properties(gateway_subnet(snapshot)).get("networkSecurityGroup")
+    if reference is None:
         return None
-    return _nsg_rules(snapshot, subnet.network_security_group.id)
+    return _nsg_rules(snapshot, cast(str, json_fields(reference).get("id")))
 
 
 def _names_destination_groups(nsg: NsgRules | None) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.arm_ids import ArmId, name_of
+from core.sdk_values import json_fields, json_properties
 from diagnostics.checks.base import Check, NotApplicable, collected, listed, same
 from diagnostics.checks.network import gateway_subnet
 from diagnostics.snapshot import MissingData, Snapshot, address_space, key, peering_prefixes, ref_id
@@ -53,7 +54,7 @@ def _internet_backends(snapshot: Snapshot, unchecked: list[str]) -> list[dict[st
 
 
 def _route_table(snapshot: Snapshot, subnet: Any) -> Any:
-    table_id = ref_id(subnet.route_table)
+    table_id = ref_id(json_properties(subnet).get("routeTable"))
     if table_id is None:
         return None
     table = snapshot.route_tables.get(key(table_id))
@@ -65,8 +66,10 @@ def private_gateway_no_internet_egress(snapshot: Snapshot) -> list[Finding]:
         raise NotApplicable("only a network-isolated (private) v2 gateway can lack Internet egress")
     if snapshot.has_public_frontend:
         raise NotApplicable("the gateway has a public frontend IP, its way out to the Internet")
-    subnet = gateway_subnet(snapshot)
-    if ref_id(subnet.nat_gateway):
+    subnet = gateway_subnet(snapshot)  # its VNet's JSON (or an SDK model): read by wire names
+    subnet_id = str(ref_id(subnet) or snapshot.gateway_subnet_id)
+    subnet_name = json_fields(subnet).get("name")
+    if ref_id(json_properties(subnet).get("natGateway")):
         return []  # a NAT gateway on the subnet gives it outbound Internet
     unchecked: list[str] = []
     internet = _internet_backends(snapshot, unchecked)
@@ -87,7 +90,7 @@ def private_gateway_no_internet_egress(snapshot: Snapshot) -> list[Finding]:
         stranded.append({**hit, "route": choice.prefix, "nextHopType": choice.next_hop_type})
     if not stranded:
         return []
-    arm = ArmId.parse(subnet.id)
+    arm = ArmId.parse(subnet_id)
     vnet_name = arm.parent_name
     frontends = [fe.name for fe in snapshot.gateway_items("frontend_ip_configurations")]
     return [
@@ -95,11 +98,11 @@ def private_gateway_no_internet_egress(snapshot: Snapshot) -> list[Finding]:
             code="PRIVATE_GATEWAY_NO_INTERNET_EGRESS",
             severity=Severity.CRITICAL,
             title=f"Private gateway {name_of(snapshot.gateway_id)} has only a private frontend and no NAT "
-            f"gateway or appliance route on subnet {subnet.name}, so it cannot reach Internet backend(s) "
+            f"gateway or appliance route on subnet {subnet_name}, so it cannot reach Internet backend(s) "
             f"{listed(h['address'] for h in stranded)}",
-            resource=subnet.id,
+            resource=subnet_id,
             evidence={
-                "subnet": subnet.id,
+                "subnet": subnet_id,
                 "frontendIPConfigurations": frontends,
                 "natGateway": None,
                 "routeTable": table.id if table is not None else None,
@@ -107,8 +110,8 @@ def private_gateway_no_internet_egress(snapshot: Snapshot) -> list[Finding]:
                 "uncheckedFqdns": unchecked,
             },
             fix=Fix(
-                summary=f"Attach a NAT gateway to subnet {subnet.name} (`az network vnet subnet update "
-                f"-g {arm.resource_group} --vnet-name {vnet_name} -n {subnet.name} "
+                summary=f"Attach a NAT gateway to subnet {subnet_name} (`az network vnet subnet update "
+                f"-g {arm.resource_group} --vnet-name {vnet_name} -n {subnet_name} "
                 "--nat-gateway <NAT gateway>`), "
                 "or route 0.0.0.0/0 through a firewall that forwards to the Internet, or point the pool at "
                 "private endpoints of the backends.",

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.arm_ids import ArmId, name_of
-from core.sdk_values import json_fields
+from core.sdk_values import json_fields, json_properties
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import (
     Check,
@@ -38,7 +38,7 @@ from diagnostics.checks.base import (
     wire,
 )
 from diagnostics.checks.network import gateway_subnet
-from diagnostics.snapshot import MissingData, Snapshot, address_space, key, peering_prefixes
+from diagnostics.snapshot import MissingData, Snapshot, address_space, key, peering_prefixes, ref_id
 from model.findings import Finding, Fix, Severity
 from netrules.routes import route_among, subnet_routes
 
@@ -71,11 +71,11 @@ def _not_for_isolated(snapshot: Snapshot) -> None:
 
 
 def _route_table(snapshot: Snapshot) -> Any:
-    subnet = gateway_subnet(snapshot)
-    if subnet.route_table is None or not subnet.route_table.id:
+    table_id = ref_id(json_properties(gateway_subnet(snapshot)).get("routeTable"))
+    if table_id is None:
         raise NotApplicable("the gateway subnet has no route table")
-    table = snapshot.route_tables.get(key(subnet.route_table.id))
-    return collected(snapshot, "route_tables", table, f"route table {name_of(subnet.route_table.id)}")
+    table = snapshot.route_tables.get(key(table_id))
+    return collected(snapshot, "route_tables", table, f"route table {name_of(table_id)}")
 
 
 def _hop(next_hop_type: Any, next_hop_ip: Any) -> str:

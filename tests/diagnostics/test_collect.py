@@ -49,8 +49,8 @@ def test_snapshot_holds_every_piece_of_the_gateway(simulator, clients):
     snapshot = snapshot_of(sim, clients(sim))
 
     assert snapshot.gateway.name == "agw-contoso"
-    assert snapshot.vnet.name == "vnet-contoso"
-    assert snapshot.gateway_subnet.name == "appgw-subnet"
+    assert snapshot.vnet["name"] == "vnet-contoso"  # the JSON ARM sent
+    assert snapshot.gateway_subnet["name"] == "appgw-subnet"
     assert {key(NSG_APPGW), key(NSG_BACKEND)} <= set(snapshot.nsgs)
     assert set(snapshot.nics) == {key(n) for n in NICS}
     assert set(snapshot.effective_routes) == {key(n) for n in NICS}
@@ -128,7 +128,7 @@ def test_a_subnet_in_another_vnet_is_read_with_its_own_get(simulator, clients):
     snapshot = snapshot_of(sim, clients(sim))
 
     assert key(f"{other_vnet['id']}/subnets/apps") in snapshot.subnets
-    assert snapshot.vnet.name == "vnet-contoso"
+    assert snapshot.vnet["name"] == "vnet-contoso"
     assert sim.requests.count("subnets.get") == 1
     assert sim.requests.count("virtualNetworks.get") == 1
     assert sim.requests.count("networkSecurityGroups.get") == 2  # the shared backend NSG once
@@ -399,7 +399,7 @@ def test_an_ip_member_in_a_peered_vnet_brings_that_vnets_subnet_and_nsgs(simulat
     sim = simulator("tests/worlds/nsg-peered-spoke-ip-decoy/world.json")
     snapshot = snapshot_of(sim, clients(sim))
 
-    assert [v.name for v in snapshot.peered_vnets.values()] == ["vnet-spoke"]
+    assert [v["name"] for v in snapshot.peered_vnets.values()] == ["vnet-spoke"]
     [member] = snapshot.backend_members()
     assert member.subnet_id.endswith("/virtualNetworks/vnet-spoke/subnets/spoke-backend")
     assert key(f"{RG}/networkSecurityGroups/nsg-spoke") in snapshot.nsgs
