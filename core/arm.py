@@ -109,6 +109,15 @@ def list_json(client: Any, path: str, *, api_version: str, **options: Any) -> li
         request = HttpRequest("GET", next_link)
 
 
+def _continuation_token(poller: LROPoller[Any]) -> str | None:
+    """The token that resumes `poller`'s operation (its first answer, pickled: made only when a poll
+    is retried, not for every operation); None when it cannot be resumed."""
+    try:
+        return poller.continuation_token()
+    except Exception:
+        return None
+
+
 class _JsonResultPolling(ARMPolling):
     """ARM's own polling (what the SDK's `begin_*` operations poll with), handing back the
     operation's result as the JSON ARM sent, not as an SDK model: given as the documented `polling`
@@ -279,7 +288,7 @@ class Arm:
         started a second time. (The SDK's own RetryPolicy, which would retry the poll inside the
         poller, is off for every request: `retry_total=0`, see the module docstring.)
         """
-        token: list[str] = []  # the started operation's continuation token, once ARM accepted it
+        started: list[LROPoller[T]] = []  # the poller of the operation ARM accepted, once it did
 
         def run() -> T:
             options = self._options()
@@ -289,14 +298,12 @@ class Arm:
                     path_format_arguments={"endpoint": self.clients.endpoint},
                     **options,
                 )
-            if token:
-                poller = begin(*args, continuation_token=token[0], **options, **kwargs)
-            else:
+            token = _continuation_token(started[0]) if started else None
+            if token is not None:
+                poller = begin(*args, continuation_token=token, **options, **kwargs)
+            else:  # not started yet, or a poller that cannot be resumed: started (again), as before
                 poller = begin(*args, **options, **kwargs)
-                try:
-                    token.append(poller.continuation_token())
-                except Exception:  # a poller that cannot be resumed is restarted instead, as before
-                    pass
+                started[:] = [poller]
             try:
                 poller.wait(timeout=max(0.0, self.remaining()))
                 if not poller.done():
