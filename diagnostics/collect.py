@@ -780,6 +780,8 @@ class _Graph:
         self._lock = threading.Lock()
         self.fetches: dict[tuple[str, str], tuple[str, Future[Any]]] = {}  # (kind, id) -> (id, future)
         self._links: list[Future[Any]] = []
+        self._unfinished = 0  # tasks not done yet (see `join`)
+        self._all_done = threading.Condition(self._lock)
 
     def fetch(
         self, kind: str, resource_id: str, call: Callable[[], Any], *, operation: bool = False
@@ -787,10 +789,14 @@ class _Graph:
         """`call()` once per (kind, id); `operation`: it runs a long-running operation."""
         memo_key = (kind, key(resource_id))
         with self._lock:
-            if memo_key not in self.fetches:
-                pool = self._operation_pool if operation else self._fetch_pool
-                self.fetches[memo_key] = (resource_id, self._watched(kind, pool.submit(call)))
-            return self.fetches[memo_key][1]
+            found = self.fetches.get(memo_key)
+            if found is not None:
+                return found[1]
+            pool = self._operation_pool if operation else self._fetch_pool
+            future = pool.submit(call)
+            self.fetches[memo_key] = (resource_id, future)
+            self._unfinished += 1
+        return self._watched(kind, future)
 
     def memoised(self, kind: str, resource_id: str) -> Future[Any] | None:
         """The future fetched or put for (kind, id), if there is one yet."""
@@ -804,37 +810,44 @@ class _Graph:
         wins."""
         memo_key = (kind, key(resource_id))
         with self._lock:
-            if memo_key not in self.fetches:
-                self.fetches[memo_key] = (resource_id, self._watched(kind, future))
-            return self.fetches[memo_key][1]
+            found = self.fetches.get(memo_key)
+            if found is not None:
+                return found[1]
+            self.fetches[memo_key] = (resource_id, future)
+            self._unfinished += 1
+        return self._watched(kind, future)
 
     def _watched(self, kind: str, future: Future[Any]) -> Future[Any]:
+        """Call `on_done` when the task is done, then count it done (outside the lock: a future
+        already done calls back at once, in this thread)."""
         on_done = self._on_done
         if on_done is not None:
             future.add_done_callback(lambda done: on_done(kind, done))
+        future.add_done_callback(self._finished)
         return future
+
+    def _finished(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._unfinished -= 1
+            if not self._unfinished:
+                self._all_done.notify_all()
 
     def link(self, task: Callable[..., Any], *args: Any) -> Future[Any]:
         with self._lock:
             future = self._link_pool.submit(task, *args)
             self._links.append(future)
-            return future
+            self._unfinished += 1
+        future.add_done_callback(self._finished)
+        return future
 
     def join(self) -> None:
-        """Wait until every task is done; tasks start their dependents before they finish. Waits on
-        the unfinished ones only: a large gateway's thousand NICs picked from lists are done long
-        before, and `wait` would lock and watch each of them again every round."""
-        while True:
-            with self._lock:
-                tasks = len(self.fetches) + len(self._links)
-                pending = [f for _, f in self.fetches.values() if not f.done()]
-                pending += [f for f in self._links if not f.done()]
-            if pending:
-                wait(pending)
-                continue
-            with self._lock:
-                if len(self.fetches) + len(self._links) == tasks:
-                    break
+        """Wait until every task is done: tasks start their dependents before they finish, so none
+        is left once the count of unfinished tasks reaches 0 (a count, not a scan: a large gateway's
+        thousand NICs picked from lists are done long before, and would be looked at again every
+        round)."""
+        with self._all_done:
+            while self._unfinished:
+                self._all_done.wait()
         for future in self._links:
             future.result()  # a bug in a link task surfaces here instead of silently dropping data
 
