@@ -319,16 +319,16 @@ class Snapshot:
         """The items of one of the gateway's collections (an attribute of `ApplicationGateway`:
         `probes`, `backend_http_settings_collection`...) as SDK models, each made once from its JSON
         (the whole gateway's model is not made for them); items ARM would never send are left out."""
-        return list(self._gateway_index(collection).values())
+        return self._gateway_index(collection).every()
 
-    def _gateway_index(self, collection: str) -> dict[str, Any]:
-        """id key -> item model of one collection (the first of equal ids), made once per gateway."""
+    def _gateway_index(self, collection: str) -> ItemModels:
+        """id key -> item model of one collection (the first of equal ids), once per gateway."""
         wire_name, item_class = GATEWAY_COLLECTIONS[collection]
         gateway = self.gateway_wire
         return cast(
-            dict[str, Any],
+            ItemModels,
             self._memoised(
-                f"items:{collection}", (gateway,), lambda: _item_models(gateway, wire_name, item_class)
+                f"items:{collection}", (gateway,), lambda: ItemModels(gateway, wire_name, item_class)
             ),
         )
 
@@ -615,15 +615,31 @@ def routing_pairs(gateway: Any) -> list[RoutingPair]:
     return pairs
 
 
-def _item_models(gateway: Any, wire_name: str, item_class: type) -> dict[str, Any]:
-    """`id_index` of the gateway's collection `wire_name`, each item as its class's model; an item
-    that is not an object ARM could send is left out, as `models` leaves it out of the gateway's."""
-    index: dict[str, Any] = {}
-    for item_key, item in id_index(json_properties(gateway).get(wire_name)).items():
-        model = item if is_model(item) else item_class(item)
-        if is_model(model):
-            index[item_key] = model
-    return index
+class ItemModels:
+    """`id_index` of the gateway's collection `wire_name`, each item as its class's model, made when
+    first asked for (a check that reports one pool of a hundred makes that pool's model only) and
+    kept; an item that is not an object ARM could send is left out, as `models` leaves it out of
+    the gateway's."""
+
+    def __init__(self, gateway: Any, wire_name: str, item_class: type) -> None:
+        self._items = id_index(json_properties(gateway).get(wire_name))
+        self._class = item_class
+        self._made: dict[str, Any] = {}  # id key -> its model, or None when it is not one
+        self._lock = threading.Lock()
+
+    def get(self, item_key: str) -> Any:
+        item = self._items.get(item_key)
+        if item is None:
+            return None
+        with self._lock:
+            if item_key not in self._made:
+                model = item if is_model(item) else self._class(item)
+                self._made[item_key] = model if is_model(model) else None
+            return self._made[item_key]
+
+    def every(self) -> list[Any]:
+        """Every item's model, in the collection's order."""
+        return [model for item_key in self._items if (model := self.get(item_key)) is not None]
 
 
 def _is_ip(address: Any) -> bool:
