@@ -321,6 +321,19 @@ class Snapshot:
         (the whole gateway's model is not made for them); items ARM would never send are left out."""
         return self._gateway_index(collection).every()
 
+    def gateway_items_wire(self, collection: str) -> list[Any]:
+        """The items `gateway_items` makes models of, as ARM sent them (to read by wire names: a check
+        that reads every item makes models of only those it reports, through `_child`)."""
+        return self._gateway_index(collection).wire()
+
+    def settings_wire(self, settings_id: str | None) -> Any:
+        """The backend settings `settings_id` as ARM sent them (read by wire names), or None."""
+        return (
+            self._gateway_index("backend_http_settings_collection").raw(key(settings_id))
+            if settings_id
+            else None
+        )
+
     def _gateway_index(self, collection: str) -> ItemModels:
         """id key -> item model of one collection (the first of equal ids), once per gateway."""
         wire_name, item_class = GATEWAY_COLLECTIONS[collection]
@@ -640,6 +653,15 @@ class ItemModels:
     def every(self) -> list[Any]:
         """Every item's model, in the collection's order."""
         return [model for item_key in self._items if (model := self.get(item_key)) is not None]
+
+    def raw(self, item_key: str) -> Any:
+        """The item `get` makes the model of, as the gateway holds it; None when `get` gives None."""
+        item = self._items.get(item_key)
+        return item if item is not None and (is_json_object(item) or is_model(item)) else None
+
+    def wire(self) -> list[Any]:
+        """`every`'s items as the gateway holds them, in the collection's order."""
+        return [item for item_key in self._items if (item := self.raw(item_key)) is not None]
 
 
 def _is_ip(address: Any) -> bool:

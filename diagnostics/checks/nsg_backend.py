@@ -68,8 +68,7 @@ def _targets(snapshot: Snapshot, unchecked: list[str], unresolved: list[Unresolv
     answers = snapshot.dns_answers or {}
     custom_dns = bool(snapshot.custom_dns_servers())
     for pair in snapshot.routing_pairs():
-        settings = snapshot.settings(pair.settings_id)
-        # by wire names, once per pair: the model's attributes deserialize on every read
+        settings = snapshot.settings_wire(pair.settings_id)  # read by wire names
         port = int(json_properties(settings).get("port") or 0)
         if settings is None or not port:
             continue

@@ -96,8 +96,8 @@ UNRECOGNISED = LogCode(
 
 def effective_probe(snapshot: Snapshot, settings_id: str) -> Any:
     """The custom probe the settings use, or None for the default probe."""
-    settings = snapshot.settings(settings_id)
-    probe_id = json_fields(json_properties(settings).get("probe")).get("id")  # its wire name: read per server
+    settings = snapshot.settings_wire(settings_id)  # read by wire names, per server
+    probe_id = json_fields(json_properties(settings).get("probe")).get("id")
     return snapshot.probe(probe_id) if probe_id else None
 
 

@@ -15,6 +15,7 @@ A reattach fix is offered only when exactly one probe fits, so an automatic fix 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from core.arm_ids import name_of
@@ -37,8 +38,9 @@ PROBE_CAUSED = frozenset(
 )
 
 
-# Settings and probes are read by their wire names where every item is read (see `json_fields`): a
-# model's attribute deserializes the field anew on each read, and these run over every item.
+# Settings and probes are read by their wire names where every item is read (`gateway_items_wire`,
+# `json_fields`), and made models only when reported: a model costs more to make than to read, and
+# its attributes deserialize the field anew on each read.
 
 
 def _protocol(item: Any) -> str:
@@ -55,26 +57,35 @@ def _probe_id(settings: Any) -> str | None:
 
 
 def _used_settings(snapshot: Snapshot) -> list[Any]:
-    """Backend settings that some routing rule uses, each once."""
+    """Backend settings that some routing rule uses, each once (as ARM sent them)."""
     found: dict[str, Any] = {}
     for pair in snapshot.routing_pairs():
-        settings = snapshot.settings(pair.settings_id)
+        settings = snapshot.settings_wire(pair.settings_id)
         if settings is not None:
             found.setdefault(key(_id(settings)), settings)
     return list(found.values())
 
 
+def _settings(snapshot: Snapshot) -> list[Any]:
+    """Every backend settings, as ARM sent them."""
+    return snapshot.gateway_items_wire("backend_http_settings_collection")
+
+
+def _models(model_of: Callable[[str | None], Any], items: list[Any]) -> list[Any]:
+    """The models of some of a collection's items (those a check reports): `model_of` is
+    `Snapshot.settings` or `Snapshot.probe`."""
+    return [model for item in items if (model := model_of(_id(item))) is not None]
+
+
 def _referenced_probe_ids(snapshot: Snapshot) -> set[str]:
-    return {
-        key(probe_id)
-        for s in snapshot.gateway_items("backend_http_settings_collection")
-        if (probe_id := _probe_id(s))
-    }
+    return {key(probe_id) for s in _settings(snapshot) if (probe_id := _probe_id(s))}
 
 
 def _detached_probes(snapshot: Snapshot) -> list[Any]:
+    """The models of the probes no settings reference."""
     referenced = _referenced_probe_ids(snapshot)
-    return [p for p in snapshot.gateway_items("probes") if key(_id(p)) not in referenced]
+    detached = [p for p in snapshot.gateway_items_wire("probes") if key(_id(p)) not in referenced]
+    return _models(snapshot.probe, detached)
 
 
 def _falls_back(settings: Any) -> bool:
@@ -102,7 +113,7 @@ def _default_probe_url(settings: Any) -> str:
 
 
 def default_probe_failing(snapshot: Snapshot) -> list[Finding]:
-    fallback = [s for s in _used_settings(snapshot) if _falls_back(s)]
+    fallback = _models(snapshot.settings, [s for s in _used_settings(snapshot) if _falls_back(s)])
     if not fallback:
         raise NotApplicable("every backend settings in use has a custom probe")
     servers_of: dict[str, list[dict[str, str]]] = {}  # settings id key -> its servers, pair by pair
@@ -171,11 +182,10 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
     findings = []
     for probe in detached:
         # Every settings of the protocol counts, used by a rule or not (as FINDINGS.md words it).
-        fallback = [
-            s
-            for s in snapshot.gateway_items("backend_http_settings_collection")
-            if _falls_back(s) and _protocol(s) == _protocol(probe)
-        ]
+        fallback = _models(
+            snapshot.settings,
+            [s for s in _settings(snapshot) if _falls_back(s) and _protocol(s) == _protocol(probe)],
+        )
         if not fallback:
             continue
         rivals = [p.name for p in detached if p is not probe and _protocol(p) == _protocol(probe)]
@@ -214,17 +224,21 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
 
 
 def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
-    existing = {key(_id(p)) for p in snapshot.gateway_items("probes")}
+    probes = snapshot.gateway_items_wire("probes")
+    existing = {key(_id(p)) for p in probes}
     findings = []
-    for settings in snapshot.gateway_items("backend_http_settings_collection"):
-        probe_id = _probe_id(settings)
+    for wire_settings in _settings(snapshot):
+        probe_id = _probe_id(wire_settings)
         if probe_id is None or key(probe_id) in existing:
             continue
-        candidates = [p for p in snapshot.gateway_items("probes") if _protocol(p) == _protocol(settings)]
+        settings: Any = snapshot.settings(_id(wire_settings))
+        if settings is None:  # not an object the SDK could read as settings: reported as malformed
+            continue
+        candidates = _models(snapshot.probe, [p for p in probes if _protocol(p) == _protocol(settings)])
         evidence: dict[str, Any] = {
             "settings": settings.name,
             "probeId": probe_id,
-            "probes": [p.name for p in snapshot.gateway_items("probes")],
+            "probes": [json_fields(p).get("name") for p in probes],
             "candidates": [p.name for p in candidates],
         }
         if len(candidates) == 1:
@@ -253,11 +267,11 @@ def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
 
 
 def custom_probe_invalid(snapshot: Snapshot) -> list[Finding]:
-    probes = snapshot.gateway_items("probes")
+    probes = snapshot.gateway_items_wire("probes")
     if not probes:
         raise NotApplicable("the gateway has no custom probes")
     users_of: dict[str, list[Any]] = {}  # probe id key -> the settings that reference it
-    for settings in snapshot.gateway_items("backend_http_settings_collection"):
+    for settings in _settings(snapshot):
         if (probe_id := _probe_id(settings)) is not None:
             users_of.setdefault(key(probe_id), []).append(settings)
     findings = []
@@ -267,6 +281,10 @@ def custom_probe_invalid(snapshot: Snapshot) -> list[Finding]:
         problems = probe_problems(probe, protocols)
         if not problems:
             continue
+        reported: Any = snapshot.probe(_id(probe))  # a reported probe, and its settings, as models
+        if reported is None:  # not an object the SDK could read as a probe: reported as malformed
+            continue
+        probe, users = reported, _models(snapshot.settings, users)
         findings.append(
             Finding(
                 code="CUSTOM_PROBE_INVALID",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from core.sdk_values import json_fields, json_properties
 from diagnostics.checks.base import Check, NotApplicable, collected, gateway_cli
 from diagnostics.snapshot import Snapshot
 from model.findings import Finding, Fix, Severity
@@ -54,7 +55,10 @@ def _series_peak(series: Any) -> tuple[float, str] | None:
 
 def _peaks_by_settings(snapshot: Snapshot, metric: Any) -> dict[str, dict[str, Any]]:
     """Settings name (lower-case) -> {observed, aggregation, pools}."""
-    settings_names = [s.name for s in snapshot.gateway_items("backend_http_settings_collection")]
+    settings_names = [
+        str(json_fields(s).get("name") or "")
+        for s in snapshot.gateway_items_wire("backend_http_settings_collection")
+    ]
     peaks: dict[str, dict[str, Any]] = {}
     for series in metric.timeseries or []:
         name = _dimension(series, SETTINGS_DIMENSION)
@@ -100,10 +104,13 @@ def request_timeout_too_low(snapshot: Snapshot) -> list[Finding]:
         # No data is not "fast enough": there was no traffic to measure (or it cannot be attributed).
         raise NotApplicable(f"no {METRIC} data attributable to a backend settings in the incident window")
     findings = []
-    for settings in snapshot.gateway_items("backend_http_settings_collection"):
-        peak = peaks.get((settings.name or "").lower())
-        timeout = int(settings.request_timeout or 20)
+    for wire_settings in snapshot.gateway_items_wire("backend_http_settings_collection"):
+        peak = peaks.get(str(json_fields(wire_settings).get("name") or "").lower())
+        timeout = int(json_properties(wire_settings).get("requestTimeout") or 20)
         if peak is None or not reaches_threshold(peak["observed"], timeout):
+            continue
+        settings: Any = snapshot.settings(json_fields(wire_settings).get("id"))  # reported: its model
+        if settings is None:  # not an object the SDK could read as settings: reported as malformed
             continue
         observed = peak["observed"]
         proposed = proposed_timeout(observed, timeout)

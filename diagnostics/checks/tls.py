@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.arm_ids import name_of
+from core.sdk_values import json_fields, json_properties
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, gateway_cli, listed, same
 from diagnostics.checks.probe_log import effective_probe
@@ -27,8 +28,11 @@ def sent_host(snapshot: Snapshot, settings: Any, address: str) -> str:
 
 
 def tls_hostname_mismatch(snapshot: Snapshot) -> list[Finding]:
-    https = [
-        s for s in snapshot.gateway_items("backend_http_settings_collection") if same(s.protocol, "Https")
+    https: list[Any] = [  # the HTTPS settings' models: read by attribute below
+        model
+        for s in snapshot.gateway_items_wire("backend_http_settings_collection")
+        if same(json_properties(s).get("protocol"), "Https")
+        and (model := snapshot.settings(json_fields(s).get("id"))) is not None
     ]
     if not https:
         raise NotApplicable("no backend settings use HTTPS")

@@ -91,3 +91,18 @@ def test_malformed_members_are_read_from_the_json():
     assert found.of(pools[1]["id"].upper()) == [
         "pool tenant-001: backendIPConfigurations is str 'nic', not a list"
     ]
+
+
+def test_checks_make_models_only_of_the_items_they_report():
+    """At 10 pools (2 of them unhealthy) every settings, probe and pool is read by the checks that
+    read them all by wire names, with a model made only for an item a finding names or a check looks
+    into (the probes of the unhealthy pools, whose logs are read)."""
+    snapshot = snapshot_from_world(sized_world(10, nics=True))
+    findings = findings_of(run_checks(snapshot))
+    assert findings  # the unhealthy pools are reported
+    named = {f.resource.lower() for f in findings}
+    unhealthy = {"tenant-004", "tenant-009"}
+    for collection in ("backend_http_settings_collection", "probes", "backend_address_pools"):
+        made = {k for k, model in snapshot._gateway_index(collection)._made.items() if model is not None}
+        assert {k for k in made if k not in named and k.rsplit("/", 1)[-1] not in unhealthy} == set()
+        assert len(made) <= len(unhealthy) < len(snapshot.gateway_items_wire(collection)), collection
