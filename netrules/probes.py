@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from core.sdk_values import folded, json_fields, json_properties, wire
@@ -168,10 +169,12 @@ def effective_probe(gateway: Any, settings: Any, backend_address: str) -> ProbeS
 def effective_probes(gateway: Any, settings: Any) -> Callable[[str], ProbeSpec]:
     """`effective_probe` for any number of backend addresses under one `settings`: the settings and
     the probe are read once. Only the host can depend on the address (when it comes from it), so the
-    spec is made once with a placeholder no host name can equal, and the address put in its place."""
+    spec is made once with a placeholder no host name can equal, and the address put in its place;
+    a spec that does not depend on the address is the same object for every address (specs are
+    read, never changed: a thousand servers' copies cost more than probing them)."""
     template = effective_probe(gateway, settings, _ADDRESS_PLACEHOLDER)
     if template.host != _ADDRESS_PLACEHOLDER:
-        return lambda address: replace(template, status_codes=list(template.status_codes))
+        return lambda address: template
     return lambda address: replace(template, host=address, status_codes=list(template.status_codes))
 
 
@@ -211,6 +214,7 @@ def probe_problems(probe: Any, settings_protocols: set[str]) -> list[str]:
     return problems
 
 
+@lru_cache(maxsize=1024)
 def _code_range(entry: str) -> tuple[int, int]:
     low_text, dash, high_text = entry.strip().partition("-")
     try:
