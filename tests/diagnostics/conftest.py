@@ -103,6 +103,17 @@ def snapshot_from_world(
     return collect_world(world, gateway_id=gateway_id, faults=faults)[0]
 
 
+def snapshot_per_world(world_files: list[Path]) -> Any:
+    """A module-scoped fixture: the Snapshot of each of `world_files` (paths under the repository),
+    one test run per world (`snapshot = snapshot_per_world([...])` in a test module)."""
+
+    @pytest.fixture(scope="module", params=[str(p.relative_to(SCENARIOS.parent)) for p in world_files])
+    def snapshot(request: Any) -> Snapshot:
+        return snapshot_from_world(request.param)
+
+    return snapshot
+
+
 def nsg_rule(
     world: dict[str, Any],
     nsg_name: str,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import pytest
 from azure.mgmt.network import models as net
 
 from diagnostics.changes import configuration, path_resources
@@ -19,7 +18,13 @@ from diagnostics.snapshot import (
     gateway_model,
     routing_pairs,
 )
-from tests.diagnostics.conftest import SCENARIOS, WORLDS, gateway_body, snapshot_from_world
+from tests.diagnostics.conftest import (
+    SCENARIOS,
+    WORLDS,
+    gateway_body,
+    snapshot_from_world,
+    snapshot_per_world,
+)
 from tests.diagnostics.sized_world import sized_world
 
 # worlds with path maps, NIC members, FQDNs, HTTPS settings, probes of every kind, a private gateway
@@ -31,10 +36,7 @@ WORLD_FILES = [
     *sorted(Path(WORLDS).glob("*path*/world.json"))[:2],
 ]
 
-
-@pytest.fixture(scope="module", params=[str(p.relative_to(SCENARIOS.parent)) for p in WORLD_FILES])
-def snapshot(request):
-    return snapshot_from_world(request.param)
+snapshot = snapshot_per_world(WORLD_FILES)
 
 
 def test_a_diagnosis_never_makes_the_whole_gateway_model(snapshot):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 from azure.mgmt.network import models as net
 
 from appgw_doctor.incremental import path_resources as incremental_path_resources
@@ -22,7 +21,7 @@ from diagnostics.snapshot import (
     subnet_containing,
     virtual_network_tag,
 )
-from tests.diagnostics.conftest import SCENARIOS, WORLDS, snapshot_from_world
+from tests.diagnostics.conftest import SCENARIOS, WORLDS, snapshot_from_world, snapshot_per_world
 
 # custom DNS, peered spokes (connected, blocked, by NIC and by IP), a private gateway with a NAT
 # gateway decoy, a route table on the gateway subnet
@@ -35,10 +34,7 @@ WORLD_FILES = [
     WORLDS / "private-gateway-nat-egress-decoy" / "world.json",
 ]
 
-
-@pytest.fixture(scope="module", params=[str(p.relative_to(SCENARIOS.parent)) for p in WORLD_FILES])
-def snapshot(request):
-    return snapshot_from_world(request.param)
+snapshot = snapshot_per_world(WORLD_FILES)
 
 
 def _as_models(snapshot):
