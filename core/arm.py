@@ -110,8 +110,8 @@ def list_json(client: Any, path: str, *, api_version: str, **options: Any) -> li
 
 
 def _continuation_token(poller: LROPoller[Any]) -> str | None:
-    """The token that resumes `poller`'s operation (its first answer, pickled: made only when a poll
-    is retried, not for every operation); None when it cannot be resumed."""
+    """The token that resumes `poller`'s operation (its first answer, serialized: made only when a
+    poll is retried, not for every operation); None when it cannot be resumed."""
     try:
         return poller.continuation_token()
     except Exception:
