@@ -521,7 +521,7 @@ class Snapshot:
         return index
 
     def virtual_network_tag(self, vnet: Any) -> list[str]:
-        """`virtual_network_tag(vnet)`, derived once per VNet model."""
+        """`virtual_network_tag(vnet)`, derived once per VNet."""
         return list(self._memoised(f"vnet_tag:{id(vnet)}", (vnet,), lambda: tuple(virtual_network_tag(vnet))))
 
     def vnet_subnet(self, subnet_id: str | None) -> Any:
@@ -655,9 +655,10 @@ class ItemModels:
         return [model for item_key in self._items if (model := self.get(item_key)) is not None]
 
     def raw(self, item_key: str) -> Any:
-        """The item `get` makes the model of, as the gateway holds it; None when `get` gives None."""
+        """The item `get` makes the model of, as the gateway holds it; None for an item that is not
+        an object ARM could send (`is_resource`)."""
         item = self._items.get(item_key)
-        return item if item is not None and (is_json_object(item) or is_model(item)) else None
+        return item if is_resource(item) else None
 
     def wire(self) -> list[Any]:
         """`every`'s items as the gateway holds them, in the collection's order."""

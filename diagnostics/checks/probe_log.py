@@ -94,10 +94,15 @@ UNRECOGNISED = LogCode(
 )
 
 
+def referenced_probe_id(settings: Any) -> str | None:
+    """The id of the probe backend settings reference (read by wire names: their JSON or model);
+    None when they reference none."""
+    return json_fields(json_properties(settings).get("probe")).get("id") or None
+
+
 def effective_probe(snapshot: Snapshot, settings_id: str) -> Any:
     """The custom probe the settings use, or None for the default probe."""
-    settings = snapshot.settings_wire(settings_id)  # read by wire names, per server
-    probe_id = json_fields(json_properties(settings).get("probe")).get("id")
+    probe_id = referenced_probe_id(snapshot.settings_wire(settings_id))  # per server: no model
     return snapshot.probe(probe_id) if probe_id else None
 
 

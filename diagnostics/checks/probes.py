@@ -22,6 +22,7 @@ from core.arm_ids import name_of
 from core.sdk_values import json_fields, json_properties, wire
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, gateway_cli
+from diagnostics.checks.probe_log import referenced_probe_id
 from diagnostics.snapshot import Snapshot, key
 from model.findings import Finding, Fix, Severity
 from model.plans import ProbeReattach
@@ -51,11 +52,6 @@ def _id(item: Any) -> str | None:
     return json_fields(item).get("id")
 
 
-def _probe_id(settings: Any) -> str | None:
-    """The id of the probe the settings reference; None when they reference none."""
-    return json_fields(json_properties(settings).get("probe")).get("id") or None
-
-
 def _used_settings(snapshot: Snapshot) -> list[Any]:
     """Backend settings that some routing rule uses, each once (as ARM sent them)."""
     found: dict[str, Any] = {}
@@ -78,7 +74,7 @@ def _models(model_of: Callable[[str | None], Any], items: list[Any]) -> list[Any
 
 
 def _referenced_probe_ids(snapshot: Snapshot) -> set[str]:
-    return {key(probe_id) for s in _settings(snapshot) if (probe_id := _probe_id(s))}
+    return {key(probe_id) for s in _settings(snapshot) if (probe_id := referenced_probe_id(s))}
 
 
 def _detached_probes(snapshot: Snapshot) -> list[Any]:
@@ -89,7 +85,7 @@ def _detached_probes(snapshot: Snapshot) -> list[Any]:
 
 
 def _falls_back(settings: Any) -> bool:
-    return _probe_id(settings) is None
+    return referenced_probe_id(settings) is None
 
 
 def _reattach_command(snapshot: Snapshot, settings: Any, probe: Any) -> str:
@@ -228,7 +224,7 @@ def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
     existing = {key(_id(p)) for p in probes}
     findings = []
     for wire_settings in _settings(snapshot):
-        probe_id = _probe_id(wire_settings)
+        probe_id = referenced_probe_id(wire_settings)
         if probe_id is None or key(probe_id) in existing:
             continue
         settings: Any = snapshot.settings(_id(wire_settings))
@@ -272,7 +268,7 @@ def custom_probe_invalid(snapshot: Snapshot) -> list[Finding]:
         raise NotApplicable("the gateway has no custom probes")
     users_of: dict[str, list[Any]] = {}  # probe id key -> the settings that reference it
     for settings in _settings(snapshot):
-        if (probe_id := _probe_id(settings)) is not None:
+        if (probe_id := referenced_probe_id(settings)) is not None:
             users_of.setdefault(key(probe_id), []).append(settings)
     findings = []
     for probe in probes:
