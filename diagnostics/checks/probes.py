@@ -23,7 +23,7 @@ from core.sdk_values import json_fields, json_properties, wire
 from diagnostics.checks.backend_health import servers_by_pair
 from diagnostics.checks.base import Check, NotApplicable, gateway_cli
 from diagnostics.checks.probe_log import referenced_probe_id
-from diagnostics.snapshot import Snapshot, key
+from diagnostics.snapshot import Snapshot, key, ref_id
 from model.findings import Finding, Fix, Severity
 from model.plans import ProbeReattach
 from netrules.probes import KIND_LABELS, ProbeLogKind, classify_probe_log, probe_problems
@@ -48,17 +48,13 @@ def _protocol(item: Any) -> str:
     return wire(json_properties(item).get("protocol")).lower()
 
 
-def _id(item: Any) -> str | None:
-    return json_fields(item).get("id")
-
-
 def _used_settings(snapshot: Snapshot) -> list[Any]:
     """Backend settings that some routing rule uses, each once (as ARM sent them)."""
     found: dict[str, Any] = {}
     for pair in snapshot.routing_pairs():
         settings = snapshot.settings_wire(pair.settings_id)
         if settings is not None:
-            found.setdefault(key(_id(settings)), settings)
+            found.setdefault(key(ref_id(settings)), settings)
     return list(found.values())
 
 
@@ -70,7 +66,7 @@ def _settings(snapshot: Snapshot) -> list[Any]:
 def _models(model_of: Callable[[str | None], Any], items: list[Any]) -> list[Any]:
     """The models of some of a collection's items (those a check reports): `model_of` is
     `Snapshot.settings` or `Snapshot.probe`."""
-    return [model for item in items if (model := model_of(_id(item))) is not None]
+    return [model for item in items if (model := model_of(ref_id(item))) is not None]
 
 
 def _referenced_probe_ids(snapshot: Snapshot) -> set[str]:
@@ -80,7 +76,7 @@ def _referenced_probe_ids(snapshot: Snapshot) -> set[str]:
 def _detached_probes(snapshot: Snapshot) -> list[Any]:
     """The models of the probes no settings reference."""
     referenced = _referenced_probe_ids(snapshot)
-    detached = [p for p in snapshot.gateway_items_wire("probes") if key(_id(p)) not in referenced]
+    detached = [p for p in snapshot.gateway_items_wire("probes") if key(ref_id(p)) not in referenced]
     return _models(snapshot.probe, detached)
 
 
@@ -221,13 +217,13 @@ def probe_detached(snapshot: Snapshot) -> list[Finding]:
 
 def probe_reference_broken(snapshot: Snapshot) -> list[Finding]:
     probes = snapshot.gateway_items_wire("probes")
-    existing = {key(_id(p)) for p in probes}
+    existing = {key(ref_id(p)) for p in probes}
     findings = []
     for wire_settings in _settings(snapshot):
         probe_id = referenced_probe_id(wire_settings)
         if probe_id is None or key(probe_id) in existing:
             continue
-        settings: Any = snapshot.settings(_id(wire_settings))
+        settings: Any = snapshot.settings(ref_id(wire_settings))
         if settings is None:  # not an object the SDK could read as settings: reported as malformed
             continue
         candidates = _models(snapshot.probe, [p for p in probes if _protocol(p) == _protocol(settings)])
@@ -272,12 +268,12 @@ def custom_probe_invalid(snapshot: Snapshot) -> list[Finding]:
             users_of.setdefault(key(probe_id), []).append(settings)
     findings = []
     for probe in probes:
-        users = users_of.get(key(_id(probe)), [])
+        users = users_of.get(key(ref_id(probe)), [])
         protocols = {wire(protocol) for s in users if (protocol := json_properties(s).get("protocol"))}
         problems = probe_problems(probe, protocols)
         if not problems:
             continue
-        reported: Any = snapshot.probe(_id(probe))  # a reported probe, and its settings, as models
+        reported: Any = snapshot.probe(ref_id(probe))  # a reported probe, and its settings, as models
         if reported is None:  # not an object the SDK could read as a probe: reported as malformed
             continue
         probe, users = reported, _models(snapshot.settings, users)
