@@ -167,6 +167,62 @@ def prefix_covers(prefix: str, endpoint: Endpoint, vnet: tuple[Network, ...]) ->
     return False  # a tag whose addresses we do not know covers no address
 
 
+# (IP version, first address, last address) as integers: the addresses a rule side covers, as
+# `address_ranges` lists them for a single-address endpoint.
+AddressRange = tuple[int, int, int]
+_EVERY_ADDRESS: tuple[AddressRange, ...] = ((4, 0, 2**32 - 1), (6, 0, 2**128 - 1))
+
+
+@lru_cache(maxsize=16384)
+def single_address(text: str) -> tuple[int, int] | None:
+    """(IP version, the address as an integer) when the flow endpoint `text` is one address (an IP,
+    or a /32 or /128), else None (a wider CIDR, or a tag)."""
+    network = parse_endpoint(text).network
+    if network is None or network.prefixlen != network.max_prefixlen:
+        return None
+    return network.version, int(network.network_address)
+
+
+def address_ranges(prefixes: tuple[str, ...], vnet: tuple[Network, ...]) -> tuple[AddressRange, ...] | None:
+    """The single addresses the rule prefixes cover, as `prefix_covers` judges them, as ranges:
+    `*` every address, a CIDR or IP its own range, `VirtualNetwork` the VNet's prefixes,
+    `AzureLoadBalancer` 168.63.129.16; any other tag covers no address. None when a prefix is
+    `Internet`, whose addresses (public, outside the VNet) no short list of ranges describes: the
+    caller then asks `prefix_covers`."""
+    ranges: list[AddressRange] = []
+    for prefix in prefixes:
+        text = prefix.strip()
+        if text.lower() in ANY_PREFIXES:
+            ranges += _EVERY_ADDRESS
+            continue
+        network = _as_network(text)
+        if network is not None:
+            ranges.append(_bounds(network))
+            continue
+        tag = tag_base(text)
+        if tag == "virtualnetwork":
+            ranges += [_bounds(v) for v in vnet]
+        elif tag == "azureloadbalancer":
+            ranges.append((4, int(AZURE_LOAD_BALANCER_IP), int(AZURE_LOAD_BALANCER_IP)))
+        elif tag == "internet":
+            return None
+    return tuple(ranges)
+
+
+def networks_ranges(networks: tuple[Network, ...]) -> tuple[AddressRange, ...]:
+    """The single addresses `networks_cover` finds covered by expanded CIDRs, as ranges."""
+    return tuple(_bounds(n) for n in networks)
+
+
+def in_ranges(address: tuple[int, int], ranges: tuple[AddressRange, ...]) -> bool:
+    """Whether a `single_address` lies in one of `ranges`."""
+    version, value = address
+    for range_version, first, last in ranges:
+        if range_version == version and first <= value <= last:
+            return True
+    return False
+
+
 def networks_cover(networks: tuple[Network, ...], endpoint: Endpoint) -> bool:
     """Whether expanded CIDRs (from effective rules) cover an address endpoint."""
     return endpoint.network is not None and any(_within(endpoint.network, n) for n in networks)

@@ -23,12 +23,17 @@ from typing import Any
 
 from core.sdk_values import folded, json_fields, json_properties, wire
 from netrules.addresses import (
+    AddressRange,
     Network,
+    address_ranges,
+    in_ranges,
     networks_cover,
+    networks_ranges,
     parse_endpoint,
     parse_networks,
     parse_port_range,
     prefix_covers,
+    single_address,
 )
 
 _DIRECTIONS = {"inbound": "Inbound", "outbound": "Outbound"}
@@ -122,6 +127,10 @@ class RuleMatch:
     @property
     def allows(self) -> bool:
         return self.access == "Allow"
+
+
+# A candidate rule, the single addresses its destination covers (None: ask the rule), its match.
+Decider = tuple["Rule", "tuple[AddressRange, ...] | None", RuleMatch]
 
 
 @dataclass(frozen=True)
@@ -221,6 +230,16 @@ class Rule:
             flow.destination_groups,
             vnet,
         )
+
+    def destination_ranges(self, vnet: tuple[Network, ...]) -> tuple[AddressRange, ...] | None:
+        """The single addresses this rule's destination side covers, as ranges (`covers_destination`
+        for a flow to one address is whether the address lies in them); None when the side is
+        written with application security groups or holds `Internet`: ask `covers_destination`."""
+        if self.destination_groups and not self.destinations:
+            return None
+        if self.expanded_destinations:
+            return networks_ranges(self.expanded_destinations)
+        return address_ranges(self.destinations, vnet)
 
 
 def _side_covers(
@@ -391,6 +410,10 @@ class NsgRules:
     _candidates: dict[tuple[Any, ...], tuple[Rule, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # the same kind of flow -> each candidate with its destination ranges and its match (`deciders`)
+    _deciders: dict[tuple[Any, ...], tuple[Decider, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def in_order(self, direction: str) -> tuple[Rule, ...]:
         """The rules of `direction`, lowest priority number first (as `first_match` tries them)."""
@@ -412,6 +435,26 @@ class NsgRules:
         if found is None:
             tried = (*self.in_order(flow.direction), *_defaults_in_order(self.nsg_id, flow.direction))
             found = self._candidates[kind] = tuple(r for r in tried if r.matches_but_destination(flow, vnet))
+        return found
+
+    def deciders(
+        self, flow: Flow, vnet: tuple[Network, ...], vnet_key: tuple[str, ...]
+    ) -> tuple[Decider, ...]:
+        """`candidates`, each with its `Rule.destination_ranges` and the RuleMatch it decides with:
+        made once per kind of flow, so a flow to one address is decided by comparing integers."""
+        kind = (flow.direction, flow.protocol, flow.port, flow.source, flow.source_groups, vnet_key)
+        found = self._deciders.get(kind)
+        if found is None:
+            found = self._deciders[kind] = tuple(
+                (
+                    rule,
+                    rule.destination_ranges(vnet),
+                    RuleMatch(
+                        rule.access, rule.name, rule.rule_id, rule.priority, self.nsg_id, rule.is_default
+                    ),
+                )
+                for rule in self.candidates(flow, vnet, vnet_key)
+            )
         return found
 
     @classmethod
@@ -478,9 +521,13 @@ def _decide(nsg: NsgRules, flow: Flow, vnet_prefixes: Iterable[Any]) -> RuleMatc
     """First match; rule lists that lack Azure's defaults fall through to them (DenyAll always matches)."""
     vnet_key = tuple(str(p) for p in vnet_prefixes or ())
     vnet = _parsed_vnet(vnet_key)
-    for rule in nsg.candidates(flow, vnet, vnet_key):
-        if rule.covers_destination(flow, vnet):
-            return RuleMatch(rule.access, rule.name, rule.rule_id, rule.priority, nsg.nsg_id, rule.is_default)
+    address = single_address(flow.destination)
+    for rule, ranges, match in nsg.deciders(flow, vnet, vnet_key):
+        if ranges is not None and address is not None:
+            if in_ranges(address, ranges):
+                return match
+        elif rule.covers_destination(flow, vnet):
+            return match
     raise AssertionError("DenyAllInBound / DenyAllOutBound match every flow")
 
 

@@ -11,7 +11,7 @@ from azure.mgmt.network import models
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netrules.addresses import Endpoint, parse_endpoint, prefix_covers
+from netrules.addresses import Endpoint, in_ranges, parse_endpoint, prefix_covers, single_address
 from netrules.nsg import (
     Flow,
     NsgRules,
@@ -677,3 +677,82 @@ def test_a_reused_nsg_decides_every_flow_as_a_fresh_one(with_defaults):
     # the flows reach every kind of decision, so the comparison means something
     expected = {"deny-db", "allow-web", "deny-gw-part", "allow-lb", "deny-out", "DenyAllInBound"}
     assert expected <= deciding_rules
+
+
+# Destination sides: every kind of prefix `prefix_covers` tells apart, alone and combined.
+DESTINATION_PREFIXES = [
+    "*", "Any", "10.1.0.0/16", "10.1.1.0/24", "10.1.1.7", " 10.1.2.0/23 ", "0.0.0.0/0", "52.0.0.0/8",
+    "2001:db8::/32", "::/0", "VirtualNetwork", "virtualnetwork.WestEurope", "AzureLoadBalancer",
+    "Internet", "GatewayManager", "Storage.WestEurope", "168.63.129.16/32",
+]  # fmt: skip
+ADDRESSES = [
+    "10.1.1.7", "10.1.2.200", "10.2.0.1", "10.3.0.9", "52.3.4.5", "8.8.8.8", "168.63.129.16", "192.168.1.1",
+    "168.63.129.17", "10.1.255.255", "10.2.0.0", "2001:db8::5", "2001:db9::1", "10.1.1.0/24",
+]  # fmt: skip
+
+
+@given(
+    st.lists(st.sampled_from(DESTINATION_PREFIXES), max_size=3),
+    st.lists(st.sampled_from(["10.1.0.0/16", "10.2.0.0/16", "2001:db8::/48"]), max_size=2),
+    st.booleans(),
+    st.sampled_from(ADDRESSES),
+    st.sampled_from([["10.1.0.0/16"], ["10.1.0.0/16", "10.2.0.0/16"], [], ["2001:db8::/32"]]),
+)
+def test_destination_ranges_decide_as_the_rule_does(prefixes, expanded, grouped, address, vnet):
+    """A single-address flow is decided by the rule's destination ranges exactly as by
+    `covers_destination` (an Internet or group-only side has no ranges and is asked instead)."""
+    groups = frozenset({"/asg/web"}) if grouped else frozenset()
+    built = Rule(
+        "r", None, 100, "Allow", "Inbound", "*", ("*",), tuple(prefixes), ((0, 65535),),
+        expanded_destinations=tuple(ipaddress.ip_network(e) for e in expanded), destination_groups=groups,
+    )  # fmt: skip
+    networks = tuple(ipaddress.ip_network(p) for p in vnet)
+    flow = Flow("Inbound", "10.1.0.4", address, 443, destination_groups=groups if grouped else ())
+    ranges = built.destination_ranges(networks)
+    single = single_address(address)
+    if ranges is None:
+        assert (grouped and not prefixes) or any(
+            p.strip().split(".")[0].lower() == "internet" for p in prefixes
+        )
+        return
+    if single is None:  # a CIDR endpoint is never decided by ranges
+        assert "/" in address and not address.endswith(("/32", "/128"))
+        return
+    assert in_ranges(single, ranges) is built.covers_destination(flow, networks)
+
+
+def test_a_flow_to_one_address_is_decided_through_destination_ranges_with_the_same_match():
+    """`evaluate_nsg` (through `NsgRules.deciders`) and the rule-by-rule `first_match` agree, also for
+    a flow to a CIDR and for an Internet side the ranges do not describe."""
+    rules = nsg(
+        rule("DenyInternet", 100, "Deny", destination="Internet"),
+        rule("AllowWeb", 200, destination="10.1.1.0/24"),
+        rule("DenyVnet", 300, "Deny", destination="VirtualNetwork"),
+        with_defaults=True,
+    )
+    for destination in ("52.3.4.5", "10.1.1.9", "10.1.2.9", "10.1.1.0/25", "192.168.0.1", "168.63.129.16"):
+        flow = Flow("Inbound", "10.1.0.4", destination, 443)
+        converted = NsgRules.from_nsg(rules)
+        assert evaluate_nsg(converted, flow, vnet_prefixes=VNET) == first_match(
+            converted.rules, flow, vnet_prefixes=VNET, nsg_id=NSG_ID
+        ), destination
+
+
+def test_destination_ranges_of_every_single_prefix_decide_every_address_as_the_rule_does():
+    """Each kind of prefix alone, against every address (edges of the ranges included)."""
+    for vnet in (("10.1.0.0/16",), ("10.1.0.0/16", "10.2.0.0/16"), ()):
+        networks = tuple(ipaddress.ip_network(p) for p in vnet)
+        for prefix in DESTINATION_PREFIXES:
+            built = Rule("r", None, 100, "Allow", "Inbound", "*", ("*",), (prefix,), ((0, 65535),))
+            ranges = built.destination_ranges(networks)
+            if prefix == "Internet":
+                assert ranges is None
+                continue
+            for address in ADDRESSES:
+                single = single_address(address)
+                if single is not None:
+                    flow = Flow("Inbound", "10.1.0.4", address, 443)
+                    assert in_ranges(single, ranges) is built.covers_destination(flow, networks), (
+                        prefix,
+                        address,
+                    )
