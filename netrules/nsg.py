@@ -76,8 +76,8 @@ class Flow:
     destination: str
     port: int
     protocol: str = "Tcp"
-    source_groups: frozenset[str] = frozenset()
-    destination_groups: frozenset[str] = frozenset()
+    source_groups: frozenset[str] = field(default_factory=lambda: _NO_GROUPS)
+    destination_groups: frozenset[str] = field(default_factory=lambda: _NO_GROUPS)
 
     def __post_init__(self) -> None:
         # spellings already canonical (every flow a diagnosis makes) are taken as they are
@@ -91,10 +91,15 @@ class Flow:
             raise ValueError(f"flow port must be an integer 0-65535, got {self.port!r}")
         parse_endpoint(self.source)
         parse_endpoint(self.destination)
-        object.__setattr__(self, "direction", direction)
-        object.__setattr__(self, "protocol", protocol)
-        object.__setattr__(self, "source_groups", _group_ids(self.source_groups))
-        object.__setattr__(self, "destination_groups", _group_ids(self.destination_groups))
+        # set only where the spelling changes (a diagnosis makes flows per server and port)
+        if direction is not self.direction:
+            object.__setattr__(self, "direction", direction)
+        if protocol is not self.protocol:
+            object.__setattr__(self, "protocol", protocol)
+        if self.source_groups is not _NO_GROUPS:
+            object.__setattr__(self, "source_groups", _group_ids(self.source_groups))
+        if self.destination_groups is not _NO_GROUPS:
+            object.__setattr__(self, "destination_groups", _group_ids(self.destination_groups))
 
 
 def _canonical(value: Any, canonical: frozenset[str], by_folded: Mapping[str, str]) -> str | None:
@@ -332,7 +337,7 @@ def _ports(plural: list[str] | None, single: str | None, name: str) -> tuple[tup
 
 
 def _vnet_networks(vnet_prefixes: Iterable[Any]) -> tuple[Network, ...]:
-    return _parsed_vnet(tuple(str(p) for p in vnet_prefixes or ()))
+    return _parsed_vnet(_vnet_key(vnet_prefixes))
 
 
 @lru_cache(maxsize=256)
@@ -517,9 +522,13 @@ def _defaults_in_order(nsg_id: str | None, direction: str) -> tuple[Rule, ...]:
     return _ordered(default_rules(nsg_id), direction)
 
 
-def _decide(nsg: NsgRules, flow: Flow, vnet_prefixes: Iterable[Any]) -> RuleMatch:
+def _vnet_key(vnet_prefixes: Iterable[Any]) -> tuple[str, ...]:
+    """The `VirtualNetwork` tag's prefixes as texts: what flows are told apart by (`candidates`)."""
+    return tuple(str(p) for p in vnet_prefixes or ())
+
+
+def _decide(nsg: NsgRules, flow: Flow, vnet_key: tuple[str, ...]) -> RuleMatch:
     """First match; rule lists that lack Azure's defaults fall through to them (DenyAll always matches)."""
-    vnet_key = tuple(str(p) for p in vnet_prefixes or ())
     vnet = _parsed_vnet(vnet_key)
     address = single_address(flow.destination)
     for rule, ranges, match in nsg.deciders(flow, vnet, vnet_key):
@@ -533,7 +542,7 @@ def _decide(nsg: NsgRules, flow: Flow, vnet_prefixes: Iterable[Any]) -> RuleMatc
 
 def evaluate_nsg(nsg: Any, flow: Flow, *, vnet_prefixes: Iterable[Any]) -> RuleMatch:
     """The rule of `nsg` (NsgRules, or a `models.NetworkSecurityGroup`) that decides `flow`."""
-    return _decide(as_nsg_rules(nsg), flow, list(vnet_prefixes or ()))
+    return _decide(as_nsg_rules(nsg), flow, _vnet_key(vnet_prefixes))
 
 
 def _verdict(matches: list[RuleMatch]) -> PathVerdict:
@@ -551,20 +560,23 @@ def evaluate_path(flow: Flow, *, subnet_nsg: Any, nic_nsg: Any, vnet_prefixes: I
     already denies.
     """
     order = (subnet_nsg, nic_nsg) if flow.direction == "Inbound" else (nic_nsg, subnet_nsg)
-    prefixes = list(vnet_prefixes or ())
-    return _verdict([evaluate_nsg(nsg, flow, vnet_prefixes=prefixes) for nsg in order if nsg is not None])
+    vnet_key = _vnet_key(vnet_prefixes)
+    return _verdict([_decide(as_nsg_rules(nsg), flow, vnet_key) for nsg in order if nsg is not None])
+
+
+# Where an effective group is attached -> its place on the path, per direction: inbound meets the
+# subnet's NSG first, outbound the NIC's; a group attached to both or neither comes last.
+_ASSOCIATION_RANKS = {"Inbound": {"subnet": 0, "nic": 1}, "Outbound": {"nic": 0, "subnet": 1}}
 
 
 def _association_rank(group: NsgRules, direction: str) -> int:
-    """Inbound meets the subnet's NSG first, outbound the NIC's; a group attached to both or neither last."""
-    first, second = ("subnet", "nic") if direction == "Inbound" else ("nic", "subnet")
-    return {first: 0, second: 1}.get(group.attached_to or "", 2)
+    return _ASSOCIATION_RANKS[direction].get(group.attached_to or "", 2)
 
 
 def evaluate_effective(groups: Sequence[Any], flow: Flow, *, vnet_prefixes: Iterable[Any]) -> PathVerdict:
     """A NIC's effective NSGs (NsgRules made `from_effective`, or the
     `models.EffectiveNetworkSecurityGroup`s themselves), ordered by association."""
-    prefixes = list(vnet_prefixes or ())
+    vnet_key = _vnet_key(vnet_prefixes)
     converted = [g if isinstance(g, NsgRules) else NsgRules.from_effective(g) for g in groups]
     ordered = sorted(converted, key=lambda g: _association_rank(g, flow.direction))
-    return _verdict([_decide(group, flow, prefixes) for group in ordered])
+    return _verdict([_decide(group, flow, vnet_key) for group in ordered])
