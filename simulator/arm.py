@@ -666,19 +666,43 @@ class ArmApi:
         body = self.world.verbatim_backend_health(gateway["id"])
         if body is not None:
             return self._post_result(call, body)
+        return _Unlocked(
+            compute=self._health_derivation(gateway),
+            finish=lambda derived: self._locked_post_result(call, derived),
+        )
+
+    def _health_derivation(self, gateway: dict[str, Any]) -> Callable[[], Any]:
+        """The derivation of the gateway's backend health, over the world as it is now: taken under
+        the world's lock, run outside it (see `_Unlocked`)."""
         lookup, now = self._view_lookup(), self._clock()
         recorded = self.world.recorded_backend_health(gateway["id"])
         backends, dns = self.world.backends, self.world.dns
         # converted once until the world changes (a derivation running on holds the rules of its view)
         rules = self.world.derived(_NSG_RULES, dict)
-        return _Unlocked(
-            compute=lambda: self._derive(
-                lambda: derive_backend_health(
-                    gateway, lookup, backends, dns, now, recorded=recorded, nsg_rules=rules
-                )
-            ),
-            finish=lambda derived: self._locked_post_result(call, derived),
+        return lambda: self._derive(
+            lambda: derive_backend_health(
+                gateway, lookup, backends, dns, now, recorded=recorded, nsg_rules=rules
+            )
         )
+
+    def warm_up(self) -> None:
+        """Derive every gateway's backend health once, and drop it: what a derivation converts once
+        (the world's NSG rules) and this process's parsing caches (every server's address) are then
+        made, so the first request for a large gateway's health does not wait on one-off costs no
+        ARM front door has. Nothing is written or served; a derivation that fails fails again, and
+        answers, when the health is asked for."""
+        with self.world.lock:
+            derivations = [
+                self._health_derivation(gateway)
+                for gateway in self.world.stored_resources()
+                if str(gateway.get("type", "")).lower().endswith("/applicationgateways")
+                and self.world.verbatim_backend_health(gateway["id"]) is None
+            ]
+        for derive in derivations:
+            try:
+                derive()
+            except Exception:  # noqa: BLE001 - asked for, the health answers with its error as before
+                continue
 
     def _view_lookup(self) -> Callable[[str], dict[str, Any] | None]:
         """`_lookup` over the resources as they are now (`World.view`), for use outside the lock."""

@@ -98,6 +98,13 @@ class Simulator:
         with self.world.lock:
             self.world.authorization = authorization
 
+    def warm_up(self) -> Simulator:
+        """Make, before serving, what the first derivation of each gateway's backend health would
+        make once (`ArmApi.warm_up`): for a simulator that stands in for ARM as a service
+        (`appgw-doctor simulate`), whose first caller should not wait on it."""
+        self._api.warm_up()
+        return self
+
     def start(self) -> Simulator:
         self._server.start()
         if self.world.dns:

@@ -4,7 +4,9 @@
                           [--dump-on-exit FILE] [--seed N]
 
 The first line on stdout is one JSON object, `{"endpoint", "caCert", "subscriptionId"}`, so a
-caller can start the simulator as a subprocess and read where it is. It then serves until
+caller can start the simulator as a subprocess and read where it is; it comes once the simulator
+is warmed up (`Simulator.warm_up`: each gateway's backend health derived once, so the first
+request does not wait on one-off costs). It then serves until
 SIGINT or SIGTERM, writes the current world to `--dump-on-exit` if given, and exits 0. `--faults`
 takes a JSON file path or inline JSON list of fault rules (see `simulator.faults`).
 """
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     module = simulator_module()
     try:
         faults = module.parse_fault_spec(args.faults) if args.faults else []
-        simulator = module.Simulator(args.world, faults=faults, seed=args.seed, port=args.port)
+        simulator = module.Simulator(args.world, faults=faults, seed=args.seed, port=args.port).warm_up()
     except (module.WorldError, ValueError) as error:
         raise UsageError(str(error)) from None
     stop = threading.Event()

@@ -248,3 +248,23 @@ def test_other_requests_are_served_while_backend_health_is_worked_out(simulator,
     assert served_meanwhile, "the VNet read waited for backend health to be worked out"
     assert vnets[0].name == "vnet-contoso"
     assert servers(health[0]), "backend health came back without its servers"
+
+
+def test_warm_up_makes_the_derivations_tables_and_serves_nothing_changes_nothing(simulator, clients):
+    """`Simulator.warm_up` (what `appgw-doctor simulate` does before it announces itself) derives each
+    gateway's backend health once: the world's NSG rules are converted, no request is served and
+    nothing is written, and the health then served is what a simulator never warmed up serves."""
+    from simulator.arm import _NSG_RULES
+
+    world = load("nsg-backend-subnet")
+    world.pop("backendHealth", None)  # derived, not served as recorded
+    cold, warm = simulator(copy.deepcopy(world)), simulator(copy.deepcopy(world))
+    before = {k: v for k, v in warm.dump().items() if k != "clock"}  # the clock moves with real time
+    assert warm.world.derived(_NSG_RULES, dict) == {}
+    warm.warm_up()
+    assert warm.world.derived(_NSG_RULES, dict)  # the derivation's NSG tables are made
+    assert len(warm.requests) == 0
+    assert {k: v for k, v in warm.dump().items() if k != "clock"} == before
+    served = health_summary(clients(warm).network)
+    assert served == health_summary(clients(cold).network)
+    assert ("Unhealthy", ProbeLogKind.CONNECT) in served  # the scenario's blocked backend is still seen
