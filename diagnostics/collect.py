@@ -1118,7 +1118,9 @@ class _Collector:
         for members in nic_groups:  # a resource group's NICs are read together (one list, or GETs)
             self.graph.link(self._backend_nics, members, gateway_network)
         if nic_ids and not per_nic:
-            self.graph.link(self._effective_by_group, health, nic_ids)
+            # grouped as soon as the NICs are read, while backend health may still be worked out
+            groups = self.graph.link(self._effective_groups, nic_ids)
+            self.graph.link(self._effective_by_group, health, groups)
 
     def _effective(self, piece: str, nic_id: str, members: list[str]) -> None:
         """Effective routes or NSGs (`piece`) of `nic_id`, standing for every NIC of `members`."""
@@ -1132,11 +1134,15 @@ class _Collector:
             self.effective_members[(piece, key(nic_id))] = list(members)
         self.long_running(piece, nic_id, begin, json_result=True)
 
-    def _effective_by_group(self, health: Future[Any], nic_ids: Mapping[str, str]) -> None:
-        """Once backend health and the backend NICs are read: ask the groups `EffectiveGroups` picks."""
+    def _effective_groups(self, nic_ids: Mapping[str, str]) -> EffectiveGroups:
+        """Once the backend NICs are read: the groups they make."""
         nics = {nic_key: _value(self.nic(nic_id)) for nic_key, nic_id in nic_ids.items()}
-        groups = EffectiveGroups.of(nic_ids, nics)
-        by_piece = groups.asked(healthy_nics(_value(health)))
+        return EffectiveGroups.of(nic_ids, nics)
+
+    def _effective_by_group(self, health: Future[Any], groups: Future[EffectiveGroups]) -> None:
+        """Once backend health and the backend NICs' groups are known: ask the groups
+        `EffectiveGroups` picks."""
+        by_piece = groups.result().asked(healthy_nics(_value(health)))
         # started in turns (a group's routes, its NSGs, the next group's...), so the first groups of
         # both pieces are in progress at once, not the NSGs only once every route group is started
         for turn in itertools.zip_longest(*(asked[:MAX_EFFECTIVE_GROUPS] for asked in by_piece.values())):
