@@ -1040,15 +1040,16 @@ class _Collector:
         memoised future, by key."""
         wanted: dict[str, tuple[str, Future[Any]]] = {}
         memoised: dict[str, Future[Any]] = {}
+        listing: Future[Any] | None = None
         for resource_id in resource_ids:
             future: Future[Any] = Future()
             memoised[key(resource_id)] = self.graph.put(spec.kind, resource_id, future)
             if memoised[key(resource_id)] is future:
                 wanted[key(resource_id)] = (resource_id, future)
-        if wanted:
-            self.group_list(spec, group).add_done_callback(
-                functools.partial(_pick, spec=spec, group=group, wanted=wanted)
-            )
+                if listing is None:  # asked at the first wanted, not after a thousand are memoised
+                    listing = self.group_list(spec, group)
+        if listing is not None:
+            listing.add_done_callback(functools.partial(_pick, spec=spec, group=group, wanted=wanted))
         return memoised
 
     def _group_of(self, resource_id: str) -> str | None:
@@ -1100,8 +1101,6 @@ class _Collector:
         for group in resource_groups([gateway_id, *public_ips], self.subscription):
             self.activity_log(group)  # first: its query never waits behind the rest
         health = self.graph.put("backend_health", gateway_id, self.backend_health)
-        for query in METRIC_QUERIES:
-            self.metrics(query)
         nic_ids = {key(m.nic_id): m.nic_id for m in backend_members(self.gateway, None) if m.nic_id}
         per_nic = self.effective_per_nic
         if per_nic is None:
@@ -1121,6 +1120,10 @@ class _Collector:
             # grouped as soon as the NICs are read, while backend health may still be worked out
             groups = self.graph.link(self._effective_groups, nic_ids)
             self.graph.link(self._effective_by_group, health, groups)
+        # last: nothing waits on the metrics, while the reads above lead to more reads (a large
+        # gateway's NICs, to its effective operations), which ARM then serves first
+        for query in METRIC_QUERIES:
+            self.metrics(query)
 
     def _effective(self, piece: str, nic_id: str, members: list[str]) -> None:
         """Effective routes or NSGs (`piece`) of `nic_id`, standing for every NIC of `members`."""
