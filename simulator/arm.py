@@ -56,7 +56,7 @@ from simulator.authorization import (
 )
 from simulator.effective import effective_network_security_groups, effective_route_table
 from simulator.faults import FaultPlan, FaultRule, error_code_for
-from simulator.health import derive_backend_health, probe_on_demand
+from simulator.health import certificate_times, derive_backend_health, holds_at, probe_on_demand
 from simulator.lro import ArmFailure, Operation, OperationRegistry, Outcome
 from simulator.metrics import query_metrics
 from simulator.references import BackReferences
@@ -89,6 +89,7 @@ _SECURITY_RULE_ENUMS = {
 _NEXT_HOP_TYPES = ("VirtualNetworkGateway", "VnetLocal", "Internet", "VirtualAppliance", "None")
 # `World.derived` key of the NSGs' rules (NSG id -> netrules NsgRules) health derivations share
 _NSG_RULES = "nsg rules"
+_DERIVED_HEALTH = "derived backend health"  # gateway id -> _DerivedHealth
 
 
 class ArmError(Exception):
@@ -234,6 +235,23 @@ class _Unlocked:
 
     compute: Callable[[], Any]
     finish: Callable[[Any], ArmResponse]
+
+
+@dataclass(frozen=True)
+class _DerivedHealth:
+    """A gateway's derived backend health, kept with what it was derived at and from (see
+    `ArmApi._health_derivation`). The body is served as it is: nothing edits an answer."""
+
+    at: datetime
+    certificate_times: tuple[datetime, ...]
+    backends: Any
+    dns: Any
+    body: Any
+
+    def holds(self, now: datetime, backends: Any, dns: Any) -> bool:
+        return (
+            backends is self.backends and dns is self.dns and holds_at(self.certificate_times, self.at, now)
+        )
 
 
 @dataclass
@@ -673,17 +691,34 @@ class ArmApi:
 
     def _health_derivation(self, gateway: dict[str, Any]) -> Callable[[], Any]:
         """The derivation of the gateway's backend health, over the world as it is now: taken under
-        the world's lock, run outside it (see `_Unlocked`)."""
+        the world's lock, run outside it (see `_Unlocked`).
+
+        A derivation is a function of the world and the time, so its answer is kept, and served
+        again, until the world changes (`World.derived`: a write, a provisioning state moving on;
+        its `backends` or `dns` section replaced) or the time passes a backend certificate's
+        notBefore or notAfter (`holds_at`), the one way time enters it."""
         lookup, now = self._view_lookup(), self._clock()
         recorded = self.world.recorded_backend_health(gateway["id"])
         backends, dns = self.world.backends, self.world.dns
         # converted once until the world changes (a derivation running on holds the rules of its view)
         rules = self.world.derived(_NSG_RULES, dict)
-        return lambda: self._derive(
-            lambda: derive_backend_health(
-                gateway, lookup, backends, dns, now, recorded=recorded, nsg_rules=rules
+        kept: dict[str, _DerivedHealth] = self.world.derived(_DERIVED_HEALTH, dict)
+
+        def derive() -> Any:
+            hit = kept.get(gateway["id"])
+            if hit is not None and hit.holds(now, backends, dns):
+                return hit.body
+            times = certificate_times(backends)
+            body = self._derive(
+                lambda: derive_backend_health(
+                    gateway, lookup, backends, dns, now, recorded=recorded, nsg_rules=rules
+                )
             )
-        )
+            if times is not None:
+                kept[gateway["id"]] = _DerivedHealth(now, times, backends, dns, body)
+            return body
+
+        return derive
 
     def warm_up(self) -> None:
         """Derive every gateway's backend health once, and drop it: what a derivation converts once

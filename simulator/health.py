@@ -640,6 +640,31 @@ def _tls_failure(probe: ProbeSpec, behaviour: dict, now: datetime) -> Verdict | 
     return None
 
 
+def certificate_times(backends: dict) -> tuple[datetime, ...] | None:
+    """Every notBefore and notAfter of the backends' certificates: the moments at which a derivation
+    can change with time alone (`_tls_failure` is the only reader of `now`). None when one is not a
+    time (the derivation that reads it fails)."""
+    times = []
+    for behaviour in backends.values():
+        certificate = behaviour.get("certificate") if isinstance(behaviour, dict) else None
+        if not isinstance(certificate, dict):
+            continue
+        for name in ("notBefore", "notAfter"):
+            if certificate.get(name):
+                try:
+                    times.append(_time(str(certificate[name])))
+                except ValueError:
+                    return None
+    return tuple(times)
+
+
+def holds_at(times: tuple[datetime, ...], then: datetime, now: datetime) -> bool:
+    """Whether a derivation made at `then` is the one made at `now`: every certificate time in
+    `times` compares with both alike (as `_tls_failure` compares it)."""
+    then, now = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (then, now))
+    return all((t < then) == (t < now) and (t > then) == (t > now) for t in times)
+
+
 def _time(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -268,3 +268,29 @@ def test_warm_up_makes_the_derivations_tables_and_serves_nothing_changes_nothing
     served = health_summary(clients(warm).network)
     assert served == health_summary(clients(cold).network)
     assert ("Unhealthy", ProbeLogKind.CONNECT) in served  # the scenario's blocked backend is still seen
+
+
+def test_derived_health_is_kept_while_the_world_and_the_certificates_verdicts_stand(simulator, clients):
+    """An answer is served again while nothing it depends on moved; a certificate expiring as time
+    passes, a write, and a `backends` section replaced each make it derived anew."""
+    from simulator.arm import _DERIVED_HEALTH
+
+    world = load("tls-cn-mismatch")
+    world.pop("backendHealth", None)  # derived, not served as recorded
+    for behaviour in world["backends"].values():  # the probe's host; valid for the next minute
+        behaviour["certificate"].update(subject="CN=www.contoso.com", san=["www.contoso.com"])
+        behaviour["certificate"]["notAfter"] = "2026-11-23T10:31:00Z"
+    sim = simulator(world)
+    network = clients(sim).network
+    probe_host = health_summary(network)
+    assert probe_host == {("Healthy", ProbeLogKind.HEALTHY)}
+    kept = sim.world.derived(_DERIVED_HEALTH, dict)
+    assert len(kept) == 1
+    assert health_summary(network) == probe_host  # served again, as kept
+    assert sim.world.derived(_DERIVED_HEALTH, dict) is kept
+
+    sim.advance(120)  # past notAfter: the kept answer no longer holds
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.CERT_EXPIRED)}
+
+    sim.world.backends = {}  # a section replaced: nothing listens any more
+    assert health_summary(network) == {("Unhealthy", ProbeLogKind.CONNECT)}
