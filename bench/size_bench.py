@@ -12,8 +12,8 @@ backend health for 1,000 servers, writing 1,000 NICs) is not the diagnosis's, an
 diagnosis's GIL (`--in-process` runs it in the diagnosing process instead, as the tests do; it then
 counts in the wall time and the peak RSS). `simulate` warms up before it announces itself (each
 gateway's backend health derived once, and kept while the world stands), as a service that has run
-before: a diagnosis does not wait on the simulator's one-off costs. The process applies `core.runtime`, as the Functions app
-and the command line do. Each size is diagnosed:
+before: a diagnosis does not wait on the simulator's one-off costs. The process applies
+`core.runtime`, as the Functions app and the command line do. Each size is diagnosed:
 - without latency, RUNS times after a first (cold) run: the diagnosis's own cost — the median wall
   time (collecting, `run_checks`, and `path_changes`: what changed on the path, which `diagnose`
   also works out), each stage's time in that run, its CPU time per member (the
