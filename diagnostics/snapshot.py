@@ -467,10 +467,9 @@ class Snapshot:
         """Every pool's servers (NIC members resolved), and the same grouped by pool key."""
         resolved: list[BackendMember] = []
         by_pool: dict[str, list[BackendMember]] = {}
-        index = self._memoised("ip_configurations", self._nic_inputs(), self._ip_configuration_index)
         for member in backend_members(self.gateway_wire, self.vnet, self.peered_vnets.values()):
-            if member.ip_configuration_id:  # (`ip_configuration`, its index looked up once)
-                ip_config = index.get((key(member.nic_id), key(member.ip_configuration_id)))
+            if member.ip_configuration_id:
+                ip_config = self.ip_configuration(member.ip_configuration_id)
                 if is_resource(ip_config):
                     fields = json_properties(ip_config)
                     member = BackendMember(
