@@ -721,11 +721,11 @@ class ArmApi:
         return derive
 
     def warm_up(self) -> None:
-        """Derive every gateway's backend health once, and drop it: what a derivation converts once
-        (the world's NSG rules) and this process's parsing caches (every server's address) are then
-        made, so the first request for a large gateway's health does not wait on one-off costs no
-        ARM front door has. Nothing is written or served; a derivation that fails fails again, and
-        answers, when the health is asked for."""
+        """Derive every gateway's backend health once: the answer is kept (`_health_derivation`), as
+        are what a derivation converts once (the world's NSG rules) and this process's parsing caches
+        (every server's address), so the first request for a large gateway's health does not wait on
+        costs no ARM front door has. Nothing is written or served; a derivation that fails fails
+        again, and answers, when the health is asked for."""
         with self.world.lock:
             derivations = [
                 self._health_derivation(gateway)

@@ -6,6 +6,7 @@ need are asked, and NICs are listed per resource group."""
 from __future__ import annotations
 
 import copy
+import gc
 from typing import Any
 
 import pytest
@@ -263,8 +264,6 @@ def test_a_collection_leaves_nothing_for_the_cycle_collector(simulator):
     """What a diagnosis reads (a large gateway's NIC list: tens of thousands of objects) is freed by
     reference counting once it is dropped: the collection graph's futures do not stay in a cycle with
     it (their callbacks refer back to the graph), which the cycle collector would walk mid-diagnosis."""
-    import gc
-
     world = sized_world(20, nics=True)
     sim = simulator(world)
     target = ArmTarget(sim.endpoint, sim.ca_cert)

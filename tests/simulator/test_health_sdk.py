@@ -14,6 +14,7 @@ from azure.mgmt.network import models
 
 from core.sdk_values import wire
 from netrules.probes import ProbeLogKind, classify_probe_log
+from simulator.arm import _DERIVED_HEALTH, _NSG_RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 RG = "rg-contoso-web"
@@ -254,8 +255,6 @@ def test_warm_up_makes_the_derivations_tables_and_serves_nothing_changes_nothing
     """`Simulator.warm_up` (what `appgw-doctor simulate` does before it announces itself) derives each
     gateway's backend health once: the world's NSG rules are converted, no request is served and
     nothing is written, and the health then served is what a simulator never warmed up serves."""
-    from simulator.arm import _NSG_RULES
-
     world = load("nsg-backend-subnet")
     world.pop("backendHealth", None)  # derived, not served as recorded
     cold, warm = simulator(copy.deepcopy(world)), simulator(copy.deepcopy(world))
@@ -273,8 +272,6 @@ def test_warm_up_makes_the_derivations_tables_and_serves_nothing_changes_nothing
 def test_derived_health_is_kept_while_the_world_and_the_certificates_verdicts_stand(simulator, clients):
     """An answer is served again while nothing it depends on moved; a certificate expiring as time
     passes, a write, and a `backends` section replaced each make it derived anew."""
-    from simulator.arm import _DERIVED_HEALTH
-
     world = load("tls-cn-mismatch")
     world.pop("backendHealth", None)  # derived, not served as recorded
     for behaviour in world["backends"].values():  # the probe's host; valid for the next minute
